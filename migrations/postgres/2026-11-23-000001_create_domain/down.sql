@@ -1,0 +1,12 @@
+DROP TABLE revoked_tokens;
+DROP TABLE signing_keys;
+DROP TABLE usage_rollups;
+DROP TABLE audit_events;
+DROP TABLE root_keys;
+DROP TABLE api_keys;
+DROP TABLE keyspaces;
+DROP TABLE sessions;
+DROP TABLE invitations;
+DROP TABLE memberships;
+DROP TABLE users;
+DROP TABLE tenants;

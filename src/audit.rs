@@ -1,0 +1,78 @@
+//! Audit events: who did what to which target, written in the same transaction as the change.
+
+use serde_json::Value;
+
+use crate::domain::ids::{TenantId, new_id};
+use crate::store::models::AuditEventRow;
+use crate::store::{DbConnection, StoreError, audit_events, now};
+
+/// Who performed an action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    RootKey(String),
+    User(String),
+    /// The operator, through the `latchkey` command line.
+    Cli,
+    /// A secret scanner's signed leak report.
+    LeakReporter(String),
+}
+
+impl Actor {
+    fn parts(&self) -> (&'static str, &str) {
+        match self {
+            Self::RootKey(id) => ("root_key", id),
+            Self::User(id) => ("user", id),
+            Self::Cli => ("cli", "cli"),
+            Self::LeakReporter(id) => ("leak_reporter", id),
+        }
+    }
+}
+
+/// The request a change came from: actor and where it came from.
+#[derive(Clone, Debug)]
+pub struct AuditContext {
+    pub actor: Actor,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl AuditContext {
+    pub fn cli() -> Self {
+        Self {
+            actor: Actor::Cli,
+            ip: None,
+            user_agent: None,
+            request_id: None,
+        }
+    }
+
+    /// Appends one event; call it inside the transaction that makes the change.
+    pub fn record(
+        &self,
+        conn: &mut DbConnection,
+        tenant: &TenantId,
+        action: &str,
+        target: (&str, &str),
+        changes: Value,
+    ) -> Result<(), StoreError> {
+        let (actor_type, actor_id) = self.actor.parts();
+        audit_events::insert(
+            conn,
+            &AuditEventRow {
+                id: new_id(),
+                tenant_id: tenant.as_str().to_owned(),
+                occurred_at: now(),
+                actor_type: actor_type.to_owned(),
+                actor_id: actor_id.to_owned(),
+                action: action.to_owned(),
+                target_type: target.0.to_owned(),
+                target_id: target.1.to_owned(),
+                changes: changes.to_string(),
+                ip: self.ip.clone(),
+                user_agent: self.user_agent.clone(),
+                request_id: self.request_id.clone(),
+            },
+        )
+    }
+}

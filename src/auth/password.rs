@@ -1,0 +1,106 @@
+//! Dashboard passwords: argon2id at OWASP's parameters (m = 19 MiB, t = 2, p = 1).
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+/// Length rules only (NIST SP 800-63B): composition rules make passwords worse, not better.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PasswordError {
+    #[error("must be at least {MIN_PASSWORD_CHARS} characters")]
+    TooShort,
+    #[error("must be at most {MAX_PASSWORD_CHARS} characters")]
+    TooLong,
+}
+
+/// A password as typed; `Debug` never prints it.
+pub struct Password(secrecy::SecretString);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+impl Password {
+    /// Accepts a new password if its length is sensible.
+    pub fn parse_new(raw: String) -> Result<Self, PasswordError> {
+        let chars = raw.chars().count();
+        if chars < MIN_PASSWORD_CHARS {
+            return Err(PasswordError::TooShort);
+        }
+        if chars > MAX_PASSWORD_CHARS {
+            return Err(PasswordError::TooLong);
+        }
+        Ok(Self(raw.into()))
+    }
+
+    /// Wraps a password typed at sign-in (no rules: it is only compared).
+    pub fn candidate(raw: String) -> Self {
+        Self(raw.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        use secrecy::ExposeSecret;
+        self.0.expose_secret()
+    }
+}
+
+fn hasher() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("OWASP argon2id parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes a password into a PHC string. CPU-heavy (~tens of ms): call off the async runtime.
+pub fn hash(password: &Password) -> Result<String, argon2::password_hash::Error> {
+    let salt = SaltString::generate(&mut OsRng);
+    Ok(hasher()
+        .hash_password(password.expose().as_bytes(), &salt)?
+        .to_string())
+}
+
+/// Checks a password against a stored PHC string. CPU-heavy: call off the async runtime.
+pub fn verify(password: &Password, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => hasher()
+            .verify_password(password.expose().as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_rules_only() {
+        assert_eq!(
+            Password::parse_new("short".into()).unwrap_err(),
+            PasswordError::TooShort
+        );
+        assert!(Password::parse_new("correct horse battery".into()).is_ok());
+        assert!(Password::parse_new("aaaaaaaaaaaa".into()).is_ok());
+        assert_eq!(
+            Password::parse_new("x".repeat(257)).unwrap_err(),
+            PasswordError::TooLong
+        );
+    }
+
+    #[test]
+    fn hash_then_verify() {
+        let pw = Password::parse_new("correct horse battery".into()).unwrap();
+        let phc = hash(&pw).unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(verify(&pw, &phc));
+        assert!(!verify(
+            &Password::candidate("wrong horse battery".into()),
+            &phc
+        ));
+        assert!(!verify(&pw, "not a hash"));
+        assert_eq!(format!("{pw:?}"), "Password(<redacted>)");
+    }
+}

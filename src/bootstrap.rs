@@ -1,0 +1,202 @@
+//! `latchkey bootstrap`: the first tenant, its owner and an all-powerful root key, in one transaction.
+
+use diesel::Connection;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::audit::AuditContext;
+use crate::auth::password::{self, Password, PasswordError};
+use crate::auth::root_key;
+use crate::domain::ids::{TenantId, new_id};
+use crate::domain::key::KeyHasher;
+use crate::domain::scope::{ROOT_SCOPES, Scopes};
+use crate::store::models::{Membership, Tenant, User};
+use crate::store::{Store, StoreError, memberships, now, tenants, users};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("tenant name must be 1 to 100 characters")]
+    InvalidTenantName,
+    #[error("`{0}` is not an e-mail address")]
+    InvalidEmail(String),
+    #[error("LATCHKEY_BOOTSTRAP_PASSWORD {0}")]
+    InvalidPassword(PasswordError),
+    #[error("a tenant named `{0}` already exists; nothing was changed")]
+    TenantExists(String),
+    #[error("cannot hash the password: {0}")]
+    Hash(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<diesel::result::Error> for BootstrapError {
+    fn from(err: diesel::result::Error) -> Self {
+        Self::Store(err.into())
+    }
+}
+
+/// What bootstrap created. `password` is set only when it was generated (it is shown once).
+#[derive(Debug, Serialize)]
+pub struct Bootstrapped {
+    pub tenant_id: String,
+    pub tenant: String,
+    pub user_id: String,
+    pub email: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    pub root_key_id: String,
+    pub root_key: String,
+    pub scopes: Vec<String>,
+}
+
+/// Normalises and checks an e-mail address (lower case, one `@`, something on both sides).
+pub fn parse_email(raw: &str) -> Option<String> {
+    let email = raw.trim().to_lowercase();
+    let (local, domain) = email.split_once('@')?;
+    let ok = !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    ok.then_some(email)
+}
+
+/// Creates tenant, owner (or adds an existing user as owner), root key and audit events.
+pub fn bootstrap(
+    store: &Store,
+    hasher: &KeyHasher,
+    tenant_name: &str,
+    email: &str,
+    password: Option<String>,
+) -> Result<Bootstrapped, BootstrapError> {
+    let tenant_name = tenant_name.trim();
+    if tenant_name.is_empty() || tenant_name.chars().count() > 100 {
+        return Err(BootstrapError::InvalidTenantName);
+    }
+    let email = parse_email(email).ok_or_else(|| BootstrapError::InvalidEmail(email.to_owned()))?;
+    let (password, generated) = match password {
+        Some(raw) => (
+            Password::parse_new(raw).map_err(BootstrapError::InvalidPassword)?,
+            None,
+        ),
+        None => {
+            let raw = generate_password();
+            (Password::candidate(raw.clone()), Some(raw))
+        }
+    };
+    let password_hash =
+        password::hash(&password).map_err(|e| BootstrapError::Hash(e.to_string()))?;
+
+    let mut conn = store.conn()?;
+    conn.transaction(|conn| {
+        if tenants::find_by_name(conn, tenant_name)?.is_some() {
+            return Err(BootstrapError::TenantExists(tenant_name.to_owned()));
+        }
+        let at = now();
+        let tenant_id = TenantId::new();
+        tenants::insert(
+            conn,
+            &Tenant {
+                id: tenant_id.as_str().to_owned(),
+                name: tenant_name.to_owned(),
+                created_at: at,
+            },
+        )?;
+        let (user_id, created_user) = match users::find_by_email(conn, &email)? {
+            Some(existing) => (existing.id, false),
+            None => {
+                let user = User {
+                    id: new_id(),
+                    email: email.clone(),
+                    password_hash,
+                    created_at: at,
+                    updated_at: at,
+                };
+                users::insert(conn, &user)?;
+                (user.id, true)
+            }
+        };
+        memberships::insert(
+            conn,
+            &Membership {
+                tenant_id: tenant_id.as_str().to_owned(),
+                user_id: user_id.clone(),
+                role: "owner".into(),
+                created_at: at,
+            },
+        )?;
+        let scopes =
+            Scopes::parse(ROOT_SCOPES.iter().copied()).expect("the root scope list is valid");
+        let issued = root_key::issue(conn, hasher, &tenant_id, "bootstrap", &scopes, None, "cli")?;
+
+        let audit = AuditContext::cli();
+        audit.record(
+            conn,
+            &tenant_id,
+            "tenant.create",
+            ("tenant", tenant_id.as_str()),
+            json!({ "name": tenant_name }),
+        )?;
+        audit.record(
+            conn,
+            &tenant_id,
+            "membership.create",
+            ("user", &user_id),
+            json!({ "email": email, "role": "owner" }),
+        )?;
+        audit.record(
+            conn,
+            &tenant_id,
+            "root_key.create",
+            ("root_key", &issued.row.id),
+            json!({ "name": "bootstrap", "scopes": scopes.to_strings() }),
+        )?;
+
+        Ok(Bootstrapped {
+            tenant_id: tenant_id.as_str().to_owned(),
+            tenant: tenant_name.to_owned(),
+            user_id,
+            email: email.clone(),
+            // An existing user keeps the password they have; a generated one is not theirs.
+            password: generated.filter(|_| created_user),
+            root_key_id: issued.row.id,
+            root_key: issued.key.expose_secret().to_owned(),
+            scopes: scopes.to_strings(),
+        })
+    })
+}
+
+fn generate_password() -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_email;
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            parse_email(" Ada@Example.COM ").as_deref(),
+            Some("ada@example.com")
+        );
+        for bad in [
+            "",
+            "ada",
+            "@example.com",
+            "ada@",
+            "ada@example",
+            "a b@example.com",
+            "ada@.com",
+        ] {
+            assert_eq!(parse_email(bad), None, "{bad}");
+        }
+    }
+}

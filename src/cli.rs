@@ -1,0 +1,36 @@
+//! The command line: `serve` (default), `migrate`, `bootstrap`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "latchkey", version, about = "Multi-tenant API key management")]
+pub struct Cli {
+    /// Optional TOML settings file; environment variables override it (also LATCHKEY_CONFIG).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create a tenant, its owner and a root key with every root scope (printed once).
+    Bootstrap {
+        /// The tenant's name (unique).
+        #[arg(long)]
+        tenant: String,
+        /// The owner's e-mail; the password comes from LATCHKEY_BOOTSTRAP_PASSWORD or is generated.
+        #[arg(long)]
+        email: String,
+        /// End with one JSON object on stdout (machine-readable).
+        #[arg(long)]
+        json: bool,
+    },
+}

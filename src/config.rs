@@ -1,0 +1,532 @@
+//! Typed settings: environment variables over an optional TOML file, validated once at start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::domain::key::KeyHasher;
+use crate::domain::secrets::{DerivedSecrets, MasterKey, MasterKeyError};
+
+/// Where the default embedded database lives, relative to the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/latchkey.db";
+/// Name of the generated master key file inside the data directory (embedded mode only).
+pub const GENERATED_SECRET_FILE: &str = "secret.key";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    ParseFile { path: PathBuf, message: String },
+    #[error("{name} is invalid: {message}")]
+    Invalid { name: &'static str, message: String },
+    #[error(
+        "LATCHKEY_SECRET_KEY (or LATCHKEY_SECRET_KEY_FILE) is required when DATABASE_URL is PostgreSQL; generate one with `openssl rand -hex 32` and give the same value to every node"
+    )]
+    MissingSecretKey,
+    #[error("{name}: {source}")]
+    SecretKey {
+        name: &'static str,
+        source: MasterKeyError,
+    },
+    #[error("cannot read {path}: {source}")]
+    SecretKeyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Which store a `DATABASE_URL` names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+impl DatabaseUrl {
+    /// Parses the scheme; `sqlite://relative/path`, `sqlite:///absolute/path` and `postgres(ql)://…`.
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            name: "DATABASE_URL",
+            message,
+        };
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(Self::Postgres(raw.to_owned()));
+        }
+        if let Some(path) = raw.strip_prefix("sqlite://") {
+            let path = path.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err(invalid("sqlite:// needs a file path".into()));
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        let scheme = raw.split("://").next().filter(|s| *s != raw);
+        Err(invalid(match scheme {
+            Some(scheme) => format!("unknown scheme `{scheme}://`; use postgres:// or sqlite://"),
+            None => {
+                "expected a URL such as postgres://user@host/db or sqlite://data/latchkey.db".into()
+            }
+        }))
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+
+    /// A form safe to log: the password of a PostgreSQL URL is masked.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Self::Postgres(url) => redact_url_password(url),
+        }
+    }
+}
+
+fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The optional TOML file: the same settings as the environment, lower-case names without prefix.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    bind: Option<String>,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+    secret_key_file: Option<PathBuf>,
+    log_format: Option<String>,
+    public_url: Option<String>,
+    db_pool_size: Option<u32>,
+    max_body_bytes: Option<usize>,
+    stale_seconds: Option<u64>,
+    management_rate_limit_per_minute: Option<u32>,
+}
+
+/// Everything the process needs, validated.
+#[derive(Debug)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub database: DatabaseUrl,
+    pub redis_url: Option<String>,
+    pub log_format: LogFormat,
+    pub public_url: String,
+    pub db_pool_size: u32,
+    pub max_body_bytes: usize,
+    pub stale_seconds: u64,
+    pub management_rate_limit_per_minute: u32,
+    pub secret: SecretSource,
+}
+
+/// How the master secret is obtained. Resolved (and, in embedded mode, generated) by [`Settings::master_keys`].
+#[derive(Debug)]
+pub enum SecretSource {
+    Given {
+        current: MasterKey,
+        previous: Vec<MasterKey>,
+    },
+    /// Embedded default with no key given: read or create `<data dir>/secret.key`.
+    Generated {
+        path: PathBuf,
+        previous: Vec<MasterKey>,
+    },
+}
+
+/// A source of raw setting values; the process environment in production, a map in tests.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl Env for std::collections::HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).filter(|v| !v.is_empty()).cloned()
+    }
+}
+
+impl<const N: usize> Env for [(&str, &str); N] {
+    fn var(&self, name: &str) -> Option<String> {
+        self.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    }
+}
+
+impl Settings {
+    /// Loads settings from `env`, layered over the TOML file named by `config_path` or `LATCHKEY_CONFIG`.
+    pub fn load(env: &impl Env, config_path: Option<&Path>) -> Result<Self, ConfigError> {
+        let config_path = config_path
+            .map(Path::to_path_buf)
+            .or_else(|| env.var("LATCHKEY_CONFIG").map(PathBuf::from));
+        let file = match config_path {
+            Some(path) => read_file_settings(&path)?,
+            None => FileSettings::default(),
+        };
+
+        let bind_raw = env
+            .var("LATCHKEY_BIND")
+            .or(file.bind)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let bind: SocketAddr = bind_raw.parse().map_err(|_| ConfigError::Invalid {
+            name: "LATCHKEY_BIND",
+            message: format!("`{bind_raw}` is not an address such as 127.0.0.1:8080"),
+        })?;
+
+        let database = DatabaseUrl::parse(
+            &env.var("DATABASE_URL")
+                .or(file.database_url)
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+        )?;
+
+        let redis_url = env.var("REDIS_URL").or(file.redis_url);
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(ConfigError::Invalid {
+                name: "REDIS_URL",
+                message: "expected redis://host:port or rediss://host:port".into(),
+            });
+        }
+
+        let log_format = match env
+            .var("LATCHKEY_LOG_FORMAT")
+            .or(file.log_format)
+            .as_deref()
+        {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "LATCHKEY_LOG_FORMAT",
+                    message: format!("`{other}` is not one of pretty, json"),
+                });
+            }
+        };
+
+        let public_url = env
+            .var("LATCHKEY_PUBLIC_URL")
+            .or(file.public_url)
+            .unwrap_or_else(|| format!("http://{bind}"));
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                name: "LATCHKEY_PUBLIC_URL",
+                message: "expected an http:// or https:// URL".into(),
+            });
+        }
+        let public_url = public_url.trim_end_matches('/').to_owned();
+
+        let db_pool_size = number(env, "LATCHKEY_DB_POOL_SIZE", file.db_pool_size, 16, 1..=512)?;
+        let max_body_bytes = number(
+            env,
+            "LATCHKEY_MAX_BODY_BYTES",
+            file.max_body_bytes,
+            256 * 1024,
+            1024..=16 * 1024 * 1024,
+        )?;
+        let stale_seconds = number(
+            env,
+            "LATCHKEY_STALE_SECONDS",
+            file.stale_seconds,
+            60,
+            0..=86_400,
+        )?;
+        let management_rate_limit_per_minute = number(
+            env,
+            "LATCHKEY_MANAGEMENT_RATE_LIMIT",
+            file.management_rate_limit_per_minute,
+            600,
+            1..=1_000_000,
+        )?;
+
+        let previous = match env.var("LATCHKEY_PREVIOUS_SECRET_KEYS") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    MasterKey::parse(s).map_err(|source| ConfigError::SecretKey {
+                        name: "LATCHKEY_PREVIOUS_SECRET_KEYS",
+                        source,
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let secret_file = env
+            .var("LATCHKEY_SECRET_KEY_FILE")
+            .map(PathBuf::from)
+            .or(file.secret_key_file);
+        let secret = if let Some(raw) = env.var("LATCHKEY_SECRET_KEY") {
+            let current = MasterKey::parse(&raw).map_err(|source| ConfigError::SecretKey {
+                name: "LATCHKEY_SECRET_KEY",
+                source,
+            })?;
+            SecretSource::Given { current, previous }
+        } else if let Some(path) = secret_file {
+            let raw = std::fs::read_to_string(&path)
+                .map_err(|source| ConfigError::SecretKeyFile { path, source })?;
+            let current = MasterKey::parse(&raw).map_err(|source| ConfigError::SecretKey {
+                name: "LATCHKEY_SECRET_KEY_FILE",
+                source,
+            })?;
+            SecretSource::Given { current, previous }
+        } else {
+            match &database {
+                DatabaseUrl::Postgres(_) => return Err(ConfigError::MissingSecretKey),
+                DatabaseUrl::Sqlite(db_path) => SecretSource::Generated {
+                    path: data_dir_of(db_path).join(GENERATED_SECRET_FILE),
+                    previous,
+                },
+            }
+        };
+
+        Ok(Self {
+            bind,
+            database,
+            redis_url,
+            log_format,
+            public_url,
+            db_pool_size,
+            max_body_bytes,
+            stale_seconds,
+            management_rate_limit_per_minute,
+            secret,
+        })
+    }
+
+    /// The secrets derived from the current master key and from each retired one. In embedded
+    /// mode with no key given, the key is read from the data directory or generated there on
+    /// first start (mode 0600).
+    pub fn derived_secrets(&self) -> Result<(DerivedSecrets, Vec<DerivedSecrets>), ConfigError> {
+        let (current, previous) = match &self.secret {
+            SecretSource::Given { current, previous } => (current.derive(), previous),
+            SecretSource::Generated { path, previous } => {
+                (load_or_generate_secret(path)?.derive(), previous)
+            }
+        };
+        Ok((current, previous.iter().map(MasterKey::derive).collect()))
+    }
+
+    /// The hasher that generates, parses and digests keys under these secrets.
+    pub fn key_hasher(&self) -> Result<KeyHasher, ConfigError> {
+        let (current, previous) = self.derived_secrets()?;
+        Ok(KeyHasher::new(&current, &previous))
+    }
+}
+
+fn read_file_settings(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::ParseFile {
+        path: path.to_owned(),
+        message: e.message().to_owned(),
+    })
+}
+
+fn number<T>(
+    env: &impl Env,
+    name: &'static str,
+    file_value: Option<T>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let value = match env.var(name) {
+        Some(raw) => raw.trim().parse::<T>().map_err(|_| ConfigError::Invalid {
+            name,
+            message: format!("`{raw}` is not a number"),
+        })?,
+        None => file_value.unwrap_or(default),
+    };
+    if !range.contains(&value) {
+        return Err(ConfigError::Invalid {
+            name,
+            message: format!("{value} is outside {}..={}", range.start(), range.end()),
+        });
+    }
+    Ok(value)
+}
+
+/// The directory holding an embedded database file (created on demand by the store).
+pub fn data_dir_of(db_path: &Path) -> PathBuf {
+    match db_path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn load_or_generate_secret(path: &Path) -> Result<MasterKey, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(raw) => MasterKey::parse(&raw).map_err(|source| ConfigError::SecretKey {
+            name: "generated secret key file",
+            source,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = data_dir_of(path);
+            std::fs::create_dir_all(&dir).map_err(|source| ConfigError::DataDir {
+                path: dir.clone(),
+                source,
+            })?;
+            let key = MasterKey::generate();
+            write_private_file(path, &key.to_hex()).map_err(|source| {
+                ConfigError::SecretKeyFile {
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
+            tracing::warn!(
+                path = %path.display(),
+                "generated a new LATCHKEY_SECRET_KEY for this embedded install; back it up: \
+                 without it no existing key verifies"
+            );
+            Ok(key)
+        }
+        Err(source) => Err(ConfigError::SecretKeyFile {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+
+    #[test]
+    fn defaults_to_embedded_sqlite_with_generated_secret() {
+        let s = Settings::load(&[("X", "")], None).expect("defaults are valid");
+        assert_eq!(
+            s.database,
+            DatabaseUrl::Sqlite(PathBuf::from("data/latchkey.db"))
+        );
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert!(
+            matches!(s.secret, SecretSource::Generated { ref path, .. } if path == Path::new("data/secret.key"))
+        );
+    }
+
+    #[test]
+    fn postgres_requires_a_secret_key() {
+        let err = Settings::load(&[("DATABASE_URL", "postgres://localhost/x")], None).unwrap_err();
+        assert!(matches!(err, ConfigError::MissingSecretKey));
+        assert!(err.to_string().contains("LATCHKEY_SECRET_KEY"));
+    }
+
+    #[test]
+    fn unknown_scheme_is_named() {
+        let err = Settings::load(&[("DATABASE_URL", "mysql://localhost/x")], None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "DATABASE_URL is invalid: unknown scheme `mysql://`; use postgres:// or sqlite://"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (name, value) in [
+            ("LATCHKEY_BIND", "nope"),
+            ("LATCHKEY_LOG_FORMAT", "xml"),
+            ("LATCHKEY_DB_POOL_SIZE", "0"),
+            ("LATCHKEY_DB_POOL_SIZE", "many"),
+            ("REDIS_URL", "localhost:6379"),
+            ("LATCHKEY_SECRET_KEY", "short"),
+        ] {
+            let err = Settings::load(&[(name, value)], None).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latchkey.toml");
+        std::fs::write(&path, "bind = \"127.0.0.1:9000\"\nlog_format = \"json\"\n").unwrap();
+        let s = Settings::load(&[("LATCHKEY_BIND", "127.0.0.1:9001")], Some(&path)).unwrap();
+        assert_eq!(s.bind.port(), 9001);
+        assert_eq!(s.log_format, LogFormat::Json);
+
+        std::fs::write(&path, "bogus = 1\n").unwrap();
+        let err = Settings::load(&[("X", "")], Some(&path)).unwrap_err();
+        assert!(matches!(err, ConfigError::ParseFile { .. }), "{err}");
+    }
+
+    #[test]
+    fn generated_secret_is_private_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("sub/latchkey.db");
+        let url = format!("sqlite://{}", db.display());
+        let s = Settings::load(&[("DATABASE_URL", url.as_str())], None).unwrap();
+        let (first, _) = s.derived_secrets().unwrap();
+        let (second, _) = s.derived_secrets().unwrap();
+        assert_eq!(first.pepper.expose(), second.pepper.expose());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("sub/secret.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let given = Settings::load(&[("LATCHKEY_SECRET_KEY", KEY)], None).unwrap();
+        assert!(matches!(given.secret, SecretSource::Given { .. }));
+    }
+
+    #[test]
+    fn postgres_password_is_redacted() {
+        let url = DatabaseUrl::parse("postgres://u:hunter2@db:5432/x").unwrap();
+        assert_eq!(url.redacted(), "postgres://u:***@db:5432/x");
+    }
+}

@@ -1,0 +1,13 @@
+//! Pure domain types with no I/O: the master key and derived secrets, the API key format and digest, scopes.
+
+pub mod ids;
+pub mod key;
+pub mod scope;
+pub mod secrets;
+
+pub use key::{
+    CHECK_LEN, GeneratedKey, KeyDigest, KeyFormatError, KeyHasher, KeyPrefix, MAX_KEY_LEN,
+    ParsedKey, PlainKey, PrefixError, SECRET_LEN,
+};
+pub use scope::{ROOT_SCOPES, Scope, ScopeError, Scopes};
+pub use secrets::{DerivedSecrets, MasterKey, MasterKeyError, SecretKey32};

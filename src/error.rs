@@ -1,0 +1,195 @@
+//! API errors as RFC 9457 `application/problem+json` with a stable machine-readable `code`.
+//!
+//! Client mistakes carry a human message; unexpected failures answer a generic 500 with the
+//! request id, and their cause chain goes to the log only.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+/// One error answer. Construct with the helpers below so codes stay consistent.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// Field-level problems for validation errors: `(field, message)`.
+    pub fields: Vec<(String, String)>,
+    /// Seconds to put in `Retry-After` (429 and 503).
+    pub retry_after: Option<u64>,
+    /// Logged, never sent.
+    source: Option<anyhow::Error>,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<FieldProblem<'a>>,
+}
+
+#[derive(Serialize)]
+struct FieldProblem<'a> {
+    field: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            fields: Vec::new(),
+            retry_after: None,
+            source: None,
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// A request body or query that failed validation, naming the field.
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let message = message.into();
+        let mut err = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!("{field}: {message}"),
+        );
+        err.fields.push((field, message));
+        err
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn rate_limited(retry_after: u64) -> Self {
+        let mut err = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many requests; retry in {retry_after} s"),
+        );
+        err.retry_after = Some(retry_after);
+        err
+    }
+
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        let mut err = Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
+        err.retry_after = Some(1);
+        err
+    }
+
+    /// An unexpected failure: the caller sees a generic message, the log gets the cause.
+    pub fn internal(source: impl Into<anyhow::Error>) -> Self {
+        let mut err = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "an unexpected error occurred; the request id identifies it in the server log",
+        );
+        err.source = Some(source.into());
+        err
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)?;
+        if let Some(source) = &self.source {
+            write!(f, ": {source:#}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) => {
+                tracing::error!(error = %err, "store unavailable");
+                Self::unavailable(
+                    "store_unavailable",
+                    "the key store is unavailable; retry shortly",
+                )
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(err: diesel::result::Error) -> Self {
+        Self::from(StoreError::from(err))
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let request_id = crate::telemetry::current_request_id();
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, error = %self, "request failed");
+        }
+        let problem = Problem {
+            kind: "about:blank",
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            detail: &self.message,
+            code: self.code,
+            request_id,
+            errors: self
+                .fields
+                .iter()
+                .map(|(field, message)| FieldProblem { field, message })
+                .collect(),
+        };
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
+        response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"latchkey\""),
+            ));
+        }
+        response.body(serde_json::to_string(&problem).unwrap_or_default())
+    }
+}

@@ -1,0 +1,14 @@
+//! latchkey: multi-tenant API key management. The binary in `main.rs` is a thin shell over this library.
+
+pub mod audit;
+pub mod auth;
+pub mod bootstrap;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;

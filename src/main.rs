@@ -1,0 +1,75 @@
+//! The `latchkey` binary: CLI -> telemetry -> config -> run.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use latchkey::cli::{Cli, Command};
+use latchkey::config::{ProcessEnv, Settings};
+use latchkey::startup::{Application, open_store};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("latchkey: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(&ProcessEnv, cli.config.as_deref())?;
+    latchkey::telemetry::init(settings.log_format);
+    actix_web::rt::System::new().block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => {
+                Application::build(settings)
+                    .await?
+                    .run_until_stopped()
+                    .await?;
+                tracing::info!("latchkey stopped");
+            }
+            Command::Migrate => {
+                open_store(&settings).await?;
+                println!("migrations are up to date");
+            }
+            Command::Bootstrap {
+                tenant,
+                email,
+                json,
+            } => {
+                let hasher = settings.key_hasher()?;
+                let store = open_store(&settings).await?;
+                let password = std::env::var("LATCHKEY_BOOTSTRAP_PASSWORD")
+                    .ok()
+                    .filter(|p| !p.is_empty());
+                let done = tokio::task::spawn_blocking(move || {
+                    latchkey::bootstrap::bootstrap(&store, &hasher, &tenant, &email, password)
+                })
+                .await??;
+                print_bootstrapped(&done, json);
+            }
+        }
+        Ok(())
+    })
+}
+
+fn print_bootstrapped(done: &latchkey::bootstrap::Bootstrapped, json: bool) {
+    println!("Created tenant `{}` ({})", done.tenant, done.tenant_id);
+    match &done.password {
+        Some(password) => println!(
+            "Owner {} with generated password (shown once): {password}",
+            done.email
+        ),
+        None => println!("Owner {}", done.email),
+    }
+    println!("Root key {} (shown once; store it now):", done.root_key_id);
+    println!("  {}", done.root_key);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(done).expect("bootstrap output serializes")
+        );
+    }
+}

@@ -1,0 +1,21 @@
+//! HTTP routes: health, the REST API, OAuth and the dashboard.
+
+pub mod health;
+
+use actix_web::web;
+
+/// Mounts every route on an app.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.configure(health::configure);
+}
+
+/// For requests that match no route.
+pub async fn not_found(
+    req: actix_web::HttpRequest,
+) -> Result<actix_web::HttpResponse, crate::error::ApiError> {
+    Err(crate::error::ApiError::new(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route matches {} on this path", req.method()),
+    ))
+}

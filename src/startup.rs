@@ -1,0 +1,162 @@
+//! Building the application (connect, migrate, bind) separately from running it, so tests can
+//! spawn the real thing on port 0.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::Store;
+use crate::telemetry;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Connects to the store, applies migrations and binds the listener (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let keys = settings.key_hasher()?;
+
+        let store = open_store(&settings).await?;
+        tracing::info!(
+            database = %settings.database.redacted(),
+            "store ready"
+        );
+
+        let listener = TcpListener::bind(settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            store,
+            keys,
+            public_url: settings.public_url.clone(),
+        });
+        let max_body = settings.max_body_bytes;
+
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(json_config(max_body))
+                .app_data(web::PayloadConfig::new(max_body))
+                .app_data(query_config())
+                .configure(crate::routes::configure)
+                .default_service(web::to(crate::routes::not_found))
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("Referrer-Policy", "no-referrer")),
+                )
+                .wrap(from_fn(telemetry::request_id))
+                .wrap(TracingLogger::<telemetry::SafeRootSpan>::new())
+        })
+        .listen(listener)?
+        .shutdown_timeout(10)
+        .run();
+        tracing::info!(address = %settings.bind.ip(), port, "latchkey listening");
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM/SIGINT, then drains in-flight requests (graceful shutdown).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Connects and migrates; blocking work kept off the async runtime.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let url = settings.database.clone();
+    let pool_size = settings.db_pool_size;
+    let store = tokio::task::spawn_blocking(move || -> anyhow::Result<Store> {
+        let store = Store::connect(&url, pool_size)?;
+        let applied = store.migrate()?;
+        if !applied.is_empty() {
+            tracing::info!(migrations = ?applied, "applied migrations");
+        }
+        Ok(store)
+    })
+    .await
+    .context("store setup task failed")??;
+    Ok(store)
+}
+
+fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|err, _req| json_error(&err).into())
+}
+
+fn json_error(err: &actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    use actix_web::http::StatusCode;
+    match err {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is too large",
+        ),
+        E::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ),
+        E::Deserialize(e) if e.is_data() => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            scrub(&e.to_string()),
+        ),
+        E::Deserialize(e) => ApiError::bad_request("invalid_json", scrub(&e.to_string())),
+        _ => ApiError::bad_request("invalid_body", "the request body could not be read"),
+    }
+}
+
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        ApiError::bad_request("invalid_query", scrub(&err.to_string())).into()
+    })
+}
+
+/// Removes quoted input values from a deserializer message, so an error never echoes what the
+/// client sent (which might be a secret in the wrong field).
+pub fn scrub(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find("string \"") {
+        out.push_str(&rest[..start]);
+        out.push_str("a string");
+        let after = &rest[start + "string \"".len()..];
+        rest = match after.find("\", ") {
+            Some(end) => &after[end + 1..],
+            None => match after.rfind('"') {
+                Some(end) => &after[end + 1..],
+                None => "",
+            },
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn scrub_drops_echoed_strings() {
+        let msg = "invalid type: string \"lk_live_secret\", expected u64 at line 1 column 9";
+        assert_eq!(
+            super::scrub(msg),
+            "invalid type: a string, expected u64 at line 1 column 9"
+        );
+        assert_eq!(super::scrub("missing field `name`"), "missing field `name`");
+    }
+}

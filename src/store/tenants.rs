@@ -1,0 +1,31 @@
+//! Tenants: the isolation boundary.
+
+use diesel::prelude::*;
+
+use super::models::Tenant;
+use super::schema::tenants;
+use super::{DbConnection, StoreError};
+use crate::domain::ids::TenantId;
+
+pub fn insert(conn: &mut DbConnection, tenant: &Tenant) -> Result<(), StoreError> {
+    diesel::insert_into(tenants::table)
+        .values(tenant)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find(conn: &mut DbConnection, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+    Ok(tenants::table
+        .find(id.as_str())
+        .select(Tenant::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_by_name(conn: &mut DbConnection, name: &str) -> Result<Option<Tenant>, StoreError> {
+    Ok(tenants::table
+        .filter(tenants::name.eq(name))
+        .select(Tenant::as_select())
+        .first(conn)
+        .optional()?)
+}
