@@ -1,12 +1,13 @@
 //! HTTP routes: health, the REST API, OAuth and the dashboard.
 
+pub mod api;
 pub mod health;
 
 use actix_web::web;
 
 /// Mounts every route on an app.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.configure(health::configure);
+    cfg.configure(health::configure).configure(api::configure);
 }
 
 /// For requests that match no route.
