@@ -11,6 +11,7 @@ pub mod models;
 pub mod root_keys;
 pub mod schema;
 pub mod tenants;
+pub mod usage;
 pub mod users;
 
 use std::path::Path;
