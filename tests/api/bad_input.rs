@@ -18,6 +18,105 @@ async fn snapshot(app: &TestApp, token: &str) -> Value {
 }
 
 #[tokio::test]
+async fn malformed_bodies_are_4xx_problems_and_change_nothing() {
+    let app = TestApp::spawn_with(&[("LATCHKEY_MAX_BODY_BYTES", "65536")]).await;
+    let space = app.space("acme").await;
+    let t = space.token();
+    let key = app.create_key(&space, json!({})).await;
+    let key_id = s(&key, "id");
+    let endpoints = [
+        (Method::POST, "/v1/keyspaces".to_owned()),
+        (
+            Method::PATCH,
+            format!("/v1/keyspaces/{}", space.keyspace_id),
+        ),
+        (Method::POST, "/v1/keys".to_owned()),
+        (Method::PATCH, format!("/v1/keys/{key_id}")),
+        (Method::POST, format!("/v1/keys/{key_id}/rotate")),
+        (Method::POST, format!("/v1/keys/{key_id}/revoke")),
+        (Method::POST, "/v1/keys/revoke".to_owned()),
+        (Method::POST, "/v1/keys/verify".to_owned()),
+        (Method::POST, "/v1/root-keys".to_owned()),
+    ];
+    let wrong_types = br#"{"name": 5, "reason": 5, "grace_period_seconds": "soon", "ids": 5,
+        "key": 5, "scopes": "x", "enabled": "yes", "prefix": 1, "keyspace_id": 1}"#;
+    let unknown = br#"{"no_such_field": 1}"#;
+    let bodies: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("application/json", b"{".to_vec(), 400, "invalid_json"),
+        ("application/json", b"{,}".to_vec(), 400, "invalid_json"),
+        (
+            "application/json",
+            b"not json".to_vec(),
+            400,
+            "invalid_json",
+        ),
+        (
+            "application/json",
+            b"[[], {}]".to_vec(),
+            422,
+            "invalid_body",
+        ),
+        (
+            "application/json",
+            b"\"a string\"".to_vec(),
+            422,
+            "invalid_body",
+        ),
+        ("application/json", unknown.to_vec(), 422, "invalid_body"),
+        (
+            "application/json",
+            wrong_types.to_vec(),
+            422,
+            "invalid_body",
+        ),
+        ("text/plain", b"{}".to_vec(), 415, "unsupported_media_type"),
+        (
+            "application/json",
+            vec![b' '; 70_000],
+            413,
+            "payload_too_large",
+        ),
+        (
+            "application/json",
+            format!("{{\"reason\": \"{}\"}}", "x".repeat(70_000)).into_bytes(),
+            413,
+            "payload_too_large",
+        ),
+    ];
+    let before = snapshot(&app, t).await;
+    for (method, path) in &endpoints {
+        for (content_type, body, status, code) in &bodies {
+            let response = app
+                .client
+                .request(method.clone(), app.url(path))
+                .bearer_auth(t)
+                .header("content-type", *content_type)
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let got = response.status().as_u16();
+            let problem_type = response
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let text = response.text().await.unwrap();
+            assert!(got < 500, "{method} {path}: {got} {text}");
+            let shown = String::from_utf8_lossy(&body[..body.len().min(40)]).into_owned();
+            let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            assert_eq!(
+                (got, answer["code"].as_str()),
+                (*status, Some(*code)),
+                "{method} {path} with {content_type} {shown:?}: {text}"
+            );
+            assert_eq!(problem_type.as_deref(), Some("application/problem+json"));
+        }
+    }
+    assert_eq!(snapshot(&app, t).await, before, "nothing changed");
+    assert_eq!(app.verify_code(t, &s(&key, "key")).await, "VALID");
+}
+
+#[tokio::test]
 async fn junk_keys_to_verify_are_not_found_never_errors() {
     let app = TestApp::spawn().await;
     let a = app.space("acme").await;
