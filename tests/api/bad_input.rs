@@ -215,3 +215,44 @@ async fn bad_path_ids_and_queries_are_4xx() {
     let response = app.call(Method::DELETE, "/v1/keys", Some(t), None).await;
     assert!(response.status().is_client_error());
 }
+
+#[tokio::test]
+async fn control_characters_in_filters_and_selectors_are_refused_not_500() {
+    // PostgreSQL text cannot hold NUL: such values must be refused before reaching the store.
+    let app = TestApp::spawn().await;
+    let space = app.space("acme").await;
+    let t = space.token();
+    let key = app.create_key(&space, json!({"owner_id": "alice"})).await;
+    for query in [
+        "/v1/keys?keyspace_id=%00",
+        "/v1/keys?owner_id=a%00b",
+        "/v1/keys?q=%00",
+        "/v1/keys?q=%1B",
+        "/v1/audit-events?action=%00",
+        "/v1/audit-events?actor=%00",
+        "/v1/audit-events?target=%00",
+        "/v1/audit-events?format=ndjson&target=%00",
+    ] {
+        let problem = assert_problem(app.get_as(query, t).await, 422, "validation_failed").await;
+        assert!(problem["errors"][0]["field"].is_string(), "{query}");
+    }
+    for body in [
+        json!({"keyspace_id": "\u{0}"}),
+        json!({"keyspace_id": "x\u{0}"}),
+        json!({"keyspace_id": "not-an-id"}),
+    ] {
+        let answer = expect_json(app.post_json("/v1/keys/revoke", t, &body).await, 200).await;
+        assert_eq!(answer, json!({"revoked": 0}));
+    }
+    let body = json!({"owner_id": "alice\u{0}"});
+    let response = app.post_json("/v1/keys/revoke", t, &body).await;
+    assert_problem(response, 422, "validation_failed").await;
+    let body = json!({"key": s(&key, "key"), "keyspace_id": "\u{0}"});
+    let answer = app.verify_with(t, body).await;
+    assert_eq!(answer["code"], "NOT_FOUND");
+    assert_eq!(
+        app.verify_code(t, &s(&key, "key")).await,
+        "VALID",
+        "nothing was revoked"
+    );
+}
