@@ -402,3 +402,35 @@ async fn a_key_in_the_url_is_never_read() {
         .unwrap();
     assert_problem(response, 401, "unauthorized").await;
 }
+
+#[tokio::test]
+async fn concurrent_verifications_never_overspend_credits() {
+    let app = TestApp::spawn().await;
+    let space = app.space("acme").await;
+    let key = s(
+        &app.create_key(&space, json!({"credits": {"remaining": 10}}))
+            .await,
+        "key",
+    );
+    let answers = futures_util::future::join_all(
+        (0..25).map(|_| app.verify_with(space.token(), json!({"key": key}))),
+    )
+    .await;
+    let valid = answers.iter().filter(|a| a["code"] == "VALID").count();
+    let exceeded = answers
+        .iter()
+        .filter(|a| a["code"] == "USAGE_EXCEEDED")
+        .count();
+    assert_eq!((valid, exceeded), (10, 15));
+    let mut remaining: Vec<i64> = answers
+        .iter()
+        .filter(|a| a["code"] == "VALID")
+        .map(|a| a["credits_remaining"].as_i64().unwrap())
+        .collect();
+    remaining.sort();
+    assert_eq!(
+        remaining,
+        (0..10).collect::<Vec<i64>>(),
+        "each credit was taken once"
+    );
+}
