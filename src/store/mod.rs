@@ -15,11 +15,13 @@ pub mod usage;
 pub mod users;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, HandleError, Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::DatabaseUrl;
@@ -64,9 +66,46 @@ impl StoreError {
     }
 }
 
-/// Sets per-connection SQLite pragmas; PostgreSQL needs none.
+/// How long a checkout waits for a connection while the pool is healthy (all in use: wait for one).
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a checkout waits while connecting to the store fails: a down store is not going to
+/// hand out a connection in the next seconds, and callers (verify) must fail closed at once
+/// instead of holding a request for the full timeout.
+const FAILING_CHECKOUT_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Whether the last attempt to connect to (or validate a connection of) the store failed.
+#[derive(Debug, Default)]
+struct Failing(AtomicBool);
+
+impl Failing {
+    fn set(&self, failing: bool, why: impl FnOnce() -> String) {
+        if self.0.swap(failing, Ordering::AcqRel) != failing {
+            if failing {
+                tracing::warn!(error = %why(), "cannot connect to the store");
+            } else {
+                tracing::info!("connected to the store again");
+            }
+        }
+    }
+
+    fn get(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Records connection failures, instead of one log line per retry.
 #[derive(Debug)]
-struct ConnectionSetup;
+struct ConnectionErrors(Arc<Failing>);
+
+impl HandleError<diesel::r2d2::Error> for ConnectionErrors {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        self.0.set(true, || error.to_string());
+    }
+}
+
+/// Sets per-connection SQLite pragmas (PostgreSQL needs none) and notes that connecting works.
+#[derive(Debug)]
+struct ConnectionSetup(Arc<Failing>);
 
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for ConnectionSetup {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
@@ -77,6 +116,7 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for ConnectionSetup 
             )
             .map_err(diesel::r2d2::Error::QueryError)?;
         }
+        self.0.set(false, String::new);
         Ok(())
     }
 }
@@ -86,6 +126,7 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for ConnectionSetup 
 pub struct Store {
     pool: DbPool,
     is_postgres: bool,
+    failing: Arc<Failing>,
 }
 
 impl Store {
@@ -100,19 +141,24 @@ impl Store {
             }
         };
         let manager = ConnectionManager::<DbConnection>::new(conn_url);
+        let failing = Arc::new(Failing::default());
         let pool = Pool::builder()
             .max_size(size)
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(5))
-            .connection_customizer(Box::new(ConnectionSetup))
-            // Connection errors surface as `StoreError::Unavailable` where they matter (and are
-            // logged there once), instead of one log line per retry.
-            .error_handler(Box::new(diesel::r2d2::NopErrorHandler))
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            .connection_customizer(Box::new(ConnectionSetup(failing.clone())))
+            // Connection errors surface as `StoreError::Unavailable` where they matter; the
+            // handler only records them (and logs when connecting starts and stops failing).
+            .error_handler(Box::new(ConnectionErrors(failing.clone())))
             .build(manager)
             .map_err(|e| {
                 StoreError::Unavailable(format!("cannot connect to {}: {e}", url.redacted()))
             })?;
-        Ok(Self { pool, is_postgres })
+        Ok(Self {
+            pool,
+            is_postgres,
+            failing,
+        })
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -120,10 +166,23 @@ impl Store {
     }
 
     /// A connection from the pool, for blocking code (CLI, migrations, inside `run`).
+    /// Waits up to [`CHECKOUT_TIMEOUT`] for a busy pool, but gives up within
+    /// [`FAILING_CHECKOUT_TIMEOUT`] once connecting fails (even if it started failing during this
+    /// wait), so callers fail fast instead of queueing behind a dead store.
     pub fn conn(&self) -> Result<PooledDb, StoreError> {
-        self.pool
-            .get()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        let deadline = std::time::Instant::now() + CHECKOUT_TIMEOUT;
+        loop {
+            let slice = deadline
+                .saturating_duration_since(std::time::Instant::now())
+                .min(FAILING_CHECKOUT_TIMEOUT);
+            match self.pool.get_timeout(slice) {
+                Ok(conn) => return Ok(conn),
+                Err(err) if self.failing.get() || slice < FAILING_CHECKOUT_TIMEOUT => {
+                    return Err(StoreError::Unavailable(err.to_string()));
+                }
+                Err(_) => {}
+            }
+        }
     }
 
     /// Runs blocking store work on the blocking thread pool so request handlers never block.
