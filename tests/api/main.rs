@@ -7,6 +7,7 @@ mod authorization;
 mod bad_input;
 mod cli;
 mod cluster;
+mod concurrency;
 mod failures;
 mod health;
 mod helpers;
