@@ -1,6 +1,7 @@
 //! One integration binary: each module tests one feature against the real application, spawned
 //! on port 0 with its own fresh database (SQLite file or PostgreSQL database, per
 //! `LATCHKEY_TEST_BACKEND`).
+
 mod abuse_limits;
 mod audit;
 mod authorization;
@@ -20,4 +21,5 @@ mod openapi;
 mod revoke;
 mod root_keys;
 mod rotate;
+mod usage_metrics;
 mod verify;
