@@ -208,7 +208,11 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + From<diesel::result::Error> + Send + 'static,
     {
-        self.run(move |conn| conn.transaction(work)).await
+        self.run(move |conn| match conn {
+            DbConnection::Sqlite(_) => sqlite_write_transaction(conn, work),
+            DbConnection::Postgres(_) => conn.transaction(work),
+        })
+        .await
     }
 
     /// Checks that the store answers.
@@ -225,6 +229,31 @@ impl Store {
     pub fn migrate(&self) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn()?;
         run_migrations(&mut conn)
+    }
+}
+
+/// A SQLite transaction that takes the write lock up front (`BEGIN IMMEDIATE`). A deferred
+/// transaction that reads and then writes fails at once with "database is locked" when another
+/// connection wrote in between (the busy timeout cannot help it); an immediate one waits its turn.
+fn sqlite_write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    if let DbConnection::Sqlite(sqlite) = conn {
+        AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    }
+    match work(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(err) => {
+            Manager::rollback_transaction(conn)?;
+            Err(err)
+        }
     }
 }
 

@@ -518,3 +518,31 @@ async fn disabling_is_reversible_and_revoked_keys_cannot_be_patched() {
     assert_eq!(app.verify_code(space.token(), &key).await, "REVOKED");
     assert_eq!(app.get_key(space.token(), &id).await["status"], "revoked");
 }
+
+#[tokio::test]
+async fn concurrent_creates_and_updates_all_succeed() {
+    let app = TestApp::spawn().await;
+    let space = app.space("acme").await;
+    let body = json!({"keyspace_id": space.keyspace_id});
+    let creates = futures_util::future::join_all(
+        (0..16).map(|_| app.post_json("/v1/keys", space.token(), &body)),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for response in creates {
+        ids.push(s(&expect_json(response, 201).await, "id"));
+    }
+    let rename = json!({"name": "renamed"});
+    let paths: Vec<String> = ids.iter().map(|id| format!("/v1/keys/{id}")).collect();
+    let updates = futures_util::future::join_all(
+        paths
+            .iter()
+            .map(|path| app.patch_json(path, space.token(), &rename)),
+    )
+    .await;
+    for response in updates {
+        expect_json(response, 200).await;
+    }
+    let list = app.get_ok("/v1/keys?q=renamed", space.token()).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 16);
+}
