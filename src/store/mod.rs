@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, HandleError, Pool, PooledConnection};
+use diesel::r2d2::{CustomizeConnection, HandleError, Pool, PooledConnection, R2D2Connection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::DatabaseUrl;
@@ -38,8 +38,39 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-pub type DbPool = Pool<ConnectionManager<DbConnection>>;
-pub type PooledDb = PooledConnection<ConnectionManager<DbConnection>>;
+pub type DbPool = Pool<Connector>;
+pub type PooledDb = PooledConnection<Connector>;
+
+/// Opens connections of the configured backend only. (diesel's `MultiConnection::establish` tries
+/// every backend in turn: a refused PostgreSQL connection was retried as a SQLite file named like
+/// the URL, and the real cause replaced by "Invalid connection url for multiconnection".)
+#[derive(Debug)]
+pub struct Connector {
+    url: String,
+    postgres: bool,
+}
+
+impl diesel::r2d2::ManageConnection for Connector {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        let conn = if self.postgres {
+            PgConnection::establish(&self.url).map(DbConnection::Postgres)
+        } else {
+            SqliteConnection::establish(&self.url).map(DbConnection::Sqlite)
+        };
+        conn.map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -75,13 +106,19 @@ const FAILING_CHECKOUT_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// Whether the last attempt to connect to (or validate a connection of) the store failed.
 #[derive(Debug, Default)]
-struct Failing(AtomicBool);
+struct Failing {
+    failing: AtomicBool,
+    /// Set once the pool is up: a failure to start is reported once, by the caller.
+    announce: AtomicBool,
+}
 
 impl Failing {
     fn set(&self, failing: bool, why: impl FnOnce() -> String) {
-        if self.0.swap(failing, Ordering::AcqRel) != failing {
+        if self.failing.swap(failing, Ordering::AcqRel) != failing
+            && self.announce.load(Ordering::Acquire)
+        {
             if failing {
-                tracing::warn!(error = %why(), "cannot connect to the store");
+                tracing::warn!(error = %one_line(&why()), "cannot connect to the store");
             } else {
                 tracing::info!("connected to the store again");
             }
@@ -89,8 +126,13 @@ impl Failing {
     }
 
     fn get(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.failing.load(Ordering::Acquire)
     }
+}
+
+/// A driver message on one line (libpq's span several, with hints on their own lines).
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Records connection failures, instead of one log line per retry.
@@ -140,7 +182,10 @@ impl Store {
                 (path.to_string_lossy().into_owned(), false, pool_size.min(8))
             }
         };
-        let manager = ConnectionManager::<DbConnection>::new(conn_url);
+        let manager = Connector {
+            url: conn_url,
+            postgres: is_postgres,
+        };
         let failing = Arc::new(Failing::default());
         let pool = Pool::builder()
             .max_size(size)
@@ -152,8 +197,12 @@ impl Store {
             .error_handler(Box::new(ConnectionErrors(failing.clone())))
             .build(manager)
             .map_err(|e| {
-                StoreError::Unavailable(format!("cannot connect to {}: {e}", url.redacted()))
+                StoreError::Unavailable(one_line(&format!(
+                    "cannot connect to {}: {e}",
+                    url.redacted()
+                )))
             })?;
+        failing.announce.store(true, Ordering::Release);
         Ok(Self {
             pool,
             is_postgres,
@@ -178,7 +227,7 @@ impl Store {
             match self.pool.get_timeout(slice) {
                 Ok(conn) => return Ok(conn),
                 Err(err) if self.failing.get() || slice < FAILING_CHECKOUT_TIMEOUT => {
-                    return Err(StoreError::Unavailable(err.to_string()));
+                    return Err(StoreError::Unavailable(one_line(&err.to_string())));
                 }
                 Err(_) => {}
             }

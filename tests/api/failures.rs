@@ -260,6 +260,10 @@ async fn store_outage(redis: Option<&RedisServer>) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     eprintln!("seen key: last VALID at {last_valid:?}, 503 from {refused:?}");
+    // The log names the real cause, not a confusion between backends.
+    let log = node.log_text();
+    assert!(log.contains("not currently accepting connections"), "{log}");
+    assert!(!log.contains("Invalid connection url"), "{log}");
     assert!(
         last_valid >= Duration::from_millis(1_500),
         "a key verified just before the outage is served within the stale bound"
