@@ -198,3 +198,39 @@ async fn the_last_root_admin_key_cannot_be_revoked_until_replaced() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["target"]["id"], t.root_key_id.as_str());
 }
+
+#[tokio::test]
+async fn two_admin_keys_revoking_each_other_at_once_leave_one() {
+    let app = TestApp::spawn().await;
+    for round in 0..4 {
+        let t = app.tenant(&format!("acme{round}")).await;
+        let other = app.create_root_key(&t.root_key, &["root_keys:*"]).await;
+        let other_key = s(&other, "key");
+        let revoke_other = format!("/v1/root-keys/{}/revoke", s(&other, "id"));
+        let revoke_first = format!("/v1/root-keys/{}/revoke", t.root_key_id);
+        let empty = json!({});
+        let (a, b) = tokio::join!(
+            app.post_json(&revoke_other, &t.root_key, &empty),
+            app.post_json(&revoke_first, &other_key, &empty),
+        );
+        let statuses = [a.status().as_u16(), b.status().as_u16()];
+        assert!(statuses.contains(&200), "{statuses:?}");
+        assert!(
+            statuses.contains(&409) || statuses.contains(&401),
+            "both admin keys were revoked: {statuses:?}"
+        );
+        let survivor = if statuses[0] == 200 {
+            &t.root_key
+        } else {
+            &other_key
+        };
+        let list = app.get_ok("/v1/root-keys", survivor).await;
+        let active = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["revoked_at"].is_null())
+            .count();
+        assert_eq!(active, 1, "round {round}");
+    }
+}
