@@ -9,12 +9,15 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
+use crate::auth::leak_signature::LeakReporters;
 use crate::auth::throttle::Throttle;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::Store;
 use crate::telemetry;
+use crate::tokens::TokenService;
+use crate::tokens::signing::{KeyCipher, Keyring};
 
 pub struct Application {
     port: u16,
@@ -24,7 +27,12 @@ pub struct Application {
 impl Application {
     /// Connects to the store, applies migrations and binds the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let keys = settings.key_hasher()?;
+        let (current_secrets, previous_secrets) = settings.derived_secrets()?;
+        let keys = crate::domain::key::KeyHasher::new(&current_secrets, &previous_secrets);
+        let leak_reporters = match &settings.leak_reporter_keys {
+            Some(path) => LeakReporters::load(path)?,
+            None => LeakReporters::default(),
+        };
 
         let store = open_store(&settings).await?;
         tracing::info!(
@@ -35,12 +43,27 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
+        let keyring = Keyring::new(
+            store.clone(),
+            KeyCipher::new(&current_secrets, &previous_secrets),
+            settings.signing_algorithm,
+            settings.token_ttl_seconds,
+        );
+        let tokens = TokenService::new(
+            store.clone(),
+            settings.public_url.clone(),
+            settings.token_audience.clone(),
+            settings.token_ttl_seconds,
+            keyring,
+        );
         let state = web::Data::new(AppState {
             store,
             keys,
             public_url: settings.public_url.clone(),
             management_throttle: Throttle::per_minute(settings.management_rate_limit_per_minute),
             ratelimiter: Default::default(),
+            tokens,
+            leak_reporters,
         });
         let max_body = settings.max_body_bytes;
 

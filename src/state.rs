@@ -1,8 +1,10 @@
 //! What every request handler shares: the store, the key hasher and the settings they need.
 
+use crate::auth::leak_signature::LeakReporters;
 use crate::auth::throttle::Throttle;
 use crate::domain::key::KeyHasher;
 use crate::store::Store;
+use crate::tokens::TokenService;
 use crate::verify::ratelimit::LocalRateLimiter;
 
 pub struct AppState {
@@ -13,6 +15,10 @@ pub struct AppState {
     pub management_throttle: Throttle,
     /// Per-key verification rate limits.
     pub ratelimiter: LocalRateLimiter,
+    /// Access tokens: signing keys, minting, checking, the denylist.
+    pub tokens: TokenService,
+    /// Public keys of the secret scanners allowed to report leaks.
+    pub leak_reporters: LeakReporters,
 }
 
 impl AppState {

@@ -8,8 +8,10 @@ pub mod audit_events;
 pub mod keyspaces;
 pub mod memberships;
 pub mod models;
+pub mod revoked_tokens;
 pub mod root_keys;
 pub mod schema;
+pub mod signing_keys;
 pub mod tenants;
 pub mod users;
 

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use crate::domain::ids::TenantId;
 use crate::domain::inputs::{IpAllowlist, Meta, RateLimit, RefillInterval};
 use crate::domain::scope::{Scope, Scopes};
+use crate::domain::token::{AccessTokenClaims, looks_like_jwt, token_scopes};
 use crate::error::ApiError;
 use crate::manage::{scopes_from_json, utc};
 use crate::state::AppState;
@@ -79,6 +80,7 @@ pub struct KeyRecord {
     pub ip_allowlist: IpAllowlist,
     pub ratelimit: Option<RateLimit>,
     pub credits: Option<CreditPlan>,
+    pub created_at: NaiveDateTime,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -108,6 +110,7 @@ impl From<ApiKeyRow> for KeyRecord {
             owner_id: row.owner_id,
             expires_at: row.expires_at,
             enabled: row.enabled,
+            created_at: row.created_at,
         }
     }
 }
@@ -146,11 +149,11 @@ pub struct RateLimitState {
 }
 
 impl VerifyOutcome {
-    fn not_found() -> Self {
+    pub fn not_found() -> Self {
         Self::refused(VerifyCode::NotFound, None)
     }
 
-    fn refused(code: VerifyCode, key: Option<&KeyRecord>) -> Self {
+    pub fn refused(code: VerifyCode, key: Option<&KeyRecord>) -> Self {
         Self {
             valid: false,
             code,
@@ -165,6 +168,21 @@ impl VerifyOutcome {
             credits_remaining: None,
         }
     }
+}
+
+/// The checks on a key's own state, in order: revoked, disabled, expired. Shared by verification
+/// and introspection.
+pub fn status_check(key: &KeyRecord, at: NaiveDateTime) -> Option<VerifyCode> {
+    if key.revoked {
+        return Some(VerifyCode::Revoked);
+    }
+    if !key.enabled {
+        return Some(VerifyCode::Disabled);
+    }
+    if key.expires_at.is_some_and(|e| e <= at) {
+        return Some(VerifyCode::Expired);
+    }
+    None
 }
 
 /// The checks that need no counters, in order: tenant, keyspace, revoked, disabled, expired,
@@ -185,14 +203,8 @@ pub fn static_checks(
     {
         return Some(VerifyCode::NotFound);
     }
-    if key.revoked {
-        return Some(VerifyCode::Revoked);
-    }
-    if !key.enabled {
-        return Some(VerifyCode::Disabled);
-    }
-    if key.expires_at.is_some_and(|e| e <= at) {
-        return Some(VerifyCode::Expired);
+    if let Some(code) = status_check(key, at) {
+        return Some(code);
     }
     if !key.ip_allowlist.is_empty() && !input.ip.is_some_and(|ip| key.ip_allowlist.allows(ip)) {
         return Some(VerifyCode::IpNotAllowed);
@@ -203,22 +215,89 @@ pub fn static_checks(
     None
 }
 
-/// Verifies a key for the calling tenant.
+/// What a presented credential stands for: the key, as the checks must see it.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// For an access token: its key, narrowed to the token's scopes and lifetime, and revoked if
+    /// the token was.
+    pub key: KeyRecord,
+    /// The claims, when the credential is an access token minted here.
+    pub token: Option<AccessTokenClaims>,
+}
+
+/// Finds what an API key or an access token stands for; `None` if it is nothing of ours.
+pub async fn resolve(state: &AppState, raw: &str) -> Result<Option<Resolved>, ApiError> {
+    if looks_like_jwt(raw) {
+        return resolve_token(state, raw).await;
+    }
+    Ok(resolve_key(state, raw)
+        .await?
+        .map(|key| Resolved { key, token: None }))
+}
+
+/// Finds an API key by its value. Shape and check tag first: a forged or mistyped key costs no I/O.
+pub async fn resolve_key(state: &AppState, raw: &str) -> Result<Option<KeyRecord>, ApiError> {
+    let Ok(parsed) = state.keys.parse(raw) else {
+        return Ok(None);
+    };
+    let digests = state.keys.digests(&parsed);
+    lookup(state, digests).await
+}
+
+/// An access token stands for the key it was minted from, whose current state decides: revoking
+/// or disabling the key ends its tokens too.
+async fn resolve_token(state: &AppState, raw: &str) -> Result<Option<Resolved>, ApiError> {
+    let Some(claims) = state.tokens.check(raw).await? else {
+        return Ok(None);
+    };
+    let Some(key_id) = crate::domain::ids::parse_id(&claims.client_id) else {
+        return Ok(None);
+    };
+    let Some(mut key) = state
+        .store
+        .run(move |conn| api_keys::find_by_id(conn, &key_id))
+        .await?
+        .map(KeyRecord::from)
+    else {
+        return Ok(None);
+    };
+    // A token grants its own scopes, and only those its key still holds.
+    let granted = token_scopes(&claims.scope)
+        .into_iter()
+        .filter(|scope| key.scopes.grants(scope));
+    key.scopes = Scopes::from_scopes(granted).unwrap_or_default();
+    let tenant = TenantId::from_trusted(key.tenant_id.clone());
+    key.revoked |= state.tokens.is_revoked(&tenant, &claims.jti).await?;
+    let token_end = crate::tokens::expiry(&claims);
+    key.expires_at = Some(key.expires_at.map_or(token_end, |end| end.min(token_end)));
+    Ok(Some(Resolved {
+        key,
+        token: Some(claims),
+    }))
+}
+
+/// Verifies a key or an access token for the calling tenant.
 pub async fn verify(
     state: &AppState,
     tenant: &TenantId,
     input: VerifyInput,
 ) -> Result<VerifyOutcome, ApiError> {
-    // Shape and check tag first: a forged or mistyped key costs no I/O.
-    let Ok(parsed) = state.keys.parse(&input.key) else {
+    let Some(resolved) = resolve(state, &input.key).await? else {
         return Ok(VerifyOutcome::not_found());
     };
-    let digests = state.keys.digests(&parsed);
-    let Some(key) = lookup(state, digests).await? else {
-        return Ok(VerifyOutcome::not_found());
-    };
-    let at = now();
-    if let Some(code) = static_checks(&key, tenant, &input, at) {
+    decide(state, tenant, resolved.key, &input, now()).await
+}
+
+/// Every check after the lookup, counters included: the one place that says whether a key
+/// (or what a token makes of it) may be used now.
+pub async fn decide(
+    state: &AppState,
+    tenant: &TenantId,
+    key: KeyRecord,
+    input: &VerifyInput,
+    at: NaiveDateTime,
+) -> Result<VerifyOutcome, ApiError> {
+    if let Some(code) = static_checks(&key, tenant, input, at) {
         return Ok(if code == VerifyCode::NotFound {
             VerifyOutcome::not_found()
         } else {
