@@ -571,6 +571,34 @@ mod tests {
     }
 
     #[test]
+    fn token_settings_default_and_validate() {
+        let s = Settings::load(&[("LATCHKEY_PUBLIC_URL", "https://auth.example/")], None).unwrap();
+        assert_eq!(s.token_ttl_seconds, 600);
+        assert_eq!(s.token_audience, "https://auth.example");
+        assert_eq!(s.signing_algorithm, SigningAlgorithm::EdDSA);
+        assert!(s.leak_reporter_keys.is_none());
+        let s = Settings::load(
+            &[
+                ("LATCHKEY_SIGNING_ALGORITHM", "ES256"),
+                ("LATCHKEY_TOKEN_AUDIENCE", "api://billing"),
+            ],
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.signing_algorithm, SigningAlgorithm::ES256);
+        assert_eq!(s.token_audience, "api://billing");
+        for (name, value) in [
+            ("LATCHKEY_SIGNING_ALGORITHM", "HS256"),
+            ("LATCHKEY_SIGNING_ALGORITHM", "none"),
+            ("LATCHKEY_TOKEN_TTL_SECONDS", "0"),
+            ("LATCHKEY_TOKEN_TTL_SECONDS", "86401"),
+        ] {
+            let err = Settings::load(&[(name, value)], None).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{name}: {err}");
+        }
+    }
+
+    #[test]
     fn postgres_password_is_redacted() {
         let url = DatabaseUrl::parse("postgres://u:hunter2@db:5432/x").unwrap();
         assert_eq!(url.redacted(), "postgres://u:***@db:5432/x");

@@ -102,10 +102,23 @@ impl Application {
 
 /// Connects and migrates; blocking work kept off the async runtime.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    open(settings, false).await
+}
+
+/// Like [`open_store`], for a command that exits when done (see [`Store::connect_for_command`]).
+pub async fn open_command_store(settings: &Settings) -> anyhow::Result<Store> {
+    open(settings, true).await
+}
+
+async fn open(settings: &Settings, one_shot: bool) -> anyhow::Result<Store> {
     let url = settings.database.clone();
     let pool_size = settings.db_pool_size;
     let store = tokio::task::spawn_blocking(move || -> anyhow::Result<Store> {
-        let store = Store::connect(&url, pool_size)?;
+        let store = if one_shot {
+            Store::connect_for_command(&url)?
+        } else {
+            Store::connect(&url, pool_size)?
+        };
         let applied = store.migrate()?;
         if !applied.is_empty() {
             tracing::info!(migrations = ?applied, "applied migrations");

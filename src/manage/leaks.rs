@@ -25,20 +25,24 @@ pub const LEAKED: &str = "leaked";
 const MAX_LOCATION_CHARS: usize = 2_048;
 
 /// One found token, as GitHub's secret scanning sends it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LeakReport {
+    /// The secret found.
     pub token: String,
+    /// The token type the scanner matched (its pattern's name).
     #[serde(rename = "type", default)]
     pub token_type: String,
+    /// Where it was found.
     #[serde(default)]
     pub url: Option<String>,
+    /// What kind of place (`content`, `commit`, `issue`, ...).
     #[serde(default)]
     pub source: Option<String>,
 }
 
 /// GitHub's feedback for one reported token: the raw token when it was ours, only its SHA-256
 /// otherwise (so the answer never echoes a stranger's secret).
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum LeakFeedback {
     TruePositive {

@@ -92,6 +92,17 @@ pub struct Store {
 impl Store {
     /// Connects (creating the SQLite file and its directory if needed) and checks one connection.
     pub fn connect(url: &DatabaseUrl, pool_size: u32) -> Result<Self, StoreError> {
+        Self::connect_pool(url, pool_size, 1)
+    }
+
+    /// For one-shot commands (`migrate`, `bootstrap`, ...): keeps no idle connection, so the
+    /// pool opens none in the background while the process exits (libpq crashes when a
+    /// connection is being established during exit).
+    pub fn connect_for_command(url: &DatabaseUrl) -> Result<Self, StoreError> {
+        Self::connect_pool(url, 2, 0)
+    }
+
+    fn connect_pool(url: &DatabaseUrl, pool_size: u32, min_idle: u32) -> Result<Self, StoreError> {
         let (conn_url, is_postgres, size) = match url {
             DatabaseUrl::Postgres(url) => (url.clone(), true, pool_size),
             DatabaseUrl::Sqlite(path) => {
@@ -103,16 +114,21 @@ impl Store {
         let manager = ConnectionManager::<DbConnection>::new(conn_url);
         let pool = Pool::builder()
             .max_size(size)
-            .min_idle(Some(1))
+            .min_idle(Some(min_idle))
             .connection_timeout(Duration::from_secs(5))
             .connection_customizer(Box::new(ConnectionSetup))
             // Connection errors surface as `StoreError::Unavailable` where they matter (and are
             // logged there once), instead of one log line per retry.
             .error_handler(Box::new(diesel::r2d2::NopErrorHandler))
-            .build(manager)
-            .map_err(|e| {
-                StoreError::Unavailable(format!("cannot connect to {}: {e}", url.redacted()))
-            })?;
+            .build(manager);
+        let unavailable = |e: r2d2::Error| {
+            StoreError::Unavailable(format!("cannot connect to {}: {e}", url.redacted()))
+        };
+        let pool = pool.map_err(unavailable)?;
+        if min_idle == 0 {
+            // The pool opened nothing yet: check one connection now, as `build` does otherwise.
+            drop(pool.get().map_err(unavailable)?);
+        }
         Ok(Self { pool, is_postgres })
     }
 

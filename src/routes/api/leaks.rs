@@ -6,8 +6,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::audit::{Actor, AuditContext};
 use crate::auth::leak_signature::{KEY_IDENTIFIER_HEADER, SIGNATURE_HEADER};
-use crate::error::ApiError;
-use crate::manage::leaks::{self, LeakReport};
+use crate::error::{ApiError, ProblemDoc};
+use crate::manage::leaks::{self, LeakFeedback, LeakReport};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -18,6 +18,18 @@ fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Report leaked tokens (GitHub's secret-scanning partner format). Signed by the scanner, not
+/// by a root key; every reported token that is a live key is revoked at once.
+#[utoipa::path(post, path = "/v1/leaks", tag = "leaks", request_body = Vec<LeakReport>,
+    params(
+        ("Github-Public-Key-Identifier" = String, Header, description = "The reporter key that signed the body"),
+        ("Github-Public-Key-Signature" = String, Header, description = "Base64 DER ECDSA P-256 signature over SHA-256 of the raw body"),
+    ),
+    responses(
+        (status = 200, description = "Feedback per token: `true_positive` with `token_raw` for keys that existed, `false_positive` with `token_hash` otherwise", body = Vec<LeakFeedback>),
+        (status = 400, description = "Not a JSON array of reports (`invalid_body`) or too many (`too_many_tokens`)", body = ProblemDoc),
+        (status = 401, description = "Unsigned or badly signed; nothing changed", body = ProblemDoc),
+    ))]
 pub async fn report(
     state: web::Data<AppState>,
     req: HttpRequest,
