@@ -97,11 +97,13 @@ impl TokenService {
         let Ok(header) = jsonwebtoken::decode_header(raw) else {
             return Ok(None);
         };
-        if !header
-            .typ
-            .as_deref()
-            .is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE))
-        {
+        // RFC 9068 §4: `at+jwt`, or the full media type `application/at+jwt`.
+        let typ = header.typ.as_deref().unwrap_or_default();
+        let typ = typ
+            .get(..12)
+            .filter(|p| p.eq_ignore_ascii_case("application/"))
+            .map_or(typ, |_| &typ[12..]);
+        if !typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE) {
             return Ok(None);
         }
         let Some(kid) = header.kid else {

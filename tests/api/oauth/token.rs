@@ -301,7 +301,7 @@ async fn keys_that_would_not_verify_get_no_token() {
     .await;
 
     let limited = world
-        .client(json!({"ratelimit": {"limit": 1, "window_seconds": 60}}))
+        .client(json!({"ratelimit": {"limit": 1, "window_seconds": 3600}}))
         .await;
     assert_eq!(token_request(&world.app, &limited, &cc).await.status(), 200);
     let response = token_request(&world.app, &limited, &cc).await;
