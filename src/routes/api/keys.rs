@@ -7,13 +7,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::OptionalJson;
 use crate::auth::extractor::{
     Authorized, KeysCreate, KeysRead, KeysRevoke, KeysRotate, KeysUpdate, KeysVerify,
 };
 use crate::domain::scope::Scope;
 use crate::error::{ApiError, ProblemDoc};
 use crate::manage::keys::{
-    self, BulkRevoke, BulkRevoked, CreateKey, CreatedKey, KeyView, ListQuery, RotatedKey, UpdateKey,
+    self, BulkRevoke, BulkRevoked, CreateKey, CreatedKey, KeyUsage, KeyView, ListQuery, RotatedKey,
+    UpdateKey, UsageQuery,
 };
 use crate::manage::{Page, parse_path_id};
 use crate::state::AppState;
@@ -26,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/keys/revoke", web::post().to(revoke_bulk))
         .route("/keys/{id}", web::get().to(get))
         .route("/keys/{id}", web::patch().to(update))
+        .route("/keys/{id}/usage", web::get().to(usage))
         .route("/keys/{id}/rotate", web::post().to(rotate))
         .route("/keys/{id}/revoke", web::post().to(revoke));
 }
@@ -116,6 +119,26 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(keys::get(&state, &auth.tenant, id).await?))
 }
 
+/// Hourly verification counts of a key, by outcome (flushed from every node every 5 s).
+#[utoipa::path(get, path = "/v1/keys/{id}/usage", tag = "keys",
+    params(("id" = String, Path, description = "Key id"), UsageQuery),
+    responses(
+        (status = 200, description = "Usage by hour and outcome", body = KeyUsage),
+        (status = 404, description = "No such key in this tenant", body = ProblemDoc),
+        (status = 422, description = "Invalid period", body = ProblemDoc),
+    ),
+    security(("root_key" = ["keys:read"])))]
+pub async fn usage(
+    auth: Authorized<KeysRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<UsageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_path_id(&path, "key")?;
+    let usage = keys::usage(&state, &auth.tenant, id, query.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(usage))
+}
+
 /// Change a key (only the fields given). `enabled: false` disables it reversibly.
 #[utoipa::path(patch, path = "/v1/keys/{id}", tag = "keys", request_body = UpdateKey,
     params(("id" = String, Path, description = "Key id")),
@@ -158,10 +181,10 @@ pub async fn rotate(
     auth: Authorized<KeysRotate>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: Option<web::Json<RotateBody>>,
+    body: OptionalJson<RotateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "key")?;
-    let grace = body.and_then(|b| b.grace_period_seconds).unwrap_or(0);
+    let grace = body.0.and_then(|b| b.grace_period_seconds).unwrap_or(0);
     let rotated = keys::rotate(&state, &auth.audit, &auth.tenant, id, grace).await?;
     Ok(no_store(HttpResponse::Created().json(rotated)))
 }
@@ -186,10 +209,10 @@ pub async fn revoke(
     auth: Authorized<KeysRevoke>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: Option<web::Json<RevokeBody>>,
+    body: OptionalJson<RevokeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "key")?;
-    let reason = body.and_then(|b| b.into_inner().reason);
+    let reason = body.0.and_then(|b| b.reason);
     let view = keys::revoke(&state, &auth.audit, &auth.tenant, id, reason).await?;
     Ok(HttpResponse::Ok().json(view))
 }

@@ -2,6 +2,8 @@
 //! `client_secret` the API key, by HTTP Basic (RFC 6749 §2.3.1, the default) or in the form
 //! (`client_secret_post`), never both.
 
+use std::sync::Arc;
+
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use base64::Engine;
@@ -78,7 +80,7 @@ fn url_decode(raw: &str) -> Option<String> {
 pub async fn authenticate(
     state: &AppState,
     credentials: &ClientCredentials,
-) -> Result<KeyRecord, OAuthError> {
+) -> Result<Arc<KeyRecord>, OAuthError> {
     let invalid = || OAuthError::invalid_client("unknown client or wrong client secret");
     let key = verify::resolve_key(state, credentials.secret.expose_secret())
         .await

@@ -54,7 +54,14 @@ pub async fn revoke(
                 .map(|ua| ua.chars().take(256).collect()),
             request_id: crate::telemetry::current_request_id(),
         };
-        keys::revoke(&state, &audit, &tenant, key.id, Some(SELF_REVOKED.into())).await?;
+        keys::revoke(
+            &state,
+            &audit,
+            &tenant,
+            key.id.clone(),
+            Some(SELF_REVOKED.into()),
+        )
+        .await?;
     }
     Ok(no_store(HttpResponse::Ok()).finish())
 }
