@@ -8,17 +8,21 @@ use super::schema::revoked_tokens;
 use super::{DbConnection, StoreError};
 use crate::domain::ids::TenantId;
 
-/// Denies a token; denying it twice is not an error.
-pub fn insert(conn: &mut DbConnection, row: &RevokedTokenRow) -> Result<(), StoreError> {
-    match diesel::insert_into(revoked_tokens::table)
-        .values(row)
-        .execute(conn)
-    {
-        Ok(_) => Ok(()),
+/// Denies a token; denying it twice is not an error. Returns whether it was newly denied.
+/// Runs under a savepoint, so a duplicate does not abort an enclosing PostgreSQL transaction.
+pub fn insert(conn: &mut DbConnection, row: &RevokedTokenRow) -> Result<bool, StoreError> {
+    use diesel::Connection;
+    let inserted = conn.transaction(|conn| {
+        diesel::insert_into(revoked_tokens::table)
+            .values(row)
+            .execute(conn)
+    });
+    match inserted {
+        Ok(_) => Ok(true),
         Err(e) => {
             let err = StoreError::from(e);
             if err.is_unique_violation() {
-                Ok(())
+                Ok(false)
             } else {
                 Err(err)
             }

@@ -6,6 +6,7 @@ pub mod signing;
 use chrono::{NaiveDateTime, TimeDelta};
 use jsonwebtoken::{Header, Validation};
 
+use crate::audit::AuditContext;
 use crate::domain::ids::{TenantId, new_id};
 use crate::domain::scope::Scopes;
 use crate::domain::token::{ACCESS_TOKEN_TYPE, AccessTokenClaims, scope_param};
@@ -126,9 +127,10 @@ impl TokenService {
         )
     }
 
-    /// Denies a token until it expires. Denying twice is harmless.
+    /// Denies a token until it expires, recording who did it. Denying twice is harmless.
     pub async fn revoke(
         &self,
+        audit: &AuditContext,
         tenant: &TenantId,
         claims: &AccessTokenClaims,
     ) -> Result<(), ApiError> {
@@ -137,9 +139,22 @@ impl TokenService {
             tenant_id: tenant.as_str().to_owned(),
             expires_at: expiry(claims),
         };
+        let (audit, tenant, client_id) = (audit.clone(), tenant.clone(), claims.client_id.clone());
         self.store
-            .run(move |conn| {
-                revoked_tokens::insert(conn, &row)?;
+            .transaction(move |conn| {
+                if !revoked_tokens::insert(conn, &row)? {
+                    return Ok(());
+                }
+                audit.record(
+                    conn,
+                    &tenant,
+                    "token.revoke",
+                    ("access_token", &row.jti),
+                    serde_json::json!({
+                        "client_id": client_id,
+                        "expires_at": row.expires_at.and_utc(),
+                    }),
+                )?;
                 // Entries of expired tokens are dead weight; sweep them on the (rare) write path.
                 revoked_tokens::purge_expired(conn, now() - TimeDelta::minutes(5))?;
                 Ok::<_, ApiError>(())

@@ -29,6 +29,16 @@ pub async fn revoke(
     // holder may still want its tokens gone.
     let client = client::authenticate(&state, &credentials).await?;
     let tenant = TenantId::from_trusted(client.tenant_id.clone());
+    let audit = AuditContext {
+        actor: Actor::Client(client.id.clone()),
+        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(256).collect()),
+        request_id: crate::telemetry::current_request_id(),
+    };
     let not_yours =
         || OAuthError::unauthorized_client("this token was not issued to the authenticated client");
     // The hint (`access_token`, `refresh_token`, ...) only speeds up a search; both kinds are
@@ -38,22 +48,12 @@ pub async fn revoke(
             if claims.client_id != client.id {
                 return Err(not_yours());
             }
-            state.tokens.revoke(&tenant, &claims).await?;
+            state.tokens.revoke(&audit, &tenant, &claims).await?;
         }
     } else if let Some(key) = verify::resolve_key(&state, &token).await? {
         if key.id != client.id {
             return Err(not_yours());
         }
-        let audit = AuditContext {
-            actor: Actor::Client(client.id.clone()),
-            ip: req.peer_addr().map(|a| a.ip().to_string()),
-            user_agent: req
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|ua| ua.chars().take(256).collect()),
-            request_id: crate::telemetry::current_request_id(),
-        };
         keys::revoke(
             &state,
             &audit,

@@ -43,6 +43,16 @@ async fn a_revoked_token_is_refused_until_it_expires_and_revoking_again_is_fine(
         revoke(&world, &client, &[("token", &token)]).await.status(),
         200
     );
+    let jti = super::parts(&token).1["jti"].as_str().unwrap().to_owned();
+    let events = world
+        .get_json(&format!(
+            "/v1/audit-events?action=token.revoke&target={jti}"
+        ))
+        .await;
+    let revocations = events["data"].as_array().unwrap();
+    assert!(!revocations.is_empty(), "{events}");
+    assert_eq!(revocations[0]["actor"]["type"], "oauth_client");
+    assert_eq!(revocations[0]["changes"]["client_id"], client.id);
     // Only that token: its sibling and the key itself still work.
     assert_eq!(world.verify(&sibling, json!({})).await["code"], "VALID");
     assert_eq!(
