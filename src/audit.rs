@@ -15,6 +15,8 @@ pub enum Actor {
     Cli,
     /// A secret scanner's signed leak report.
     LeakReporter(String),
+    /// An OAuth client (an API key, by id) acting on itself, e.g. revoking itself (RFC 7009).
+    Client(String),
 }
 
 impl Actor {
@@ -24,6 +26,7 @@ impl Actor {
             Self::User(id) => ("user", id),
             Self::Cli => ("cli", "cli"),
             Self::LeakReporter(id) => ("leak_reporter", id),
+            Self::Client(id) => ("oauth_client", id),
         }
     }
 }

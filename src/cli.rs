@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `migrate`, `bootstrap`.
+//! The command line: `serve` (default), `migrate`, `bootstrap`, `signing-keys rotate`.
 
 use std::path::PathBuf;
 
@@ -30,6 +30,22 @@ pub enum Command {
         #[arg(long)]
         email: String,
         /// End with one JSON object on stdout (machine-readable).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the keys that sign OAuth access tokens.
+    SigningKeys {
+        #[command(subcommand)]
+        action: SigningKeysAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SigningKeysAction {
+    /// Add a new signing key (of LATCHKEY_SIGNING_ALGORITHM) that signs from now on; the old
+    /// ones keep verifying until every token they signed has expired, then leave the JWKS.
+    Rotate {
+        /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
     },

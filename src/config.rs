@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::domain::key::KeyHasher;
 use crate::domain::secrets::{DerivedSecrets, MasterKey, MasterKeyError};
+use crate::domain::token::SigningAlgorithm;
 
 /// Where the default embedded database lives, relative to the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/latchkey.db";
@@ -125,6 +126,10 @@ struct FileSettings {
     max_body_bytes: Option<usize>,
     stale_seconds: Option<u64>,
     management_rate_limit_per_minute: Option<u32>,
+    token_ttl_seconds: Option<i64>,
+    token_audience: Option<String>,
+    signing_algorithm: Option<String>,
+    leak_reporter_keys: Option<PathBuf>,
 }
 
 /// Everything the process needs, validated.
@@ -140,6 +145,13 @@ pub struct Settings {
     pub stale_seconds: u64,
     pub management_rate_limit_per_minute: u32,
     pub secret: SecretSource,
+    /// Lifetime of issued access tokens.
+    pub token_ttl_seconds: i64,
+    /// `aud` of issued access tokens; the issuer (`public_url`) unless set.
+    pub token_audience: String,
+    pub signing_algorithm: SigningAlgorithm,
+    /// GitHub-format public keys of secret scanners allowed to report leaks; none: intake refused.
+    pub leak_reporter_keys: Option<PathBuf>,
 }
 
 /// How the master secret is obtained. Resolved (and, in embedded mode, generated) by [`Settings::master_keys`].
@@ -269,6 +281,36 @@ impl Settings {
             1..=1_000_000,
         )?;
 
+        let token_ttl_seconds = number(
+            env,
+            "LATCHKEY_TOKEN_TTL_SECONDS",
+            file.token_ttl_seconds,
+            600,
+            1..=86_400,
+        )?;
+        let token_audience = env
+            .var("LATCHKEY_TOKEN_AUDIENCE")
+            .or(file.token_audience)
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| public_url.clone());
+        let signing_algorithm = match env
+            .var("LATCHKEY_SIGNING_ALGORITHM")
+            .or(file.signing_algorithm)
+        {
+            None => SigningAlgorithm::EdDSA,
+            Some(raw) => {
+                SigningAlgorithm::parse(raw.trim()).ok_or_else(|| ConfigError::Invalid {
+                    name: "LATCHKEY_SIGNING_ALGORITHM",
+                    message: format!("`{raw}` is not one of EdDSA, ES256"),
+                })?
+            }
+        };
+        let leak_reporter_keys = env
+            .var("LATCHKEY_LEAK_REPORTER_KEYS")
+            .map(PathBuf::from)
+            .or(file.leak_reporter_keys);
+
         let previous = match env.var("LATCHKEY_PREVIOUS_SECRET_KEYS") {
             None => Vec::new(),
             Some(list) => list
@@ -322,6 +364,10 @@ impl Settings {
             stale_seconds,
             management_rate_limit_per_minute,
             secret,
+            token_ttl_seconds,
+            token_audience,
+            signing_algorithm,
+            leak_reporter_keys,
         })
     }
 
@@ -522,6 +568,34 @@ mod tests {
         }
         let given = Settings::load(&[("LATCHKEY_SECRET_KEY", KEY)], None).unwrap();
         assert!(matches!(given.secret, SecretSource::Given { .. }));
+    }
+
+    #[test]
+    fn token_settings_default_and_validate() {
+        let s = Settings::load(&[("LATCHKEY_PUBLIC_URL", "https://auth.example/")], None).unwrap();
+        assert_eq!(s.token_ttl_seconds, 600);
+        assert_eq!(s.token_audience, "https://auth.example");
+        assert_eq!(s.signing_algorithm, SigningAlgorithm::EdDSA);
+        assert!(s.leak_reporter_keys.is_none());
+        let s = Settings::load(
+            &[
+                ("LATCHKEY_SIGNING_ALGORITHM", "ES256"),
+                ("LATCHKEY_TOKEN_AUDIENCE", "api://billing"),
+            ],
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.signing_algorithm, SigningAlgorithm::ES256);
+        assert_eq!(s.token_audience, "api://billing");
+        for (name, value) in [
+            ("LATCHKEY_SIGNING_ALGORITHM", "HS256"),
+            ("LATCHKEY_SIGNING_ALGORITHM", "none"),
+            ("LATCHKEY_TOKEN_TTL_SECONDS", "0"),
+            ("LATCHKEY_TOKEN_TTL_SECONDS", "86401"),
+        ] {
+            let err = Settings::load(&[(name, value)], None).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{name}: {err}");
+        }
     }
 
     #[test]

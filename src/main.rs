@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use latchkey::cli::{Cli, Command};
+use latchkey::cli::{Cli, Command, SigningKeysAction};
 use latchkey::config::{ProcessEnv, Settings};
-use latchkey::startup::{Application, open_store};
+use latchkey::startup::{Application, open_command_store};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -31,7 +31,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 tracing::info!("latchkey stopped");
             }
             Command::Migrate => {
-                open_store(&settings).await?;
+                open_command_store(&settings).await?;
                 println!("migrations are up to date");
             }
             Command::Bootstrap {
@@ -40,7 +40,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 json,
             } => {
                 let hasher = settings.key_hasher()?;
-                let store = open_store(&settings).await?;
+                let store = open_command_store(&settings).await?;
                 let password = std::env::var("LATCHKEY_BOOTSTRAP_PASSWORD")
                     .ok()
                     .filter(|p| !p.is_empty());
@@ -49,6 +49,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .await??;
                 print_bootstrapped(&done, json);
+            }
+            Command::SigningKeys {
+                action: SigningKeysAction::Rotate { json },
+            } => {
+                let (current, previous) = settings.derived_secrets()?;
+                let cipher = latchkey::tokens::signing::KeyCipher::new(&current, &previous);
+                let (algorithm, ttl) = (settings.signing_algorithm, settings.token_ttl_seconds);
+                let store = open_command_store(&settings).await?;
+                let rotated = tokio::task::spawn_blocking(move || {
+                    let mut conn = store.conn()?;
+                    latchkey::tokens::signing::rotate(&mut conn, &cipher, algorithm, ttl)
+                })
+                .await??;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&rotated).expect("rotation output serializes")
+                    );
+                } else {
+                    println!(
+                        "New {} signing key {} signs from now on; {} retired key(s) stay in the \
+                         JWKS until {}",
+                        rotated.algorithm,
+                        rotated.kid,
+                        rotated.retired,
+                        rotated.retired_keys_removed_after
+                    );
+                }
             }
         }
         Ok(())

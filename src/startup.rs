@@ -11,6 +11,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
+use crate::auth::leak_signature::LeakReporters;
 use crate::auth::throttle::Throttle;
 use crate::cache::Caches;
 use crate::cache::redis::RedisTier;
@@ -20,6 +21,8 @@ use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::store::Store;
 use crate::telemetry;
+use crate::tokens::TokenService;
+use crate::tokens::signing::{KeyCipher, Keyring};
 use crate::verify::ratelimit::RateLimiter;
 use crate::verify::usage::UsageRecorder;
 
@@ -48,7 +51,12 @@ async fn flush_usage_periodically(usage: Arc<UsageRecorder>, store: Store) {
 impl Application {
     /// Connects to the store, applies migrations and binds the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let keys = settings.key_hasher()?;
+        let (current_secrets, previous_secrets) = settings.derived_secrets()?;
+        let keys = crate::domain::key::KeyHasher::new(&current_secrets, &previous_secrets);
+        let leak_reporters = match &settings.leak_reporter_keys {
+            Some(path) => LeakReporters::load(path)?,
+            None => LeakReporters::default(),
+        };
 
         let store = open_store(&settings).await?;
         tracing::info!(
@@ -73,6 +81,19 @@ impl Application {
             Duration::from_secs(settings.stale_seconds),
         ));
         let usage = Arc::new(UsageRecorder::default());
+        let keyring = Keyring::new(
+            store.clone(),
+            KeyCipher::new(&current_secrets, &previous_secrets),
+            settings.signing_algorithm,
+            settings.token_ttl_seconds,
+        );
+        let tokens = TokenService::new(
+            store.clone(),
+            settings.public_url.clone(),
+            settings.token_audience.clone(),
+            settings.token_ttl_seconds,
+            keyring,
+        );
         let state = web::Data::new(AppState {
             store: store.clone(),
             caches: caches.clone(),
@@ -82,6 +103,8 @@ impl Application {
             ratelimiter: RateLimiter::new(redis.clone()),
             usage: usage.clone(),
             metrics,
+            tokens,
+            leak_reporters,
         });
         let background = vec![
             tokio::spawn(caches.run_subscriber()),
@@ -144,10 +167,23 @@ impl Application {
 
 /// Connects and migrates; blocking work kept off the async runtime.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    open(settings, false).await
+}
+
+/// Like [`open_store`], for a command that exits when done (see [`Store::connect_for_command`]).
+pub async fn open_command_store(settings: &Settings) -> anyhow::Result<Store> {
+    open(settings, true).await
+}
+
+async fn open(settings: &Settings, one_shot: bool) -> anyhow::Result<Store> {
     let url = settings.database.clone();
     let pool_size = settings.db_pool_size;
     let store = tokio::task::spawn_blocking(move || -> anyhow::Result<Store> {
-        let store = Store::connect(&url, pool_size)?;
+        let store = if one_shot {
+            Store::connect_for_command(&url)?
+        } else {
+            Store::connect(&url, pool_size)?
+        };
         let applied = store.migrate()?;
         if !applied.is_empty() {
             tracing::info!(migrations = ?applied, "applied migrations");

@@ -4,11 +4,13 @@
 use std::sync::Arc;
 
 use crate::auth::extractor::RootKeyRecord;
+use crate::auth::leak_signature::LeakReporters;
 use crate::auth::throttle::Throttle;
 use crate::cache::Caches;
 use crate::domain::key::{KeyDigest, KeyHasher};
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::tokens::TokenService;
 use crate::verify::KeyRecord;
 use crate::verify::ratelimit::RateLimiter;
 use crate::verify::usage::UsageRecorder;
@@ -24,6 +26,10 @@ pub struct AppState {
     pub ratelimiter: RateLimiter,
     pub usage: Arc<UsageRecorder>,
     pub metrics: Arc<Metrics>,
+    /// Access tokens: signing keys, minting, checking, the denylist.
+    pub tokens: TokenService,
+    /// Public keys of the secret scanners allowed to report leaks.
+    pub leak_reporters: LeakReporters,
 }
 
 impl AppState {

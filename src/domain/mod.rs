@@ -5,6 +5,7 @@ pub mod inputs;
 pub mod key;
 pub mod scope;
 pub mod secrets;
+pub mod token;
 
 pub use key::{
     CHECK_LEN, GeneratedKey, KeyDigest, KeyFormatError, KeyHasher, KeyPrefix, MAX_KEY_LEN,

@@ -45,7 +45,7 @@ pub struct AuditEventView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Actor {
-    /// `root_key`, `user`, `cli` or `leak_reporter`.
+    /// `root_key`, `user`, `cli`, `leak_reporter` or `oauth_client`.
     #[serde(rename = "type")]
     pub kind: String,
     pub id: String,

@@ -371,6 +371,7 @@ fn audit_actor_label(audit: &AuditContext) -> String {
         crate::audit::Actor::User(id) => format!("user:{id}"),
         crate::audit::Actor::Cli => "cli".into(),
         crate::audit::Actor::LeakReporter(id) => format!("leak_reporter:{id}"),
+        crate::audit::Actor::Client(id) => format!("oauth_client:{id}"),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod keys;
 pub mod keyspaces;
+pub mod leaks;
 pub mod root_keys;
 
 use base64::Engine;

@@ -2,12 +2,15 @@
 
 pub mod api;
 pub mod health;
+pub mod oauth;
 
 use actix_web::web;
 
 /// Mounts every route on an app.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.configure(health::configure).configure(api::configure);
+    cfg.configure(health::configure)
+        .configure(api::configure)
+        .configure(oauth::configure);
 }
 
 /// For requests that match no route.

@@ -79,6 +79,34 @@ pub fn find_by_digests(
         .optional()?)
 }
 
+/// A key by id in any tenant, for access tokens, whose `client_id` names the key they were
+/// minted from. The caller compares the row's tenant with its own, as for [`find_by_digests`].
+pub fn find_by_id(conn: &mut DbConnection, id: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+    Ok(api_keys::table
+        .filter(api_keys::id.eq(id))
+        .select(ApiKeyRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Every key matching one of `digests`, in any tenant (leak reports name keys, not tenants).
+pub fn find_all_by_digests(
+    conn: &mut DbConnection,
+    digests: &[KeyDigest],
+) -> Result<Vec<ApiKeyRow>, StoreError> {
+    let mut rows = Vec::new();
+    for chunk in digests.chunks(500) {
+        let chunk: Vec<&[u8]> = chunk.iter().map(|d| d.as_bytes().as_slice()).collect();
+        rows.extend(
+            api_keys::table
+                .filter(api_keys::digest.eq_any(chunk))
+                .select(ApiKeyRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(rows)
+}
+
 pub fn find_by_idempotency_key(
     conn: &mut DbConnection,
     tenant: &TenantId,

@@ -8,8 +8,10 @@ pub mod audit_events;
 pub mod keyspaces;
 pub mod memberships;
 pub mod models;
+pub mod revoked_tokens;
 pub mod root_keys;
 pub mod schema;
+pub mod signing_keys;
 pub mod tenants;
 pub mod usage;
 pub mod users;
@@ -174,6 +176,17 @@ pub struct Store {
 impl Store {
     /// Connects (creating the SQLite file and its directory if needed) and checks one connection.
     pub fn connect(url: &DatabaseUrl, pool_size: u32) -> Result<Self, StoreError> {
+        Self::connect_pool(url, pool_size, 1)
+    }
+
+    /// For one-shot commands (`migrate`, `bootstrap`, ...): keeps no idle connection, so the
+    /// pool opens none in the background while the process exits (libpq crashes when a
+    /// connection is being established during exit).
+    pub fn connect_for_command(url: &DatabaseUrl) -> Result<Self, StoreError> {
+        Self::connect_pool(url, 2, 0)
+    }
+
+    fn connect_pool(url: &DatabaseUrl, pool_size: u32, min_idle: u32) -> Result<Self, StoreError> {
         let (conn_url, is_postgres, size) = match url {
             DatabaseUrl::Postgres(url) => (url.clone(), true, pool_size),
             DatabaseUrl::Sqlite(path) => {
@@ -189,19 +202,24 @@ impl Store {
         let failing = Arc::new(Failing::default());
         let pool = Pool::builder()
             .max_size(size)
-            .min_idle(Some(1))
+            .min_idle(Some(min_idle))
             .connection_timeout(CHECKOUT_TIMEOUT)
             .connection_customizer(Box::new(ConnectionSetup(failing.clone())))
             // Connection errors surface as `StoreError::Unavailable` where they matter; the
             // handler only records them (and logs when connecting starts and stops failing).
             .error_handler(Box::new(ConnectionErrors(failing.clone())))
-            .build(manager)
-            .map_err(|e| {
-                StoreError::Unavailable(one_line(&format!(
-                    "cannot connect to {}: {e}",
-                    url.redacted()
-                )))
-            })?;
+            .build(manager);
+        let unavailable = |e: r2d2::Error| {
+            StoreError::Unavailable(one_line(&format!(
+                "cannot connect to {}: {e}",
+                url.redacted()
+            )))
+        };
+        let pool = pool.map_err(unavailable)?;
+        if min_idle == 0 {
+            // The pool opened nothing yet: check one connection now, as `build` does otherwise.
+            drop(pool.get().map_err(unavailable)?);
+        }
         failing.announce.store(true, Ordering::Release);
         Ok(Self {
             pool,

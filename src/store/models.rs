@@ -150,3 +150,29 @@ pub struct KeyspaceChanges {
     pub token_exchange_enabled: Option<bool>,
     pub updated_at: Option<NaiveDateTime>,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::signing_keys)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    /// JOSE name: `EdDSA` or `ES256`.
+    pub algorithm: String,
+    /// The public key as a JWK (JSON), exactly as published.
+    pub public_jwk: String,
+    /// Nonce followed by the AES-256-GCM ciphertext of the private key.
+    pub private_key_encrypted: Vec<u8>,
+    pub created_at: NaiveDateTime,
+    /// Set when a newer key took over signing.
+    pub retired_at: Option<NaiveDateTime>,
+    /// When every token this key signed has expired: it leaves the JWKS then.
+    pub remove_after: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::revoked_tokens)]
+pub struct RevokedTokenRow {
+    pub jti: String,
+    pub tenant_id: String,
+    /// The token's own expiry: after it the entry is useless and may be purged.
+    pub expires_at: NaiveDateTime,
+}

@@ -5,6 +5,7 @@ pub mod ratelimit;
 pub mod usage;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,7 @@ use crate::domain::ids::TenantId;
 use crate::domain::inputs::{IpAllowlist, Meta, RateLimit, RefillInterval};
 use crate::domain::key::KeyDigest;
 use crate::domain::scope::{Scope, Scopes};
+use crate::domain::token::{AccessTokenClaims, looks_like_jwt, token_scopes};
 use crate::error::ApiError;
 use crate::manage::{scopes_from_json, utc};
 use crate::state::AppState;
@@ -83,6 +85,7 @@ pub struct KeyRecord {
     pub ip_allowlist: IpAllowlist,
     pub ratelimit: Option<RateLimit>,
     pub credits: Option<CreditPlan>,
+    pub created_at: NaiveDateTime,
 }
 
 impl crate::cache::Cached for KeyRecord {
@@ -116,6 +119,7 @@ impl From<ApiKeyRow> for KeyRecord {
             owner_id: row.owner_id,
             expires_at: row.expires_at,
             enabled: row.enabled,
+            created_at: row.created_at,
         }
     }
 }
@@ -154,11 +158,11 @@ pub struct RateLimitState {
 }
 
 impl VerifyOutcome {
-    fn not_found() -> Self {
+    pub fn not_found() -> Self {
         Self::refused(VerifyCode::NotFound, None)
     }
 
-    fn refused(code: VerifyCode, key: Option<&KeyRecord>) -> Self {
+    pub fn refused(code: VerifyCode, key: Option<&KeyRecord>) -> Self {
         Self {
             valid: false,
             code,
@@ -173,6 +177,21 @@ impl VerifyOutcome {
             credits_remaining: None,
         }
     }
+}
+
+/// The checks on a key's own state, in order: revoked, disabled, expired. Shared by verification
+/// and introspection.
+pub fn status_check(key: &KeyRecord, at: NaiveDateTime) -> Option<VerifyCode> {
+    if key.revoked {
+        return Some(VerifyCode::Revoked);
+    }
+    if !key.enabled {
+        return Some(VerifyCode::Disabled);
+    }
+    if key.expires_at.is_some_and(|e| e <= at) {
+        return Some(VerifyCode::Expired);
+    }
+    None
 }
 
 /// The checks that need no counters, in order: tenant, keyspace, revoked, disabled, expired,
@@ -193,14 +212,8 @@ pub fn static_checks(
     {
         return Some(VerifyCode::NotFound);
     }
-    if key.revoked {
-        return Some(VerifyCode::Revoked);
-    }
-    if !key.enabled {
-        return Some(VerifyCode::Disabled);
-    }
-    if key.expires_at.is_some_and(|e| e <= at) {
-        return Some(VerifyCode::Expired);
+    if let Some(code) = status_check(key, at) {
+        return Some(code);
     }
     if !key.ip_allowlist.is_empty() && !input.ip.is_some_and(|ip| key.ip_allowlist.allows(ip)) {
         return Some(VerifyCode::IpNotAllowed);
@@ -211,14 +224,79 @@ pub fn static_checks(
     None
 }
 
-/// Verifies a key for the calling tenant, and counts the outcome (metrics and usage).
+/// What a presented credential stands for: the key, as the checks must see it.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// For an access token: its key, narrowed to the token's scopes and lifetime, and revoked if
+    /// the token was.
+    pub key: Arc<KeyRecord>,
+    /// The claims, when the credential is an access token minted here.
+    pub token: Option<AccessTokenClaims>,
+}
+
+/// Finds what an API key or an access token stands for; `None` if it is nothing of ours.
+pub async fn resolve(state: &AppState, raw: &str) -> Result<Option<Resolved>, ApiError> {
+    if looks_like_jwt(raw) {
+        return resolve_token(state, raw).await;
+    }
+    Ok(resolve_key(state, raw)
+        .await?
+        .map(|key| Resolved { key, token: None }))
+}
+
+/// Finds an API key by its value. Shape and check tag first: a forged or mistyped key costs no I/O.
+pub async fn resolve_key(state: &AppState, raw: &str) -> Result<Option<Arc<KeyRecord>>, ApiError> {
+    let Ok(parsed) = state.keys.parse(raw) else {
+        return Ok(None);
+    };
+    let digests = state.keys.digests(&parsed);
+    lookup(state, digests).await
+}
+
+/// An access token stands for the key it was minted from, whose current state (read from the
+/// store, not the cache) decides: revoking or disabling the key ends its tokens too.
+async fn resolve_token(state: &AppState, raw: &str) -> Result<Option<Resolved>, ApiError> {
+    let Some(claims) = state.tokens.check(raw).await? else {
+        return Ok(None);
+    };
+    let Some(key_id) = crate::domain::ids::parse_id(&claims.client_id) else {
+        return Ok(None);
+    };
+    let Some(mut key) = state
+        .store
+        .run(move |conn| api_keys::find_by_id(conn, &key_id))
+        .await?
+        .map(KeyRecord::from)
+    else {
+        return Ok(None);
+    };
+    // A token grants its own scopes, and only those its key still holds.
+    let granted = token_scopes(&claims.scope)
+        .into_iter()
+        .filter(|scope| key.scopes.grants(scope));
+    key.scopes = Scopes::from_scopes(granted).unwrap_or_default();
+    let tenant = TenantId::from_trusted(key.tenant_id.clone());
+    key.revoked |= state.tokens.is_revoked(&tenant, &claims.jti).await?;
+    let token_end = crate::tokens::expiry(&claims);
+    key.expires_at = Some(key.expires_at.map_or(token_end, |end| end.min(token_end)));
+    Ok(Some(Resolved {
+        key: Arc::new(key),
+        token: Some(claims),
+    }))
+}
+
+/// Verifies a key or an access token for the calling tenant, and counts the outcome (metrics
+/// and usage).
 pub async fn verify(
     state: &AppState,
     tenant: &TenantId,
     input: VerifyInput,
 ) -> Result<VerifyOutcome, ApiError> {
     let started = std::time::Instant::now();
-    let outcome = decide(state, tenant, input).await?;
+    let outcome = match resolve(state, &input.key).await? {
+        Some(resolved) => decide(state, tenant, &resolved.key, &input, now()).await?,
+        None => VerifyOutcome::not_found(),
+    };
     let code = outcome.code.as_str();
     state.metrics.verifications.with_label_values(&[code]).inc();
     state
@@ -232,22 +310,16 @@ pub async fn verify(
     Ok(outcome)
 }
 
-async fn decide(
+/// Every check after the lookup, counters included: the one place that says whether a key
+/// (or what a token makes of it) may be used now.
+pub async fn decide(
     state: &AppState,
     tenant: &TenantId,
-    input: VerifyInput,
+    key: &KeyRecord,
+    input: &VerifyInput,
+    at: NaiveDateTime,
 ) -> Result<VerifyOutcome, ApiError> {
-    // Shape and check tag first: a forged or mistyped key costs no I/O.
-    let Ok(parsed) = state.keys.parse(&input.key) else {
-        return Ok(VerifyOutcome::not_found());
-    };
-    let digests = state.keys.digests(&parsed);
-    let Some(key) = lookup(state, digests).await? else {
-        return Ok(VerifyOutcome::not_found());
-    };
-    let key = &*key;
-    let at = now();
-    if let Some(code) = static_checks(key, tenant, &input, at) {
+    if let Some(code) = static_checks(key, tenant, input, at) {
         return Ok(if code == VerifyCode::NotFound {
             VerifyOutcome::not_found()
         } else {
@@ -301,7 +373,7 @@ async fn decide(
 async fn lookup(
     state: &AppState,
     digests: Vec<KeyDigest>,
-) -> Result<Option<std::sync::Arc<KeyRecord>>, ApiError> {
+) -> Result<Option<Arc<KeyRecord>>, ApiError> {
     let current = digests[0];
     let store = state.store.clone();
     let found = state

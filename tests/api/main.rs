@@ -17,6 +17,7 @@ mod keys;
 mod keyspaces;
 mod migrations;
 mod nodes;
+mod oauth;
 mod openapi;
 mod revoke;
 mod root_keys;

@@ -238,7 +238,7 @@ pub async fn revoke_bulk(
 #[schema(example = json!({"key": "acme_live_8Hq2vR0dXk3N7bYc1LmQ5sTf9WpZ4gJe6UaOiE2x",
     "scopes": ["documents:read"], "ip": "203.0.113.7", "cost": 1}))]
 pub struct VerifyBody {
-    /// The key the service received.
+    /// The key the service received, or an access token minted by `/oauth/token`.
     pub key: String,
     /// Only accept keys of this keyspace.
     pub keyspace_id: Option<String>,

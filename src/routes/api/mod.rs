@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod keys;
 pub mod keyspaces;
+pub mod leaks;
 pub mod openapi;
 pub mod root_keys;
 
@@ -18,7 +19,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(keyspaces::configure)
             .configure(keys::configure)
             .configure(root_keys::configure)
-            .configure(audit::configure),
+            .configure(audit::configure)
+            .configure(leaks::configure),
     )
     .configure(openapi::configure);
 }

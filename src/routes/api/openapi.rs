@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, keys, keyspaces, root_keys};
+use super::{audit, keys, keyspaces, leaks, root_keys};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,7 @@ use super::{audit, keys, keyspaces, root_keys};
         keys::revoke_bulk, keys::verify_key, keys::usage,
         root_keys::create, root_keys::list, root_keys::revoke,
         audit::list,
+        leaks::report,
     ),
     modifiers(&RootKeyAuth),
     tags(
@@ -27,6 +28,7 @@ use super::{audit, keys, keyspaces, root_keys};
         (name = "verify", description = "The hot path: is this key valid?"),
         (name = "root keys", description = "Management credentials"),
         (name = "audit", description = "Who did what"),
+        (name = "leaks", description = "Secret-scanner reports that revoke leaked keys"),
     )
 )]
 pub struct ApiDoc;

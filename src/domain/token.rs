@@ -1,0 +1,124 @@
+//! Access tokens as values: the RFC 9068 claims latchkey signs, the signing algorithms it offers,
+//! and the OAuth scope string (space-delimited, RFC 6749 §3.3).
+
+use serde::{Deserialize, Serialize};
+
+use super::scope::{Scope, ScopeError, Scopes};
+
+/// `typ` of every access token latchkey issues (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+
+/// The algorithms latchkey signs access tokens with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SigningAlgorithm {
+    /// Ed25519 (RFC 8037), the default: small keys, fast, deterministic signatures.
+    EdDSA,
+    /// ECDSA P-256 with SHA-256, for verifiers without Ed25519.
+    ES256,
+}
+
+impl SigningAlgorithm {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "EdDSA" | "eddsa" | "Ed25519" | "ed25519" => Some(Self::EdDSA),
+            "ES256" | "es256" => Some(Self::ES256),
+            _ => None,
+        }
+    }
+
+    /// The JOSE name, as in a JWT header and a JWK `alg`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EdDSA => "EdDSA",
+            Self::ES256 => "ES256",
+        }
+    }
+
+    pub fn jose(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Self::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+            Self::ES256 => jsonwebtoken::Algorithm::ES256,
+        }
+    }
+}
+
+/// The claims of an access token (RFC 9068 §2.2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    pub iss: String,
+    /// The key's `owner_id`, or the key id when it has none.
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    /// The id of the API key the token was minted from.
+    pub client_id: String,
+    /// Space-delimited scopes.
+    #[serde(default)]
+    pub scope: String,
+}
+
+/// Whether a presented credential is shaped like a compact JWS (three base64url parts) rather
+/// than an API key. API keys never contain a dot, so the two cannot be confused.
+pub fn looks_like_jwt(raw: &str) -> bool {
+    raw.len() <= 8192
+        && raw.split('.').count() == 3
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Parses an OAuth `scope` parameter: scopes separated by single spaces.
+pub fn parse_scope_param(raw: &str) -> Result<Scopes, ScopeError> {
+    Scopes::parse(raw.split(' ').filter(|s| !s.is_empty()))
+}
+
+/// The OAuth `scope` string of a scope set.
+pub fn scope_param(scopes: &Scopes) -> String {
+    scopes.to_strings().join(" ")
+}
+
+/// The scopes of a token string that still parse; anything malformed grants nothing.
+pub fn token_scopes(raw: &str) -> Vec<Scope> {
+    raw.split(' ')
+        .filter_map(|s| Scope::parse(s).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwt_shape_is_told_from_keys() {
+        assert!(looks_like_jwt("eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2ln"));
+        assert!(!looks_like_jwt(
+            "acme_live_8Hq2vR0dXk3N7bYc1LmQ5sTf9WpZ4gJe6UaOiE2x"
+        ));
+        assert!(!looks_like_jwt("a.b"));
+        assert!(!looks_like_jwt("a.b.c d"));
+    }
+
+    #[test]
+    fn scope_param_round_trips() {
+        let scopes = parse_scope_param("documents:write  documents:read").unwrap();
+        assert_eq!(scope_param(&scopes), "documents:read documents:write");
+        assert!(parse_scope_param("Documents").is_err());
+        assert!(parse_scope_param("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn algorithms_parse_by_jose_name() {
+        assert_eq!(
+            SigningAlgorithm::parse("EdDSA"),
+            Some(SigningAlgorithm::EdDSA)
+        );
+        assert_eq!(
+            SigningAlgorithm::parse("ES256"),
+            Some(SigningAlgorithm::ES256)
+        );
+        assert_eq!(SigningAlgorithm::parse("none"), None);
+        assert_eq!(SigningAlgorithm::parse("HS256"), None);
+    }
+}

@@ -1,0 +1,180 @@
+//! Leak intake: a secret scanner's report of tokens found in public places. Every reported
+//! token that is a latchkey key, in any tenant, is revoked at once (reason `leaked`), with where
+//! it leaked in the audit event; the answer is GitHub's feedback format.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::audit::AuditContext;
+use crate::domain::ids::TenantId;
+use crate::domain::key::KeyDigest;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::api_keys::{self, RevokeTarget};
+use crate::store::models::ApiKeyRow;
+use crate::store::now;
+
+/// Most tokens one report may carry.
+pub const MAX_REPORTED: usize = 5_000;
+/// Reason recorded on keys revoked by a leak report.
+pub const LEAKED: &str = "leaked";
+/// Longest `url`/`source` kept in the audit event.
+const MAX_LOCATION_CHARS: usize = 2_048;
+
+/// One found token, as GitHub's secret scanning sends it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct LeakReport {
+    /// The secret found.
+    pub token: String,
+    /// The token type the scanner matched (its pattern's name).
+    #[serde(rename = "type", default)]
+    pub token_type: String,
+    /// Where it was found.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// What kind of place (`content`, `commit`, `issue`, ...).
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// GitHub's feedback for one reported token: the raw token when it was ours, only its SHA-256
+/// otherwise (so the answer never echoes a stranger's secret).
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum LeakFeedback {
+    TruePositive {
+        token_raw: String,
+        token_type: String,
+        label: &'static str,
+    },
+    FalsePositive {
+        token_hash: String,
+        token_type: String,
+        label: &'static str,
+    },
+}
+
+fn clip(value: Option<&str>) -> Option<String> {
+    value.map(|v| v.chars().take(MAX_LOCATION_CHARS).collect())
+}
+
+/// Revokes every live key among `reports` and says which reports were ours.
+pub async fn intake(
+    state: &AppState,
+    audit: &AuditContext,
+    reports: Vec<LeakReport>,
+) -> Result<Vec<LeakFeedback>, ApiError> {
+    if reports.len() > MAX_REPORTED {
+        return Err(ApiError::bad_request(
+            "too_many_tokens",
+            format!("a report may carry at most {MAX_REPORTED} tokens"),
+        ));
+    }
+    // digest -> index of the report naming it; tokens that are not well-formed keys of this
+    // deployment cannot exist and cost no lookup.
+    let mut by_digest: HashMap<KeyDigest, usize> = HashMap::new();
+    for (index, report) in reports.iter().enumerate() {
+        if let Ok(parsed) = state.keys.parse(report.token.trim()) {
+            for digest in state.keys.digests(&parsed) {
+                by_digest.insert(digest, index);
+            }
+        }
+    }
+    let digests: Vec<KeyDigest> = by_digest.keys().cloned().collect();
+    let found = state
+        .store
+        .run(move |conn| api_keys::find_all_by_digests(conn, &digests))
+        .await?;
+    let mut ours = vec![false; reports.len()];
+    let mut to_revoke: HashMap<String, Vec<(ApiKeyRow, usize)>> = HashMap::new();
+    for row in found {
+        let Some(index) = KeyDigest::from_slice(&row.digest).and_then(|d| by_digest.get(&d)) else {
+            continue;
+        };
+        ours[*index] = true;
+        if row.revoked_at.is_none() {
+            to_revoke
+                .entry(row.tenant_id.clone())
+                .or_default()
+                .push((row, *index));
+        }
+    }
+
+    if !to_revoke.is_empty() {
+        let locations: Vec<(String, Option<String>, Option<String>)> = reports
+            .iter()
+            .map(|r| {
+                (
+                    r.token_type.chars().take(100).collect(),
+                    clip(r.url.as_deref()),
+                    clip(r.source.as_deref()),
+                )
+            })
+            .collect();
+        let audit = audit.clone();
+        let at = now();
+        let revoked = state
+            .store
+            .transaction(move |conn| {
+                let mut revoked = Vec::new();
+                for (tenant, rows) in to_revoke {
+                    let tenant = TenantId::from_trusted(tenant);
+                    let ids: Vec<String> = rows.iter().map(|(row, _)| row.id.clone()).collect();
+                    let done =
+                        api_keys::revoke(conn, &tenant, RevokeTarget::Ids(&ids), Some(LEAKED), at)?;
+                    for row in &done {
+                        let index = rows
+                            .iter()
+                            .find(|(r, _)| r.id == row.id)
+                            .map(|(_, i)| *i)
+                            .unwrap_or_default();
+                        let (token_type, url, source) = &locations[index];
+                        audit.record(
+                            conn,
+                            &tenant,
+                            "key.revoke",
+                            ("key", &row.id),
+                            json!({
+                                "reason": LEAKED,
+                                "leak": {"type": token_type, "url": url, "source": source},
+                            }),
+                        )?;
+                    }
+                    revoked.extend(done);
+                }
+                Ok::<_, ApiError>(revoked)
+            })
+            .await?;
+        tracing::warn!(count = revoked.len(), "revoked keys reported as leaked");
+        state
+            .keys_changed(
+                revoked
+                    .iter()
+                    .filter_map(|row| KeyDigest::from_slice(&row.digest)),
+            )
+            .await;
+    }
+
+    Ok(reports
+        .into_iter()
+        .zip(ours)
+        .map(|(report, ours)| {
+            if ours {
+                LeakFeedback::TruePositive {
+                    token_raw: report.token,
+                    token_type: report.token_type,
+                    label: "true_positive",
+                }
+            } else {
+                LeakFeedback::FalsePositive {
+                    token_hash: hex::encode(Sha256::digest(report.token.as_bytes())),
+                    token_type: report.token_type,
+                    label: "false_positive",
+                }
+            }
+        })
+        .collect())
+}

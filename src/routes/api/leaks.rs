@@ -1,0 +1,66 @@
+//! `POST /v1/leaks`: the secret-scanning partner endpoint (GitHub's format). Only reports signed
+//! by a configured reporter key are read; anything else is 401 and changes nothing.
+
+use actix_web::http::header::{self, CACHE_CONTROL};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::audit::{Actor, AuditContext};
+use crate::auth::leak_signature::{KEY_IDENTIFIER_HEADER, SIGNATURE_HEADER};
+use crate::error::{ApiError, ProblemDoc};
+use crate::manage::leaks::{self, LeakFeedback, LeakReport};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/leaks", web::post().to(report));
+}
+
+fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Report leaked tokens (GitHub's secret-scanning partner format). Signed by the scanner, not
+/// by a root key; every reported token that is a live key is revoked at once.
+#[utoipa::path(post, path = "/v1/leaks", tag = "leaks", request_body = Vec<LeakReport>,
+    params(
+        ("Github-Public-Key-Identifier" = String, Header, description = "The reporter key that signed the body"),
+        ("Github-Public-Key-Signature" = String, Header, description = "Base64 DER ECDSA P-256 signature over SHA-256 of the raw body"),
+    ),
+    responses(
+        (status = 200, description = "Feedback per token: `true_positive` with `token_raw` for keys that existed, `false_positive` with `token_hash` otherwise", body = Vec<LeakFeedback>),
+        (status = 400, description = "Not a JSON array of reports (`invalid_body`) or too many (`too_many_tokens`)", body = ProblemDoc),
+        (status = 401, description = "Unsigned or badly signed; nothing changed", body = ProblemDoc),
+    ))]
+pub async fn report(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let identifier = header_str(&req, KEY_IDENTIFIER_HEADER);
+    if let Err(err) =
+        state
+            .leak_reporters
+            .verify(identifier, header_str(&req, SIGNATURE_HEADER), &body)
+    {
+        tracing::warn!(error = %err, "refused an unsigned or badly signed leak report");
+        return Err(ApiError::unauthorized(
+            "leak reports must be signed by a configured reporter key",
+        ));
+    }
+    let reports: Vec<LeakReport> = serde_json::from_slice(&body).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_body",
+            "expected a JSON array of {token, type, url, source}",
+        )
+    })?;
+    let audit = AuditContext {
+        actor: Actor::LeakReporter(identifier.unwrap_or_default().chars().take(200).collect()),
+        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        user_agent: header_str(&req, header::USER_AGENT.as_str())
+            .map(|ua| ua.chars().take(256).collect()),
+        request_id: crate::telemetry::current_request_id(),
+    };
+    let feedback = leaks::intake(&state, &audit, reports).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .json(feedback))
+}

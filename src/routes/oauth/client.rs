@@ -1,0 +1,93 @@
+//! Client authentication for the token and revocation endpoints: `client_id` is the key id,
+//! `client_secret` the API key, by HTTP Basic (RFC 6749 §2.3.1, the default) or in the form
+//! (`client_secret_post`), never both.
+
+use std::sync::Arc;
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use percent_encoding::percent_decode_str;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{OAuthError, OAuthForm};
+use crate::state::AppState;
+use crate::verify::{self, KeyRecord};
+
+/// What a client presented.
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub secret: SecretString,
+}
+
+/// Reads the client's credentials from `Authorization: Basic` or the form.
+pub fn credentials(
+    req: &HttpRequest,
+    form: &mut OAuthForm,
+) -> Result<ClientCredentials, OAuthError> {
+    let form_id = form.take("client_id");
+    let form_secret = form.take("client_secret").map(SecretString::from);
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        let malformed = || OAuthError::invalid_client("the Basic credentials are malformed");
+        let value = value.to_str().map_err(|_| malformed())?;
+        let (scheme, encoded) = value.split_once(' ').ok_or_else(malformed)?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(OAuthError::invalid_client(
+                "authenticate with HTTP Basic (client_id:client_secret) or client_secret_post",
+            ));
+        }
+        if form_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not Basic and client_secret both",
+            ));
+        }
+        let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
+        let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+        let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+        // RFC 6749 §2.3.1: both parts are form-urlencoded before joining.
+        let id = url_decode(id).ok_or_else(malformed)?;
+        let secret = SecretString::from(url_decode(secret).ok_or_else(malformed)?);
+        if form_id.as_ref().is_some_and(|f| *f != id) {
+            return Err(OAuthError::invalid_request(
+                "client_id in the body differs from the authenticated client",
+            ));
+        }
+        return Ok(ClientCredentials {
+            client_id: id,
+            secret,
+        });
+    }
+    match (form_id, form_secret) {
+        (Some(client_id), Some(secret)) => Ok(ClientCredentials { client_id, secret }),
+        _ => Err(OAuthError::invalid_client(
+            "client authentication is required: client_id (the key id) and client_secret (the \
+             API key), by HTTP Basic or in the form",
+        )),
+    }
+}
+
+fn url_decode(raw: &str) -> Option<String> {
+    percent_decode_str(&raw.replace('+', " "))
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
+}
+
+/// The key whose id and value the client presented, whatever its state; the caller decides
+/// what that state allows. Unknown id, wrong secret and a secret of another key are all the
+/// same `invalid_client`.
+pub async fn authenticate(
+    state: &AppState,
+    credentials: &ClientCredentials,
+) -> Result<Arc<KeyRecord>, OAuthError> {
+    let invalid = || OAuthError::invalid_client("unknown client or wrong client secret");
+    let key = verify::resolve_key(state, credentials.secret.expose_secret())
+        .await
+        .map_err(OAuthError::from)?
+        .ok_or_else(invalid)?;
+    if key.id != credentials.client_id {
+        return Err(invalid());
+    }
+    Ok(key)
+}

@@ -1,0 +1,84 @@
+//! `POST /oauth/introspect` (RFC 7662): a resource server, authenticated by a root key with
+//! `keys:verify`, asks whether an API key or access token of its tenant is active. Anything not
+//! active, including another tenant's credential, is exactly `{"active": false}`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use super::{OAuthError, OAuthForm, no_store};
+use crate::auth::extractor::{Authorized, KeysVerify};
+use crate::domain::token::scope_param;
+use crate::state::AppState;
+use crate::store::now;
+use crate::verify;
+
+#[derive(Serialize)]
+struct Active {
+    active: bool,
+    /// `Bearer` for access tokens minted here, `api_key` for API keys.
+    token_type: &'static str,
+    scope: String,
+    client_id: String,
+    sub: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
+    iat: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<String>,
+    keyspace_id: String,
+}
+
+pub async fn introspect(
+    auth: Authorized<KeysVerify>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let form = OAuthForm::parse(&req, &body)?;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let inactive = || no_store(HttpResponse::Ok()).json(serde_json::json!({ "active": false }));
+    let Some(resolved) = verify::resolve(&state, token).await? else {
+        return Ok(inactive());
+    };
+    let key = resolved.key;
+    if key.tenant_id != auth.tenant.as_str() || verify::status_check(&key, now()).is_some() {
+        return Ok(inactive());
+    }
+    let exp = key.expires_at.map(|e| e.and_utc().timestamp());
+    let sub = key.owner_id.clone().unwrap_or_else(|| key.id.clone());
+    let answer = match resolved.token {
+        Some(claims) => Active {
+            active: true,
+            token_type: "Bearer",
+            scope: scope_param(&key.scopes),
+            client_id: key.id.clone(),
+            sub: claims.sub,
+            exp,
+            iat: claims.iat,
+            iss: Some(claims.iss),
+            aud: Some(claims.aud),
+            jti: Some(claims.jti),
+            keyspace_id: key.keyspace_id.clone(),
+        },
+        None => Active {
+            active: true,
+            token_type: "api_key",
+            scope: scope_param(&key.scopes),
+            client_id: key.id.clone(),
+            sub,
+            exp,
+            iat: key.created_at.and_utc().timestamp(),
+            iss: None,
+            aud: None,
+            jti: None,
+            keyspace_id: key.keyspace_id.clone(),
+        },
+    };
+    Ok(no_store(HttpResponse::Ok()).json(answer))
+}

@@ -1,0 +1,226 @@
+//! The OAuth 2.0 endpoints: token (RFC 6749 §4.4), introspection (RFC 7662), revocation
+//! (RFC 7009), and discovery (RFC 8414 metadata, RFC 7517 JWKS). Errors here are RFC 6749 §5.2
+//! JSON bodies, which is what OAuth client libraries parse, not problem+json.
+
+pub mod client;
+pub mod discovery;
+pub mod introspect;
+pub mod revoke;
+pub mod token;
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use serde::Serialize;
+
+use crate::error::ApiError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/oauth/token", web::post().to(token::token))
+        .route("/oauth/introspect", web::post().to(introspect::introspect))
+        .route("/oauth/revoke", web::post().to(revoke::revoke))
+        .route("/.well-known/jwks.json", web::get().to(discovery::jwks))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            web::get().to(discovery::metadata),
+        );
+}
+
+/// An RFC 6749 §5.2 error answer.
+#[derive(Debug)]
+pub struct OAuthError {
+    pub status: StatusCode,
+    /// The registered error code (`invalid_request`, `invalid_client`, ...).
+    pub error: &'static str,
+    pub description: String,
+    pub retry_after: Option<u64>,
+    /// Logged, never sent.
+    source: Option<Box<ApiError>>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+impl OAuthError {
+    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            description: description.into(),
+            retry_after: None,
+            source: None,
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    /// Client authentication failed: always 401 with `WWW-Authenticate` (RFC 6749 §5.2).
+    pub fn invalid_client(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
+    }
+
+    pub fn unauthorized_client(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unauthorized_client", description)
+    }
+
+    pub fn unsupported_grant_type(description: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            description,
+        )
+    }
+
+    pub fn invalid_scope(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
+    }
+
+    pub fn unsupported_token_type(description: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_token_type",
+            description,
+        )
+    }
+
+    /// The client's key is over its rate limit: retry later.
+    pub fn slow_down(retry_after: u64) -> Self {
+        let mut err = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "temporarily_unavailable",
+            format!("this key's rate limit is exhausted; retry in {retry_after} s"),
+        );
+        err.retry_after = Some(retry_after);
+        err
+    }
+}
+
+impl From<ApiError> for OAuthError {
+    fn from(err: ApiError) -> Self {
+        let mut out = if err.status == StatusCode::SERVICE_UNAVAILABLE {
+            Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the key store is unavailable; retry shortly",
+            )
+        } else {
+            Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "an unexpected error occurred; the request id identifies it in the server log",
+            )
+        };
+        out.retry_after = err.retry_after;
+        out.source = Some(Box::new(err));
+        out
+    }
+}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(err: crate::store::StoreError) -> Self {
+        ApiError::from(err).into()
+    }
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.error, self.description)?;
+        if let Some(source) = &self.source {
+            write!(f, " ({source})")?;
+        }
+        Ok(())
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if self.status.is_server_error() {
+            tracing::error!(error = %self, "oauth request failed");
+        }
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        response.insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"latchkey\", charset=\"UTF-8\""),
+            ));
+        }
+        response.json(ErrorBody {
+            error: self.error,
+            error_description: &self.description,
+        })
+    }
+}
+
+/// The parameters of a form-encoded OAuth request. RFC 6749 §3.1/§3.2: a parameter sent more
+/// than once is an error, and one sent empty counts as absent.
+pub struct OAuthForm(HashMap<String, String>);
+
+impl OAuthForm {
+    pub fn parse(req: &HttpRequest, body: &[u8]) -> Result<Self, OAuthError> {
+        let form_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| {
+                v.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+            .unwrap_or(false);
+        if !form_type {
+            return Err(OAuthError::invalid_request(
+                "send the parameters as application/x-www-form-urlencoded",
+            ));
+        }
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|_| OAuthError::invalid_request("the form body could not be read"))?;
+        let mut params = HashMap::new();
+        for (name, value) in pairs {
+            if value.is_empty() {
+                continue;
+            }
+            if params.insert(name.clone(), value).is_some() {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter `{}` is repeated",
+                    crate::startup::scrub(&name)
+                        .chars()
+                        .take(40)
+                        .collect::<String>()
+                )));
+            }
+        }
+        Ok(Self(params))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    pub fn take(&mut self, name: &str) -> Option<String> {
+        self.0.remove(name)
+    }
+}
+
+/// Every successful OAuth answer carries credentials or token state: never cached.
+fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    builder
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
+    builder
+}

@@ -1,0 +1,67 @@
+//! `POST /oauth/revoke` (RFC 7009): a client revokes an access token it was issued, or its own
+//! API key (which ends every token minted from it). Unknown or invalid tokens answer 200 too.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::{OAuthError, OAuthForm, client, no_store};
+use crate::audit::{Actor, AuditContext};
+use crate::domain::ids::TenantId;
+use crate::domain::token::looks_like_jwt;
+use crate::manage::keys;
+use crate::state::AppState;
+use crate::verify;
+
+/// Reason recorded on a key its own holder revoked.
+const SELF_REVOKED: &str = "revoked by its holder (OAuth token revocation)";
+
+pub async fn revoke(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let mut form = OAuthForm::parse(&req, &body)?;
+    let token = form
+        .take("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let credentials = client::credentials(&req, &mut form)?;
+    // Any state of the key authenticates here: revoking is always safe, and a disabled key's
+    // holder may still want its tokens gone.
+    let client = client::authenticate(&state, &credentials).await?;
+    let tenant = TenantId::from_trusted(client.tenant_id.clone());
+    let audit = AuditContext {
+        actor: Actor::Client(client.id.clone()),
+        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(256).collect()),
+        request_id: crate::telemetry::current_request_id(),
+    };
+    let not_yours =
+        || OAuthError::unauthorized_client("this token was not issued to the authenticated client");
+    // The hint (`access_token`, `refresh_token`, ...) only speeds up a search; both kinds are
+    // told apart by shape, so it is ignored as RFC 7009 §2.1 allows.
+    if looks_like_jwt(&token) {
+        if let Some(claims) = state.tokens.check(&token).await? {
+            if claims.client_id != client.id {
+                return Err(not_yours());
+            }
+            state.tokens.revoke(&audit, &tenant, &claims).await?;
+        }
+    } else if let Some(key) = verify::resolve_key(&state, &token).await? {
+        if key.id != client.id {
+            return Err(not_yours());
+        }
+        keys::revoke(
+            &state,
+            &audit,
+            &tenant,
+            key.id.clone(),
+            Some(SELF_REVOKED.into()),
+        )
+        .await?;
+    }
+    Ok(no_store(HttpResponse::Ok()).finish())
+}

@@ -1,0 +1,180 @@
+//! Discovery (RFC 8414 metadata, RFC 7517 JWKS) and signing-key rotation.
+
+use std::process::Command;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use serde_json::{Value, json};
+
+use super::{World, parts};
+use crate::helpers::TEST_SECRET_KEY;
+
+/// Longer than a node trusts its cached key set.
+const KEYRING_REFRESH: Duration = Duration::from_millis(5_300);
+
+#[tokio::test]
+async fn metadata_names_every_endpoint_and_method() {
+    let world = World::with(&[("LATCHKEY_PUBLIC_URL", "https://auth.acme.example/")]).await;
+    let response = world
+        .app
+        .get("/.well-known/oauth-authorization-server")
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let issuer = "https://auth.acme.example";
+    assert_eq!(body["issuer"], issuer);
+    assert_eq!(body["token_endpoint"], format!("{issuer}/oauth/token"));
+    assert_eq!(
+        body["introspection_endpoint"],
+        format!("{issuer}/oauth/introspect")
+    );
+    assert_eq!(
+        body["revocation_endpoint"],
+        format!("{issuer}/oauth/revoke")
+    );
+    assert_eq!(body["jwks_uri"], format!("{issuer}/.well-known/jwks.json"));
+    assert_eq!(body["grant_types_supported"], json!(["client_credentials"]));
+    assert_eq!(
+        body["token_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post"])
+    );
+    assert_eq!(
+        body["access_token_signing_alg_values_supported"],
+        json!(["EdDSA"])
+    );
+
+    let client = world.default_client().await;
+    let token = world.token(&client, None).await;
+    assert_eq!(parts(&token).1["iss"], issuer);
+}
+
+#[tokio::test]
+async fn the_jwks_publishes_public_keys_only_and_may_be_cached() {
+    let world = World::new().await;
+    let response = world.app.get("/.well-known/jwks.json").await;
+    assert_eq!(response.status(), 200);
+    let cache = response.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cache.contains("max-age="), "{cache}");
+    let body: Value = response.json().await.unwrap();
+    let keys = body["keys"].as_array().unwrap();
+    assert_eq!(
+        keys.len(),
+        1,
+        "one key, generated when first needed: {body}"
+    );
+    let key = &keys[0];
+    assert_eq!(key["kty"], "OKP");
+    assert_eq!(key["crv"], "Ed25519");
+    assert_eq!(key["alg"], "EdDSA");
+    assert_eq!(key["use"], "sig");
+    assert!(key["kid"].as_str().is_some_and(|k| !k.is_empty()));
+    assert!(key.get("d").is_none(), "no private part");
+
+    // Stored encrypted: the private key is not in the row in clear (it is 32 bytes of a
+    // ciphertext that also carries a nonce and a tag).
+    let store = world.app.store.clone();
+    let sealed: Vec<u8> = tokio::task::spawn_blocking(move || {
+        use latchkey::store::schema::signing_keys::dsl::*;
+        let mut conn = store.conn().unwrap();
+        signing_keys
+            .select(private_key_encrypted)
+            .first(&mut conn)
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(sealed.len(), 12 + 32 + 16);
+
+    // Tokens are signed with the published key.
+    let client = world.default_client().await;
+    let token = world.token(&client, None).await;
+    assert_eq!(parts(&token).0["kid"], key["kid"]);
+}
+
+#[tokio::test]
+async fn rotation_keeps_old_tokens_verifying_until_the_old_key_is_removed() {
+    let world = World::new().await;
+    let client = world.default_client().await;
+    let old_token = world.token(&client, None).await;
+    let old_kid = parts(&old_token).0["kid"].as_str().unwrap().to_owned();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["signing-keys", "rotate", "--json"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", world.app.db.url())
+        .env("LATCHKEY_SECRET_KEY", TEST_SECRET_KEY)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run latchkey");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rotated: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let new_kid = rotated["kid"].as_str().unwrap().to_owned();
+    assert_ne!(new_kid, old_kid);
+    assert_eq!(rotated["retired"], 1);
+
+    tokio::time::sleep(KEYRING_REFRESH).await;
+    let new_token = world.token(&client, None).await;
+    assert_eq!(parts(&new_token).0["kid"], new_kid.as_str());
+    let jwks: Value = world
+        .app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(
+        kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()),
+        "{kids:?}"
+    );
+    assert_eq!(world.verify(&old_token, json!({})).await["code"], "VALID");
+    assert_eq!(world.verify(&new_token, json!({})).await["code"], "VALID");
+
+    // Fast-forward to the end of the old key's retirement (every token it signed has expired).
+    let store = world.app.store.clone();
+    let retired_kid = old_kid.clone();
+    tokio::task::spawn_blocking(move || {
+        use latchkey::store::schema::signing_keys::dsl::*;
+        let mut conn = store.conn().unwrap();
+        let past = latchkey::store::now() - chrono::TimeDelta::seconds(1);
+        diesel::update(signing_keys.filter(kid.eq(retired_kid)))
+            .set(remove_after.eq(Some(past)))
+            .execute(&mut conn)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(KEYRING_REFRESH).await;
+    let jwks: Value = world
+        .app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, vec![new_kid.as_str()]);
+    assert_eq!(
+        world.verify(&old_token, json!({})).await["code"],
+        "NOT_FOUND"
+    );
+    assert_eq!(world.verify(&new_token, json!({})).await["code"], "VALID");
+}

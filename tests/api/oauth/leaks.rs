@@ -1,0 +1,344 @@
+//! `POST /v1/leaks`: signed secret-scanning reports (GitHub's partner format) revoke the keys
+//! they name on every node; anything unsigned or badly signed is 401 and changes nothing.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use latchkey::config::Settings;
+use latchkey::startup::Application;
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
+use p256::pkcs8::{EncodePublicKey, LineEnding};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::World;
+use crate::helpers::test_env;
+
+/// A secret scanner with a real P-256 key pair, registered with the app under `KEY_ID`.
+struct Scanner {
+    key: SigningKey,
+    /// The public-key file the app reads.
+    keys_file: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+const KEY_ID: &str = "90a421169f0a406205f1563a953312f0be898d3c7b6c06b681aa86a874555f4a";
+
+fn random_signing_key() -> SigningKey {
+    loop {
+        if let Ok(key) = SigningKey::from_slice(&rand::random::<[u8; 32]>()) {
+            return key;
+        }
+    }
+}
+
+/// A world whose app trusts a freshly generated scanner key (plus a retired one).
+async fn world_with_scanner() -> (World, Scanner) {
+    let key = random_signing_key();
+    let retired = random_signing_key();
+    let pem = |k: &SigningKey| k.verifying_key().to_public_key_pem(LineEnding::LF).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("github-keys.json");
+    std::fs::write(
+        &path,
+        json!({"public_keys": [
+            {"key_identifier": KEY_ID, "key": pem(&key), "is_current": true},
+            {"key_identifier": "retired", "key": pem(&retired), "is_current": false},
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let world = World::with(&[("LATCHKEY_LEAK_REPORTER_KEYS", path.to_str().unwrap())]).await;
+    (
+        world,
+        Scanner {
+            key,
+            keys_file: path,
+            _dir: dir,
+        },
+    )
+}
+
+fn sign(key: &SigningKey, body: &[u8]) -> String {
+    let signature: Signature = key.sign(body);
+    STANDARD.encode(signature.to_der().as_bytes())
+}
+
+async fn post_report(
+    world: &World,
+    base: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = world
+        .app
+        .client
+        .post(format!("{base}/v1/leaks"))
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+fn report(tokens: &[&str]) -> Vec<u8> {
+    let items: Vec<Value> = tokens
+        .iter()
+        .map(|t| {
+            json!({"token": t, "type": "latchkey_api_key",
+                "url": "https://github.com/octo/app/blob/main/.env", "source": "content"})
+        })
+        .collect();
+    serde_json::to_vec(&items).unwrap()
+}
+
+#[tokio::test]
+async fn a_signed_report_revokes_the_key_on_every_node() {
+    let (world, scanner) = world_with_scanner().await;
+    // A second node over the same database.
+    let keys_file = scanner.keys_file.to_str().unwrap();
+    let env = test_env(&world.app.db, &[("LATCHKEY_LEAK_REPORTER_KEYS", keys_file)]);
+    let settings = Settings::load(&env, None).unwrap();
+    let node2 = Application::build(settings).await.unwrap();
+    let node2_url = format!("http://127.0.0.1:{}", node2.port());
+    tokio::spawn(node2.run_until_stopped());
+
+    let leaked = world.default_client().await;
+    let bystander = world.default_client().await;
+    let token = world.token(&leaked, None).await;
+    let stranger = "acme_live_8Hq2vR0dXk3N7bYc1LmQ5sTf9WpZ4gJe6UaOiE2x";
+    let body = report(&[&leaked.secret, stranger]);
+    let started = Instant::now();
+    let response = post_report(
+        &world,
+        &world.app.address,
+        &body,
+        &[
+            ("Github-Public-Key-Identifier", KEY_ID),
+            ("Github-Public-Key-Signature", &sign(&scanner.key, &body)),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let feedback: Value = response.json().await.unwrap();
+    assert_eq!(
+        feedback,
+        json!([
+            {"token_raw": leaked.secret, "token_type": "latchkey_api_key", "label": "true_positive"},
+            {"token_hash": hex::encode(Sha256::digest(stranger)), "token_type": "latchkey_api_key",
+             "label": "false_positive"},
+        ])
+    );
+
+    // Refused by both nodes within a second, tokens minted from it included.
+    for base in [world.app.address.clone(), node2_url.clone()] {
+        let outcome: Value = world
+            .app
+            .client
+            .post(format!("{base}/v1/keys/verify"))
+            .bearer_auth(&world.tenant.root_key)
+            .json(&json!({"key": leaked.secret}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(outcome["code"], "REVOKED", "{base}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(world.verify(&token, json!({})).await["code"], "REVOKED");
+    assert_eq!(
+        world.verify(&bystander.secret, json!({})).await["code"],
+        "VALID"
+    );
+
+    let key = world.get_json(&format!("/v1/keys/{}", leaked.id)).await;
+    assert_eq!(key["revoked_reason"], "leaked");
+    let events = world
+        .get_json(&format!(
+            "/v1/audit-events?action=key.revoke&target={}",
+            leaked.id
+        ))
+        .await;
+    let event = &events["data"][0];
+    assert_eq!(event["actor"]["type"], "leak_reporter", "{events}");
+    assert_eq!(event["actor"]["id"], KEY_ID);
+    assert_eq!(event["changes"]["reason"], "leaked");
+    assert_eq!(
+        event["changes"]["leak"]["url"],
+        "https://github.com/octo/app/blob/main/.env"
+    );
+    assert_eq!(event["changes"]["leak"]["source"], "content");
+
+    // Reported again: still ours, still revoked, no second event.
+    let response = post_report(
+        &world,
+        &node2_url,
+        &body,
+        &[
+            ("Github-Public-Key-Identifier", KEY_ID),
+            ("Github-Public-Key-Signature", &sign(&scanner.key, &body)),
+        ],
+    )
+    .await;
+    let feedback: Value = response.json().await.unwrap();
+    assert_eq!(feedback[0]["label"], "true_positive");
+    let events = world
+        .get_json(&format!(
+            "/v1/audit-events?action=key.revoke&target={}",
+            leaked.id
+        ))
+        .await;
+    assert_eq!(events["data"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn unsigned_or_badly_signed_reports_change_nothing() {
+    let (world, scanner) = world_with_scanner().await;
+    let client = world.default_client().await;
+    let body = report(&[&client.secret]);
+    let good = sign(&scanner.key, &body);
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b" ");
+    let impostor = sign(&random_signing_key(), &body);
+
+    type Case<'a> = (&'a str, Vec<u8>, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
+        ("no headers", body.clone(), vec![]),
+        (
+            "no signature",
+            body.clone(),
+            vec![("Github-Public-Key-Identifier", KEY_ID)],
+        ),
+        (
+            "no key id",
+            body.clone(),
+            vec![("Github-Public-Key-Signature", &good)],
+        ),
+        (
+            "tampered body",
+            tampered,
+            vec![
+                ("Github-Public-Key-Identifier", KEY_ID),
+                ("Github-Public-Key-Signature", &good),
+            ],
+        ),
+        (
+            "wrong key id",
+            body.clone(),
+            vec![
+                ("Github-Public-Key-Identifier", "retired"),
+                ("Github-Public-Key-Signature", &good),
+            ],
+        ),
+        (
+            "unknown key id",
+            body.clone(),
+            vec![
+                ("Github-Public-Key-Identifier", "nope"),
+                ("Github-Public-Key-Signature", &good),
+            ],
+        ),
+        (
+            "signed by another key",
+            body.clone(),
+            vec![
+                ("Github-Public-Key-Identifier", KEY_ID),
+                ("Github-Public-Key-Signature", &impostor),
+            ],
+        ),
+        (
+            "signature not base64",
+            body.clone(),
+            vec![
+                ("Github-Public-Key-Identifier", KEY_ID),
+                ("Github-Public-Key-Signature", "%%%"),
+            ],
+        ),
+    ];
+    for (what, body, headers) in cases {
+        let response = post_report(&world, &world.app.address, &body, &headers).await;
+        assert_eq!(response.status(), 401, "{what}");
+    }
+    assert_eq!(
+        world.verify(&client.secret, json!({})).await["code"],
+        "VALID"
+    );
+    let events = world
+        .get_json(&format!(
+            "/v1/audit-events?action=key.revoke&target={}",
+            client.id
+        ))
+        .await;
+    assert!(events["data"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn without_configured_reporters_every_report_is_refused() {
+    let world = World::new().await;
+    let client = world.default_client().await;
+    let body = report(&[&client.secret]);
+    let signature = sign(&random_signing_key(), &body);
+    let response = post_report(
+        &world,
+        &world.app.address,
+        &body,
+        &[
+            ("Github-Public-Key-Identifier", KEY_ID),
+            ("Github-Public-Key-Signature", &signature),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        world.verify(&client.secret, json!({})).await["code"],
+        "VALID"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_of_1000_tokens_answers_within_two_seconds() {
+    let (world, scanner) = world_with_scanner().await;
+    let mut leaked = Vec::new();
+    for _ in 0..5 {
+        leaked.push(world.default_client().await.secret);
+    }
+    let strangers: Vec<String> = (0..995).map(|i| format!("ghp_{i:036}")).collect();
+    let tokens: Vec<&str> = leaked
+        .iter()
+        .chain(strangers.iter())
+        .map(String::as_str)
+        .collect();
+    let body = report(&tokens);
+    let started = Instant::now();
+    let response = post_report(
+        &world,
+        &world.app.address,
+        &body,
+        &[
+            ("Github-Public-Key-Identifier", KEY_ID),
+            ("Github-Public-Key-Signature", &sign(&scanner.key, &body)),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let feedback: Vec<Value> = response.json().await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(feedback.len(), 1000);
+    let true_positives = feedback
+        .iter()
+        .filter(|f| f["label"] == "true_positive")
+        .count();
+    assert_eq!(true_positives, 5);
+    for secret in &leaked {
+        assert_eq!(world.verify(secret, json!({})).await["code"], "REVOKED");
+    }
+}
