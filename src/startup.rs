@@ -9,8 +9,10 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
+use crate::auth::session::SessionKeys;
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::routes::dashboard::Dashboard;
 use crate::state::AppState;
 use crate::store::Store;
 use crate::telemetry;
@@ -24,6 +26,11 @@ impl Application {
     /// Connects to the store, applies migrations and binds the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let keys = settings.key_hasher()?;
+        let (secrets, _) = settings.derived_secrets()?;
+        let dashboard = web::Data::new(Dashboard::new(
+            SessionKeys::new(&secrets),
+            &settings.public_url,
+        ));
 
         let store = open_store(&settings).await?;
         tracing::info!(
@@ -44,6 +51,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(dashboard.clone())
                 .app_data(json_config(max_body))
                 .app_data(web::PayloadConfig::new(max_body))
                 .app_data(query_config())

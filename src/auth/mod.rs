@@ -2,3 +2,5 @@
 
 pub mod password;
 pub mod root_key;
+pub mod session;
+pub mod throttle;

@@ -2,6 +2,7 @@
 
 pub mod ids;
 pub mod key;
+pub mod role;
 pub mod scope;
 pub mod secrets;
 

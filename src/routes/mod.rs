@@ -1,5 +1,6 @@
 //! HTTP routes: health, the REST API, OAuth and the dashboard.
 
+pub mod dashboard;
 pub mod health;
 
 use actix_web::web;
@@ -7,6 +8,8 @@ use actix_web::web;
 /// Mounts every route on an app.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::configure);
+    // The dashboard's scope only claims its own paths (see `dashboard::SECTIONS`).
+    cfg.configure(dashboard::configure);
 }
 
 /// For requests that match no route.

@@ -4,11 +4,13 @@
 //! only where the SQL really differs.
 
 pub mod audit_events;
+pub mod invitations;
 pub mod keyspaces;
 pub mod memberships;
 pub mod models;
 pub mod root_keys;
 pub mod schema;
+pub mod sessions;
 pub mod tenants;
 pub mod users;
 

@@ -29,3 +29,12 @@ pub fn find_by_name(conn: &mut DbConnection, name: &str) -> Result<Option<Tenant
         .first(conn)
         .optional()?)
 }
+
+/// Takes the tenant's row lock until the transaction ends, so concurrent membership changes
+/// (two owners demoting each other) run one after the other on both backends.
+pub fn lock(conn: &mut DbConnection, id: &TenantId) -> Result<(), StoreError> {
+    diesel::update(tenants::table.find(id.as_str()))
+        .set(tenants::name.eq(tenants::name))
+        .execute(conn)?;
+    Ok(())
+}
