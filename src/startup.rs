@@ -27,10 +27,6 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let keys = settings.key_hasher()?;
         let (secrets, _) = settings.derived_secrets()?;
-        let dashboard = web::Data::new(Dashboard::new(
-            SessionKeys::new(&secrets),
-            &settings.public_url,
-        ));
 
         let store = open_store(&settings).await?;
         tracing::info!(
@@ -41,6 +37,10 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
+        let dashboard = web::Data::new(Dashboard::new(
+            SessionKeys::new(&secrets),
+            &bound_public_url(&settings.public_url, port),
+        ));
         let state = web::Data::new(AppState {
             store,
             keys,
@@ -79,6 +79,14 @@ impl Application {
     /// Serves until SIGTERM/SIGINT, then drains in-flight requests (graceful shutdown).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// The default public URL names the bind address; with port 0 it names the port picked.
+fn bound_public_url(public_url: &str, port: u16) -> String {
+    match public_url.strip_suffix(":0") {
+        Some(base) => format!("{base}:{port}"),
+        None => public_url.to_owned(),
     }
 }
 

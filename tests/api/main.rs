@@ -3,6 +3,7 @@
 //! `LATCHKEY_TEST_BACKEND`).
 
 mod cli;
+mod dashboard;
 mod health;
 mod helpers;
 mod migrations;

@@ -172,13 +172,28 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// For pages seen by visitors who are not signed in.
+    /// For pages anyone may see (sign-in, invitations): the header shows who is signed in,
+    /// if anyone.
     pub fn anonymous(visit: &Visit) -> Self {
-        Self {
+        let mut layout = Self {
             section: "",
             csrf_token: visit.csrf_token.clone(),
             ..Self::default()
+        };
+        if let Some(session) = &visit.signed_in {
+            layout.email = Some(session.email.clone());
+            layout.tenants = session
+                .tenants
+                .iter()
+                .map(|t| (t.id.as_str().to_owned(), t.name.clone()))
+                .collect();
+            if let Some(tenant) = session.tenant() {
+                layout.tenant_name = Some(tenant.name.clone());
+                layout.tenant_id = Some(tenant.id.as_str().to_owned());
+                layout.role = Some(tenant.role);
+            }
         }
+        layout
     }
 
     pub fn role_label(&self) -> &'static str {
