@@ -24,6 +24,29 @@ pub struct ApiError {
     source: Option<anyhow::Error>,
 }
 
+/// The error body, for the API description (RFC 9457 problem details).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"type": "about:blank", "title": "Not Found", "status": 404,
+    "detail": "key not found", "code": "not_found", "request_id": "0b9e0d5e-8d1c-4a59-9a57-0c3f6d0e2b11"}))]
+pub struct ProblemDoc {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable, machine-readable error code.
+    pub code: String,
+    pub request_id: Option<String>,
+    /// Field-level problems of a validation failure.
+    pub errors: Option<Vec<FieldProblemDoc>>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FieldProblemDoc {
+    pub field: String,
+    pub message: String,
+}
+
 #[derive(Serialize)]
 struct Problem<'a> {
     #[serde(rename = "type")]

@@ -10,6 +10,7 @@ use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::session::SessionKeys;
+use crate::auth::throttle::Throttle;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::routes::dashboard::Dashboard;
@@ -45,6 +46,8 @@ impl Application {
             store,
             keys,
             public_url: settings.public_url.clone(),
+            management_throttle: Throttle::per_minute(settings.management_rate_limit_per_minute),
+            ratelimiter: Default::default(),
         });
         let max_body = settings.max_body_bytes;
 

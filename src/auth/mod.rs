@@ -1,6 +1,8 @@
-//! Authentication: root keys for the API, passwords and sessions for the dashboard.
+//! Authentication and authorization: root keys for the API, passwords and sessions for the dashboard.
 
+pub mod extractor;
 pub mod password;
 pub mod root_key;
 pub mod session;
+pub mod sign_in_throttle;
 pub mod throttle;

@@ -1,5 +1,6 @@
 //! HTTP routes: health, the REST API, OAuth and the dashboard.
 
+pub mod api;
 pub mod dashboard;
 pub mod health;
 
@@ -7,9 +8,10 @@ use actix_web::web;
 
 /// Mounts every route on an app.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.configure(health::configure);
     // The dashboard's scope only claims its own paths (see `dashboard::SECTIONS`).
-    cfg.configure(dashboard::configure);
+    cfg.configure(health::configure)
+        .configure(api::configure)
+        .configure(dashboard::configure);
 }
 
 /// For requests that match no route.

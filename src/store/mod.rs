@@ -3,6 +3,7 @@
 //! Nothing above this module knows which database it talks to; backend branches live here and
 //! only where the SQL really differs.
 
+pub mod api_keys;
 pub mod audit_events;
 pub mod invitations;
 pub mod keyspaces;

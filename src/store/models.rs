@@ -94,3 +94,87 @@ pub struct InvitationRow {
     pub expires_at: NaiveDateTime,
     pub accepted_at: Option<NaiveDateTime>,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::keyspaces)]
+pub struct KeyspaceRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub prefix: String,
+    pub environment: String,
+    pub default_ttl_seconds: Option<i64>,
+    /// JSON array of scope strings.
+    pub default_scopes: String,
+    pub default_ratelimit_limit: Option<i32>,
+    pub default_ratelimit_window: Option<i32>,
+    pub token_exchange_enabled: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::api_keys)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub keyspace_id: String,
+    pub name: Option<String>,
+    pub owner_id: Option<String>,
+    /// JSON array of scope strings.
+    pub scopes: String,
+    /// JSON object.
+    pub meta: String,
+    pub digest: Vec<u8>,
+    pub start: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub last_used_at: Option<NaiveDateTime>,
+    pub expires_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub revoked_reason: Option<String>,
+    pub enabled: bool,
+    /// JSON array of CIDR strings.
+    pub ip_allowlist: String,
+    pub ratelimit_limit: Option<i32>,
+    pub ratelimit_window: Option<i32>,
+    pub credits_remaining: Option<i64>,
+    pub credits_refill_amount: Option<i64>,
+    pub credits_refill_interval: Option<String>,
+    pub credits_refilled_at: Option<NaiveDateTime>,
+    pub rotated_from: Option<String>,
+    pub family_id: String,
+    pub idempotency_key: Option<String>,
+    pub created_by: String,
+}
+
+/// The fields of a key that PATCH may change; `None` leaves a column as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = super::schema::api_keys)]
+pub struct ApiKeyChanges {
+    pub name: Option<Option<String>>,
+    pub owner_id: Option<Option<String>>,
+    pub scopes: Option<String>,
+    pub meta: Option<String>,
+    pub expires_at: Option<Option<NaiveDateTime>>,
+    pub enabled: Option<bool>,
+    pub ip_allowlist: Option<String>,
+    pub ratelimit_limit: Option<Option<i32>>,
+    pub ratelimit_window: Option<Option<i32>>,
+    pub credits_remaining: Option<Option<i64>>,
+    pub credits_refill_amount: Option<Option<i64>>,
+    pub credits_refill_interval: Option<Option<String>>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = super::schema::keyspaces)]
+pub struct KeyspaceChanges {
+    pub name: Option<String>,
+    pub default_ttl_seconds: Option<Option<i64>>,
+    pub default_scopes: Option<String>,
+    pub default_ratelimit_limit: Option<Option<i32>>,
+    pub default_ratelimit_window: Option<Option<i32>>,
+    pub token_exchange_enabled: Option<bool>,
+    pub updated_at: Option<NaiveDateTime>,
+}

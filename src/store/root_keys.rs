@@ -5,6 +5,9 @@ use diesel::prelude::*;
 use super::models::RootKeyRow;
 use super::schema::root_keys;
 use super::{DbConnection, StoreError};
+use chrono::NaiveDateTime;
+
+use crate::domain::ids::TenantId;
 use crate::domain::key::KeyDigest;
 
 pub fn insert(conn: &mut DbConnection, row: &RootKeyRow) -> Result<(), StoreError> {
@@ -26,4 +29,70 @@ pub fn find_by_digests(
         .select(RootKeyRow::as_select())
         .first(conn)
         .optional()?)
+}
+
+pub fn find(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<RootKeyRow>, StoreError> {
+    Ok(root_keys::table
+        .filter(root_keys::tenant_id.eq(tenant.as_str()))
+        .filter(root_keys::id.eq(id))
+        .select(RootKeyRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// One page, newest first, of ids below `before`.
+pub fn list(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    before: Option<&str>,
+    limit: i64,
+) -> Result<Vec<RootKeyRow>, StoreError> {
+    let mut query = root_keys::table
+        .filter(root_keys::tenant_id.eq(tenant.as_str()))
+        .select(RootKeyRow::as_select())
+        .order(root_keys::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(root_keys::id.lt(before.to_owned()));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// The tenant's root keys that are neither revoked nor expired.
+pub fn active(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    now: NaiveDateTime,
+) -> Result<Vec<RootKeyRow>, StoreError> {
+    Ok(root_keys::table
+        .filter(root_keys::tenant_id.eq(tenant.as_str()))
+        .filter(root_keys::revoked_at.is_null())
+        .filter(
+            root_keys::expires_at
+                .is_null()
+                .or(root_keys::expires_at.gt(now)),
+        )
+        .select(RootKeyRow::as_select())
+        .load(conn)?)
+}
+
+pub fn revoke(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        root_keys::table
+            .filter(root_keys::tenant_id.eq(tenant.as_str()))
+            .filter(root_keys::id.eq(id))
+            .filter(root_keys::revoked_at.is_null()),
+    )
+    .set(root_keys::revoked_at.eq(Some(now)))
+    .execute(conn)?)
 }

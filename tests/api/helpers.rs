@@ -131,6 +131,7 @@ impl TestApp {
 
     /// Spawns the real application with extra environment settings.
     pub async fn spawn_with(extra: &[(&str, &str)]) -> Self {
+        init_test_logging();
         let db = TestDatabase::create(backend());
         let env = test_env(&db, extra);
         let settings = Settings::load(&env, None).expect("test settings are valid");
@@ -215,4 +216,25 @@ pub async fn assert_problem(
     assert_eq!(body["status"], status);
     assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
     body
+}
+
+/// Sends every app's logs (at debug level) to the file named by `LATCHKEY_TEST_LOG_FILE`, so the
+/// test command can check that no plaintext key ever reaches a log line.
+fn init_test_logging() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let Ok(path) = std::env::var("LATCHKEY_TEST_LOG_FILE") else {
+            return;
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("open test log file");
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init();
+    });
 }

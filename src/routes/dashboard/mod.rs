@@ -21,7 +21,7 @@ use askama::Template;
 
 use crate::auth::password::PasswordWorkers;
 use crate::auth::session::SessionKeys;
-use crate::auth::throttle::Throttle;
+use crate::auth::sign_in_throttle::SignInThrottle;
 use crate::error::ApiError;
 
 /// At most this many password hashes run at once (each holds ~19 MiB for ~tens of ms).
@@ -31,7 +31,7 @@ pub const PASSWORD_PERMITS: usize = 4;
 pub struct Dashboard {
     pub keys: SessionKeys,
     pub passwords: PasswordWorkers,
-    pub throttle: Throttle,
+    pub throttle: SignInThrottle,
     /// Served over HTTPS: cookies get `Secure` and the `__Host-` prefix.
     pub https: bool,
     pub public_url: String,
@@ -42,7 +42,7 @@ impl Dashboard {
         Self {
             keys,
             passwords: PasswordWorkers::new(PASSWORD_PERMITS),
-            throttle: Throttle::default(),
+            throttle: SignInThrottle::default(),
             https: public_url.starts_with("https://"),
             public_url: public_url.to_owned(),
         }

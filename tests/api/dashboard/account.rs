@@ -227,7 +227,7 @@ async fn sign_in_is_throttled_per_account() {
     app.tenant("acme").await;
     let email = "owner@acme.example.com";
     let visitor = Visitor::new(&app);
-    for _ in 0..latchkey::auth::throttle::ACCOUNT_FAILURES {
+    for _ in 0..latchkey::auth::sign_in_throttle::ACCOUNT_FAILURES {
         assert_eq!(
             visitor.sign_in(email, "not the password").await.status(),
             401
@@ -257,7 +257,7 @@ async fn sign_in_is_throttled_per_address() {
     let app = TestApp::spawn().await;
     app.tenant("acme").await;
     let visitor = Visitor::new(&app);
-    for i in 0..latchkey::auth::throttle::ADDRESS_FAILURES {
+    for i in 0..latchkey::auth::sign_in_throttle::ADDRESS_FAILURES {
         let email = format!("guess{i}@example.com");
         assert_eq!(
             visitor.sign_in(&email, "not the password").await.status(),

@@ -1,0 +1,154 @@
+//! The root-key extractor: a handler names the scope it needs in its signature
+//! (`Authorized<KeysCreate>`) and never runs unless the caller holds it.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use crate::audit::{Actor, AuditContext};
+use crate::domain::ids::TenantId;
+use crate::domain::scope::{Scope, Scopes};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{now, root_keys};
+
+/// A scope a route requires, as a type.
+pub trait RequiredScope: 'static {
+    const SCOPE: &'static str;
+}
+
+macro_rules! scopes {
+    ($($name:ident => $scope:literal),* $(,)?) => {
+        $(
+            #[doc = concat!("Requires `", $scope, "`.")]
+            pub struct $name;
+            impl RequiredScope for $name {
+                const SCOPE: &'static str = $scope;
+            }
+        )*
+    };
+}
+
+scopes! {
+    KeysCreate => "keys:create",
+    KeysRead => "keys:read",
+    KeysUpdate => "keys:update",
+    KeysRotate => "keys:rotate",
+    KeysRevoke => "keys:revoke",
+    KeysVerify => "keys:verify",
+    KeyspacesCreate => "keyspaces:create",
+    KeyspacesRead => "keyspaces:read",
+    KeyspacesUpdate => "keyspaces:update",
+    AuditRead => "audit:read",
+    RootKeysCreate => "root_keys:create",
+    RootKeysRead => "root_keys:read",
+    RootKeysRevoke => "root_keys:revoke",
+}
+
+/// Who is calling: an authenticated root key of one tenant.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub tenant: TenantId,
+    pub root_key_id: String,
+    pub scopes: Scopes,
+    pub audit: AuditContext,
+}
+
+/// A caller proven to hold scope `S`.
+pub struct Authorized<S> {
+    pub caller: Caller,
+    scope: PhantomData<S>,
+}
+
+impl<S> std::ops::Deref for Authorized<S> {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+impl<S: RequiredScope> FromRequest for Authorized<S> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("app state missing")))?
+                .clone();
+            let caller = authenticate(&req, &state).await?;
+            let required = Scope::parse(S::SCOPE).expect("route scopes are valid literals");
+            if !caller.scopes.grants(&required) {
+                return Err(ApiError::forbidden(format!(
+                    "this root key lacks the `{}` scope",
+                    S::SCOPE
+                )));
+            }
+            // Verification is the hot path and has its own per-key limits; everything else is
+            // management and is throttled per root key.
+            if S::SCOPE != KeysVerify::SCOPE
+                && let Err(wait) = state.management_throttle.check(&caller.root_key_id)
+            {
+                return Err(ApiError::rate_limited(wait));
+            }
+            Ok(Self {
+                caller,
+                scope: PhantomData,
+            })
+        })
+    }
+}
+
+/// The bearer token of a request, if it has one.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Resolves the root key in `Authorization: Bearer`. Every failure is the same 401, so the answer
+/// does not tell a malformed key from a revoked one.
+async fn authenticate(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Caller, ApiError> {
+    let token = bearer_token(req).ok_or_else(|| {
+        ApiError::unauthorized("send a root key as `Authorization: Bearer <root key>`")
+    })?;
+    let invalid = || ApiError::unauthorized("the root key is invalid, expired or revoked");
+    let parsed = state.keys.parse(token).map_err(|_| invalid())?;
+    if parsed.prefix() != crate::auth::root_key::ROOT_KEY_PREFIX {
+        return Err(invalid());
+    }
+    let digests = state.keys.digests(&parsed);
+    let row = state
+        .store
+        .run(move |conn| root_keys::find_by_digests(conn, &digests))
+        .await?
+        .ok_or_else(invalid)?;
+    if row.revoked_at.is_some() || row.expires_at.is_some_and(|at| at <= now()) {
+        return Err(invalid());
+    }
+    let scopes: Vec<String> = serde_json::from_str(&row.scopes).unwrap_or_default();
+    let scopes = Scopes::parse(&scopes).unwrap_or_default();
+    Ok(Caller {
+        tenant: TenantId::from_trusted(row.tenant_id),
+        audit: AuditContext {
+            actor: Actor::RootKey(row.id.clone()),
+            ip: req.peer_addr().map(|a| a.ip().to_string()),
+            user_agent: req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|ua| ua.chars().take(256).collect()),
+            request_id: crate::telemetry::current_request_id(),
+        },
+        root_key_id: row.id,
+        scopes,
+    })
+}

@@ -1,0 +1,381 @@
+//! Validated inputs: what a key or keyspace may be configured with, parsed once at the edge.
+//! Each `parse` names what is wrong without echoing the value.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Largest serialized `meta` object.
+pub const MAX_META_BYTES: usize = 8 * 1024;
+/// Most CIDR entries in one allowlist.
+pub const MAX_ALLOWLIST: usize = 100;
+/// Longest key lifetime accepted: ten years.
+pub const MAX_TTL_SECONDS: i64 = 10 * 366 * 24 * 3600;
+/// Longest rate-limit window: one day.
+pub const MAX_WINDOW_SECONDS: i32 = 86_400;
+/// Largest credit balance or refill amount.
+pub const MAX_CREDITS: i64 = 1_000_000_000_000;
+
+/// A display name: 1–200 characters after trimming, no control characters.
+pub fn parse_name(raw: &str) -> Result<String, &'static str> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err("must not be empty");
+    }
+    if name.chars().count() > 200 {
+        return Err("must be at most 200 characters");
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must not contain control characters");
+    }
+    Ok(name.to_owned())
+}
+
+/// The tenant's own identifier for whoever holds a key: 1–200 characters, no control characters.
+pub fn parse_owner_id(raw: &str) -> Result<String, &'static str> {
+    if raw.is_empty() || raw.chars().count() > 200 {
+        return Err("must be 1 to 200 characters");
+    }
+    if raw.chars().any(char::is_control) {
+        return Err("must not contain control characters");
+    }
+    Ok(raw.to_owned())
+}
+
+/// Free-form metadata returned with every verification: a JSON object of at most 8 KiB.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Meta(Map<String, Value>);
+
+impl Meta {
+    pub fn parse(value: Value) -> Result<Self, String> {
+        let Value::Object(map) = value else {
+            return Err("must be a JSON object".into());
+        };
+        let size = serde_json::to_string(&map)
+            .map(|s| s.len())
+            .unwrap_or(usize::MAX);
+        if size > MAX_META_BYTES {
+            return Err(format!("must be at most {MAX_META_BYTES} bytes as JSON"));
+        }
+        Ok(Self(map))
+    }
+
+    pub fn empty() -> Self {
+        Self(Map::new())
+    }
+
+    /// Reads a stored value (trusted; an unreadable one becomes empty rather than failing reads).
+    pub fn from_stored(text: &str) -> Self {
+        match serde_json::from_str(text) {
+            Ok(Value::Object(map)) => Self(map),
+            _ => Self::empty(),
+        }
+    }
+
+    pub fn to_json_string(&self) -> String {
+        Value::Object(self.0.clone()).to_string()
+    }
+
+    pub fn to_value(&self) -> Value {
+        Value::Object(self.0.clone())
+    }
+}
+
+/// Client networks a key may be used from. Empty means anywhere.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IpAllowlist(Vec<IpNet>);
+
+impl IpAllowlist {
+    /// Accepts CIDRs (`10.0.0.0/8`, `2001:db8::/32`) and single addresses (as /32 or /128).
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, String> {
+        if entries.len() > MAX_ALLOWLIST {
+            return Err(format!("at most {MAX_ALLOWLIST} entries"));
+        }
+        let mut nets = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.iter().enumerate() {
+            let entry = entry.as_ref().trim();
+            let net = entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("entry {i} is not an IP address or CIDR"))?;
+            nets.push(net.trunc());
+        }
+        nets.sort();
+        nets.dedup();
+        Ok(Self(nets))
+    }
+
+    pub fn from_stored(text: &str) -> Self {
+        let entries: Vec<String> = serde_json::from_str(text).unwrap_or_default();
+        Self::parse(&entries).unwrap_or_default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        // An IPv4 client seen through an IPv6 socket is still the IPv4 client.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    pub fn to_strings(&self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
+    }
+
+    pub fn to_json_string(&self) -> String {
+        serde_json::to_string(&self.to_strings()).unwrap_or_else(|_| "[]".into())
+    }
+}
+
+/// At most `limit` verifications per `window_seconds`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Verifications allowed per window (1 to 1,000,000).
+    #[schema(example = 100, minimum = 1, maximum = 1_000_000)]
+    pub limit: i32,
+    /// Window length in seconds (1 to 86,400).
+    #[schema(example = 60, minimum = 1, maximum = 86_400)]
+    pub window_seconds: i32,
+}
+
+impl RateLimit {
+    pub fn validate(self) -> Result<Self, String> {
+        if !(1..=1_000_000).contains(&self.limit) {
+            return Err("limit must be between 1 and 1000000".into());
+        }
+        if !(1..=MAX_WINDOW_SECONDS).contains(&self.window_seconds) {
+            return Err(format!(
+                "window_seconds must be between 1 and {MAX_WINDOW_SECONDS}"
+            ));
+        }
+        Ok(self)
+    }
+
+    pub fn from_stored(limit: Option<i32>, window: Option<i32>) -> Option<Self> {
+        Some(Self {
+            limit: limit?,
+            window_seconds: window?,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RefillInterval {
+    Daily,
+    Monthly,
+}
+
+impl RefillInterval {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Daily => "daily",
+            Self::Monthly => "monthly",
+        }
+    }
+
+    pub fn from_stored(text: &str) -> Option<Self> {
+        match text {
+            "daily" => Some(Self::Daily),
+            "monthly" => Some(Self::Monthly),
+            _ => None,
+        }
+    }
+
+    /// The start of the refill period containing `at` (UTC midnight, or the 1st of the month).
+    pub fn period_start(self, at: NaiveDateTime) -> NaiveDateTime {
+        use chrono::Datelike;
+        let day = at.date();
+        let start = match self {
+            Self::Daily => day,
+            Self::Monthly => day.with_day(1).unwrap_or(day),
+        };
+        start.and_hms_opt(0, 0, 0).unwrap_or(at)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Refill {
+    /// The balance is reset to this amount at the start of each interval.
+    #[schema(example = 1000)]
+    pub amount: i64,
+    pub interval: RefillInterval,
+}
+
+/// A usage budget: each verification costs `cost` credits; at zero the key answers `USAGE_EXCEEDED`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credits {
+    #[schema(example = 1000)]
+    pub remaining: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refill: Option<Refill>,
+}
+
+impl Credits {
+    pub fn validate(self) -> Result<Self, String> {
+        if !(0..=MAX_CREDITS).contains(&self.remaining) {
+            return Err(format!("remaining must be between 0 and {MAX_CREDITS}"));
+        }
+        if let Some(refill) = self.refill
+            && !(1..=MAX_CREDITS).contains(&refill.amount)
+        {
+            return Err(format!("refill.amount must be between 1 and {MAX_CREDITS}"));
+        }
+        Ok(self)
+    }
+}
+
+/// When a key stops working: an absolute time in the future, or a lifetime from now. Not both.
+pub fn parse_expiry(
+    expires_at: Option<DateTime<Utc>>,
+    ttl_seconds: Option<i64>,
+    now: NaiveDateTime,
+) -> Result<Option<NaiveDateTime>, (&'static str, String)> {
+    match (expires_at, ttl_seconds) {
+        (Some(_), Some(_)) => Err((
+            "expires_at",
+            "give expires_at or ttl_seconds, not both".into(),
+        )),
+        (Some(at), None) => {
+            let at = at.naive_utc();
+            if at <= now {
+                return Err(("expires_at", "must be in the future".into()));
+            }
+            if at > now + TimeDelta::seconds(MAX_TTL_SECONDS) {
+                return Err(("expires_at", "must be within ten years".into()));
+            }
+            Ok(Some(at))
+        }
+        (None, Some(ttl)) => {
+            if !(1..=MAX_TTL_SECONDS).contains(&ttl) {
+                return Err((
+                    "ttl_seconds",
+                    format!("must be between 1 and {MAX_TTL_SECONDS}"),
+                ));
+            }
+            Ok(Some(now + TimeDelta::seconds(ttl)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn meta_must_be_a_small_object() {
+        assert!(Meta::parse(json!({"plan": "pro"})).is_ok());
+        assert!(Meta::parse(json!([1])).is_err());
+        assert!(Meta::parse(json!("x")).is_err());
+        assert!(Meta::parse(json!({"big": "x".repeat(MAX_META_BYTES)})).is_err());
+    }
+
+    #[test]
+    fn allowlist_accepts_cidrs_and_addresses() {
+        let list = IpAllowlist::parse(&["10.1.2.3/8", "2001:db8::1", " 192.168.0.1 "]).unwrap();
+        assert_eq!(
+            list.to_strings(),
+            vec!["10.0.0.0/8", "192.168.0.1/32", "2001:db8::1/128"]
+        );
+        assert!(list.allows("10.200.0.1".parse().unwrap()));
+        assert!(list.allows("::ffff:10.0.0.1".parse().unwrap()));
+        assert!(!list.allows("11.0.0.1".parse().unwrap()));
+        assert!(IpAllowlist::parse(&["10.0.0.0/33"]).is_err());
+        assert!(IpAllowlist::parse(&["example.com"]).is_err());
+    }
+
+    #[test]
+    fn expiry_rules() {
+        let now = Utc::now().naive_utc();
+        let future = Utc::now() + TimeDelta::hours(1);
+        let past = Utc::now() - TimeDelta::hours(1);
+        assert!(parse_expiry(Some(future), None, now).unwrap().is_some());
+        assert_eq!(
+            parse_expiry(Some(past), None, now).unwrap_err().0,
+            "expires_at"
+        );
+        assert!(parse_expiry(Some(future), Some(5), now).is_err());
+        assert_eq!(
+            parse_expiry(None, Some(0), now).unwrap_err().0,
+            "ttl_seconds"
+        );
+        assert_eq!(parse_expiry(None, None, now).unwrap(), None);
+    }
+
+    #[test]
+    fn limits_and_credits_are_bounded() {
+        assert!(
+            RateLimit {
+                limit: 0,
+                window_seconds: 60
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            RateLimit {
+                limit: 10,
+                window_seconds: 0
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            RateLimit {
+                limit: 10,
+                window_seconds: 60
+            }
+            .validate()
+            .is_ok()
+        );
+        assert!(
+            Credits {
+                remaining: -1,
+                refill: None
+            }
+            .validate()
+            .is_err()
+        );
+        let refill = Some(Refill {
+            amount: 0,
+            interval: RefillInterval::Daily,
+        });
+        assert!(
+            Credits {
+                remaining: 5,
+                refill
+            }
+            .validate()
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn refill_periods() {
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 23)
+            .unwrap()
+            .and_hms_opt(15, 4, 5)
+            .unwrap();
+        assert_eq!(
+            RefillInterval::Daily.period_start(at).to_string(),
+            "2026-11-23 00:00:00"
+        );
+        assert_eq!(
+            RefillInterval::Monthly.period_start(at).to_string(),
+            "2026-11-01 00:00:00"
+        );
+    }
+}

@@ -1,0 +1,113 @@
+//! The key lifecycle as operations shared by the REST API and the dashboard: each validates its
+//! input, works inside one transaction, and records the audit event in that same transaction.
+
+pub mod audit;
+pub mod keys;
+pub mod keyspaces;
+pub mod root_keys;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+
+use crate::error::ApiError;
+
+/// Page size when none is asked for, and the most one page may hold.
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 100;
+
+/// One page of a list, newest first; `next_cursor` fetches the next one.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A validated page request.
+#[derive(Clone, Debug)]
+pub struct PageRequest {
+    pub limit: i64,
+    /// Only items with an id below this one (the previous page's last id).
+    pub before: Option<String>,
+}
+
+impl PageRequest {
+    pub fn parse(limit: Option<i64>, cursor: Option<&str>) -> Result<Self, ApiError> {
+        let limit = limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::invalid_field(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        let before = match cursor {
+            None | Some("") => None,
+            Some(cursor) => Some(
+                URL_SAFE_NO_PAD
+                    .decode(cursor)
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
+                    .and_then(|id| crate::domain::ids::parse_id(&id))
+                    .ok_or_else(|| {
+                        ApiError::invalid_field("cursor", "is not a cursor from this API")
+                    })?,
+            ),
+        };
+        Ok(Self { limit, before })
+    }
+
+    /// Asks the store for one row more than the page holds, to know whether another page follows.
+    pub fn fetch_limit(&self) -> i64 {
+        self.limit + 1
+    }
+
+    /// Cuts the fetched rows to a page and computes the cursor.
+    pub fn page<R, T>(
+        &self,
+        mut rows: Vec<R>,
+        id: impl Fn(&R) -> &str,
+        view: impl Fn(R) -> T,
+    ) -> Page<T> {
+        let more = rows.len() as i64 > self.limit;
+        rows.truncate(self.limit as usize);
+        let next_cursor = if more {
+            rows.last().map(|r| URL_SAFE_NO_PAD.encode(id(r)))
+        } else {
+            None
+        };
+        Page {
+            data: rows.into_iter().map(view).collect(),
+            next_cursor,
+        }
+    }
+}
+
+/// Parses a public id from a path; anything malformed is simply not found.
+pub fn parse_path_id(raw: &str, what: &str) -> Result<String, ApiError> {
+    crate::domain::ids::parse_id(raw).ok_or_else(|| ApiError::not_found(what))
+}
+
+/// Scope strings stored as a JSON array.
+pub fn scopes_json(scopes: &crate::domain::scope::Scopes) -> String {
+    serde_json::to_string(&scopes.to_strings()).unwrap_or_else(|_| "[]".into())
+}
+
+pub fn scopes_from_json(text: &str) -> crate::domain::scope::Scopes {
+    let raw: Vec<String> = serde_json::from_str(text).unwrap_or_default();
+    crate::domain::scope::Scopes::parse(&raw).unwrap_or_default()
+}
+
+/// Serialises a UTC timestamp as RFC 3339 with a `Z`.
+pub fn utc(at: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
+    at.and_utc()
+}
+
+/// For PATCH bodies: tells "absent" (`None`) from "explicitly null" (`Some(None)`).
+pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}

@@ -1,0 +1,179 @@
+//! Root keys: create (never more power than the creator), list, revoke.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::{Page, PageRequest, scopes_from_json, utc};
+use crate::audit::AuditContext;
+use crate::auth::root_key;
+use crate::domain::ids::TenantId;
+use crate::domain::inputs::{parse_expiry, parse_name};
+use crate::domain::scope::{Scope, Scopes};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::models::RootKeyRow;
+use crate::store::{now, root_keys};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "billing service", "scopes": ["keys:verify"], "ttl_seconds": 31536000}))]
+pub struct CreateRootKey {
+    pub name: String,
+    /// Must all be held by the calling root key.
+    pub scopes: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub ttl_seconds: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RootKeyView {
+    pub id: String,
+    pub name: String,
+    #[schema(example = "lk_root_Xy3Q")]
+    pub start: String,
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub created_by: String,
+}
+
+impl From<RootKeyRow> for RootKeyView {
+    fn from(row: RootKeyRow) -> Self {
+        Self {
+            scopes: scopes_from_json(&row.scopes).to_strings(),
+            id: row.id,
+            name: row.name,
+            start: row.start,
+            created_at: utc(row.created_at),
+            expires_at: row.expires_at.map(utc),
+            revoked_at: row.revoked_at.map(utc),
+            created_by: row.created_by,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedRootKey {
+    #[serde(flatten)]
+    pub view: RootKeyView,
+    /// The plaintext root key, shown only in this response.
+    pub key: String,
+}
+
+/// Creates a root key. `holder` is the power of whoever asks: a root key's scopes, or every
+/// root scope for a dashboard owner or admin.
+pub async fn create(
+    state: &AppState,
+    audit: &AuditContext,
+    tenant: &TenantId,
+    holder: &Scopes,
+    input: CreateRootKey,
+) -> Result<CreatedRootKey, ApiError> {
+    let name = parse_name(&input.name).map_err(|e| ApiError::invalid_field("name", e))?;
+    let scopes = Scopes::parse(&input.scopes)
+        .map_err(|e| ApiError::invalid_field("scopes", e.to_string()))?;
+    if scopes.is_empty() {
+        return Err(ApiError::invalid_field("scopes", "give at least one scope"));
+    }
+    if !scopes.is_subset_of(holder) {
+        let missing: Vec<String> = scopes
+            .iter()
+            .filter(|s| !holder.grants(s))
+            .map(ToString::to_string)
+            .collect();
+        return Err(ApiError::forbidden(format!(
+            "a root key cannot grant scopes its creator does not hold: {}",
+            missing.join(", ")
+        )));
+    }
+    let at = now();
+    let expires_at = parse_expiry(input.expires_at, input.ttl_seconds, at)
+        .map_err(|(f, m)| ApiError::invalid_field(f, m))?;
+    let hasher = state.keys.clone();
+    let (audit, tenant) = (audit.clone(), tenant.clone());
+    state
+        .store
+        .transaction(move |conn| {
+            let created_by = match &audit.actor {
+                crate::audit::Actor::RootKey(id) => format!("root_key:{id}"),
+                crate::audit::Actor::User(id) => format!("user:{id}"),
+                other => format!("{other:?}").to_lowercase(),
+            };
+            let issued =
+                root_key::issue(conn, &hasher, &tenant, &name, &scopes, expires_at, &created_by)?;
+            audit.record(
+                conn,
+                &tenant,
+                "root_key.create",
+                ("root_key", &issued.row.id),
+                json!({ "name": name, "scopes": scopes.to_strings(), "expires_at": expires_at.map(utc) }),
+            )?;
+            Ok(CreatedRootKey {
+                key: issued.key.expose_secret().to_owned(),
+                view: issued.row.into(),
+            })
+        })
+        .await
+}
+
+pub async fn list(
+    state: &AppState,
+    tenant: &TenantId,
+    page: PageRequest,
+) -> Result<Page<RootKeyView>, ApiError> {
+    let tenant = tenant.clone();
+    let rows = {
+        let page = page.clone();
+        state
+            .store
+            .run(move |conn| {
+                root_keys::list(conn, &tenant, page.before.as_deref(), page.fetch_limit())
+            })
+            .await?
+    };
+    Ok(page.page(rows, |r| &r.id, RootKeyView::from))
+}
+
+/// Revokes a root key. The tenant's last active root key holding `root_keys:*` cannot be revoked:
+/// create its replacement first, or nobody could manage root keys through the API again.
+pub async fn revoke(
+    state: &AppState,
+    audit: &AuditContext,
+    tenant: &TenantId,
+    id: String,
+) -> Result<RootKeyView, ApiError> {
+    let admin_scope = Scope::parse("root_keys:*").expect("valid scope literal");
+    let at = now();
+    let (audit, tenant) = (audit.clone(), tenant.clone());
+    let row = state
+        .store
+        .transaction(move |conn| {
+            let row = root_keys::find(conn, &tenant, &id)?
+                .ok_or_else(|| ApiError::not_found("root key"))?;
+            if row.revoked_at.is_some() {
+                return Ok(row);
+            }
+            let is_admin = |r: &RootKeyRow| scopes_from_json(&r.scopes).grants(&admin_scope);
+            if is_admin(&row) {
+                let other_admins = root_keys::active(conn, &tenant, at)?
+                    .iter()
+                    .filter(|r| r.id != row.id && is_admin(r))
+                    .count();
+                if other_admins == 0 {
+                    return Err(ApiError::conflict(
+                        "last_root_admin_key",
+                        "this is the last active root key with root_keys:*; create its replacement first",
+                    ));
+                }
+            }
+            root_keys::revoke(conn, &tenant, &id, at)?;
+            audit.record(conn, &tenant, "root_key.revoke", ("root_key", &id), json!({ "name": row.name }))?;
+            root_keys::find(conn, &tenant, &id)?.ok_or_else(|| ApiError::not_found("root key"))
+        })
+        .await?;
+    state.root_keys_changed().await;
+    Ok(row.into())
+}

@@ -1,0 +1,277 @@
+//! `/v1/keys`: create, list, read, update, rotate, revoke and verify API keys.
+
+use std::net::IpAddr;
+
+use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::auth::extractor::{
+    Authorized, KeysCreate, KeysRead, KeysRevoke, KeysRotate, KeysUpdate, KeysVerify,
+};
+use crate::domain::scope::Scope;
+use crate::error::{ApiError, ProblemDoc};
+use crate::manage::keys::{
+    self, BulkRevoke, BulkRevoked, CreateKey, CreatedKey, KeyView, ListQuery, RotatedKey, UpdateKey,
+};
+use crate::manage::{Page, parse_path_id};
+use crate::state::AppState;
+use crate::verify::{self, MAX_COST, VerifyInput, VerifyOutcome};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/keys", web::post().to(create))
+        .route("/keys", web::get().to(list))
+        .route("/keys/verify", web::post().to(verify_key))
+        .route("/keys/revoke", web::post().to(revoke_bulk))
+        .route("/keys/{id}", web::get().to(get))
+        .route("/keys/{id}", web::patch().to(update))
+        .route("/keys/{id}/rotate", web::post().to(rotate))
+        .route("/keys/{id}/revoke", web::post().to(revoke));
+}
+
+/// A response holding a plaintext key: never cached anywhere.
+fn no_store(mut response: HttpResponse) -> HttpResponse {
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Create a key. The plaintext is in this response only.
+#[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKey,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Retrying with the same value returns the same key id instead of a second key")),
+    responses(
+        (status = 201, description = "Created; `key` is the plaintext, shown once", body = CreatedKey),
+        (status = 200, description = "Idempotent replay: the key created earlier, without plaintext", body = CreatedKey),
+        (status = 422, description = "Invalid field", body = ProblemDoc),
+    ),
+    security(("root_key" = ["keys:create"])))]
+pub async fn create(
+    auth: Authorized<KeysCreate>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<CreateKey>,
+) -> Result<HttpResponse, ApiError> {
+    let idempotency_key = match req.headers().get("idempotency-key") {
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_idempotency_key",
+                        "Idempotency-Key must be printable ASCII",
+                    )
+                })?
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let created = keys::create(
+        &state,
+        &auth.audit,
+        &auth.tenant,
+        body.into_inner(),
+        idempotency_key,
+    )
+    .await?;
+    let response = if created.key.is_some() {
+        HttpResponse::Created().json(created)
+    } else {
+        HttpResponse::Ok().json(created)
+    };
+    Ok(no_store(response))
+}
+
+/// List keys, newest first, filtered.
+#[utoipa::path(get, path = "/v1/keys", tag = "keys", params(ListQuery),
+    responses(
+        (status = 200, description = "One page", body = Page<KeyView>),
+        (status = 422, description = "Invalid limit or cursor", body = ProblemDoc),
+    ),
+    security(("root_key" = ["keys:read"])))]
+pub async fn list(
+    auth: Authorized<KeysRead>,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(keys::list(&state, &auth.tenant, query.into_inner()).await?))
+}
+
+/// Read a key (never its secret or digest).
+#[utoipa::path(get, path = "/v1/keys/{id}", tag = "keys",
+    params(("id" = String, Path, description = "Key id")),
+    responses(
+        (status = 200, description = "The key", body = KeyView),
+        (status = 404, description = "No such key in this tenant", body = ProblemDoc),
+    ),
+    security(("root_key" = ["keys:read"])))]
+pub async fn get(
+    auth: Authorized<KeysRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_path_id(&path, "key")?;
+    Ok(HttpResponse::Ok().json(keys::get(&state, &auth.tenant, id).await?))
+}
+
+/// Change a key (only the fields given). `enabled: false` disables it reversibly.
+#[utoipa::path(patch, path = "/v1/keys/{id}", tag = "keys", request_body = UpdateKey,
+    params(("id" = String, Path, description = "Key id")),
+    responses(
+        (status = 200, description = "The updated key", body = KeyView),
+        (status = 404, description = "No such key in this tenant", body = ProblemDoc),
+        (status = 409, description = "The key is revoked (`key_revoked`)", body = ProblemDoc),
+        (status = 422, description = "Invalid field", body = ProblemDoc),
+    ),
+    security(("root_key" = ["keys:update"])))]
+pub async fn update(
+    auth: Authorized<KeysUpdate>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<UpdateKey>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_path_id(&path, "key")?;
+    let view = keys::update(&state, &auth.audit, &auth.tenant, id, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"grace_period_seconds": 86400}))]
+pub struct RotateBody {
+    /// How long the old key keeps working, 0 (at once, the default) to 2,592,000 (30 days).
+    pub grace_period_seconds: Option<i64>,
+}
+
+/// Rotate a key: a new key with the same configuration; the old one expires after the grace.
+#[utoipa::path(post, path = "/v1/keys/{id}/rotate", tag = "keys", request_body = RotateBody,
+    params(("id" = String, Path, description = "Key id")),
+    responses(
+        (status = 201, description = "The new key (plaintext once) and the old key's expiry", body = RotatedKey),
+        (status = 404, description = "No such key in this tenant", body = ProblemDoc),
+        (status = 409, description = "Revoked (`key_revoked_reuse_detected`: the family was revoked), expired (`key_expired`) or already rotated (`key_already_rotated`)", body = ProblemDoc),
+    ),
+    security(("root_key" = ["keys:rotate"])))]
+pub async fn rotate(
+    auth: Authorized<KeysRotate>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: Option<web::Json<RotateBody>>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_path_id(&path, "key")?;
+    let grace = body.and_then(|b| b.grace_period_seconds).unwrap_or(0);
+    let rotated = keys::rotate(&state, &auth.audit, &auth.tenant, id, grace).await?;
+    Ok(no_store(HttpResponse::Created().json(rotated)))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "customer reported it leaked"}))]
+pub struct RevokeBody {
+    /// Why (at most 500 characters); kept on the key and in the audit log.
+    pub reason: Option<String>,
+}
+
+/// Revoke a key, permanently.
+#[utoipa::path(post, path = "/v1/keys/{id}/revoke", tag = "keys", request_body = RevokeBody,
+    params(("id" = String, Path, description = "Key id")),
+    responses(
+        (status = 200, description = "The revoked key", body = KeyView),
+        (status = 404, description = "No such key in this tenant", body = ProblemDoc),
+    ),
+    security(("root_key" = ["keys:revoke"])))]
+pub async fn revoke(
+    auth: Authorized<KeysRevoke>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: Option<web::Json<RevokeBody>>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_path_id(&path, "key")?;
+    let reason = body.and_then(|b| b.into_inner().reason);
+    let view = keys::revoke(&state, &auth.audit, &auth.tenant, id, reason).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Revoke many keys: by ids, owner, keyspace, or raw key values.
+#[utoipa::path(post, path = "/v1/keys/revoke", tag = "keys", request_body = BulkRevoke,
+    responses(
+        (status = 200, description = "How many of this tenant's keys were revoked", body = BulkRevoked),
+        (status = 400, description = "Not exactly one selector (`invalid_selector`)", body = ProblemDoc),
+    ),
+    security(("root_key" = ["keys:revoke"])))]
+pub async fn revoke_bulk(
+    auth: Authorized<KeysRevoke>,
+    state: web::Data<AppState>,
+    body: web::Json<BulkRevoke>,
+) -> Result<HttpResponse, ApiError> {
+    let result = keys::revoke_bulk(&state, &auth.audit, &auth.tenant, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"key": "acme_live_8Hq2vR0dXk3N7bYc1LmQ5sTf9WpZ4gJe6UaOiE2x",
+    "scopes": ["documents:read"], "ip": "203.0.113.7", "cost": 1}))]
+pub struct VerifyBody {
+    /// The key the service received.
+    pub key: String,
+    /// Only accept keys of this keyspace.
+    pub keyspace_id: Option<String>,
+    /// Scopes the request needs; all must be granted.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The client's IP, checked against the key's allowlist.
+    pub ip: Option<String>,
+    /// Credits this request costs (default 1).
+    pub cost: Option<i64>,
+}
+
+/// Verify a key. HTTP 200 whenever verification ran; `valid` and `code` say the outcome.
+#[utoipa::path(post, path = "/v1/keys/verify", tag = "verify", request_body = VerifyBody,
+    responses(
+        (status = 200, description = "The outcome: `VALID`, `NOT_FOUND`, `REVOKED`, `DISABLED`, `EXPIRED`, `IP_NOT_ALLOWED`, `INSUFFICIENT_SCOPE`, `RATE_LIMITED` or `USAGE_EXCEEDED`", body = VerifyOutcome),
+        (status = 401, description = "The caller's root key is missing or invalid", body = ProblemDoc),
+        (status = 403, description = "The caller's root key lacks keys:verify", body = ProblemDoc),
+        (status = 422, description = "Invalid field", body = ProblemDoc),
+    ),
+    security(("root_key" = ["keys:verify"])))]
+pub async fn verify_key(
+    auth: Authorized<KeysVerify>,
+    state: web::Data<AppState>,
+    body: web::Json<VerifyBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let scopes = body
+        .scopes
+        .iter()
+        .map(|s| Scope::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::invalid_field("scopes", e.to_string()))?;
+    let ip = body
+        .ip
+        .as_deref()
+        .map(str::parse::<IpAddr>)
+        .transpose()
+        .map_err(|_| ApiError::invalid_field("ip", "is not an IP address"))?;
+    let cost = body.cost.unwrap_or(1);
+    if !(0..=MAX_COST).contains(&cost) {
+        return Err(ApiError::invalid_field(
+            "cost",
+            format!("must be between 0 and {MAX_COST}"),
+        ));
+    }
+    let keyspace_id = body.keyspace_id.filter(|s| !s.is_empty());
+    let input = VerifyInput {
+        key: body.key,
+        keyspace_id,
+        scopes,
+        ip,
+        cost,
+    };
+    let outcome = verify::verify(&state, &auth.tenant, input).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .json(outcome))
+}

@@ -1,0 +1,74 @@
+//! `/v1/root-keys`: a tenant's management credentials.
+
+use actix_web::http::header::CACHE_CONTROL;
+use actix_web::{HttpResponse, web};
+
+use super::PageQuery;
+use crate::auth::extractor::{Authorized, RootKeysCreate, RootKeysRead, RootKeysRevoke};
+use crate::error::{ApiError, ProblemDoc};
+use crate::manage::root_keys::{self, CreateRootKey, CreatedRootKey, RootKeyView};
+use crate::manage::{Page, PageRequest, parse_path_id};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/root-keys", web::post().to(create))
+        .route("/root-keys", web::get().to(list))
+        .route("/root-keys/{id}/revoke", web::post().to(revoke));
+}
+
+/// Create a root key with at most the caller's own scopes. The plaintext is in this response only.
+#[utoipa::path(post, path = "/v1/root-keys", tag = "root keys", request_body = CreateRootKey,
+    responses(
+        (status = 201, description = "Created; `key` is shown once", body = CreatedRootKey),
+        (status = 403, description = "A requested scope exceeds the caller's", body = ProblemDoc),
+        (status = 422, description = "Invalid field", body = ProblemDoc),
+    ),
+    security(("root_key" = ["root_keys:create"])))]
+pub async fn create(
+    auth: Authorized<RootKeysCreate>,
+    state: web::Data<AppState>,
+    body: web::Json<CreateRootKey>,
+) -> Result<HttpResponse, ApiError> {
+    let created = root_keys::create(
+        &state,
+        &auth.audit,
+        &auth.tenant,
+        &auth.scopes,
+        body.into_inner(),
+    )
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .json(created))
+}
+
+/// List root keys, newest first.
+#[utoipa::path(get, path = "/v1/root-keys", tag = "root keys", params(PageQuery),
+    responses((status = 200, description = "One page", body = Page<RootKeyView>)),
+    security(("root_key" = ["root_keys:read"])))]
+pub async fn list(
+    auth: Authorized<RootKeysRead>,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    Ok(HttpResponse::Ok().json(root_keys::list(&state, &auth.tenant, page).await?))
+}
+
+/// Revoke a root key.
+#[utoipa::path(post, path = "/v1/root-keys/{id}/revoke", tag = "root keys",
+    params(("id" = String, Path, description = "Root key id")),
+    responses(
+        (status = 200, description = "The revoked root key", body = RootKeyView),
+        (status = 404, description = "No such root key in this tenant", body = ProblemDoc),
+        (status = 409, description = "The last root key with root_keys:* (`last_root_admin_key`)", body = ProblemDoc),
+    ),
+    security(("root_key" = ["root_keys:revoke"])))]
+pub async fn revoke(
+    auth: Authorized<RootKeysRevoke>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_path_id(&path, "root key")?;
+    Ok(HttpResponse::Ok().json(root_keys::revoke(&state, &auth.audit, &auth.tenant, id).await?))
+}

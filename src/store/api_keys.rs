@@ -1,0 +1,320 @@
+//! API keys: the rows behind every verification. Every query but the digest lookup is tenant-scoped.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::models::{ApiKeyChanges, ApiKeyRow};
+use super::schema::api_keys;
+use super::{DbConnection, StoreError};
+use crate::domain::ids::TenantId;
+use crate::domain::key::KeyDigest;
+
+/// Which keys a list shows.
+#[derive(Clone, Debug, Default)]
+pub struct KeyFilter {
+    pub keyspace_id: Option<String>,
+    pub owner_id: Option<String>,
+    pub status: Option<KeyStatus>,
+    /// Case-insensitive substring of the name.
+    pub name_contains: Option<String>,
+}
+
+/// A key's state, in the order verification checks it: revoked, then disabled, then expired.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    Active,
+    Revoked,
+    Expired,
+    Disabled,
+}
+
+impl KeyStatus {
+    pub fn of(row: &ApiKeyRow, now: NaiveDateTime) -> Self {
+        if row.revoked_at.is_some() {
+            Self::Revoked
+        } else if !row.enabled {
+            Self::Disabled
+        } else if row.expires_at.is_some_and(|at| at <= now) {
+            Self::Expired
+        } else {
+            Self::Active
+        }
+    }
+}
+
+pub fn insert(conn: &mut DbConnection, row: &ApiKeyRow) -> Result<(), StoreError> {
+    diesel::insert_into(api_keys::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<ApiKeyRow>, StoreError> {
+    Ok(api_keys::table
+        .filter(api_keys::tenant_id.eq(tenant.as_str()))
+        .filter(api_keys::id.eq(id))
+        .select(ApiKeyRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The verification lookup: by any live-pepper digest. Not tenant-scoped; the caller compares
+/// the row's tenant with its own and answers `NOT_FOUND` for another tenant's key.
+pub fn find_by_digests(
+    conn: &mut DbConnection,
+    digests: &[KeyDigest],
+) -> Result<Option<ApiKeyRow>, StoreError> {
+    let digests: Vec<&[u8]> = digests.iter().map(|d| d.as_bytes().as_slice()).collect();
+    Ok(api_keys::table
+        .filter(api_keys::digest.eq_any(digests))
+        .select(ApiKeyRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_by_idempotency_key(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    idempotency_key: &str,
+) -> Result<Option<ApiKeyRow>, StoreError> {
+    Ok(api_keys::table
+        .filter(api_keys::tenant_id.eq(tenant.as_str()))
+        .filter(api_keys::idempotency_key.eq(idempotency_key))
+        .select(ApiKeyRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// One page, newest first, of ids below `before` (the cursor).
+pub fn list(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    filter: &KeyFilter,
+    before: Option<&str>,
+    limit: i64,
+    now: NaiveDateTime,
+) -> Result<Vec<ApiKeyRow>, StoreError> {
+    let mut query = api_keys::table
+        .filter(api_keys::tenant_id.eq(tenant.as_str()))
+        .select(ApiKeyRow::as_select())
+        .order(api_keys::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(api_keys::id.lt(before.to_owned()));
+    }
+    if let Some(keyspace_id) = &filter.keyspace_id {
+        query = query.filter(api_keys::keyspace_id.eq(keyspace_id.clone()));
+    }
+    if let Some(owner_id) = &filter.owner_id {
+        query = query.filter(api_keys::owner_id.eq(owner_id.clone()));
+    }
+    if let Some(needle) = &filter.name_contains {
+        let pattern = format!("%{}%", escape_like(&needle.to_lowercase()));
+        query = query.filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("LOWER(COALESCE(name, '')) LIKE ")
+                .bind::<diesel::sql_types::Text, _>(pattern)
+                .sql(" ESCAPE '\\'"),
+        );
+    }
+    query = match filter.status {
+        None => query,
+        Some(KeyStatus::Revoked) => query.filter(api_keys::revoked_at.is_not_null()),
+        Some(KeyStatus::Disabled) => query
+            .filter(api_keys::revoked_at.is_null())
+            .filter(api_keys::enabled.eq(false)),
+        Some(KeyStatus::Expired) => query
+            .filter(api_keys::revoked_at.is_null())
+            .filter(api_keys::enabled.eq(true))
+            .filter(api_keys::expires_at.le(now)),
+        Some(KeyStatus::Active) => query
+            .filter(api_keys::revoked_at.is_null())
+            .filter(api_keys::enabled.eq(true))
+            .filter(
+                api_keys::expires_at
+                    .is_null()
+                    .or(api_keys::expires_at.gt(now)),
+            ),
+    };
+    Ok(query.load(conn)?)
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+pub fn update(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+    changes: &ApiKeyChanges,
+) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        api_keys::table
+            .filter(api_keys::tenant_id.eq(tenant.as_str()))
+            .filter(api_keys::id.eq(id)),
+    )
+    .set(changes)
+    .execute(conn)?)
+}
+
+/// Sets a key's expiry (rotation grace).
+pub fn set_expiry(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+    expires_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    diesel::update(
+        api_keys::table
+            .filter(api_keys::tenant_id.eq(tenant.as_str()))
+            .filter(api_keys::id.eq(id)),
+    )
+    .set((
+        api_keys::expires_at.eq(Some(expires_at)),
+        api_keys::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Which keys a revocation targets.
+pub enum RevokeTarget<'a> {
+    Ids(&'a [String]),
+    Owner(&'a str),
+    Keyspace(&'a str),
+    Family(&'a str),
+    Digests(&'a [KeyDigest]),
+}
+
+/// Revokes the tenant's not-yet-revoked keys matching `target`; returns the rows as they were
+/// (id and digest are what callers need: for the audit log and for cache invalidation).
+pub fn revoke(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    target: RevokeTarget<'_>,
+    reason: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<Vec<ApiKeyRow>, StoreError> {
+    let mut query = api_keys::table
+        .filter(api_keys::tenant_id.eq(tenant.as_str()))
+        .filter(api_keys::revoked_at.is_null())
+        .select(ApiKeyRow::as_select())
+        .into_boxed();
+    query = match target {
+        RevokeTarget::Ids(ids) => query.filter(api_keys::id.eq_any(ids.to_vec())),
+        RevokeTarget::Owner(owner) => query.filter(api_keys::owner_id.eq(owner.to_owned())),
+        RevokeTarget::Keyspace(ks) => query.filter(api_keys::keyspace_id.eq(ks.to_owned())),
+        RevokeTarget::Family(family) => query.filter(api_keys::family_id.eq(family.to_owned())),
+        RevokeTarget::Digests(digests) => query.filter(
+            api_keys::digest.eq_any(
+                digests
+                    .iter()
+                    .map(|d| d.as_bytes().to_vec())
+                    .collect::<Vec<_>>(),
+            ),
+        ),
+    };
+    let rows = query.load(conn)?;
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    for chunk in ids.chunks(500) {
+        diesel::update(
+            api_keys::table
+                .filter(api_keys::tenant_id.eq(tenant.as_str()))
+                .filter(api_keys::id.eq_any(chunk))
+                .filter(api_keys::revoked_at.is_null()),
+        )
+        .set((
+            api_keys::revoked_at.eq(Some(now)),
+            api_keys::revoked_reason.eq(reason),
+            api_keys::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    }
+    Ok(rows)
+}
+
+/// Whether some key was rotated from `id` (a key is rotated at most once).
+pub fn has_successor(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<bool, StoreError> {
+    let count: i64 = api_keys::table
+        .filter(api_keys::tenant_id.eq(tenant.as_str()))
+        .filter(api_keys::rotated_from.eq(id))
+        .count()
+        .get_result(conn)?;
+    Ok(count > 0)
+}
+
+/// Every key of a rotation family, oldest first.
+pub fn family(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    family_id: &str,
+) -> Result<Vec<ApiKeyRow>, StoreError> {
+    Ok(api_keys::table
+        .filter(api_keys::tenant_id.eq(tenant.as_str()))
+        .filter(api_keys::family_id.eq(family_id))
+        .select(ApiKeyRow::as_select())
+        .order(api_keys::id.asc())
+        .load(conn)?)
+}
+
+/// Takes `cost` credits if at least that many remain (one atomic statement, never below zero).
+/// Returns the balance after, or `None` if there were not enough.
+pub fn consume_credits(
+    conn: &mut DbConnection,
+    id: &str,
+    cost: i64,
+) -> Result<Option<i64>, StoreError> {
+    let updated = diesel::update(
+        api_keys::table
+            .filter(api_keys::id.eq(id))
+            .filter(api_keys::credits_remaining.ge(cost)),
+    )
+    .set(api_keys::credits_remaining.eq(api_keys::credits_remaining - cost))
+    .execute(conn)?;
+    if updated == 0 {
+        return Ok(None);
+    }
+    let remaining: Option<i64> = api_keys::table
+        .find(id)
+        .select(api_keys::credits_remaining)
+        .first(conn)?;
+    Ok(remaining)
+}
+
+/// Resets the balance to `amount` if the last refill was before `period_start` (compare-and-set
+/// on the refill time, so concurrent nodes refill once).
+pub fn refill_credits(
+    conn: &mut DbConnection,
+    id: &str,
+    amount: i64,
+    period_start: NaiveDateTime,
+) -> Result<bool, StoreError> {
+    let updated = diesel::update(
+        api_keys::table.filter(api_keys::id.eq(id)).filter(
+            api_keys::credits_refilled_at
+                .is_null()
+                .or(api_keys::credits_refilled_at.lt(period_start)),
+        ),
+    )
+    .set((
+        api_keys::credits_remaining.eq(Some(amount)),
+        api_keys::credits_refilled_at.eq(Some(period_start)),
+    ))
+    .execute(conn)?;
+    Ok(updated > 0)
+}

@@ -1,0 +1,299 @@
+//! The verification engine: one place that decides whether a key is valid, in the order of
+//! DESIGN §5. Callers (the REST verify route, OAuth, the dashboard) never re-implement a check.
+
+pub mod ratelimit;
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::domain::ids::TenantId;
+use crate::domain::inputs::{IpAllowlist, Meta, RateLimit, RefillInterval};
+use crate::domain::scope::{Scope, Scopes};
+use crate::error::ApiError;
+use crate::manage::{scopes_from_json, utc};
+use crate::state::AppState;
+use crate::store::models::ApiKeyRow;
+use crate::store::{api_keys, now};
+
+/// Largest cost one verification may charge.
+pub const MAX_COST: i64 = 1_000_000;
+
+/// The outcome codes, stable for clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum VerifyCode {
+    Valid,
+    NotFound,
+    Revoked,
+    Disabled,
+    Expired,
+    IpNotAllowed,
+    InsufficientScope,
+    RateLimited,
+    UsageExceeded,
+}
+
+impl VerifyCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Valid => "VALID",
+            Self::NotFound => "NOT_FOUND",
+            Self::Revoked => "REVOKED",
+            Self::Disabled => "DISABLED",
+            Self::Expired => "EXPIRED",
+            Self::IpNotAllowed => "IP_NOT_ALLOWED",
+            Self::InsufficientScope => "INSUFFICIENT_SCOPE",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::UsageExceeded => "USAGE_EXCEEDED",
+        }
+    }
+}
+
+/// What a verification asks, validated.
+#[derive(Clone, Debug)]
+pub struct VerifyInput {
+    pub key: String,
+    pub keyspace_id: Option<String>,
+    pub scopes: Vec<Scope>,
+    pub ip: Option<IpAddr>,
+    pub cost: i64,
+}
+
+/// A key as verification needs it: everything the checks read, parsed once.
+#[derive(Clone, Debug)]
+pub struct KeyRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub keyspace_id: String,
+    pub name: Option<String>,
+    pub owner_id: Option<String>,
+    pub scopes: Scopes,
+    pub meta: Value,
+    pub expires_at: Option<NaiveDateTime>,
+    pub revoked: bool,
+    pub enabled: bool,
+    pub ip_allowlist: IpAllowlist,
+    pub ratelimit: Option<RateLimit>,
+    pub credits: Option<CreditPlan>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct CreditPlan {
+    pub refill: Option<(i64, RefillInterval)>,
+}
+
+impl From<ApiKeyRow> for KeyRecord {
+    fn from(row: ApiKeyRow) -> Self {
+        Self {
+            scopes: scopes_from_json(&row.scopes),
+            meta: Meta::from_stored(&row.meta).to_value(),
+            ip_allowlist: IpAllowlist::from_stored(&row.ip_allowlist),
+            ratelimit: RateLimit::from_stored(row.ratelimit_limit, row.ratelimit_window),
+            credits: row.credits_remaining.map(|_| CreditPlan {
+                refill: row.credits_refill_amount.zip(
+                    row.credits_refill_interval
+                        .as_deref()
+                        .and_then(RefillInterval::from_stored),
+                ),
+            }),
+            revoked: row.revoked_at.is_some(),
+            id: row.id,
+            tenant_id: row.tenant_id,
+            keyspace_id: row.keyspace_id,
+            name: row.name,
+            owner_id: row.owner_id,
+            expires_at: row.expires_at,
+            enabled: row.enabled,
+        }
+    }
+}
+
+/// The answer to a verification: `valid` with everything a service needs, or the reason not.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyOutcome {
+    pub valid: bool,
+    pub code: VerifyCode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyspace_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub meta: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratelimit: Option<RateLimitState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credits_remaining: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct RateLimitState {
+    pub limit: i32,
+    pub remaining: i64,
+    pub reset_at: DateTime<Utc>,
+}
+
+impl VerifyOutcome {
+    fn not_found() -> Self {
+        Self::refused(VerifyCode::NotFound, None)
+    }
+
+    fn refused(code: VerifyCode, key: Option<&KeyRecord>) -> Self {
+        Self {
+            valid: false,
+            code,
+            key_id: key.map(|k| k.id.clone()),
+            keyspace_id: key.map(|k| k.keyspace_id.clone()),
+            owner_id: key.and_then(|k| k.owner_id.clone()),
+            name: None,
+            scopes: None,
+            meta: None,
+            expires_at: key.and_then(|k| k.expires_at).map(utc),
+            ratelimit: None,
+            credits_remaining: None,
+        }
+    }
+}
+
+/// The checks that need no counters, in order: tenant, keyspace, revoked, disabled, expired,
+/// IP, scopes. `None` means they all passed.
+pub fn static_checks(
+    key: &KeyRecord,
+    tenant: &TenantId,
+    input: &VerifyInput,
+    at: NaiveDateTime,
+) -> Option<VerifyCode> {
+    if key.tenant_id != tenant.as_str() {
+        return Some(VerifyCode::NotFound);
+    }
+    if input
+        .keyspace_id
+        .as_ref()
+        .is_some_and(|ks| *ks != key.keyspace_id)
+    {
+        return Some(VerifyCode::NotFound);
+    }
+    if key.revoked {
+        return Some(VerifyCode::Revoked);
+    }
+    if !key.enabled {
+        return Some(VerifyCode::Disabled);
+    }
+    if key.expires_at.is_some_and(|e| e <= at) {
+        return Some(VerifyCode::Expired);
+    }
+    if !key.ip_allowlist.is_empty() && !input.ip.is_some_and(|ip| key.ip_allowlist.allows(ip)) {
+        return Some(VerifyCode::IpNotAllowed);
+    }
+    if !key.scopes.grants_all(&input.scopes) {
+        return Some(VerifyCode::InsufficientScope);
+    }
+    None
+}
+
+/// Verifies a key for the calling tenant.
+pub async fn verify(
+    state: &AppState,
+    tenant: &TenantId,
+    input: VerifyInput,
+) -> Result<VerifyOutcome, ApiError> {
+    // Shape and check tag first: a forged or mistyped key costs no I/O.
+    let Ok(parsed) = state.keys.parse(&input.key) else {
+        return Ok(VerifyOutcome::not_found());
+    };
+    let digests = state.keys.digests(&parsed);
+    let Some(key) = lookup(state, digests).await? else {
+        return Ok(VerifyOutcome::not_found());
+    };
+    let at = now();
+    if let Some(code) = static_checks(&key, tenant, &input, at) {
+        return Ok(if code == VerifyCode::NotFound {
+            VerifyOutcome::not_found()
+        } else {
+            VerifyOutcome::refused(code, Some(&key))
+        });
+    }
+
+    let ratelimit = match key.ratelimit {
+        Some(limit) => {
+            let decision = state.ratelimiter.check(&key.id, limit, input.cost);
+            if !decision.allowed {
+                let mut outcome = VerifyOutcome::refused(VerifyCode::RateLimited, Some(&key));
+                outcome.ratelimit = Some(decision.state);
+                return Ok(outcome);
+            }
+            Some(decision.state)
+        }
+        None => None,
+    };
+
+    let credits_remaining = match key.credits {
+        Some(plan) => match charge_credits(state, &key.id, plan, input.cost, at).await? {
+            Some(remaining) => Some(remaining),
+            None => {
+                let mut outcome = VerifyOutcome::refused(VerifyCode::UsageExceeded, Some(&key));
+                outcome.ratelimit = ratelimit;
+                outcome.credits_remaining = Some(0);
+                return Ok(outcome);
+            }
+        },
+        None => None,
+    };
+
+    Ok(VerifyOutcome {
+        valid: true,
+        code: VerifyCode::Valid,
+        key_id: Some(key.id),
+        keyspace_id: Some(key.keyspace_id),
+        owner_id: key.owner_id,
+        name: key.name,
+        scopes: Some(key.scopes.to_strings()),
+        meta: Some(key.meta),
+        expires_at: key.expires_at.map(utc),
+        ratelimit,
+        credits_remaining,
+    })
+}
+
+async fn lookup(
+    state: &AppState,
+    digests: Vec<crate::domain::key::KeyDigest>,
+) -> Result<Option<KeyRecord>, ApiError> {
+    Ok(state
+        .store
+        .run(move |conn| api_keys::find_by_digests(conn, &digests))
+        .await?
+        .map(KeyRecord::from))
+}
+
+/// Refills the balance if a new period began, then takes `cost` atomically. `None`: not enough.
+async fn charge_credits(
+    state: &AppState,
+    key_id: &str,
+    plan: CreditPlan,
+    cost: i64,
+    at: NaiveDateTime,
+) -> Result<Option<i64>, ApiError> {
+    let key_id = key_id.to_owned();
+    state
+        .store
+        .run(move |conn| {
+            if let Some((amount, interval)) = plan.refill {
+                api_keys::refill_credits(conn, &key_id, amount, interval.period_start(at))?;
+            }
+            api_keys::consume_credits(conn, &key_id, cost).map_err(ApiError::from)
+        })
+        .await
+}
