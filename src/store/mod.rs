@@ -13,6 +13,7 @@ pub mod root_keys;
 pub mod schema;
 pub mod sessions;
 pub mod tenants;
+pub mod usage;
 pub mod users;
 
 use std::path::Path;

@@ -64,3 +64,50 @@ impl FormState {
         self.errors.contains_key(field)
     }
 }
+
+impl FormState {
+    /// Reads an optional whole number; records an error (and returns `None`) when it is not one.
+    pub fn number(&mut self, field: &str, raw: &str) -> Option<i64> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return None;
+        }
+        match raw.replace(['_', ','], "").parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.error(field, "Enter a whole number, or leave it empty.");
+                None
+            }
+        }
+    }
+}
+
+/// Splits a list typed as text (commas, spaces or new lines between items).
+pub fn split_list(raw: &str) -> Vec<String> {
+    raw.split([',', ' ', '\n', '\r', '\t'])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The pairs of a form body, for forms that repeat a field (checkbox lists).
+pub fn pairs(body: &[u8]) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(body).unwrap_or_default()
+}
+
+/// Every value of a repeated field.
+pub fn all_of(pairs: &[(String, String)], field: &str) -> Vec<String> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k == field)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+/// The first value of a field, or empty.
+pub fn first_of<'a>(pairs: &'a [(String, String)], field: &str) -> &'a str {
+    pairs
+        .iter()
+        .find(|(k, _)| k == field)
+        .map_or("", |(_, v)| v.as_str())
+}

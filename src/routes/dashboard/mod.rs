@@ -6,12 +6,17 @@
 
 pub mod account;
 pub mod assets;
+pub mod audit;
 pub mod context;
 pub mod forms;
 pub mod guard;
 pub mod invitations;
+pub mod keys;
+pub mod keyspaces;
 pub mod members;
+pub mod root_keys;
 pub mod tenants;
+pub mod usage;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -99,6 +104,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(tenants::configure)
             .configure(members::configure)
             .configure(invitations::configure)
+            .configure(keyspaces::configure)
+            .configure(keys::configure)
+            .configure(root_keys::configure)
+            .configure(audit::configure)
+            .configure(usage::configure)
             .default_service(web::to(page_not_found)),
     );
 }

@@ -28,7 +28,7 @@ async fn pages_carry_the_security_headers_and_api_paths_do_not_change() {
         assert_eq!(headers["content-security-policy"], CSP, "{path}");
         assert_eq!(headers["x-frame-options"], "DENY");
         assert_eq!(headers["x-content-type-options"], "nosniff");
-        assert_eq!(headers["referrer-policy"], "no-referrer");
+        assert_eq!(headers["referrer-policy"], "same-origin");
         assert_eq!(headers["cache-control"], "no-store");
         if path != "/members/no-such-page" {
             assert!(
