@@ -162,6 +162,13 @@ fn keep_all(form: &KeyspaceForm, shown: &mut FormState) {
 
 /// Service errors name API fields; the form names some differently.
 fn absorb(shown: &mut FormState, err: &crate::error::ApiError) {
+    if err.code == "prefix_taken" {
+        shown.error(
+            "prefix",
+            "Another keyspace of this tenant already uses this prefix. Choose another.",
+        );
+        return;
+    }
     let mut renamed = crate::error::ApiError::new(err.status, err.code, err.message.clone());
     renamed.fields = err
         .fields

@@ -123,6 +123,12 @@ const SECTIONS: &[&str] = &[
     "tenants",
     "members",
     "invitations",
+    "keyspaces",
+    "keys",
+    "root-keys",
+    "leaks",
+    "audit",
+    "usage",
 ];
 
 fn is_dashboard_path(path: &str) -> bool {

@@ -3,6 +3,7 @@
 
 mod account;
 mod browser;
+mod keys;
 mod members;
 mod roles;
 mod security;
