@@ -3,11 +3,13 @@
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod manage;
+pub mod metrics;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -2,6 +2,8 @@
 //! spawn the real thing on port 0.
 
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{DefaultHeaders, from_fn};
@@ -11,16 +13,38 @@ use tracing_actix_web::TracingLogger;
 
 use crate::auth::session::SessionKeys;
 use crate::auth::throttle::Throttle;
+use crate::cache::Caches;
+use crate::cache::redis::RedisTier;
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::routes::dashboard::Dashboard;
 use crate::state::AppState;
 use crate::store::Store;
 use crate::telemetry;
+use crate::verify::ratelimit::RateLimiter;
+use crate::verify::usage::UsageRecorder;
 
 pub struct Application {
     port: u16,
     server: Server,
+    usage: Arc<UsageRecorder>,
+    store: Store,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// How often counted usage is written to the store.
+const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
+
+async fn flush_usage_periodically(usage: Arc<UsageRecorder>, store: Store) {
+    let mut ticker = tokio::time::interval(USAGE_FLUSH_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(err) = usage.flush(&store).await {
+            tracing::warn!(error = %err, "usage flush failed; will retry");
+        }
+    }
 }
 
 impl Application {
@@ -42,13 +66,34 @@ impl Application {
             SessionKeys::new(&secrets),
             &bound_public_url(&settings.public_url, port),
         ));
+        let metrics = Arc::new(Metrics::new());
+        let redis = match &settings.redis_url {
+            Some(url) => Some(
+                RedisTier::new(url, metrics.clone())
+                    .with_context(|| "REDIS_URL is not a usable Redis URL".to_owned())?,
+            ),
+            None => None,
+        };
+        let caches = Arc::new(Caches::new(
+            redis.clone(),
+            metrics.clone(),
+            Duration::from_secs(settings.stale_seconds),
+        ));
+        let usage = Arc::new(UsageRecorder::default());
         let state = web::Data::new(AppState {
-            store,
+            store: store.clone(),
+            caches: caches.clone(),
             keys,
             public_url: settings.public_url.clone(),
             management_throttle: Throttle::per_minute(settings.management_rate_limit_per_minute),
-            ratelimiter: Default::default(),
+            ratelimiter: RateLimiter::new(redis.clone()),
+            usage: usage.clone(),
+            metrics,
         });
+        let background = vec![
+            tokio::spawn(caches.run_subscriber()),
+            tokio::spawn(flush_usage_periodically(usage.clone(), store.clone())),
+        ];
         let max_body = settings.max_body_bytes;
 
         let server = HttpServer::new(move || {
@@ -71,17 +116,37 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(10)
         .run();
-        tracing::info!(address = %settings.bind.ip(), port, "latchkey listening");
-        Ok(Self { port, server })
+        tracing::info!(
+            address = %settings.bind.ip(),
+            port,
+            redis = redis.is_some(),
+            "latchkey listening"
+        );
+        Ok(Self {
+            port,
+            server,
+            usage,
+            store,
+            background,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until SIGTERM/SIGINT, then drains in-flight requests (graceful shutdown).
+    /// Serves until SIGTERM/SIGINT, then drains in-flight requests (graceful shutdown) and
+    /// writes the usage counted since the last flush.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        for task in &self.background {
+            task.abort();
+        }
+        match self.usage.flush(&self.store).await {
+            Ok(rows) => tracing::info!(rows, "flushed usage at shutdown"),
+            Err(err) => tracing::error!(error = %err, "could not flush usage at shutdown"),
+        }
+        served
     }
 }
 

@@ -9,7 +9,9 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::audit::{Actor, AuditContext};
+use crate::cache::Lookup;
 use crate::domain::ids::TenantId;
+use crate::domain::key::KeyDigest;
 use crate::domain::scope::{Scope, Scopes};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -114,6 +116,32 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// A root key as authentication needs it; what the cache tiers hold.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct RootKeyRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub scopes: Scopes,
+    pub expires_at: Option<chrono::NaiveDateTime>,
+    pub revoked: bool,
+}
+
+impl crate::cache::Cached for RootKeyRecord {
+    const NAMESPACE: &'static str = "rk";
+}
+
+impl From<crate::store::models::RootKeyRow> for RootKeyRecord {
+    fn from(row: crate::store::models::RootKeyRow) -> Self {
+        Self {
+            scopes: crate::manage::scopes_from_json(&row.scopes),
+            id: row.id,
+            tenant_id: row.tenant_id,
+            expires_at: row.expires_at,
+            revoked: row.revoked_at.is_some(),
+        }
+    }
+}
+
 /// Resolves the root key in `Authorization: Bearer`. Every failure is the same 401, so the answer
 /// does not tell a malformed key from a revoked one.
 async fn authenticate(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Caller, ApiError> {
@@ -126,18 +154,32 @@ async fn authenticate(req: &HttpRequest, state: &web::Data<AppState>) -> Result<
         return Err(invalid());
     }
     let digests = state.keys.digests(&parsed);
-    let row = state
-        .store
-        .run(move |conn| root_keys::find_by_digests(conn, &digests))
-        .await?
-        .ok_or_else(invalid)?;
-    if row.revoked_at.is_some() || row.expires_at.is_some_and(|at| at <= now()) {
+    let current = digests[0];
+    let store = state.store.clone();
+    let found = state
+        .caches
+        .root_keys
+        .get(current, move || async move {
+            let row = store
+                .run(move |conn| root_keys::find_by_digests(conn, &digests))
+                .await?;
+            Ok(row.and_then(|row| {
+                let stored = KeyDigest::from_slice(&row.digest)?;
+                Some((RootKeyRecord::from(row), stored))
+            }))
+        })
+        .await
+        .map_err(ApiError::from)?;
+    let row = match found {
+        Lookup::Found(record) | Lookup::Stale(record) => record,
+        Lookup::NotFound => return Err(invalid()),
+    };
+    if row.revoked || row.expires_at.is_some_and(|at| at <= now()) {
         return Err(invalid());
     }
-    let scopes: Vec<String> = serde_json::from_str(&row.scopes).unwrap_or_default();
-    let scopes = Scopes::parse(&scopes).unwrap_or_default();
+    let scopes = row.scopes.clone();
     Ok(Caller {
-        tenant: TenantId::from_trusted(row.tenant_id),
+        tenant: TenantId::from_trusted(row.tenant_id.clone()),
         audit: AuditContext {
             actor: Actor::RootKey(row.id.clone()),
             ip: req.peer_addr().map(|a| a.ip().to_string()),
@@ -148,7 +190,7 @@ async fn authenticate(req: &HttpRequest, state: &web::Data<AppState>) -> Result<
                 .map(|ua| ua.chars().take(256).collect()),
             request_id: crate::telemetry::current_request_id(),
         },
-        root_key_id: row.id,
+        root_key_id: row.id.clone(),
         scopes,
     })
 }

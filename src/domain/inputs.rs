@@ -85,8 +85,22 @@ impl Meta {
 }
 
 /// Client networks a key may be used from. Empty means anywhere.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<String>", into = "Vec<String>")]
 pub struct IpAllowlist(Vec<IpNet>);
+
+impl TryFrom<Vec<String>> for IpAllowlist {
+    type Error = String;
+    fn try_from(raw: Vec<String>) -> Result<Self, String> {
+        IpAllowlist::parse(&raw)
+    }
+}
+
+impl From<IpAllowlist> for Vec<String> {
+    fn from(list: IpAllowlist) -> Self {
+        list.to_strings()
+    }
+}
 
 impl IpAllowlist {
     /// Accepts CIDRs (`10.0.0.0/8`, `2001:db8::/32`) and single addresses (as /32 or /128).

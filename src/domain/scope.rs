@@ -111,8 +111,22 @@ fn part_grants(held: &str, required: &str) -> bool {
 }
 
 /// A key's scopes: sorted, without duplicates, at most [`MAX_SCOPES`]. Empty grants nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "Vec<String>", into = "Vec<String>")]
 pub struct Scopes(Vec<Scope>);
+
+impl TryFrom<Vec<String>> for Scopes {
+    type Error = ScopeError;
+    fn try_from(raw: Vec<String>) -> Result<Self, ScopeError> {
+        Scopes::parse(&raw)
+    }
+}
+
+impl From<Scopes> for Vec<String> {
+    fn from(scopes: Scopes) -> Self {
+        scopes.to_strings()
+    }
+}
 
 impl Scopes {
     /// Parses a list of scope strings. More than [`MAX_SCOPES`] inputs (duplicates included)

@@ -260,13 +260,13 @@ pub async fn create(
     let (audit, tenant) = (audit.clone(), tenant.clone());
     let explicit_ttl = input.expires_at.is_some() || input.ttl_seconds.is_some();
     let enabled = input.enabled.unwrap_or(true);
-    state
+    let created = state
         .store
         .transaction(move |conn| {
             if let Some(idem) = &idempotency_key
                 && let Some(existing) = api_keys::find_by_idempotency_key(conn, &tenant, idem)?
             {
-                return Ok(replayed(existing, at));
+                return Ok((replayed(existing, at), None));
             }
             let keyspace = keyspaces::find(conn, &tenant, &keyspace_id)?
                 .ok_or_else(|| ApiError::invalid_field("keyspace_id", "no such keyspace"))?;
@@ -338,13 +338,19 @@ pub async fn create(
                 ("key", &row.id),
                 creation_fields(&row),
             )?;
-            Ok(CreatedKey {
-                view: KeyView::from_row(row, at),
-                key: Some(generated.key.expose_secret().to_owned()),
-                note: None,
-            })
+            Ok((
+                CreatedKey {
+                    view: KeyView::from_row(row, at),
+                    key: Some(generated.key.expose_secret().to_owned()),
+                    note: None,
+                },
+                Some(generated.digest),
+            ))
         })
-        .await
+        .await?;
+    // A lookup of this digest moments ago may have cached "unknown": forget it everywhere.
+    state.keys_changed(created.1.into_iter()).await;
+    Ok(created.0)
 }
 
 fn replayed(existing: ApiKeyRow, at: NaiveDateTime) -> CreatedKey {
@@ -544,6 +550,7 @@ pub async fn update(
             api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)
         })
         .await?;
+    state.keys_changed(digest_of(&row).into_iter()).await;
     Ok(KeyView::from_row(row, at))
 }
 
@@ -644,18 +651,26 @@ pub async fn rotate(
                 ("key", &new.id),
                 creation_fields(&new),
             )?;
-            Ok(Ok(RotatedKey {
-                view: KeyView::from_row(new, at),
-                key: generated.key.expose_secret().to_owned(),
-                previous_key: PreviousKey {
-                    id: old.id,
-                    expires_at: utc(old_expires_at),
+            let changed = [digest_of(&old), Some(generated.digest)];
+            Ok(Ok((
+                RotatedKey {
+                    view: KeyView::from_row(new, at),
+                    key: generated.key.expose_secret().to_owned(),
+                    previous_key: PreviousKey {
+                        id: old.id,
+                        expires_at: utc(old_expires_at),
+                    },
                 },
-            }))
+                changed,
+            )))
         })
         .await?;
     match outcome {
-        Ok(rotated) => Ok(rotated),
+        Ok((rotated, changed)) => {
+            // The old key's expiry changed: evict it so every node sees the grace end.
+            state.keys_changed(changed.into_iter().flatten()).await;
+            Ok(rotated)
+        }
         Err(revoked) => {
             state
                 .keys_changed(revoked.iter().filter_map(digest_of))
@@ -851,4 +866,91 @@ fn revoke_rows(
     at: NaiveDateTime,
 ) -> Result<Vec<ApiKeyRow>, ApiError> {
     Ok(api_keys::revoke(conn, tenant, target, reason, at)?)
+}
+
+/// `?since=&until=` of a usage query (default: the last 24 hours, at most 31 days).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UsageQuery {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Verifications of one hour, by outcome code.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageHour {
+    pub hour: DateTime<Utc>,
+    #[schema(value_type = Object, example = json!({"VALID": 120, "RATE_LIMITED": 3}))]
+    pub outcomes: std::collections::BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyUsage {
+    pub key_id: String,
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Totals over the period, by outcome code.
+    #[schema(value_type = Object)]
+    pub totals: std::collections::BTreeMap<String, i64>,
+    pub hours: Vec<UsageHour>,
+}
+
+/// Hourly verification counts of a key (flushed from every node every few seconds).
+pub async fn usage(
+    state: &AppState,
+    tenant: &TenantId,
+    id: String,
+    query: UsageQuery,
+) -> Result<KeyUsage, ApiError> {
+    let until = query.until.unwrap_or_else(Utc::now);
+    let since = query.since.unwrap_or(until - TimeDelta::hours(24));
+    if since >= until {
+        return Err(ApiError::invalid_field("since", "must be before until"));
+    }
+    if until - since > TimeDelta::days(31) {
+        return Err(ApiError::invalid_field(
+            "since",
+            "the period may span at most 31 days",
+        ));
+    }
+    let tenant = tenant.clone();
+    let (key, rows) = state
+        .store
+        .run(move |conn| {
+            let key = api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
+            let rows = crate::store::usage::hourly(
+                conn,
+                &tenant,
+                Some(&key.id),
+                since.naive_utc(),
+                until.naive_utc(),
+            )?;
+            Ok::<_, ApiError>((key, rows))
+        })
+        .await?;
+    let mut totals = std::collections::BTreeMap::new();
+    let mut hours: Vec<UsageHour> = Vec::new();
+    for row in rows {
+        *totals.entry(row.outcome.clone()).or_default() += row.count;
+        let hour = utc(row.hour);
+        match hours.last_mut() {
+            Some(last) if last.hour == hour => {
+                last.outcomes.insert(row.outcome, row.count);
+            }
+            _ => hours.push(UsageHour {
+                hour,
+                outcomes: [(row.outcome, row.count)].into_iter().collect(),
+            }),
+        }
+    }
+    Ok(KeyUsage {
+        key_id: key.id,
+        since,
+        until,
+        last_used_at: key.last_used_at.map(utc),
+        totals,
+        hours,
+    })
 }

@@ -10,6 +10,7 @@ use crate::audit::AuditContext;
 use crate::auth::root_key;
 use crate::domain::ids::TenantId;
 use crate::domain::inputs::{parse_expiry, parse_name};
+use crate::domain::key::KeyDigest;
 use crate::domain::scope::{Scope, Scopes};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -174,6 +175,8 @@ pub async fn revoke(
             root_keys::find(conn, &tenant, &id)?.ok_or_else(|| ApiError::not_found("root key"))
         })
         .await?;
-    state.root_keys_changed().await;
+    state
+        .root_keys_changed(KeyDigest::from_slice(&row.digest).into_iter())
+        .await;
     Ok(row.into())
 }

@@ -9,7 +9,8 @@ use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
 }
 
 /// The process is alive and serving HTTP.
@@ -28,13 +29,37 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Err(_) => "timeout",
     };
     let ready = store == "ok";
-    let body = json!({
-        "status": if ready { "ready" } else { "unavailable" },
-        "checks": { "store": store },
-    });
+    let mut checks = json!({ "store": store });
+    let mut degraded = false;
+    if let Some(redis) = &state.caches.redis {
+        let up = tokio::time::timeout(Duration::from_secs(1), redis.ping())
+            .await
+            .unwrap_or(false);
+        // Without Redis this node still answers correctly from the store: degraded, not down.
+        degraded = !up || !redis.is_subscribed();
+        checks["redis"] = json!(if up { "ok" } else { "unavailable" });
+        checks["invalidations"] = json!(if redis.is_subscribed() {
+            "subscribed"
+        } else {
+            "not subscribed"
+        });
+    }
+    let status = match (ready, degraded) {
+        (false, _) => "unavailable",
+        (true, true) => "degraded",
+        (true, false) => "ready",
+    };
+    let body = json!({ "status": status, "checks": checks });
     if ready {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
+}
+
+/// Prometheus metrics in the text exposition format.
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
 }

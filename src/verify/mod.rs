@@ -2,6 +2,7 @@
 //! DESIGN §5. Callers (the REST verify route, OAuth, the dashboard) never re-implement a check.
 
 pub mod ratelimit;
+pub mod usage;
 
 use std::net::IpAddr;
 
@@ -10,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::cache::Lookup;
 use crate::domain::ids::TenantId;
 use crate::domain::inputs::{IpAllowlist, Meta, RateLimit, RefillInterval};
+use crate::domain::key::KeyDigest;
 use crate::domain::scope::{Scope, Scopes};
 use crate::error::ApiError;
 use crate::manage::{scopes_from_json, utc};
@@ -63,8 +66,9 @@ pub struct VerifyInput {
     pub cost: i64,
 }
 
-/// A key as verification needs it: everything the checks read, parsed once.
-#[derive(Clone, Debug)]
+/// A key as verification needs it: everything the checks read, parsed once. This is what the
+/// cache tiers hold.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KeyRecord {
     pub id: String,
     pub tenant_id: String,
@@ -81,7 +85,11 @@ pub struct KeyRecord {
     pub credits: Option<CreditPlan>,
 }
 
-#[derive(Clone, Copy, Debug)]
+impl crate::cache::Cached for KeyRecord {
+    const NAMESPACE: &'static str = "key";
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct CreditPlan {
     pub refill: Option<(i64, RefillInterval)>,
 }
@@ -203,8 +211,28 @@ pub fn static_checks(
     None
 }
 
-/// Verifies a key for the calling tenant.
+/// Verifies a key for the calling tenant, and counts the outcome (metrics and usage).
 pub async fn verify(
+    state: &AppState,
+    tenant: &TenantId,
+    input: VerifyInput,
+) -> Result<VerifyOutcome, ApiError> {
+    let started = std::time::Instant::now();
+    let outcome = decide(state, tenant, input).await?;
+    let code = outcome.code.as_str();
+    state.metrics.verifications.with_label_values(&[code]).inc();
+    state
+        .metrics
+        .verify_seconds
+        .with_label_values(&[code])
+        .observe(started.elapsed().as_secs_f64());
+    if let Some(key_id) = &outcome.key_id {
+        state.usage.record(tenant, key_id, outcome.code);
+    }
+    Ok(outcome)
+}
+
+async fn decide(
     state: &AppState,
     tenant: &TenantId,
     input: VerifyInput,
@@ -217,20 +245,21 @@ pub async fn verify(
     let Some(key) = lookup(state, digests).await? else {
         return Ok(VerifyOutcome::not_found());
     };
+    let key = &*key;
     let at = now();
-    if let Some(code) = static_checks(&key, tenant, &input, at) {
+    if let Some(code) = static_checks(key, tenant, &input, at) {
         return Ok(if code == VerifyCode::NotFound {
             VerifyOutcome::not_found()
         } else {
-            VerifyOutcome::refused(code, Some(&key))
+            VerifyOutcome::refused(code, Some(key))
         });
     }
 
     let ratelimit = match key.ratelimit {
         Some(limit) => {
-            let decision = state.ratelimiter.check(&key.id, limit, input.cost);
+            let decision = state.ratelimiter.check(&key.id, limit).await;
             if !decision.allowed {
-                let mut outcome = VerifyOutcome::refused(VerifyCode::RateLimited, Some(&key));
+                let mut outcome = VerifyOutcome::refused(VerifyCode::RateLimited, Some(key));
                 outcome.ratelimit = Some(decision.state);
                 return Ok(outcome);
             }
@@ -243,7 +272,7 @@ pub async fn verify(
         Some(plan) => match charge_credits(state, &key.id, plan, input.cost, at).await? {
             Some(remaining) => Some(remaining),
             None => {
-                let mut outcome = VerifyOutcome::refused(VerifyCode::UsageExceeded, Some(&key));
+                let mut outcome = VerifyOutcome::refused(VerifyCode::UsageExceeded, Some(key));
                 outcome.ratelimit = ratelimit;
                 outcome.credits_remaining = Some(0);
                 return Ok(outcome);
@@ -255,27 +284,50 @@ pub async fn verify(
     Ok(VerifyOutcome {
         valid: true,
         code: VerifyCode::Valid,
-        key_id: Some(key.id),
-        keyspace_id: Some(key.keyspace_id),
-        owner_id: key.owner_id,
-        name: key.name,
+        key_id: Some(key.id.clone()),
+        keyspace_id: Some(key.keyspace_id.clone()),
+        owner_id: key.owner_id.clone(),
+        name: key.name.clone(),
         scopes: Some(key.scopes.to_strings()),
-        meta: Some(key.meta),
+        meta: Some(key.meta.clone()),
         expires_at: key.expires_at.map(utc),
         ratelimit,
         credits_remaining,
     })
 }
 
+/// Finds a key through the cache tiers. While the store is down, a record it returned within
+/// the stale bound is still served; with none, verification fails closed (503).
 async fn lookup(
     state: &AppState,
-    digests: Vec<crate::domain::key::KeyDigest>,
-) -> Result<Option<KeyRecord>, ApiError> {
-    Ok(state
-        .store
-        .run(move |conn| api_keys::find_by_digests(conn, &digests))
-        .await?
-        .map(KeyRecord::from))
+    digests: Vec<KeyDigest>,
+) -> Result<Option<std::sync::Arc<KeyRecord>>, ApiError> {
+    let current = digests[0];
+    let store = state.store.clone();
+    let found = state
+        .caches
+        .keys
+        .get(current, move || async move {
+            let row = store
+                .run(move |conn| api_keys::find_by_digests(conn, &digests))
+                .await?;
+            Ok(row.and_then(|row| {
+                let stored = KeyDigest::from_slice(&row.digest)?;
+                Some((KeyRecord::from(row), stored))
+            }))
+        })
+        .await;
+    match found {
+        Ok(Lookup::Found(record)) => Ok(Some(record)),
+        Ok(Lookup::NotFound) => Ok(None),
+        Ok(Lookup::Stale(record)) => {
+            tracing::warn!("store unavailable; serving a cached key record within the stale bound");
+            Ok(Some(record))
+        }
+        Err(err) => Err(ApiError::from(crate::store::StoreError::Unavailable(
+            err.to_string(),
+        ))),
+    }
 }
 
 /// Refills the balance if a new period began, then takes `cost` atomically. `None`: not enough.

@@ -1,4 +1,5 @@
-//! Per-key rate limits: fixed windows aligned to the epoch, counted in process.
+//! Per-key rate limits: fixed windows aligned to the epoch, counted atomically in Redis (one
+//! script call per check, exact across nodes), or in process when Redis is absent or down.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -6,7 +7,71 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use super::RateLimitState;
+use crate::cache::redis::RedisTier;
 use crate::domain::inputs::RateLimit;
+
+/// Counts in Redis when it answers, else on this node.
+pub struct RateLimiter {
+    redis: Option<RedisTier>,
+    local: LocalRateLimiter,
+    script: redis::Script,
+}
+
+/// INCR the window's counter, set its expiry on first use, return the count. Atomic in Redis.
+const WINDOW_SCRIPT: &str = r#"
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return count
+"#;
+
+impl RateLimiter {
+    pub fn new(redis: Option<RedisTier>) -> Self {
+        Self {
+            redis,
+            local: LocalRateLimiter::default(),
+            script: redis::Script::new(WINDOW_SCRIPT),
+        }
+    }
+
+    /// Counts one verification of `key_id` against `limit`.
+    pub async fn check(&self, key_id: &str, limit: RateLimit) -> Decision {
+        let at = Utc::now();
+        if let Some(redis) = &self.redis {
+            let (start, window) = window_of(limit, at);
+            let counter = format!("latchkey:rl:{key_id}:{start}");
+            // The counter outlives its window a little, so late calls still see it.
+            let ttl_ms = (window + 1) * 1000;
+            if let Some(count) = redis
+                .eval::<i64>(&self.script, &[&counter], &[ttl_ms])
+                .await
+            {
+                return decision(limit, start, window, count, at);
+            }
+        }
+        self.local.check_at(key_id, limit, at)
+    }
+}
+
+fn window_of(limit: RateLimit, at: DateTime<Utc>) -> (i64, i64) {
+    let window = i64::from(limit.window_seconds.max(1));
+    let now = at.timestamp();
+    (now - now.rem_euclid(window), window)
+}
+
+/// The decision for the `count`-th verification of a window.
+fn decision(limit: RateLimit, start: i64, window: i64, count: i64, at: DateTime<Utc>) -> Decision {
+    let max = i64::from(limit.limit);
+    Decision {
+        allowed: count <= max,
+        state: RateLimitState {
+            limit: limit.limit,
+            remaining: (max - count).max(0),
+            reset_at: DateTime::from_timestamp(start + window, 0).unwrap_or(at),
+        },
+    }
+}
 
 /// The result of one check.
 #[derive(Clone, Copy, Debug)]
@@ -24,14 +89,9 @@ pub struct LocalRateLimiter {
 
 impl LocalRateLimiter {
     /// Counts one verification against `limit` and says whether it is admitted.
-    pub fn check(&self, key_id: &str, limit: RateLimit, _cost: i64) -> Decision {
-        self.check_at(key_id, limit, Utc::now())
-    }
-
     fn check_at(&self, key_id: &str, limit: RateLimit, at: DateTime<Utc>) -> Decision {
-        let window = i64::from(limit.window_seconds.max(1));
+        let (start, window) = window_of(limit, at);
         let now = at.timestamp();
-        let start = now - now.rem_euclid(window);
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         if windows.len() > 200_000 {
             // Forget windows that are over: their counts no longer matter.
@@ -41,19 +101,8 @@ impl LocalRateLimiter {
         if entry.0 != start {
             *entry = (start, 0);
         }
-        let max = i64::from(limit.limit);
-        let allowed = entry.1 < max;
-        if allowed {
-            entry.1 += 1;
-        }
-        Decision {
-            allowed,
-            state: RateLimitState {
-                limit: limit.limit,
-                remaining: (max - entry.1).max(0),
-                reset_at: DateTime::from_timestamp(start + window, 0).unwrap_or(at),
-            },
-        }
+        entry.1 += 1;
+        decision(limit, start, window, entry.1, at)
     }
 }
 

@@ -13,7 +13,8 @@ use crate::auth::extractor::{
 use crate::domain::scope::Scope;
 use crate::error::{ApiError, ProblemDoc};
 use crate::manage::keys::{
-    self, BulkRevoke, BulkRevoked, CreateKey, CreatedKey, KeyView, ListQuery, RotatedKey, UpdateKey,
+    self, BulkRevoke, BulkRevoked, CreateKey, CreatedKey, KeyUsage, KeyView, ListQuery, RotatedKey,
+    UpdateKey, UsageQuery,
 };
 use crate::manage::{Page, parse_path_id};
 use crate::state::AppState;
@@ -26,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/keys/revoke", web::post().to(revoke_bulk))
         .route("/keys/{id}", web::get().to(get))
         .route("/keys/{id}", web::patch().to(update))
+        .route("/keys/{id}/usage", web::get().to(usage))
         .route("/keys/{id}/rotate", web::post().to(rotate))
         .route("/keys/{id}/revoke", web::post().to(revoke));
 }
@@ -114,6 +116,26 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "key")?;
     Ok(HttpResponse::Ok().json(keys::get(&state, &auth.tenant, id).await?))
+}
+
+/// Hourly verification counts of a key, by outcome (flushed from every node every 5 s).
+#[utoipa::path(get, path = "/v1/keys/{id}/usage", tag = "keys",
+    params(("id" = String, Path, description = "Key id"), UsageQuery),
+    responses(
+        (status = 200, description = "Usage by hour and outcome", body = KeyUsage),
+        (status = 404, description = "No such key in this tenant", body = ProblemDoc),
+        (status = 422, description = "Invalid period", body = ProblemDoc),
+    ),
+    security(("root_key" = ["keys:read"])))]
+pub async fn usage(
+    auth: Authorized<KeysRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<UsageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_path_id(&path, "key")?;
+    let usage = keys::usage(&state, &auth.tenant, id, query.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(usage))
 }
 
 /// Change a key (only the fields given). `enabled: false` disables it reversibly.

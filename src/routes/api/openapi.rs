@@ -16,7 +16,7 @@ use super::{audit, keys, keyspaces, root_keys};
     paths(
         keyspaces::create, keyspaces::list, keyspaces::get, keyspaces::update,
         keys::create, keys::list, keys::get, keys::update, keys::rotate, keys::revoke,
-        keys::revoke_bulk, keys::verify_key,
+        keys::revoke_bulk, keys::verify_key, keys::usage,
         root_keys::create, root_keys::list, root_keys::revoke,
         audit::list,
     ),

@@ -33,6 +33,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 struct HomePage {
     layout: Layout,
     member_count: usize,
+    keyspace_count: usize,
+    can_manage_keys: bool,
 }
 
 async fn home(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
@@ -41,11 +43,14 @@ async fn home(member: Member, state: web::Data<AppState>) -> Result<HttpResponse
         .store
         .run(move |conn| memberships::list_for_tenant(conn, &tenant))
         .await?;
+    let keyspaces = super::keyspaces::all(&state, member.tenant_id()).await?;
     Ok(render(
         StatusCode::OK,
         &HomePage {
             layout: member.layout("home"),
             member_count: members.len(),
+            keyspace_count: keyspaces.len(),
+            can_manage_keys: member.can(crate::domain::role::Action::ManageKeys),
         },
     ))
 }

@@ -182,27 +182,46 @@ fn current_hour() -> NaiveDateTime {
     at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at)
 }
 
-async fn chart(
-    state: &AppState,
-    tenant: &TenantId,
-    key_id: Option<String>,
-) -> Result<Chart, PageError> {
+/// The tenant's chart: every key's rollups, summed per hour and outcome.
+async fn tenant_chart(state: &AppState, tenant: &TenantId) -> Result<Chart, PageError> {
     let end = current_hour();
     let since = end - TimeDelta::hours(HOURS - 1);
+    let until = end + TimeDelta::hours(1);
     let tenant = tenant.clone();
     let rows = state
         .store
-        .run(move |conn| usage::hourly(conn, &tenant, key_id.as_deref(), since))
+        .run(move |conn| usage::hourly(conn, &tenant, None, since, until))
         .await?;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .map(|r| (r.hour, r.outcome, r.count))
+        .collect();
     Ok(Chart::draw(&rows, end))
 }
 
+/// One key's chart, from the same service the REST API's `/v1/keys/{id}/usage` uses.
 pub async fn key_chart(
     state: &AppState,
     tenant: &TenantId,
     key_id: &str,
 ) -> Result<Chart, PageError> {
-    chart(state, tenant, Some(key_id.to_owned())).await
+    let end = current_hour();
+    let query = crate::manage::keys::UsageQuery {
+        since: Some((end - TimeDelta::hours(HOURS - 1)).and_utc()),
+        until: Some((end + TimeDelta::hours(1)).and_utc()),
+    };
+    let found = crate::manage::keys::usage(state, tenant, key_id.to_owned(), query).await?;
+    let rows: Vec<_> = found
+        .hours
+        .into_iter()
+        .flat_map(|h| {
+            let hour = h.hour.naive_utc();
+            h.outcomes
+                .into_iter()
+                .map(move |(outcome, count)| (hour, outcome, count))
+        })
+        .collect();
+    Ok(Chart::draw(&rows, end))
 }
 
 pub struct TopKey {
@@ -222,7 +241,7 @@ struct UsagePage {
 
 async fn page(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let tenant = member.tenant_id().clone();
-    let chart = chart(&state, &tenant, None).await?;
+    let chart = tenant_chart(&state, &tenant).await?;
     let since = current_hour() - TimeDelta::hours(HOURS - 1);
     let top = state
         .store

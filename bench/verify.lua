@@ -1,0 +1,32 @@
+-- POST /v1/keys/verify over a slice of the seeded keys (bench only).
+-- env: ROOT_KEY, KEYS_FILE, KEY_OFFSET (0-based), KEY_COUNT, THREADS
+-- Each thread walks its own part of the slice, so with KEY_COUNT >= requests every request is
+-- for a key this node has not seen (cold); with a small KEY_COUNT keys repeat (warm).
+local counter = 0
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+end
+
+function init(args)
+  keys = {}
+  for line in io.lines(os.getenv("KEYS_FILE")) do
+    keys[#keys + 1] = line
+  end
+  offset = tonumber(os.getenv("KEY_OFFSET") or "0")
+  local count = tonumber(os.getenv("KEY_COUNT") or "1000")
+  local threads = tonumber(os.getenv("THREADS") or "2")
+  per_thread = math.floor(count / threads)
+  base = offset + id * per_thread
+  i = 0
+  headers = {
+    ["Authorization"] = "Bearer " .. os.getenv("ROOT_KEY"),
+    ["Content-Type"] = "application/json",
+  }
+end
+
+function request()
+  local key = keys[base + (i % per_thread) + 1]
+  i = i + 1
+  return wrk.format("POST", "/v1/keys/verify", headers, '{"key":"' .. key .. '"}')
+end
