@@ -543,6 +543,7 @@ async fn a_developer_creates_but_cannot_revoke_root_keys_and_a_viewer_changes_no
             .await
             .contains("Your role in this tenant does not allow this.")
     );
+    browser.open("/").await;
     browser.sign_out().await;
 
     browser.sign_in("viewer@acme.example.com").await;
