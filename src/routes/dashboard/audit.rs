@@ -1,5 +1,7 @@
 //! The audit log: every change in the tenant, newest first, filterable, linking to keys.
 
+use std::collections::HashMap;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -33,11 +35,21 @@ pub struct Filter {
 struct AuditPage {
     layout: Layout,
     events: Vec<AuditEventView>,
+    /// E-mail addresses of the tenant's members, by user id, to name user actors.
+    emails: HashMap<String, String>,
     filter: Filter,
     next_page: Option<String>,
 }
 
 impl AuditPage {
+    /// Who did it, for people: a member's e-mail address, or the kind and id.
+    fn actor(&self, event: &AuditEventView) -> String {
+        match self.emails.get(&event.actor.id) {
+            Some(email) if event.actor.kind == "user" => email.clone(),
+            _ => format!("{} {}", event.actor.kind.replace('_', " "), event.actor.id),
+        }
+    }
+
     /// Where a target links to, if it has a page.
     fn link(&self, event: &AuditEventView) -> Option<String> {
         match event.target.kind.as_str() {
@@ -72,6 +84,14 @@ async fn list(
         },
         Err(err) => return Err(err.into()),
     };
+    let tenant = member.tenant_id().clone();
+    let emails = state
+        .store
+        .run(move |conn| crate::store::memberships::list_for_tenant(conn, &tenant))
+        .await?
+        .into_iter()
+        .map(|(m, email)| (m.user_id, email))
+        .collect();
     let next_page = found.next_cursor.map(|cursor| {
         format!(
             "/audit?action={}&actor={}&target={}&cursor={}",
@@ -86,6 +106,7 @@ async fn list(
         &AuditPage {
             layout: member.layout("audit"),
             events: found.data,
+            emails,
             filter,
             next_page,
         },

@@ -137,10 +137,18 @@ impl Chart {
                 }
             })
             .collect();
-        let ticks = (0..=4)
+        // Steps that divide the round maximum evenly, so every label is a whole number.
+        let steps = if scale_max % 4 == 0 && scale_max >= 4 {
+            4
+        } else if scale_max % 5 == 0 {
+            5
+        } else {
+            scale_max
+        };
+        let ticks = (0..=steps)
             .map(|i| Tick {
-                y: baseline - plot_height * f64::from(i) / 4.0,
-                label: (scale_max * i64::from(i) / 4).to_string(),
+                y: baseline - plot_height * i as f64 / steps as f64,
+                label: (scale_max * i / steps).to_string(),
             })
             .collect();
         let hours = (0..HOURS)

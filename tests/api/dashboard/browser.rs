@@ -129,6 +129,30 @@ impl Browser {
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
+    /// Clicks a link or submit button and waits until the browser has left the page and loaded the
+    /// answer (clicking returns before the navigation starts).
+    pub async fn click_through(&self, css: &str) {
+        let old = self.find("html").await;
+        self.click(css).await;
+        for _ in 0..200 {
+            if old.tag_name().await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        for _ in 0..200 {
+            let state = self
+                .client
+                .execute("return document.readyState", vec![])
+                .await
+                .ok();
+            if state.as_ref().and_then(|v| v.as_str()) == Some("complete") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
@@ -149,7 +173,13 @@ impl Browser {
 
     /// The visible text of the page.
     pub async fn text(&self) -> String {
-        self.find("body").await.text().await.expect("page text")
+        for _ in 0..20 {
+            if let Ok(text) = self.find("body").await.text().await {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the page text could not be read")
     }
 
     pub async fn value(&self, css: &str) -> String {
@@ -174,7 +204,7 @@ impl Browser {
         self.fill("#email", email).await;
         self.fill("#password", PASSWORD).await;
         self.fill("#tenant", tenant).await;
-        self.click("form[action='/sign-up'] button[type=submit]")
+        self.click_through("form[action='/sign-up'] button[type=submit]")
             .await;
         self.wait_for_path("/").await;
     }
@@ -183,12 +213,12 @@ impl Browser {
         self.open("/sign-in").await;
         self.fill("#email", email).await;
         self.fill("#password", PASSWORD).await;
-        self.click("form[action='/sign-in'] button[type=submit]")
+        self.click_through("form[action='/sign-in'] button[type=submit]")
             .await;
     }
 
     pub async fn sign_out(&self) {
-        self.click("form[action='/sign-out'] button").await;
+        self.click_through("form[action='/sign-out'] button").await;
         self.wait_for_path("/sign-in?notice=signed_out").await;
     }
 
@@ -264,7 +294,7 @@ async fn sign_up_invite_a_teammate_and_sign_out() {
     browser.fill("#password", "short").await;
     browser.fill("#tenant", "Analytical Engines").await;
     browser
-        .click("form[action='/sign-up'] button[type=submit]")
+        .click_through("form[action='/sign-up'] button[type=submit]")
         .await;
     let text = browser.text().await;
     assert!(text.contains("Use at least 12 characters"), "{text}");
@@ -274,16 +304,16 @@ async fn sign_up_invite_a_teammate_and_sign_out() {
 
     browser.fill("#password", PASSWORD).await;
     browser
-        .click("form[action='/sign-up'] button[type=submit]")
+        .click_through("form[action='/sign-up'] button[type=submit]")
         .await;
     browser.wait_for_path("/").await;
     assert!(browser.text().await.contains("Analytical Engines"));
 
-    browser.click("nav a[href='/members']").await;
+    browser.click_through("nav a[href='/members']").await;
     browser.fill("#invite-email", "grace@example.com").await;
     browser.select("#invite-role", "developer").await;
     browser
-        .click("form[action='/members/invite'] button[type=submit]")
+        .click_through("form[action='/members/invite'] button[type=submit]")
         .await;
     let link = browser.value("#invite-link").await;
     assert!(link.contains("/invitations/"), "{link}");
@@ -298,7 +328,7 @@ async fn sign_up_invite_a_teammate_and_sign_out() {
     let path = link.trim_start_matches(&app.address).to_owned();
     browser.open(&path).await;
     browser.fill("#password", PASSWORD).await;
-    browser.click("main form button[type=submit]").await;
+    browser.click_through("main form button[type=submit]").await;
     browser.wait_for_path("/").await;
     let text = browser.text().await;
     assert!(text.contains("Developer"), "{text}");
@@ -328,7 +358,7 @@ async fn create_keyspace(browser: &Browser, name: &str, prefix: &str) {
     browser.fill("#prefix", prefix).await;
     browser.fill("#default_scopes", "documents:read").await;
     browser
-        .click("form[action='/keyspaces'] button[type=submit]")
+        .click_through("form[action='/keyspaces'] button[type=submit]")
         .await;
     browser.wait_for_path("/keyspaces?notice=created").await;
 }
@@ -339,7 +369,7 @@ async fn create_key(browser: &Browser, name: &str, scopes: &str) -> String {
     browser.fill("#name", name).await;
     browser.fill("#scopes", scopes).await;
     browser
-        .click("form[action='/keys'] button[type=submit]")
+        .click_through("form[action='/keys'] button[type=submit]")
         .await;
     let secret = browser.value("#secret").await;
     assert!(!secret.is_empty(), "the secret is shown");
@@ -356,7 +386,7 @@ async fn create_root_key(browser: &Browser, name: &str, scopes: &[&str]) -> Stri
             .await;
     }
     browser
-        .click("form[action='/root-keys'] button[type=submit]")
+        .click_through("form[action='/root-keys'] button[type=submit]")
         .await;
     browser.value("#secret").await
 }
@@ -382,7 +412,7 @@ async fn create_copy_verify_revoke_and_report_a_leak() {
         .await;
     browser.screenshot("key-new").await;
     browser
-        .click("form[action='/keys'] button[type=submit]")
+        .click_through("form[action='/keys'] button[type=submit]")
         .await;
     let secret = browser.value("#secret").await;
     assert!(secret.starts_with("acme_live_"), "{secret}");
@@ -404,7 +434,7 @@ async fn create_copy_verify_revoke_and_report_a_leak() {
     assert_eq!(verify(&app, &root, &secret).await, "VALID");
 
     // The detail page never shows the secret again.
-    browser.click("a[href^='/keys/']").await;
+    browser.click_through("a[href^='/keys/']").await;
     let source = browser.client.source().await.unwrap();
     assert!(!source.contains(&secret));
     assert!(browser.text().await.contains("documents:write"));
@@ -412,13 +442,13 @@ async fn create_copy_verify_revoke_and_report_a_leak() {
     // Revoke it: first without confirming (refused), then confirmed.
     browser.fill("#reason", "customer left").await;
     browser
-        .click("form[action$='/revoke'] button[type=submit]")
+        .click_through("form[action$='/revoke'] button[type=submit]")
         .await;
     assert!(browser.text().await.contains("Tick the box to confirm"));
     assert_eq!(verify(&app, &root, &secret).await, "VALID");
     browser.click("#confirm").await;
     browser
-        .click("form[action$='/revoke'] button[type=submit]")
+        .click_through("form[action$='/revoke'] button[type=submit]")
         .await;
     assert_eq!(
         browser.find("#key-status").await.text().await.unwrap(),
@@ -434,7 +464,7 @@ async fn create_copy_verify_revoke_and_report_a_leak() {
     browser.fill("#key", &leaked).await;
     browser.fill("#reason", "pasted in a public gist").await;
     browser
-        .click("form[action='/leaks'] button[type=submit]")
+        .click_through("form[action='/leaks'] button[type=submit]")
         .await;
     let result = browser.find("#leak-result").await.text().await.unwrap();
     assert!(result.contains("Revoked Leaky CI job"), "{result}");
@@ -445,7 +475,7 @@ async fn create_copy_verify_revoke_and_report_a_leak() {
         .fill("#key", "acme_live_notarealkeynotarealkeynotarealkey1")
         .await;
     browser
-        .click("form[action='/leaks'] button[type=submit]")
+        .click_through("form[action='/leaks'] button[type=submit]")
         .await;
     assert!(
         browser
@@ -477,10 +507,10 @@ async fn rotate_with_a_grace_period() {
     create_keyspace(&browser, "Production", "acme_live").await;
     let root = create_root_key(&browser, "gateway", &["keys:verify"]).await;
     let old = create_key(&browser, "Partner", "documents:read").await;
-    browser.click("a[href^='/keys/']").await;
+    browser.click_through("a[href^='/keys/']").await;
     browser.fill("#grace_hours", "2").await;
     browser
-        .click("form[action$='/rotate'] button[type=submit]")
+        .click_through("form[action$='/rotate'] button[type=submit]")
         .await;
     let new = browser.value("#secret").await;
     assert_ne!(new, old);
@@ -493,7 +523,7 @@ async fn rotate_with_a_grace_period() {
     // Both work during the grace period.
     assert_eq!(verify(&app, &root, &old).await, "VALID");
     assert_eq!(verify(&app, &root, &new).await, "VALID");
-    browser.click("a[href^='/keys/']").await;
+    browser.click_through("a[href^='/keys/']").await;
     let text = browser.text().await;
     assert!(text.contains("Rotation family"), "{text}");
     browser.screenshot("key-rotated").await;
@@ -531,7 +561,7 @@ async fn a_developer_creates_but_cannot_revoke_root_keys_and_a_viewer_changes_no
             "const f = document.createElement('form'); f.method = 'post';
              f.action = '/root-keys/' + arguments[0] + '/revoke';
              const t = document.createElement('input'); t.name = 'csrf_token'; t.value = arguments[1];
-             f.appendChild(t); document.body.appendChild(f); f.submit();",
+             f.appendChild(t); document.body.appendChild(f); f.click_through();",
             vec![json!(tenant.root_key_id), json!(token)],
         )
         .await
