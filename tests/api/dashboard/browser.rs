@@ -134,6 +134,11 @@ impl Browser {
     pub async fn click_through(&self, css: &str) {
         let old = self.find("html").await;
         self.click(css).await;
+        self.wait_for_next_page(old).await;
+    }
+
+    /// Waits until `old` (the previous page's root element) is gone and the new page loaded.
+    pub async fn wait_for_next_page(&self, old: fantoccini::elements::Element) {
         for _ in 0..200 {
             if old.tag_name().await.is_err() {
                 break;
@@ -319,6 +324,18 @@ async fn sign_up_invite_a_teammate_and_sign_out() {
     assert!(link.contains("/invitations/"), "{link}");
     browser.click("button[data-copy='invite-link']").await;
     browser.screenshot("members").await;
+    // The same page on a phone-sized window: tables turn into cards, nothing is cut off.
+    browser
+        .client
+        .set_window_size(420, 900)
+        .await
+        .expect("resize");
+    browser.screenshot("members-phone").await;
+    browser
+        .client
+        .set_window_size(1280, 900)
+        .await
+        .expect("resize");
 
     browser.sign_out().await;
     assert!(browser.text().await.contains("You are signed out."));
@@ -555,18 +572,19 @@ async fn a_developer_creates_but_cannot_revoke_root_keys_and_a_viewer_changes_no
     assert!(root.starts_with("lk_root_"));
     // A forged revoke from the developer's own session is refused by the server.
     let token = super::support::csrf_in(&browser.client.source().await.unwrap()).unwrap();
+    let page = browser.find("html").await;
     browser
         .client
         .execute(
             "const f = document.createElement('form'); f.method = 'post';
              f.action = '/root-keys/' + arguments[0] + '/revoke';
              const t = document.createElement('input'); t.name = 'csrf_token'; t.value = arguments[1];
-             f.appendChild(t); document.body.appendChild(f); f.click_through();",
+             f.appendChild(t); document.body.appendChild(f); f.submit();",
             vec![json!(tenant.root_key_id), json!(token)],
         )
         .await
         .expect("submit a forged form");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    browser.wait_for_next_page(page).await;
     assert!(
         browser
             .text()
