@@ -26,8 +26,12 @@ use redis::RedisTier;
 pub const L1_TTL: Duration = Duration::from_secs(5);
 /// Unknown digests are remembered this long (a new key also evicts its digest explicitly).
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(2);
-/// L2 records live this long; changes delete them explicitly before that.
+/// L2 records live this long; changes delete them explicitly before that. Never longer than
+/// the stale bound: an L2 hit does not touch the store, so while the store is down L2 serves
+/// what it holds, and `LATCHKEY_STALE_SECONDS` promises that is at most that old.
 pub const L2_TTL: Duration = Duration::from_secs(60);
+/// The shortest L2 lifetime, when the stale bound is smaller (0 included).
+const MIN_L2_TTL: Duration = Duration::from_secs(1);
 const L1_CAPACITY: u64 = 200_000;
 
 /// A record kind the tiers can hold.
@@ -87,6 +91,8 @@ pub struct TieredCache<T: Cached> {
     /// Positive records kept for the stale bound, served only while the store is down.
     last_known: moka::future::Cache<[u8; 32], Arc<T>>,
     redis: Option<RedisTier>,
+    /// [`L2_TTL`], capped at the stale bound.
+    l2_ttl: Duration,
     metrics: Arc<Metrics>,
 }
 
@@ -102,6 +108,7 @@ impl<T: Cached> TieredCache<T> {
                 .time_to_live(stale_bound.max(Duration::from_millis(1)))
                 .build(),
             redis,
+            l2_ttl: L2_TTL.min(stale_bound).max(MIN_L2_TTL),
             metrics,
         }
     }
@@ -211,7 +218,7 @@ impl<T: Cached> TieredCache<T> {
                 if let Some(redis) = &self.redis
                     && let Ok(bytes) = serde_json::to_vec(&*record)
                 {
-                    redis.set(&l2_key, &bytes, L2_TTL).await;
+                    redis.set(&l2_key, &bytes, self.l2_ttl).await;
                 }
                 self.last_known
                     .insert(*digest.as_bytes(), record.clone())

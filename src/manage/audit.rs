@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{Page, PageRequest, utc};
+use super::{Page, PageRequest, parse_filter, utc};
 use crate::domain::ids::TenantId;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -81,15 +81,14 @@ impl From<AuditEventRow> for AuditEventView {
 }
 
 impl AuditQuery {
-    pub fn filter(&self) -> AuditFilter {
-        let non_empty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
-        AuditFilter {
-            action: non_empty(&self.action),
-            actor_id: non_empty(&self.actor),
-            target_id: non_empty(&self.target),
+    pub fn filter(&self) -> Result<AuditFilter, ApiError> {
+        Ok(AuditFilter {
+            action: parse_filter("action", self.action.clone())?,
+            actor_id: parse_filter("actor", self.actor.clone())?,
+            target_id: parse_filter("target", self.target.clone())?,
             since: self.since.map(|t| t.naive_utc()),
             until: self.until.map(|t| t.naive_utc()),
-        }
+        })
     }
 }
 
@@ -99,7 +98,7 @@ pub async fn list(
     query: &AuditQuery,
 ) -> Result<Page<AuditEventView>, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let filter = query.filter();
+    let filter = query.filter()?;
     let tenant = tenant.clone();
     let rows = {
         let page = page.clone();

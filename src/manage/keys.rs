@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::{Page, PageRequest, double_option, scopes_from_json, scopes_json, utc};
+use super::{Page, PageRequest, double_option, parse_filter, scopes_from_json, scopes_json, utc};
 use crate::audit::AuditContext;
 use crate::domain::ids::{TenantId, new_id};
 use crate::domain::inputs::{
@@ -397,13 +397,12 @@ pub async fn list(
 ) -> Result<Page<KeyView>, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let filter = KeyFilter {
-        keyspace_id: query.keyspace_id.filter(|s| !s.is_empty()),
-        owner_id: query.owner_id.filter(|s| !s.is_empty()),
+        keyspace_id: parse_filter("keyspace_id", query.keyspace_id)?,
+        owner_id: parse_filter("owner_id", query.owner_id)?,
         status: query.status,
-        name_contains: query
-            .q
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| s.trim().chars().take(200).collect()),
+        name_contains: parse_filter("q", query.q)?
+            .map(|q| q.trim().to_owned())
+            .filter(|q| !q.is_empty()),
     };
     let tenant = tenant.clone();
     let at = now();
@@ -811,6 +810,10 @@ pub async fn revoke_bulk(
         let audit_value = json!({ "owner_id": owner });
         (Selector::Owner(owner), audit_value)
     } else if let Some(keyspace) = input.keyspace_id {
+        // A malformed id names no keyspace (and must not reach the store): nothing to revoke.
+        let Some(keyspace) = crate::domain::ids::parse_id(&keyspace) else {
+            return Ok(BulkRevoked { revoked: 0 });
+        };
         let audit_value = json!({ "keyspace_id": keyspace });
         (Selector::Keyspace(keyspace), audit_value)
     } else {

@@ -83,6 +83,23 @@ impl PageRequest {
     }
 }
 
+/// A free-text list filter (`owner_id`, `q`, the audit log's `action`, ...): empty means no
+/// filter. Control characters are refused: they match nothing anyway, and PostgreSQL text cannot
+/// even hold a NUL, so passing one to the store would fail the whole request.
+pub fn parse_filter(field: &'static str, raw: Option<String>) -> Result<Option<String>, ApiError> {
+    match raw {
+        None => Ok(None),
+        Some(value) if value.is_empty() => Ok(None),
+        Some(value) if value.chars().count() > 200 || value.chars().any(char::is_control) => {
+            Err(ApiError::invalid_field(
+                field,
+                "must be at most 200 characters, without control characters",
+            ))
+        }
+        Some(value) => Ok(Some(value)),
+    }
+}
+
 /// Parses a public id from a path; anything malformed is simply not found.
 pub fn parse_path_id(raw: &str, what: &str) -> Result<String, ApiError> {
     crate::domain::ids::parse_id(raw).ok_or_else(|| ApiError::not_found(what))

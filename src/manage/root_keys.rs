@@ -15,7 +15,7 @@ use crate::domain::scope::{Scope, Scopes};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::models::RootKeyRow;
-use crate::store::{now, root_keys};
+use crate::store::{now, root_keys, tenants};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -152,6 +152,9 @@ pub async fn revoke(
     let row = state
         .store
         .transaction(move |conn| {
+            // Two admin keys revoking each other at once must not both see the other as the
+            // remaining admin.
+            tenants::lock(conn, &tenant)?;
             let row = root_keys::find(conn, &tenant, &id)?
                 .ok_or_else(|| ApiError::not_found("root key"))?;
             if row.revoked_at.is_some() {

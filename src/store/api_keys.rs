@@ -279,21 +279,25 @@ pub fn consume_credits(
     id: &str,
     cost: i64,
 ) -> Result<Option<i64>, StoreError> {
-    let updated = diesel::update(
-        api_keys::table
-            .filter(api_keys::id.eq(id))
-            .filter(api_keys::credits_remaining.ge(cost)),
-    )
-    .set(api_keys::credits_remaining.eq(api_keys::credits_remaining - cost))
-    .execute(conn)?;
-    if updated == 0 {
-        return Ok(None);
-    }
-    let remaining: Option<i64> = api_keys::table
-        .find(id)
-        .select(api_keys::credits_remaining)
-        .first(conn)?;
-    Ok(remaining)
+    // One transaction: the UPDATE's row lock lasts until commit, so the balance read back is the
+    // one this charge left, not one after a concurrent charge.
+    conn.transaction(|conn| {
+        let updated = diesel::update(
+            api_keys::table
+                .filter(api_keys::id.eq(id))
+                .filter(api_keys::credits_remaining.ge(cost)),
+        )
+        .set(api_keys::credits_remaining.eq(api_keys::credits_remaining - cost))
+        .execute(conn)?;
+        if updated == 0 {
+            return Ok(None);
+        }
+        let remaining: Option<i64> = api_keys::table
+            .find(id)
+            .select(api_keys::credits_remaining)
+            .first(conn)?;
+        Ok(remaining)
+    })
 }
 
 /// Resets the balance to `amount` if the last refill was before `period_start` (compare-and-set

@@ -17,11 +17,13 @@ pub mod usage;
 pub mod users;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{CustomizeConnection, HandleError, Pool, PooledConnection, R2D2Connection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::DatabaseUrl;
@@ -38,8 +40,39 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-pub type DbPool = Pool<ConnectionManager<DbConnection>>;
-pub type PooledDb = PooledConnection<ConnectionManager<DbConnection>>;
+pub type DbPool = Pool<Connector>;
+pub type PooledDb = PooledConnection<Connector>;
+
+/// Opens connections of the configured backend only. (diesel's `MultiConnection::establish` tries
+/// every backend in turn: a refused PostgreSQL connection was retried as a SQLite file named like
+/// the URL, and the real cause replaced by "Invalid connection url for multiconnection".)
+#[derive(Debug)]
+pub struct Connector {
+    url: String,
+    postgres: bool,
+}
+
+impl diesel::r2d2::ManageConnection for Connector {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        let conn = if self.postgres {
+            PgConnection::establish(&self.url).map(DbConnection::Postgres)
+        } else {
+            SqliteConnection::establish(&self.url).map(DbConnection::Sqlite)
+        };
+        conn.map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -66,9 +99,57 @@ impl StoreError {
     }
 }
 
-/// Sets per-connection SQLite pragmas; PostgreSQL needs none.
+/// How long a checkout waits for a connection while the pool is healthy (all in use: wait for one).
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a checkout waits while connecting to the store fails: a down store is not going to
+/// hand out a connection in the next seconds, and callers (verify) must fail closed at once
+/// instead of holding a request for the full timeout.
+const FAILING_CHECKOUT_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Whether the last attempt to connect to (or validate a connection of) the store failed.
+#[derive(Debug, Default)]
+struct Failing {
+    failing: AtomicBool,
+    /// Set once the pool is up: a failure to start is reported once, by the caller.
+    announce: AtomicBool,
+}
+
+impl Failing {
+    fn set(&self, failing: bool, why: impl FnOnce() -> String) {
+        if self.failing.swap(failing, Ordering::AcqRel) != failing
+            && self.announce.load(Ordering::Acquire)
+        {
+            if failing {
+                tracing::warn!(error = %one_line(&why()), "cannot connect to the store");
+            } else {
+                tracing::info!("connected to the store again");
+            }
+        }
+    }
+
+    fn get(&self) -> bool {
+        self.failing.load(Ordering::Acquire)
+    }
+}
+
+/// A driver message on one line (libpq's span several, with hints on their own lines).
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Records connection failures, instead of one log line per retry.
 #[derive(Debug)]
-struct ConnectionSetup;
+struct ConnectionErrors(Arc<Failing>);
+
+impl HandleError<diesel::r2d2::Error> for ConnectionErrors {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        self.0.set(true, || error.to_string());
+    }
+}
+
+/// Sets per-connection SQLite pragmas (PostgreSQL needs none) and notes that connecting works.
+#[derive(Debug)]
+struct ConnectionSetup(Arc<Failing>);
 
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for ConnectionSetup {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
@@ -79,6 +160,7 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for ConnectionSetup 
             )
             .map_err(diesel::r2d2::Error::QueryError)?;
         }
+        self.0.set(false, String::new);
         Ok(())
     }
 }
@@ -88,6 +170,7 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for ConnectionSetup 
 pub struct Store {
     pool: DbPool,
     is_postgres: bool,
+    failing: Arc<Failing>,
 }
 
 impl Store {
@@ -101,20 +184,32 @@ impl Store {
                 (path.to_string_lossy().into_owned(), false, pool_size.min(8))
             }
         };
-        let manager = ConnectionManager::<DbConnection>::new(conn_url);
+        let manager = Connector {
+            url: conn_url,
+            postgres: is_postgres,
+        };
+        let failing = Arc::new(Failing::default());
         let pool = Pool::builder()
             .max_size(size)
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(5))
-            .connection_customizer(Box::new(ConnectionSetup))
-            // Connection errors surface as `StoreError::Unavailable` where they matter (and are
-            // logged there once), instead of one log line per retry.
-            .error_handler(Box::new(diesel::r2d2::NopErrorHandler))
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            .connection_customizer(Box::new(ConnectionSetup(failing.clone())))
+            // Connection errors surface as `StoreError::Unavailable` where they matter; the
+            // handler only records them (and logs when connecting starts and stops failing).
+            .error_handler(Box::new(ConnectionErrors(failing.clone())))
             .build(manager)
             .map_err(|e| {
-                StoreError::Unavailable(format!("cannot connect to {}: {e}", url.redacted()))
+                StoreError::Unavailable(one_line(&format!(
+                    "cannot connect to {}: {e}",
+                    url.redacted()
+                )))
             })?;
-        Ok(Self { pool, is_postgres })
+        failing.announce.store(true, Ordering::Release);
+        Ok(Self {
+            pool,
+            is_postgres,
+            failing,
+        })
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -122,10 +217,23 @@ impl Store {
     }
 
     /// A connection from the pool, for blocking code (CLI, migrations, inside `run`).
+    /// Waits up to [`CHECKOUT_TIMEOUT`] for a busy pool, but gives up within
+    /// [`FAILING_CHECKOUT_TIMEOUT`] once connecting fails (even if it started failing during this
+    /// wait), so callers fail fast instead of queueing behind a dead store.
     pub fn conn(&self) -> Result<PooledDb, StoreError> {
-        self.pool
-            .get()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        let deadline = std::time::Instant::now() + CHECKOUT_TIMEOUT;
+        loop {
+            let slice = deadline
+                .saturating_duration_since(std::time::Instant::now())
+                .min(FAILING_CHECKOUT_TIMEOUT);
+            match self.pool.get_timeout(slice) {
+                Ok(conn) => return Ok(conn),
+                Err(err) if self.failing.get() || slice < FAILING_CHECKOUT_TIMEOUT => {
+                    return Err(StoreError::Unavailable(one_line(&err.to_string())));
+                }
+                Err(_) => {}
+            }
+        }
     }
 
     /// Runs blocking store work on the blocking thread pool so request handlers never block.
@@ -151,7 +259,11 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + From<diesel::result::Error> + Send + 'static,
     {
-        self.run(move |conn| conn.transaction(work)).await
+        self.run(move |conn| match conn {
+            DbConnection::Sqlite(_) => sqlite_write_transaction(conn, work),
+            DbConnection::Postgres(_) => conn.transaction(work),
+        })
+        .await
     }
 
     /// Checks that the store answers.
@@ -168,6 +280,31 @@ impl Store {
     pub fn migrate(&self) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn()?;
         run_migrations(&mut conn)
+    }
+}
+
+/// A SQLite transaction that takes the write lock up front (`BEGIN IMMEDIATE`). A deferred
+/// transaction that reads and then writes fails at once with "database is locked" when another
+/// connection wrote in between (the busy timeout cannot help it); an immediate one waits its turn.
+fn sqlite_write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    if let DbConnection::Sqlite(sqlite) = conn {
+        AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    }
+    match work(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(err) => {
+            Manager::rollback_transaction(conn)?;
+            Err(err)
+        }
     }
 }
 

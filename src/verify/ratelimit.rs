@@ -47,6 +47,10 @@ impl RateLimiter {
                 .eval::<i64>(&self.script, &[&counter], &[ttl_ms])
                 .await
             {
+                // Remember the shared count: if Redis fails later in this window, counting on
+                // this node continues from it instead of from zero (a key already over its limit
+                // stays refused while Redis is away).
+                self.local.observe(key_id, start, count);
                 return decision(limit, start, window, count, at);
             }
         }
@@ -88,6 +92,19 @@ pub struct LocalRateLimiter {
 }
 
 impl LocalRateLimiter {
+    /// Raises this node's count of `key_id`'s window starting at `start` to at least `count`.
+    fn observe(&self, key_id: &str, start: i64, count: i64) {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        match windows.get_mut(key_id) {
+            Some(entry) if entry.0 == start => entry.1 = entry.1.max(count),
+            Some(entry) if entry.0 < start => *entry = (start, count),
+            Some(_) => {} // a late answer about a window that is over
+            None => {
+                windows.insert(key_id.to_owned(), (start, count));
+            }
+        }
+    }
+
     /// Counts one verification against `limit` and says whether it is admitted.
     fn check_at(&self, key_id: &str, limit: RateLimit, at: DateTime<Utc>) -> Decision {
         let (start, window) = window_of(limit, at);
@@ -128,5 +145,29 @@ mod tests {
         assert!(limiter.check_at("other", limit, t0).allowed);
         let next = limiter.check_at("k", limit, t0 + chrono::TimeDelta::seconds(60));
         assert!(next.allowed, "a new window starts fresh");
+    }
+
+    #[test]
+    fn counting_on_this_node_continues_from_the_last_shared_count() {
+        let limiter = LocalRateLimiter::default();
+        let limit = RateLimit {
+            limit: 3,
+            window_seconds: 60,
+        };
+        let t0 = DateTime::from_timestamp(1_799_999_940, 0).unwrap();
+        let (start, _) = window_of(limit, t0);
+        limiter.observe("k", start, 3);
+        limiter.observe("k", start, 2);
+        assert!(
+            !limiter.check_at("k", limit, t0).allowed,
+            "already at the limit"
+        );
+        limiter.observe("k", start - 60, 1);
+        assert!(
+            !limiter.check_at("k", limit, t0).allowed,
+            "an old window changes nothing"
+        );
+        let next = limiter.check_at("k", limit, t0 + chrono::TimeDelta::seconds(60));
+        assert!(next.allowed);
     }
 }

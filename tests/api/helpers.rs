@@ -238,3 +238,212 @@ fn init_test_logging() {
             .try_init();
     });
 }
+
+// ---- REST API helpers (key lifecycle tests) ----
+
+use serde_json::{Value, json};
+
+/// A tenant with one keyspace, the usual starting point of a key lifecycle test.
+#[derive(Clone, Debug)]
+pub struct TestSpace {
+    pub tenant: TestTenant,
+    pub keyspace_id: String,
+    pub prefix: String,
+}
+
+impl TestSpace {
+    pub fn token(&self) -> &str {
+        &self.tenant.root_key
+    }
+}
+
+impl TestApp {
+    /// Any request with an optional bearer token and an optional JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
+        self.call(reqwest::Method::GET, path, Some(token), None)
+            .await
+    }
+
+    pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.call(reqwest::Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn patch_json(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.call(reqwest::Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    /// A POST with a raw body and content type (for malformed input).
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GET that must answer 200 with JSON.
+    pub async fn get_ok(&self, path: &str, token: &str) -> Value {
+        expect_json(self.get_as(path, token).await, 200).await
+    }
+
+    pub async fn create_keyspace(&self, token: &str, prefix: &str) -> Value {
+        let body = json!({"name": format!("{prefix} keys"), "prefix": prefix});
+        expect_json(self.post_json("/v1/keyspaces", token, &body).await, 201).await
+    }
+
+    /// A new tenant with one keyspace whose prefix is `{name}_live`.
+    pub async fn space(&self, name: &str) -> TestSpace {
+        let tenant = self.tenant(name).await;
+        let prefix = format!("{name}_live");
+        let keyspace = self.create_keyspace(&tenant.root_key, &prefix).await;
+        TestSpace {
+            keyspace_id: keyspace["id"].as_str().expect("keyspace id").to_owned(),
+            tenant,
+            prefix,
+        }
+    }
+
+    /// Creates a key in `space`'s keyspace with `extra` fields; answers the 201 body.
+    pub async fn create_key(&self, space: &TestSpace, extra: Value) -> Value {
+        let mut body = json!({"keyspace_id": space.keyspace_id});
+        merge(&mut body, extra);
+        expect_json(self.post_json("/v1/keys", space.token(), &body).await, 201).await
+    }
+
+    /// Verifies with a full body; answers the 200 body.
+    pub async fn verify_with(&self, token: &str, body: Value) -> Value {
+        expect_json(self.post_json("/v1/keys/verify", token, &body).await, 200).await
+    }
+
+    pub async fn verify(&self, token: &str, key: &str) -> Value {
+        self.verify_with(token, json!({"key": key})).await
+    }
+
+    /// The verify code of `key` for `token`'s tenant.
+    pub async fn verify_code(&self, token: &str, key: &str) -> String {
+        self.verify(token, key).await["code"]
+            .as_str()
+            .expect("code")
+            .to_owned()
+    }
+
+    pub async fn get_key(&self, token: &str, id: &str) -> Value {
+        self.get_ok(&format!("/v1/keys/{id}"), token).await
+    }
+
+    /// Creates a root key with `scopes`; answers the 201 body (with `key`).
+    pub async fn create_root_key(&self, token: &str, scopes: &[&str]) -> Value {
+        let body = json!({"name": "limited", "scopes": scopes});
+        expect_json(self.post_json("/v1/root-keys", token, &body).await, 201).await
+    }
+
+    /// Every audit event matching `query` (e.g. `action=key.create`), newest first, one page.
+    pub async fn audit(&self, token: &str, query: &str) -> Vec<Value> {
+        let page = self
+            .get_ok(&format!("/v1/audit-events?limit=100&{query}"), token)
+            .await;
+        page["data"].as_array().expect("data").clone()
+    }
+
+    /// Sets a key's expiry directly in the store (to test expiry without waiting).
+    pub fn expire_key_in_store(&self, id: &str) {
+        use latchkey::store::schema::api_keys;
+        let mut conn = self.store.conn().expect("conn");
+        let past = chrono::Utc::now().naive_utc() - chrono::TimeDelta::seconds(5);
+        diesel::update(api_keys::table.filter(api_keys::id.eq(id)))
+            .set(api_keys::expires_at.eq(Some(past)))
+            .execute(&mut *conn)
+            .expect("expire key");
+    }
+}
+
+use diesel::{ExpressionMethods, QueryDsl};
+
+/// Asserts the status and answers the JSON body.
+pub async fn expect_json(response: reqwest::Response, status: u16) -> Value {
+    let actual = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON: {text}"))
+}
+
+/// Shallow-merges the fields of `extra` (an object) into `base`.
+pub fn merge(base: &mut Value, extra: Value) {
+    if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+}
+
+/// The string at `value[field]`.
+pub fn s(value: &Value, field: &str) -> String {
+    value[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} is not a string in {value}"))
+        .to_owned()
+}
+
+/// Asserts that no object anywhere in `value` has a field whose name contains `digest`, and that
+/// `secret` appears nowhere in it.
+pub fn assert_no_secret(value: &Value, secret: &str) {
+    let text = value.to_string();
+    assert!(!text.contains(secret), "the plaintext leaked: {text}");
+    fn walk(value: &Value) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    assert!(!k.contains("digest"), "field {k} exposes a digest");
+                    walk(v);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(value);
+}
+
+/// Polls `check` every 100 ms until it is true or `within` passed.
+pub async fn eventually<F, Fut>(within: std::time::Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

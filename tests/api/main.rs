@@ -2,8 +2,25 @@
 //! on port 0 with its own fresh database (SQLite file or PostgreSQL database, per
 //! `LATCHKEY_TEST_BACKEND`).
 
+mod abuse_limits;
+mod audit;
+mod authorization;
+mod bad_input;
 mod cli;
+mod cluster;
+mod concurrency;
 mod dashboard;
+mod failures;
 mod health;
 mod helpers;
+mod isolation;
+mod keys;
+mod keyspaces;
 mod migrations;
+mod nodes;
+mod openapi;
+mod revoke;
+mod root_keys;
+mod rotate;
+mod usage_metrics;
+mod verify;

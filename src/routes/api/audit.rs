@@ -33,7 +33,7 @@ pub async fn list(
         None | Some("json") => {
             Ok(HttpResponse::Ok().json(audit::list(&state, &auth.tenant, &query).await?))
         }
-        Some("ndjson") => Ok(export(state, auth.caller.tenant.clone(), query.filter())),
+        Some("ndjson") => Ok(export(state, auth.caller.tenant.clone(), query.filter()?)),
         Some(_) => Err(ApiError::invalid_field("format", "must be json or ndjson")),
     }
 }

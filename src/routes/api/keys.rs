@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::OptionalJson;
 use crate::auth::extractor::{
     Authorized, KeysCreate, KeysRead, KeysRevoke, KeysRotate, KeysUpdate, KeysVerify,
 };
@@ -180,10 +181,10 @@ pub async fn rotate(
     auth: Authorized<KeysRotate>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: Option<web::Json<RotateBody>>,
+    body: OptionalJson<RotateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "key")?;
-    let grace = body.and_then(|b| b.grace_period_seconds).unwrap_or(0);
+    let grace = body.0.and_then(|b| b.grace_period_seconds).unwrap_or(0);
     let rotated = keys::rotate(&state, &auth.audit, &auth.tenant, id, grace).await?;
     Ok(no_store(HttpResponse::Created().json(rotated)))
 }
@@ -208,10 +209,10 @@ pub async fn revoke(
     auth: Authorized<KeysRevoke>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: Option<web::Json<RevokeBody>>,
+    body: OptionalJson<RevokeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "key")?;
-    let reason = body.and_then(|b| b.into_inner().reason);
+    let reason = body.0.and_then(|b| b.reason);
     let view = keys::revoke(&state, &auth.audit, &auth.tenant, id, reason).await?;
     Ok(HttpResponse::Ok().json(view))
 }

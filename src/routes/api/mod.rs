@@ -6,8 +6,11 @@ pub mod keyspaces;
 pub mod openapi;
 pub mod root_keys;
 
-use actix_web::web;
+use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -29,4 +32,31 @@ pub struct PageQuery {
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+/// A JSON body that may be left out entirely. A request without a body gives `None`; a body that
+/// is sent must be valid, exactly as with `web::Json` (same limits and problem answers).
+/// (`Option<web::Json<T>>` would instead turn a malformed or oversized body into `None` and act on
+/// it as if none was sent.)
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        // HTTP/1.1 (RFC 9112 §6.3): a request has a body only with Transfer-Encoding or a
+        // non-zero Content-Length.
+        let headers = req.headers();
+        let has_body = headers.contains_key(TRANSFER_ENCODING)
+            || headers
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim() != "0");
+        if !has_body {
+            return Box::pin(async { Ok(Self(None)) });
+        }
+        let json = web::Json::<T>::from_request(req, payload);
+        Box::pin(async move { Ok(Self(Some(json.await?.into_inner()))) })
+    }
 }

@@ -1,0 +1,85 @@
+//! Several real `latchkey` processes on one PostgreSQL database and one Redis: a change made
+//! through one node reaches every other node's in-process cache within a second (the test's
+//! bound; `bench/` measures the real figure).
+//!
+//! Runs only in the PostgreSQL pass (`LATCHKEY_TEST_BACKEND=postgres`): a cluster always uses
+//! PostgreSQL, so the SQLite pass would repeat the same work.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::nodes::{Cluster, cluster_tests_enabled, within};
+
+/// The test's bound on propagation between nodes while Redis is up.
+const PROPAGATION: Duration = Duration::from_secs(1);
+
+/// Verifies `key` on `node` a few times, so it is certainly in that node's L1.
+async fn warm(node: &crate::nodes::Api, token: &str, key: &str, expected: &str) {
+    for _ in 0..3 {
+        assert_eq!(node.code(token, key).await, expected);
+    }
+}
+
+/// Waits until `node` answers `expected` for `key`; panics after [`PROPAGATION`].
+async fn propagates(node: &crate::nodes::Api, token: &str, key: &str, expected: &str, what: &str) {
+    let took = within(PROPAGATION, || async {
+        node.code(token, key).await == expected
+    })
+    .await;
+    let last = node.code(token, key).await;
+    assert!(
+        took.is_some(),
+        "{what}: node B still answers {last} after {PROPAGATION:?} (wanted {expected})"
+    );
+    eprintln!(
+        "{what}: node B answered {expected} after {:?}",
+        took.unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoke_rotate_and_disable_through_one_node_reach_the_other_within_a_second() {
+    if !cluster_tests_enabled() {
+        return;
+    }
+    let cluster = Cluster::start(2, &[]).await;
+    let (a, b) = (&cluster.nodes[0].api, &cluster.nodes[1].api);
+    let space = cluster.space("propagate").await;
+    let token = space.token.as_str();
+
+    let (revoked_id, revoked) = a.create_key(&space, json!({"name": "to revoke"})).await;
+    let (rotated_id, rotated) = a.create_key(&space, json!({"name": "to rotate"})).await;
+    let (disabled_id, disabled) = a.create_key(&space, json!({"name": "to disable"})).await;
+    for key in [&revoked, &rotated, &disabled] {
+        warm(b, token, key, "VALID").await;
+    }
+    let received_before = b.metric("latchkey_invalidations_received_total").await;
+
+    a.revoke(token, &revoked_id).await;
+    propagates(b, token, &revoked, "REVOKED", "revoke").await;
+
+    let path = format!("/v1/keys/{rotated_id}/rotate");
+    let body = json!({"grace_period_seconds": 0});
+    let new = a
+        .expect(reqwest::Method::POST, &path, token, Some(&body), 201)
+        .await;
+    let new_key = new["key"].as_str().expect("new key").to_owned();
+    propagates(b, token, &rotated, "EXPIRED", "rotate with zero grace").await;
+    assert_eq!(b.code(token, &new_key).await, "VALID");
+
+    a.patch_key(token, &disabled_id, json!({"enabled": false}))
+        .await;
+    propagates(b, token, &disabled, "DISABLED", "disable").await;
+    warm(b, token, &disabled, "DISABLED").await;
+    a.patch_key(token, &disabled_id, json!({"enabled": true}))
+        .await;
+    propagates(b, token, &disabled, "VALID", "re-enable").await;
+
+    // Node A answers the same, and B counted the evictions it received.
+    assert_eq!(a.code(token, &revoked).await, "REVOKED");
+    assert_eq!(a.code(token, &rotated).await, "EXPIRED");
+    assert_eq!(a.code(token, &disabled).await, "VALID");
+    let received = b.metric("latchkey_invalidations_received_total").await - received_before;
+    assert!(received >= 4.0, "B received {received} evictions");
+}

@@ -1,0 +1,128 @@
+//! Usage counts and `last_used_at` are written in batches (every few seconds and at a graceful
+//! shutdown), and `/metrics` exposes what an operator needs. A real `latchkey` process over the
+//! suite's backend (both passes), so SIGTERM is a real signal.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestDatabase, backend};
+use crate::nodes::{Api, Node, RedisServer, hasher, metric, space, store_of, within};
+
+async fn usage(api: &Api, token: &str, id: &str) -> Value {
+    let path = format!("/v1/keys/{id}/usage");
+    api.expect(reqwest::Method::GET, &path, token, None, 200)
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_is_flushed_within_seconds_and_at_graceful_shutdown() {
+    let db = TestDatabase::create(backend());
+    let mut a = Node::start(&db.url(), None, &[]).await;
+    let store = store_of(&db);
+    let space = space(&store, &hasher(), &a, "usage").await;
+    let token = space.token.as_str();
+    let (id, key) = a.create_key(&space, json!({"scopes": ["docs:read"]})).await;
+    assert!(a.get_key(token, &id).await["last_used_at"].is_null());
+
+    for _ in 0..5 {
+        assert_eq!(a.code(token, &key).await, "VALID");
+    }
+    for _ in 0..2 {
+        let answer = a
+            .verify_with(token, json!({"key": key, "scopes": ["docs:write"]}))
+            .await;
+        assert_eq!(answer["code"], "INSUFFICIENT_SCOPE");
+    }
+    let expected = json!({"VALID": 5, "INSUFFICIENT_SCOPE": 2});
+    let flushed = within(Duration::from_secs(7), || async {
+        usage(&a, token, &id).await["totals"] == expected
+    })
+    .await;
+    let seen = usage(&a, token, &id).await;
+    assert!(flushed.is_some(), "usage after 7 s: {seen}");
+    eprintln!("usage flushed after {:?}", flushed.unwrap());
+    assert_eq!(seen["hours"].as_array().map(Vec::len), Some(1), "{seen}");
+    assert_eq!(seen["hours"][0]["outcomes"], expected);
+    assert!(seen["last_used_at"].is_string(), "{seen}");
+    let read = a.get_key(token, &id).await;
+    assert!(read["last_used_at"].is_string(), "{read}");
+
+    // Counted, then SIGTERM before the next periodic flush: the shutdown flush writes them.
+    let b = Node::start(&db.url(), None, &[]).await;
+    for _ in 0..3 {
+        assert_eq!(a.code(token, &key).await, "VALID");
+    }
+    let status = a.terminate(Duration::from_secs(15)).await;
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    assert!(
+        a.log_text().contains("flushed usage at shutdown"),
+        "{}",
+        a.log_tail(10)
+    );
+    let after = usage(&b, token, &id).await;
+    assert_eq!(
+        after["totals"],
+        json!({"VALID": 8, "INSUFFICIENT_SCOPE": 2}),
+        "{after}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_expose_outcomes_latency_cache_redis_and_invalidations() {
+    let db = TestDatabase::create(backend());
+    let redis = RedisServer::start();
+    let node = Node::start(&db.url(), Some(&redis.url()), &[]).await;
+    node.wait_ready(Duration::from_secs(10)).await;
+    let store = store_of(&db);
+    let space = space(&store, &hasher(), &node, "metrics").await;
+    let token = space.token.as_str();
+    let (id, key) = node.create_key(&space, json!({})).await;
+    for _ in 0..3 {
+        assert_eq!(node.code(token, &key).await, "VALID");
+    }
+    node.revoke(token, &id).await;
+    let revoked = within(Duration::from_secs(2), || async {
+        node.code(token, &key).await == "REVOKED"
+    })
+    .await;
+    assert!(revoked.is_some());
+    let (_, unknown) = node.create_key(&space, json!({})).await;
+    // The same key with another last character: its check tag fails, no lookup happens.
+    let last = if unknown.ends_with('x') { "y" } else { "x" };
+    let forged = format!("{}{last}", &unknown[..unknown.len() - 1]);
+    assert_eq!(node.code(token, &forged).await, "NOT_FOUND");
+
+    let text = node.metrics().await;
+    let sample = |name: &str| metric(&text, name);
+    assert!(
+        sample(r#"latchkey_verifications_total{code="VALID"}"#) >= 3.0,
+        "{text}"
+    );
+    assert!(sample(r#"latchkey_verifications_total{code="REVOKED"}"#) >= 1.0);
+    assert_eq!(
+        sample(r#"latchkey_verifications_total{code="NOT_FOUND"}"#),
+        1.0
+    );
+    assert!(sample(r#"latchkey_verify_duration_seconds_count{code="VALID"}"#) >= 3.0);
+    assert!(
+        text.contains(r#"latchkey_verify_duration_seconds_bucket{code="VALID",le="0.001"}"#),
+        "{text}"
+    );
+    assert!(sample(r#"latchkey_cache_lookups_total{result="hit",tier="l1"}"#) >= 1.0);
+    assert!(sample(r#"latchkey_cache_lookups_total{result="miss",tier="l1"}"#) >= 1.0);
+    assert!(sample(r#"latchkey_cache_lookups_total{result="miss",tier="l2"}"#) >= 1.0);
+    assert!(sample("latchkey_store_lookups_total") >= 1.0);
+    // Its own revocation comes back on the channel.
+    assert!(sample("latchkey_invalidations_received_total") >= 1.0);
+    assert!(text.contains("# TYPE latchkey_redis_errors_total counter"));
+    assert_eq!(sample("latchkey_redis_errors_total"), 0.0);
+
+    drop(redis);
+    let errors = within(Duration::from_secs(5), || async {
+        node.code(token, &key).await == "REVOKED"
+            && node.metric("latchkey_redis_errors_total").await >= 1.0
+    })
+    .await;
+    assert!(errors.is_some(), "Redis errors are counted");
+}

@@ -1,0 +1,436 @@
+//! `POST /v1/keys/verify`: every code of DESIGN §5, in order, and the fields of a valid answer.
+
+use serde_json::json;
+
+use crate::helpers::{TestApp, assert_problem, expect_json, s};
+
+#[tokio::test]
+async fn a_valid_answer_carries_what_the_service_needs() {
+    let app = TestApp::spawn().await;
+    let space = app.space("acme").await;
+    let created = app
+        .create_key(
+            &space,
+            json!({"name": "svc", "owner_id": "customer_42", "scopes": ["documents:read"],
+            "meta": {"plan": "pro"}, "ttl_seconds": 3600}),
+        )
+        .await;
+    let key = s(&created, "key");
+    let response = app
+        .post_json("/v1/keys/verify", space.token(), &json!({"key": key}))
+        .await;
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let answer = expect_json(response, 200).await;
+    assert_eq!(answer["valid"], true);
+    assert_eq!(answer["code"], "VALID");
+    assert_eq!(answer["key_id"], created["id"]);
+    assert_eq!(answer["keyspace_id"], space.keyspace_id.as_str());
+    assert_eq!(answer["owner_id"], "customer_42");
+    assert_eq!(answer["name"], "svc");
+    assert_eq!(answer["scopes"], json!(["documents:read"]));
+    assert_eq!(answer["meta"], json!({"plan": "pro"}));
+    assert_eq!(answer["expires_at"], created["expires_at"]);
+    assert!(
+        !answer.to_string().contains(&key),
+        "the answer never echoes the key"
+    );
+
+    // Restricted to the right keyspace: fine; to another one (or an unknown id): NOT_FOUND.
+    let ok = app
+        .verify_with(
+            space.token(),
+            json!({"key": key, "keyspace_id": space.keyspace_id}),
+        )
+        .await;
+    assert_eq!(ok["code"], "VALID");
+    let other_ks = s(&app.create_keyspace(space.token(), "acme_test").await, "id");
+    for ks in [
+        other_ks.as_str(),
+        "019a5f0e-7c1d-7b2a-9d4e-3f2a1b0c9d8e",
+        "junk",
+    ] {
+        let answer = app
+            .verify_with(space.token(), json!({"key": key, "keyspace_id": ks}))
+            .await;
+        assert_eq!(answer, json!({"valid": false, "code": "NOT_FOUND"}), "{ks}");
+    }
+}
+
+#[tokio::test]
+async fn refusals_follow_the_documented_order() {
+    let app = TestApp::spawn().await;
+    let space = app.space("acme").await;
+    let t = space.token();
+    // A key that fails every check at once answers the first failing one; fixing each in turn
+    // reveals the next.
+    let created = app
+        .create_key(
+            &space,
+            json!({"scopes": ["documents:read"], "ip_allowlist": ["10.0.0.0/8"],
+            "ratelimit": {"limit": 1, "window_seconds": 86400}, "credits": {"remaining": 0}}),
+        )
+        .await;
+    let (id, key) = (s(&created, "id"), s(&created, "key"));
+    let path = format!("/v1/keys/{id}");
+    let body = json!({"key": key, "scopes": ["documents:write"], "ip": "192.0.2.1"});
+    expect_json(
+        app.patch_json(&path, t, &json!({"enabled": false})).await,
+        200,
+    )
+    .await;
+    app.expire_key_in_store(&id);
+    assert_eq!(app.verify_with(t, body.clone()).await["code"], "DISABLED");
+    expect_json(
+        app.patch_json(&path, t, &json!({"enabled": true})).await,
+        200,
+    )
+    .await;
+    assert_eq!(app.verify_with(t, body.clone()).await["code"], "EXPIRED");
+    expect_json(
+        app.patch_json(&path, t, &json!({"expires_at": null})).await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        app.verify_with(t, body.clone()).await["code"],
+        "IP_NOT_ALLOWED"
+    );
+    let body = json!({"key": key, "scopes": ["documents:write"], "ip": "10.1.2.3"});
+    let answer = app.verify_with(t, body).await;
+    assert_eq!(answer["code"], "INSUFFICIENT_SCOPE");
+    assert_eq!(answer["valid"], false);
+    let body = json!({"key": key, "scopes": ["documents:read"], "ip": "10.1.2.3"});
+    let answer = app.verify_with(t, body.clone()).await;
+    assert_eq!(
+        answer["code"], "USAGE_EXCEEDED",
+        "the one request of the window passed the rate limit"
+    );
+    assert_eq!(answer["credits_remaining"], 0);
+    let answer = app.verify_with(t, body.clone()).await;
+    assert_eq!(answer["code"], "RATE_LIMITED");
+
+    // Revoked beats everything but NOT_FOUND.
+    expect_json(
+        app.post_json(&format!("{path}/revoke"), t, &json!({}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(app.verify_with(t, body.clone()).await["code"], "REVOKED");
+    let other_ks = s(&app.create_keyspace(t, "acme_test").await, "id");
+    let mut restricted = body.clone();
+    restricted["keyspace_id"] = json!(other_ks);
+    assert_eq!(app.verify_with(t, restricted).await["code"], "NOT_FOUND");
+    let b = app.tenant("bravo").await;
+    assert_eq!(
+        app.verify_with(&b.root_key, body).await,
+        json!({"valid": false, "code": "NOT_FOUND"})
+    );
+}
+
+#[tokio::test]
+async fn ip_allowlists_accept_v4_and_v6_cidrs() {
+    let app = TestApp::spawn().await;
+    let space = app.space("acme").await;
+    let key = s(
+        &app.create_key(
+            &space,
+            json!({"ip_allowlist": ["2001:db8:abcd::/48", "198.51.100.7"]}),
+        )
+        .await,
+        "key",
+    );
+    let code = |ip: Option<&str>| {
+        let body = match ip {
+            Some(ip) => json!({"key": key, "ip": ip}),
+            None => json!({"key": key}),
+        };
+        let app = &app;
+        let t = space.token().to_owned();
+        async move {
+            app.verify_with(&t, body).await["code"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    assert_eq!(code(Some("2001:db8:abcd:12::1")).await, "VALID");
+    assert_eq!(code(Some("2001:db8:abce::1")).await, "IP_NOT_ALLOWED");
+    assert_eq!(code(Some("198.51.100.7")).await, "VALID");
+    assert_eq!(code(Some("::ffff:198.51.100.7")).await, "VALID");
+    assert_eq!(code(Some("198.51.100.8")).await, "IP_NOT_ALLOWED");
+    assert_eq!(
+        code(None).await,
+        "IP_NOT_ALLOWED",
+        "no ip given, allowlist set"
+    );
+    let problem = assert_problem(
+        app.post_json(
+            "/v1/keys/verify",
+            space.token(),
+            &json!({"key": key, "ip": "10.0.0.0/8"}),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "ip");
+}
+
+#[tokio::test]
+async fn scopes_must_all_be_granted_with_held_wildcards() {
+    let app = TestApp::spawn().await;
+    let space = app.space("acme").await;
+    let key = s(
+        &app.create_key(&space, json!({"scopes": ["documents:*", "*:read"]}))
+            .await,
+        "key",
+    );
+    let code = |scopes: serde_json::Value| {
+        let app = &app;
+        let body = json!({"key": key, "scopes": scopes});
+        let t = space.token().to_owned();
+        async move {
+            app.verify_with(&t, body).await["code"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    assert_eq!(code(json!([])).await, "VALID");
+    assert_eq!(
+        code(json!(["documents:read", "documents:delete"])).await,
+        "VALID"
+    );
+    assert_eq!(code(json!(["billing:read"])).await, "VALID");
+    assert_eq!(code(json!(["billing:write"])).await, "INSUFFICIENT_SCOPE");
+    assert_eq!(
+        code(json!(["documents:read", "billing:write"])).await,
+        "INSUFFICIENT_SCOPE"
+    );
+    assert_eq!(
+        code(json!(["billing:*"])).await,
+        "INSUFFICIENT_SCOPE",
+        "a required wildcard needs a held one"
+    );
+    assert_eq!(code(json!(["documents:*"])).await, "VALID");
+    let no_scopes = s(&app.create_key(&space, json!({})).await, "key");
+    let answer = app
+        .verify_with(
+            space.token(),
+            json!({"key": no_scopes, "scopes": ["documents:read"]}),
+        )
+        .await;
+    assert_eq!(
+        answer["code"], "INSUFFICIENT_SCOPE",
+        "an empty scope list grants nothing"
+    );
+    assert_problem(
+        app.post_json(
+            "/v1/keys/verify",
+            space.token(),
+            &json!({"key": key, "scopes": ["Bad"]}),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rate_limits_answer_their_state() {
+    let app = TestApp::spawn().await;
+    let space = app.space("acme").await;
+    // A day-long window, so a window boundary cannot fall inside the test.
+    let key = s(
+        &app.create_key(
+            &space,
+            json!({"ratelimit": {"limit": 3, "window_seconds": 86400}}),
+        )
+        .await,
+        "key",
+    );
+    let mut remaining = Vec::new();
+    for _ in 0..3 {
+        let answer = app.verify(space.token(), &key).await;
+        assert_eq!(answer["code"], "VALID");
+        assert_eq!(answer["ratelimit"]["limit"], 3);
+        remaining.push(answer["ratelimit"]["remaining"].as_i64().unwrap());
+    }
+    assert_eq!(remaining, vec![2, 1, 0]);
+    let limited = app.verify(space.token(), &key).await;
+    assert_eq!(limited["valid"], false);
+    assert_eq!(limited["code"], "RATE_LIMITED");
+    assert_eq!(limited["ratelimit"]["limit"], 3);
+    assert_eq!(limited["ratelimit"]["remaining"], 0);
+    let reset =
+        chrono::DateTime::parse_from_rfc3339(&s(&limited["ratelimit"], "reset_at")).unwrap();
+    assert!(reset.to_utc() > chrono::Utc::now());
+    assert!(reset.to_utc() <= chrono::Utc::now() + chrono::TimeDelta::days(1));
+    // Keys are limited independently.
+    let other = s(
+        &app.create_key(
+            &space,
+            json!({"ratelimit": {"limit": 3, "window_seconds": 86400}}),
+        )
+        .await,
+        "key",
+    );
+    assert_eq!(app.verify_code(space.token(), &other).await, "VALID");
+}
+
+#[tokio::test]
+async fn credits_are_charged_by_cost_and_never_go_below_zero() {
+    let app = TestApp::spawn().await;
+    let space = app.space("acme").await;
+    let created = app
+        .create_key(&space, json!({"credits": {"remaining": 5}}))
+        .await;
+    let key = s(&created, "key");
+    let charge = |cost: Option<i64>| {
+        let body = match cost {
+            Some(cost) => json!({"key": key, "cost": cost}),
+            None => json!({"key": key}),
+        };
+        let app = &app;
+        let t = space.token().to_owned();
+        async move { app.verify_with(&t, body).await }
+    };
+    let a = charge(None).await;
+    assert_eq!(
+        (a["code"].as_str(), a["credits_remaining"].as_i64()),
+        (Some("VALID"), Some(4))
+    );
+    let a = charge(Some(3)).await;
+    assert_eq!(a["credits_remaining"], 1);
+    let a = charge(Some(2)).await;
+    assert_eq!(a["code"], "USAGE_EXCEEDED");
+    assert_eq!(a["valid"], false);
+    assert_eq!(a["credits_remaining"], 0);
+    let a = charge(Some(0)).await;
+    assert_eq!(
+        (a["code"].as_str(), a["credits_remaining"].as_i64()),
+        (Some("VALID"), Some(1))
+    );
+    let a = charge(Some(1)).await;
+    assert_eq!(a["credits_remaining"], 0);
+    assert_eq!(charge(None).await["code"], "USAGE_EXCEEDED");
+    assert_eq!(
+        app.get_key(space.token(), &s(&created, "id")).await["credits"]["remaining"],
+        0
+    );
+    for cost in [-1, 1_000_001] {
+        let response = app
+            .post_json(
+                "/v1/keys/verify",
+                space.token(),
+                &json!({"key": key, "cost": cost}),
+            )
+            .await;
+        assert_problem(response, 422, "validation_failed").await;
+    }
+    // A key without credits is unlimited and answers no balance.
+    let unlimited = s(&app.create_key(&space, json!({})).await, "key");
+    let answer = app
+        .verify_with(space.token(), json!({"key": unlimited, "cost": 1000}))
+        .await;
+    assert_eq!(answer["code"], "VALID");
+    assert!(answer.get("credits_remaining").is_none() || answer["credits_remaining"].is_null());
+}
+
+#[tokio::test]
+async fn expired_and_revoked_keys_are_refused() {
+    let app = TestApp::spawn().await;
+    let space = app.space("acme").await;
+    let expiring = app.create_key(&space, json!({})).await;
+    app.expire_key_in_store(&s(&expiring, "id"));
+    let answer = app.verify(space.token(), &s(&expiring, "key")).await;
+    assert_eq!(answer["code"], "EXPIRED");
+    assert_eq!(answer["valid"], false);
+    assert!(answer.get("meta").is_none(), "refusals carry no metadata");
+    let revoked = app.create_key(&space, json!({})).await;
+    expect_json(
+        app.post_json(
+            &format!("/v1/keys/{}/revoke", s(&revoked, "id")),
+            space.token(),
+            &json!({}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        app.verify_code(space.token(), &s(&revoked, "key")).await,
+        "REVOKED"
+    );
+}
+
+#[tokio::test]
+async fn a_key_in_the_url_is_never_read() {
+    let app = TestApp::spawn().await;
+    let space = app.space("acme").await;
+    let key = s(&app.create_key(&space, json!({})).await, "key");
+    // The key in the query and an empty body: the body is what counts.
+    let response = app
+        .client
+        .post(app.url(&format!("/v1/keys/verify?key={key}")))
+        .bearer_auth(space.token())
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, 422, "invalid_body").await;
+    assert!(!problem.to_string().contains(&key));
+    let response = app
+        .client
+        .post(app.url(&format!("/v1/keys/verify?key={key}")))
+        .bearer_auth(space.token())
+        .json(&json!({"key": "acme_live_nothing"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_json(response, 200).await["code"], "NOT_FOUND");
+    // A root key in the query string never authenticates.
+    let response = app
+        .client
+        .post(app.url(&format!("/v1/keys/verify?access_token={}", space.token())))
+        .json(&json!({"key": key}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 401, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn concurrent_verifications_never_overspend_credits() {
+    let app = TestApp::spawn().await;
+    let space = app.space("acme").await;
+    let key = s(
+        &app.create_key(&space, json!({"credits": {"remaining": 10}}))
+            .await,
+        "key",
+    );
+    let answers = futures_util::future::join_all(
+        (0..25).map(|_| app.verify_with(space.token(), json!({"key": key}))),
+    )
+    .await;
+    let valid = answers.iter().filter(|a| a["code"] == "VALID").count();
+    let exceeded = answers
+        .iter()
+        .filter(|a| a["code"] == "USAGE_EXCEEDED")
+        .count();
+    assert_eq!((valid, exceeded), (10, 15));
+    let mut remaining: Vec<i64> = answers
+        .iter()
+        .filter(|a| a["code"] == "VALID")
+        .map(|a| a["credits_remaining"].as_i64().unwrap())
+        .collect();
+    remaining.sort();
+    assert_eq!(
+        remaining,
+        (0..10).collect::<Vec<i64>>(),
+        "each credit was taken once"
+    );
+}
