@@ -139,7 +139,7 @@ impl Browser {
 
     /// Waits until `old` (the previous page's root element) is gone and the new page loaded.
     pub async fn wait_for_next_page(&self, old: fantoccini::elements::Element) {
-        for _ in 0..200 {
+        for _ in 0..600 {
             if old.tag_name().await.is_err() {
                 break;
             }
@@ -161,7 +161,7 @@ impl Browser {
     pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
-            .at_most(Duration::from_secs(5))
+            .at_most(Duration::from_secs(15))
             .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("find {css}: {e}"))
@@ -228,7 +228,7 @@ impl Browser {
     }
 
     pub async fn wait_for_path(&self, expected: &str) {
-        for _ in 0..100 {
+        for _ in 0..300 {
             if self.path().await == expected {
                 return;
             }
