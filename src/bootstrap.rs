@@ -63,6 +63,13 @@ pub fn parse_email(raw: &str) -> Option<String> {
     ok.then_some(email)
 }
 
+/// Trims a tenant name and checks its length (1 to 100 characters).
+pub fn parse_tenant_name(raw: &str) -> Option<String> {
+    let name = raw.trim();
+    let chars = name.chars().count();
+    ((1..=100).contains(&chars) && !name.chars().any(char::is_control)).then(|| name.to_owned())
+}
+
 /// Creates tenant, owner (or adds an existing user as owner), root key and audit events.
 pub fn bootstrap(
     store: &Store,
@@ -71,10 +78,8 @@ pub fn bootstrap(
     email: &str,
     password: Option<String>,
 ) -> Result<Bootstrapped, BootstrapError> {
-    let tenant_name = tenant_name.trim();
-    if tenant_name.is_empty() || tenant_name.chars().count() > 100 {
-        return Err(BootstrapError::InvalidTenantName);
-    }
+    let tenant_name = parse_tenant_name(tenant_name).ok_or(BootstrapError::InvalidTenantName)?;
+    let tenant_name = tenant_name.as_str();
     let email = parse_email(email).ok_or_else(|| BootstrapError::InvalidEmail(email.to_owned()))?;
     let (password, generated) = match password {
         Some(raw) => (

@@ -12,12 +12,14 @@ use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::leak_signature::LeakReporters;
+use crate::auth::session::SessionKeys;
 use crate::auth::throttle::Throttle;
 use crate::cache::Caches;
 use crate::cache::redis::RedisTier;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::routes::dashboard::Dashboard;
 use crate::state::AppState;
 use crate::store::Store;
 use crate::telemetry;
@@ -67,6 +69,10 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
+        let dashboard = web::Data::new(Dashboard::new(
+            SessionKeys::new(&current_secrets),
+            &bound_public_url(&settings.public_url, port),
+        ));
         let metrics = Arc::new(Metrics::new());
         let redis = match &settings.redis_url {
             Some(url) => Some(
@@ -115,6 +121,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(dashboard.clone())
                 .app_data(json_config(max_body))
                 .app_data(web::PayloadConfig::new(max_body))
                 .app_data(query_config())
@@ -162,6 +169,14 @@ impl Application {
             Err(err) => tracing::error!(error = %err, "could not flush usage at shutdown"),
         }
         served
+    }
+}
+
+/// The default public URL names the bind address; with port 0 it names the port picked.
+fn bound_public_url(public_url: &str, port: u16) -> String {
+    match public_url.strip_suffix(":0") {
+        Some(base) => format!("{base}:{port}"),
+        None => public_url.to_owned(),
     }
 }
 

@@ -4,4 +4,6 @@ pub mod extractor;
 pub mod leak_signature;
 pub mod password;
 pub mod root_key;
+pub mod session;
+pub mod sign_in_throttle;
 pub mod throttle;

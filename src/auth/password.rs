@@ -3,6 +3,8 @@
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
 
 /// Length rules only (NIST SP 800-63B): composition rules make passwords worse, not better.
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -70,6 +72,55 @@ pub fn verify(password: &Password, phc: &str) -> bool {
             .is_ok(),
         Err(_) => false,
     }
+}
+
+/// Runs argon2id off the async runtime, at most a few at a time, so a burst of sign-ins can
+/// neither block request handling nor exhaust memory (each call takes ~19 MiB).
+#[derive(Clone)]
+pub struct PasswordWorkers {
+    permits: Arc<Semaphore>,
+    /// Verified against when an e-mail is unknown, so unknown and known accounts cost the same.
+    dummy_hash: Arc<str>,
+}
+
+impl PasswordWorkers {
+    /// Computes the dummy hash now (one argon2id call), so call it once at start.
+    pub fn new(permits: usize) -> Self {
+        let dummy = Password::candidate(generate_dummy());
+        let dummy_hash = hash(&dummy).expect("argon2id hashes a 32-character password");
+        Self {
+            permits: Arc::new(Semaphore::new(permits)),
+            dummy_hash: dummy_hash.into(),
+        }
+    }
+
+    /// Hashes a new password.
+    pub async fn hash(&self, password: Password) -> anyhow::Result<String> {
+        let _permit = self.permits.acquire().await?;
+        let phc = actix_web::rt::task::spawn_blocking(move || hash(&password))
+            .await?
+            .map_err(|e| anyhow::anyhow!("argon2id failed: {e}"))?;
+        Ok(phc)
+    }
+
+    /// Checks a password against the stored hash, or against the dummy hash when there is
+    /// no account (always false then), so both cases take the same time.
+    pub async fn verify(&self, password: Password, stored: Option<String>) -> anyhow::Result<bool> {
+        let _permit = self.permits.acquire().await?;
+        let known = stored.is_some();
+        let phc = stored.unwrap_or_else(|| self.dummy_hash.to_string());
+        let matched = actix_web::rt::task::spawn_blocking(move || verify(&password, &phc)).await?;
+        Ok(known && matched)
+    }
+}
+
+fn generate_dummy() -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect()
 }
 
 #[cfg(test)]

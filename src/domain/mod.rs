@@ -3,6 +3,7 @@
 pub mod ids;
 pub mod inputs;
 pub mod key;
+pub mod role;
 pub mod scope;
 pub mod secrets;
 pub mod token;

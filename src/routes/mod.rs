@@ -1,6 +1,7 @@
 //! HTTP routes: health, the REST API, OAuth and the dashboard.
 
 pub mod api;
+pub mod dashboard;
 pub mod health;
 pub mod oauth;
 
@@ -8,9 +9,11 @@ use actix_web::web;
 
 /// Mounts every route on an app.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // The dashboard's scope only claims its own paths (see `dashboard::SECTIONS`).
     cfg.configure(health::configure)
         .configure(api::configure)
-        .configure(oauth::configure);
+        .configure(oauth::configure)
+        .configure(dashboard::configure);
 }
 
 /// For requests that match no route.

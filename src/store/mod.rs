@@ -5,12 +5,14 @@
 
 pub mod api_keys;
 pub mod audit_events;
+pub mod invitations;
 pub mod keyspaces;
 pub mod memberships;
 pub mod models;
 pub mod revoked_tokens;
 pub mod root_keys;
 pub mod schema;
+pub mod sessions;
 pub mod signing_keys;
 pub mod tenants;
 pub mod usage;

@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{audit_events, memberships, root_keys, tenants, users};
+use super::schema::{audit_events, invitations, memberships, root_keys, sessions, tenants, users};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = tenants)]
@@ -65,6 +65,34 @@ pub struct AuditEventRow {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct SessionRow {
+    /// HMAC of the cookie value; the value itself is never stored.
+    pub id_digest: Vec<u8>,
+    pub user_id: String,
+    pub tenant_id: Option<String>,
+    pub csrf_token: String,
+    pub created_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = invitations)]
+pub struct InvitationRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub email: String,
+    pub role: String,
+    /// HMAC of the token in the invite link; the token itself is shown once and never stored.
+    pub token_digest: Vec<u8>,
+    pub invited_by: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub accepted_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

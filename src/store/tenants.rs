@@ -31,8 +31,9 @@ pub fn find_by_name(conn: &mut DbConnection, name: &str) -> Result<Option<Tenant
 }
 
 /// Holds the tenant's row lock until the transaction ends, so transactions that check a
-/// tenant-wide rule (such as "an admin root key remains") run one after the other. Writing the
-/// row takes the lock on PostgreSQL; SQLite write transactions are exclusive already.
+/// tenant-wide rule (such as "an admin root key remains" or "an owner remains") run one after
+/// the other. Writing the row takes the lock on PostgreSQL; SQLite write transactions are
+/// exclusive already.
 pub fn lock(conn: &mut DbConnection, id: &TenantId) -> Result<(), StoreError> {
     diesel::update(tenants::table.find(id.as_str()))
         .set(tenants::name.eq(tenants::name))

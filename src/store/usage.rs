@@ -103,3 +103,22 @@ pub fn hourly(
     }
     Ok(query.load(conn)?)
 }
+
+/// The keys with the most verifications since `since`, busiest first.
+pub fn top_keys(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    since: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    // `SUM(BIGINT)` is NUMERIC on PostgreSQL; cast it back so both backends read an i64.
+    const TOTAL: &str = "CAST(COALESCE(SUM(count), 0) AS BIGINT)";
+    Ok(usage_rollups::table
+        .filter(usage_rollups::tenant_id.eq(tenant.as_str()))
+        .filter(usage_rollups::hour.ge(since))
+        .group_by(usage_rollups::key_id)
+        .select((usage_rollups::key_id, diesel::dsl::sql::<BigInt>(TOTAL)))
+        .order(diesel::dsl::sql::<BigInt>(TOTAL).desc())
+        .limit(limit)
+        .load(conn)?)
+}

@@ -21,3 +21,11 @@ pub fn find_by_email(conn: &mut DbConnection, email: &str) -> Result<Option<User
         .first(conn)
         .optional()?)
 }
+
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<User>, StoreError> {
+    Ok(users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}

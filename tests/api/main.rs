@@ -9,6 +9,7 @@ mod bad_input;
 mod cli;
 mod cluster;
 mod concurrency;
+mod dashboard;
 mod failures;
 mod health;
 mod helpers;

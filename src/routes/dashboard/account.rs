@@ -1,0 +1,422 @@
+//! Sign up, sign in, sign out, and the overview page.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::context::{Layout, Member, audit_context};
+use super::forms::FormState;
+use super::guard::Visit;
+use super::{Dashboard, PageError, render, see_other};
+use crate::audit::Actor;
+use crate::auth::password::{Password, PasswordError};
+use crate::auth::session;
+use crate::bootstrap::{parse_email, parse_tenant_name};
+use crate::domain::ids::{TenantId, new_id};
+use crate::state::AppState;
+use crate::store::models::{Membership, Tenant, User};
+use crate::store::{StoreError, memberships, now, sessions, tenants, users};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(home))
+        .route("/sign-up", web::get().to(sign_up_page))
+        .route("/sign-up", web::post().to(sign_up))
+        .route("/sign-in", web::get().to(sign_in_page))
+        .route("/sign-in", web::post().to(sign_in))
+        .route("/sign-out", web::post().to(sign_out));
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    layout: Layout,
+    member_count: usize,
+    keyspace_count: usize,
+    can_manage_keys: bool,
+}
+
+async fn home(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let tenant = member.tenant_id().clone();
+    let members = state
+        .store
+        .run(move |conn| memberships::list_for_tenant(conn, &tenant))
+        .await?;
+    let keyspaces = super::keyspaces::all(&state, member.tenant_id()).await?;
+    Ok(render(
+        StatusCode::OK,
+        &HomePage {
+            layout: member.layout("home"),
+            member_count: members.len(),
+            keyspace_count: keyspaces.len(),
+            can_manage_keys: member.can(crate::domain::role::Action::ManageKeys),
+        },
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "sign_up.html")]
+struct SignUpPage {
+    layout: Layout,
+    form: FormState,
+}
+
+async fn sign_up_page(visit: Visit) -> HttpResponse {
+    if visit.signed_in.is_some() {
+        return see_other("/");
+    }
+    render(
+        StatusCode::OK,
+        &SignUpPage {
+            layout: Layout::anonymous(&visit),
+            form: FormState::new(),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct SignUpForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    tenant: String,
+}
+
+/// Why sign-up could not go through, beyond plain validation.
+enum SignUpError {
+    Taken(&'static str, &'static str),
+    Store(StoreError),
+}
+
+impl From<StoreError> for SignUpError {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err)
+    }
+}
+
+impl From<diesel::result::Error> for SignUpError {
+    fn from(err: diesel::result::Error) -> Self {
+        Self::Store(err.into())
+    }
+}
+
+/// Creates user, tenant and owner membership (with audit events) in one transaction, then
+/// signs the new owner in.
+async fn sign_up(
+    req: HttpRequest,
+    visit: Visit,
+    state: web::Data<AppState>,
+    dashboard: web::Data<Dashboard>,
+    form: web::Form<SignUpForm>,
+) -> Result<HttpResponse, PageError> {
+    let form = form.into_inner();
+    let mut shown = FormState::new();
+    shown
+        .keep("email", &form.email)
+        .keep("tenant", &form.tenant);
+    let email = parse_email(&form.email);
+    if email.is_none() {
+        shown.error("email", "Enter an e-mail address, like you@example.com.");
+    }
+    let password = match Password::parse_new(form.password) {
+        Ok(password) => Some(password),
+        Err(err) => {
+            shown.error("password", password_message(err));
+            None
+        }
+    };
+    let tenant_name = parse_tenant_name(&form.tenant);
+    if tenant_name.is_none() {
+        shown.error("tenant", "Enter a name of 1 to 100 characters.");
+    }
+    let (Some(email), Some(password), Some(tenant_name), false) =
+        (email, password, tenant_name, shown.has_errors())
+    else {
+        return Ok(sign_up_again(&visit, shown));
+    };
+
+    let password_hash = dashboard.passwords.hash(password).await?;
+    let keys = dashboard.keys.clone();
+    // The actor is the user about to be created; filled in once their id exists.
+    let mut audit = audit_context(&req, Actor::Cli);
+    let created = state
+        .store
+        .transaction(move |conn| -> Result<session::SessionToken, SignUpError> {
+            if tenants::find_by_name(conn, &tenant_name)?.is_some() {
+                return Err(SignUpError::Taken(
+                    "tenant",
+                    "A tenant with this name already exists. Choose another name.",
+                ));
+            }
+            if users::find_by_email(conn, &email)?.is_some() {
+                return Err(SignUpError::Taken(
+                    "email",
+                    "An account with this e-mail address already exists. Sign in instead.",
+                ));
+            }
+            let at = now();
+            let tenant_id = TenantId::new();
+            let user = User {
+                id: new_id(),
+                email: email.clone(),
+                password_hash,
+                created_at: at,
+                updated_at: at,
+            };
+            tenants::insert(
+                conn,
+                &Tenant {
+                    id: tenant_id.as_str().to_owned(),
+                    name: tenant_name.clone(),
+                    created_at: at,
+                },
+            )?;
+            users::insert(conn, &user)?;
+            memberships::insert(
+                conn,
+                &Membership {
+                    tenant_id: tenant_id.as_str().to_owned(),
+                    user_id: user.id.clone(),
+                    role: "owner".into(),
+                    created_at: at,
+                },
+            )?;
+            audit.actor = Actor::User(user.id.clone());
+            audit.record(
+                conn,
+                &tenant_id,
+                "tenant.create",
+                ("tenant", tenant_id.as_str()),
+                json!({ "name": tenant_name }),
+            )?;
+            audit.record(
+                conn,
+                &tenant_id,
+                "membership.create",
+                ("user", &user.id),
+                json!({ "email": email, "role": "owner" }),
+            )?;
+            Ok(session::start(conn, &keys, &user.id, Some(&tenant_id), at)?)
+        })
+        .await;
+    match created {
+        Ok(token) => Ok(signed_in_response(&dashboard, token, "/")),
+        Err(SignUpError::Taken(field, message)) => {
+            shown.error(field, message);
+            Ok(sign_up_again(&visit, shown))
+        }
+        // Two sign-ups racing for the same name: the unique index decides, calmly.
+        Err(SignUpError::Store(err)) if err.is_unique_violation() => {
+            shown.error(
+                "tenant",
+                "A tenant with this name already exists. Choose another name.",
+            );
+            Ok(sign_up_again(&visit, shown))
+        }
+        Err(SignUpError::Store(err)) => Err(err.into()),
+    }
+}
+
+fn sign_up_again(visit: &Visit, form: FormState) -> HttpResponse {
+    render(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &SignUpPage {
+            layout: Layout::anonymous(visit),
+            form,
+        },
+    )
+}
+
+pub fn password_message(err: PasswordError) -> String {
+    match err {
+        PasswordError::TooShort => format!(
+            "Use at least {} characters. A few unrelated words make a strong password.",
+            crate::auth::password::MIN_PASSWORD_CHARS
+        ),
+        PasswordError::TooLong => format!(
+            "Use at most {} characters.",
+            crate::auth::password::MAX_PASSWORD_CHARS
+        ),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage {
+    layout: Layout,
+    form: FormState,
+    next: String,
+    notice: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub struct SignInQuery {
+    next: Option<String>,
+    notice: Option<String>,
+}
+
+async fn sign_in_page(visit: Visit, query: web::Query<SignInQuery>) -> HttpResponse {
+    let next = safe_next(query.next.as_deref());
+    if visit.signed_in.is_some() {
+        return see_other(&next);
+    }
+    let notice = match query.notice.as_deref() {
+        Some("signed_out") => Some("You are signed out."),
+        _ => None,
+    };
+    render(
+        StatusCode::OK,
+        &SignInPage {
+            layout: Layout::anonymous(&visit),
+            form: FormState::new(),
+            next,
+            notice,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    next: Option<String>,
+}
+
+/// Checks the password (throttled per account and per address, same work for unknown
+/// e-mails) and starts a new session, ending the one the browser had.
+async fn sign_in(
+    req: HttpRequest,
+    visit: Visit,
+    state: web::Data<AppState>,
+    dashboard: web::Data<Dashboard>,
+    form: web::Form<SignInForm>,
+) -> Result<HttpResponse, PageError> {
+    let form = form.into_inner();
+    let next = safe_next(form.next.as_deref());
+    let mut shown = FormState::new();
+    shown.keep("email", &form.email);
+    let account = parse_email(&form.email).unwrap_or_else(|| form.email.trim().to_lowercase());
+    let address = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let again = |shown: FormState, status| {
+        render(
+            status,
+            &SignInPage {
+                layout: Layout::anonymous(&visit),
+                form: shown,
+                next: next.clone(),
+                notice: None,
+            },
+        )
+    };
+
+    if let Err(wait) = dashboard.throttle.check(&account, &address) {
+        shown.summary = Some(format!("Too many attempts; try again in {wait} s."));
+        let mut response = again(shown, StatusCode::TOO_MANY_REQUESTS);
+        if let Ok(value) = wait.to_string().parse() {
+            response
+                .headers_mut()
+                .insert(actix_web::http::header::RETRY_AFTER, value);
+        }
+        return Ok(response);
+    }
+
+    let lookup = account.clone();
+    let user = state
+        .store
+        .run(move |conn| users::find_by_email(conn, &lookup))
+        .await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let matched = dashboard
+        .passwords
+        .verify(Password::candidate(form.password), stored)
+        .await?;
+    let Some(user) = user.filter(|_| matched) else {
+        dashboard.throttle.failed(&account, &address);
+        shown.summary =
+            Some("That e-mail address and password do not match an account.".to_owned());
+        return Ok(again(shown, StatusCode::UNAUTHORIZED));
+    };
+    dashboard.throttle.succeeded(&account);
+
+    let keys = dashboard.keys.clone();
+    let previous = visit.signed_in.map(|s| s.digest);
+    let token = state
+        .store
+        .transaction(move |conn| -> Result<_, StoreError> {
+            if let Some(previous) = previous {
+                sessions::delete(conn, &previous)?;
+            }
+            let at = now();
+            sessions::delete_expired(conn, at)?;
+            let tenant = memberships::list_for_user(conn, &user.id)?
+                .into_iter()
+                .next()
+                .map(|(_, t)| TenantId::from_trusted(t.id));
+            session::start(conn, &keys, &user.id, tenant.as_ref(), at)
+        })
+        .await?;
+    Ok(signed_in_response(&dashboard, token, &next))
+}
+
+/// Ends the session on the server and in the browser.
+async fn sign_out(
+    visit: Visit,
+    state: web::Data<AppState>,
+    dashboard: web::Data<Dashboard>,
+) -> Result<HttpResponse, PageError> {
+    if let Some(signed_in) = visit.signed_in {
+        state
+            .store
+            .run(move |conn| sessions::delete(conn, &signed_in.digest))
+            .await?;
+    }
+    let mut response = see_other("/sign-in?notice=signed_out");
+    let _ = response.add_cookie(&dashboard.removal(dashboard.session_cookie_name()));
+    Ok(response)
+}
+
+pub fn signed_in_response(
+    dashboard: &Dashboard,
+    token: session::SessionToken,
+    location: &str,
+) -> HttpResponse {
+    let mut response = see_other(location);
+    let cookie = dashboard.cookie(dashboard.session_cookie_name(), token.expose().to_owned());
+    let _ = response.add_cookie(&cookie);
+    response
+}
+
+/// Only a path on this site: `/x`, never `//host` or `/\host` (open redirects).
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && !n.chars().any(|c| c.is_control()) =>
+        {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn next_stays_on_site() {
+        assert_eq!(super::safe_next(Some("/members")), "/members");
+        assert_eq!(super::safe_next(Some("//evil.example")), "/");
+        assert_eq!(super::safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(super::safe_next(Some("https://evil.example")), "/");
+        assert_eq!(super::safe_next(None), "/");
+    }
+}

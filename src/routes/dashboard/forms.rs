@@ -1,0 +1,113 @@
+//! What a form shows back after a failed submission: the values typed and an error per field.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, Default, Clone)]
+pub struct FormState {
+    values: BTreeMap<String, String>,
+    errors: BTreeMap<String, String>,
+    /// A problem with the form as a whole (shown above it).
+    pub summary: Option<String>,
+}
+
+impl FormState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keeps a value to show again (never call this for passwords or secrets).
+    pub fn keep(&mut self, field: &str, value: &str) -> &mut Self {
+        self.values.insert(field.to_owned(), value.to_owned());
+        self
+    }
+
+    pub fn error(&mut self, field: &str, message: impl Into<String>) -> &mut Self {
+        self.errors.insert(field.to_owned(), message.into());
+        self
+    }
+
+    /// Copies field errors from a service error (`ApiError.fields`); a field the form does
+    /// not show becomes the summary.
+    pub fn absorb(&mut self, err: &crate::error::ApiError, shown: &[&str]) {
+        if err.fields.is_empty() {
+            self.summary = Some(err.message.clone());
+        }
+        for (field, message) in &err.fields {
+            let field = field.split(['.', '[']).next().unwrap_or(field);
+            if shown.contains(&field) {
+                self.errors.insert(field.to_owned(), message.clone());
+            } else {
+                self.summary = Some(format!("{field}: {message}"));
+            }
+        }
+    }
+
+    pub fn has_errors(&self) -> bool {
+        !self.errors.is_empty() || self.summary.is_some()
+    }
+
+    /// The value to put back in a field (empty when none).
+    pub fn value(&self, field: &str) -> &str {
+        self.values.get(field).map_or("", String::as_str)
+    }
+
+    /// Whether a checkbox or option was chosen.
+    pub fn is(&self, field: &str, value: &str) -> bool {
+        self.values.get(field).is_some_and(|v| v == value)
+    }
+
+    pub fn error_for(&self, field: &str) -> Option<&str> {
+        self.errors.get(field).map(String::as_str)
+    }
+
+    pub fn has_error(&self, field: &str) -> bool {
+        self.errors.contains_key(field)
+    }
+}
+
+impl FormState {
+    /// Reads an optional whole number; records an error (and returns `None`) when it is not one.
+    pub fn number(&mut self, field: &str, raw: &str) -> Option<i64> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return None;
+        }
+        match raw.replace(['_', ','], "").parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.error(field, "Enter a whole number, or leave it empty.");
+                None
+            }
+        }
+    }
+}
+
+/// Splits a list typed as text (commas, spaces or new lines between items).
+pub fn split_list(raw: &str) -> Vec<String> {
+    raw.split([',', ' ', '\n', '\r', '\t'])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The pairs of a form body, for forms that repeat a field (checkbox lists).
+pub fn pairs(body: &[u8]) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(body).unwrap_or_default()
+}
+
+/// Every value of a repeated field.
+pub fn all_of(pairs: &[(String, String)], field: &str) -> Vec<String> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k == field)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+/// The first value of a field, or empty.
+pub fn first_of<'a>(pairs: &'a [(String, String)], field: &str) -> &'a str {
+    pairs
+        .iter()
+        .find(|(k, _)| k == field)
+        .map_or("", |(_, v)| v.as_str())
+}

@@ -1,0 +1,303 @@
+//! Keyspaces: list, create, edit defaults. The rules live in `manage::keyspaces`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::context::{Layout, Member, Permission, can};
+use super::forms::{FormState, split_list};
+use super::{PageError, render, see_other};
+use crate::domain::inputs::RateLimit;
+use crate::domain::role::Action;
+use crate::manage::keyspaces::{self, CreateKeyspace, Environment, KeyspaceView, UpdateKeyspace};
+use crate::manage::{PageRequest, parse_path_id};
+use crate::state::AppState;
+
+const DAY: i64 = 24 * 3600;
+/// Form fields, for mapping service errors back next to them.
+const FIELDS: &[&str] = &[
+    "name",
+    "prefix",
+    "environment",
+    "default_ttl_days",
+    "default_scopes",
+    "ratelimit_limit",
+    "ratelimit_window",
+];
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/keyspaces", web::get().to(list))
+        .route("/keyspaces", web::post().to(create))
+        .route("/keyspaces/{id}", web::get().to(edit_page))
+        .route("/keyspaces/{id}", web::post().to(update));
+}
+
+#[derive(Template)]
+#[template(path = "keyspaces.html")]
+struct KeyspacesPage {
+    layout: Layout,
+    keyspaces: Vec<KeyspaceView>,
+    can_manage: bool,
+    form: FormState,
+    notice: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub struct Notice {
+    notice: Option<String>,
+}
+
+/// Every keyspace of the tenant (a tenant has few; the first page of 100 is shown).
+pub async fn all(
+    state: &AppState,
+    member_tenant: &crate::domain::ids::TenantId,
+) -> Result<Vec<KeyspaceView>, PageError> {
+    let page = PageRequest::parse(Some(crate::manage::MAX_LIMIT), None)?;
+    Ok(keyspaces::list(&state.store, member_tenant, page)
+        .await?
+        .data)
+}
+
+async fn list(
+    member: Member,
+    state: web::Data<AppState>,
+    query: web::Query<Notice>,
+) -> Result<HttpResponse, PageError> {
+    let notice = match query.notice.as_deref() {
+        Some("created") => Some("The keyspace was created."),
+        Some("saved") => Some("The keyspace defaults were saved."),
+        _ => None,
+    };
+    let mut form = FormState::new();
+    form.keep("environment", "live");
+    let page = keyspaces_page(&member, &state, form, notice).await?;
+    Ok(render(StatusCode::OK, &page))
+}
+
+async fn keyspaces_page<P: Permission>(
+    member: &Member<P>,
+    state: &AppState,
+    form: FormState,
+    notice: Option<&'static str>,
+) -> Result<KeyspacesPage, PageError> {
+    Ok(KeyspacesPage {
+        layout: member.layout("keyspaces"),
+        keyspaces: all(state, member.tenant_id()).await?,
+        can_manage: member.can(Action::ManageKeyspaces),
+        form,
+        notice,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct KeyspaceForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    prefix: String,
+    #[serde(default)]
+    environment: String,
+    #[serde(default)]
+    default_ttl_days: String,
+    #[serde(default)]
+    default_scopes: String,
+    #[serde(default)]
+    ratelimit_limit: String,
+    #[serde(default)]
+    ratelimit_window: String,
+}
+
+/// The defaults a form describes, in the service's terms.
+struct Defaults {
+    ttl_seconds: Option<i64>,
+    scopes: Vec<String>,
+    ratelimit: Option<RateLimit>,
+}
+
+fn read_defaults(form: &KeyspaceForm, shown: &mut FormState) -> Defaults {
+    let ttl_seconds = shown
+        .number("default_ttl_days", &form.default_ttl_days)
+        .map(|days| days.saturating_mul(DAY));
+    let limit = shown.number("ratelimit_limit", &form.ratelimit_limit);
+    let window = shown.number("ratelimit_window", &form.ratelimit_window);
+    let ratelimit = match (limit, window) {
+        (None, None) => None,
+        (Some(limit), Some(window)) => Some(RateLimit {
+            limit: i32::try_from(limit).unwrap_or(i32::MAX),
+            window_seconds: i32::try_from(window).unwrap_or(i32::MAX),
+        }),
+        (Some(_), None) => {
+            shown.error(
+                "ratelimit_window",
+                "Give the window too, or leave both empty.",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            shown.error(
+                "ratelimit_limit",
+                "Give the limit too, or leave both empty.",
+            );
+            None
+        }
+    };
+    Defaults {
+        ttl_seconds,
+        scopes: split_list(&form.default_scopes),
+        ratelimit,
+    }
+}
+
+fn keep_all(form: &KeyspaceForm, shown: &mut FormState) {
+    shown
+        .keep("name", &form.name)
+        .keep("prefix", &form.prefix)
+        .keep("environment", &form.environment)
+        .keep("default_ttl_days", &form.default_ttl_days)
+        .keep("default_scopes", &form.default_scopes)
+        .keep("ratelimit_limit", &form.ratelimit_limit)
+        .keep("ratelimit_window", &form.ratelimit_window);
+}
+
+/// Service errors name API fields; the form names some differently.
+fn absorb(shown: &mut FormState, err: &crate::error::ApiError) {
+    if err.code == "prefix_taken" {
+        shown.error(
+            "prefix",
+            "Another keyspace of this tenant already uses this prefix. Choose another.",
+        );
+        return;
+    }
+    let mut renamed = crate::error::ApiError::new(err.status, err.code, err.message.clone());
+    renamed.fields = err
+        .fields
+        .iter()
+        .map(|(field, message)| {
+            let field = match field.as_str() {
+                "default_ttl_seconds" => "default_ttl_days",
+                "default_ratelimit" => "ratelimit_limit",
+                other => other,
+            };
+            (field.to_owned(), message.clone())
+        })
+        .collect();
+    shown.absorb(&renamed, FIELDS);
+}
+
+async fn create(
+    member: Member<can::ManageKeyspaces>,
+    state: web::Data<AppState>,
+    form: web::Form<KeyspaceForm>,
+) -> Result<HttpResponse, PageError> {
+    let mut shown = FormState::new();
+    keep_all(&form, &mut shown);
+    let defaults = read_defaults(&form, &mut shown);
+    let environment = match form.environment.as_str() {
+        "test" => Environment::Test,
+        "live" | "" => Environment::Live,
+        _ => {
+            shown.error("environment", "Choose live or test.");
+            Environment::Live
+        }
+    };
+    if !shown.has_errors() {
+        let input = CreateKeyspace {
+            name: form.name.clone(),
+            prefix: form.prefix.trim().to_owned(),
+            environment,
+            default_ttl_seconds: defaults.ttl_seconds,
+            default_scopes: defaults.scopes,
+            default_ratelimit: defaults.ratelimit,
+            token_exchange_enabled: None,
+        };
+        match keyspaces::create(&state.store, &member.audit, member.tenant_id(), input).await {
+            Ok(_) => return Ok(see_other("/keyspaces?notice=created")),
+            Err(err) if err.status.is_client_error() => absorb(&mut shown, &err),
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let page = keyspaces_page(&member, &state, shown, None).await?;
+    Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+#[derive(Template)]
+#[template(path = "keyspace.html")]
+struct KeyspacePage {
+    layout: Layout,
+    keyspace: KeyspaceView,
+    can_manage: bool,
+    form: FormState,
+}
+
+fn form_of(keyspace: &KeyspaceView) -> FormState {
+    let mut form = FormState::new();
+    form.keep("name", &keyspace.name)
+        .keep(
+            "default_ttl_days",
+            &keyspace
+                .default_ttl_seconds
+                .map(|s| (s / DAY).max(1).to_string())
+                .unwrap_or_default(),
+        )
+        .keep("default_scopes", &keyspace.default_scopes.join(" "));
+    if let Some(limit) = keyspace.default_ratelimit {
+        form.keep("ratelimit_limit", &limit.limit.to_string())
+            .keep("ratelimit_window", &limit.window_seconds.to_string());
+    }
+    form
+}
+
+async fn edit_page(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id = parse_path_id(&path, "keyspace")?;
+    let keyspace = keyspaces::get(&state.store, member.tenant_id(), id).await?;
+    Ok(render(
+        StatusCode::OK,
+        &KeyspacePage {
+            form: form_of(&keyspace),
+            layout: member.layout("keyspaces"),
+            keyspace,
+            can_manage: member.can(Action::ManageKeyspaces),
+        },
+    ))
+}
+
+async fn update(
+    member: Member<can::ManageKeyspaces>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<KeyspaceForm>,
+) -> Result<HttpResponse, PageError> {
+    let id = parse_path_id(&path, "keyspace")?;
+    let keyspace = keyspaces::get(&state.store, member.tenant_id(), id.clone()).await?;
+    let mut shown = FormState::new();
+    keep_all(&form, &mut shown);
+    let defaults = read_defaults(&form, &mut shown);
+    if !shown.has_errors() {
+        let input = UpdateKeyspace {
+            name: Some(form.name.clone()),
+            default_ttl_seconds: Some(defaults.ttl_seconds),
+            default_scopes: Some(defaults.scopes),
+            default_ratelimit: Some(defaults.ratelimit),
+            token_exchange_enabled: None,
+        };
+        match keyspaces::update(&state.store, &member.audit, member.tenant_id(), id, input).await {
+            Ok(_) => return Ok(see_other("/keyspaces?notice=saved")),
+            Err(err) if err.status.is_client_error() => absorb(&mut shown, &err),
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(render(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &KeyspacePage {
+            layout: member.layout("keyspaces"),
+            keyspace,
+            can_manage: true,
+            form: shown,
+        },
+    ))
+}

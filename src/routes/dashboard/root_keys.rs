@@ -1,0 +1,233 @@
+//! Root keys: create with chosen scopes (the key shown once), list, revoke. Members create
+//! root keys with at most their role's power: developers never grant `root_keys:*`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+use super::context::{Layout, Member, Permission, can};
+use super::forms::{FormState, all_of, first_of, pairs};
+use super::keys::when;
+use super::{PageError, render, see_other};
+use crate::domain::role::{Action, Role};
+use crate::domain::scope::{ROOT_SCOPES, Scopes};
+use crate::manage::root_keys::{self, CreateRootKey, RootKeyView};
+use crate::manage::{PageRequest, parse_path_id};
+use crate::state::AppState;
+
+const ROOT_ADMIN_SCOPE: &str = "root_keys:*";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/root-keys", web::get().to(list))
+        .route("/root-keys", web::post().to(create))
+        .route("/root-keys/{id}/revoke", web::post().to(revoke));
+}
+
+/// The scopes a member with `role` may put on a root key.
+pub fn grantable(role: Role) -> Vec<&'static str> {
+    ROOT_SCOPES
+        .iter()
+        .copied()
+        .filter(|s| *s != ROOT_ADMIN_SCOPE || role.allows(Action::RevokeRootKeys))
+        .collect()
+}
+
+struct RootKeyRow {
+    id: String,
+    name: String,
+    start: String,
+    scopes: Vec<String>,
+    created: String,
+    expires: String,
+    revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "root_keys.html")]
+struct RootKeysPage {
+    layout: Layout,
+    keys: Vec<RootKeyRow>,
+    scopes: Vec<&'static str>,
+    chosen: Vec<String>,
+    can_create: bool,
+    can_revoke: bool,
+    form: FormState,
+    /// The key just created, shown on this response only.
+    secret: Option<String>,
+    notice: Option<&'static str>,
+    problem: Option<String>,
+}
+
+impl RootKeysPage {
+    fn is_chosen(&self, scope: &str) -> bool {
+        self.chosen.iter().any(|s| s == scope)
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct Notice {
+    notice: Option<String>,
+}
+
+async fn list(
+    member: Member,
+    state: web::Data<AppState>,
+    query: web::Query<Notice>,
+) -> Result<HttpResponse, PageError> {
+    let notice = match query.notice.as_deref() {
+        Some("revoked") => Some("The root key was revoked."),
+        _ => None,
+    };
+    let page = page(
+        &member,
+        &state,
+        FormState::new(),
+        Vec::new(),
+        None,
+        notice,
+        None,
+    )
+    .await?;
+    Ok(render(StatusCode::OK, &page))
+}
+
+async fn page<P: Permission>(
+    member: &Member<P>,
+    state: &AppState,
+    form: FormState,
+    chosen: Vec<String>,
+    secret: Option<String>,
+    notice: Option<&'static str>,
+    problem: Option<String>,
+) -> Result<RootKeysPage, PageError> {
+    let listed = root_keys::list(
+        state,
+        member.tenant_id(),
+        PageRequest::parse(Some(crate::manage::MAX_LIMIT), None)?,
+    )
+    .await?;
+    Ok(RootKeysPage {
+        layout: member.layout("root-keys"),
+        keys: listed.data.into_iter().map(row).collect(),
+        scopes: grantable(member.role()),
+        chosen,
+        can_create: member.can(Action::CreateRootKeys),
+        can_revoke: member.can(Action::RevokeRootKeys),
+        form,
+        secret,
+        notice,
+        problem,
+    })
+}
+
+fn row(key: RootKeyView) -> RootKeyRow {
+    RootKeyRow {
+        revoked: key.revoked_at.is_some(),
+        created: when(Some(key.created_at), ""),
+        expires: when(key.expires_at, "never"),
+        id: key.id,
+        name: key.name,
+        start: format!("{}…", key.start),
+        scopes: key.scopes,
+    }
+}
+
+/// Creates a root key; its scopes may not exceed what the member's role may grant.
+async fn create(
+    member: Member<can::CreateRootKeys>,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let pairs = pairs(&body);
+    let name = first_of(&pairs, "name").to_owned();
+    let chosen = all_of(&pairs, "scopes");
+    let mut shown = FormState::new();
+    shown
+        .keep("name", &name)
+        .keep("ttl_days", first_of(&pairs, "ttl_days"));
+    let ttl_seconds = shown
+        .number("ttl_days", first_of(&pairs, "ttl_days"))
+        .map(|d| d.saturating_mul(24 * 3600));
+    if chosen.is_empty() {
+        shown.error("scopes", "Choose at least one scope.");
+    }
+    if !shown.has_errors() {
+        let holder = Scopes::parse(grantable(member.role())).expect("root scopes are valid");
+        let input = CreateRootKey {
+            name,
+            scopes: chosen.clone(),
+            expires_at: None,
+            ttl_seconds,
+        };
+        match root_keys::create(&state, &member.audit, member.tenant_id(), &holder, input).await {
+            Ok(created) => {
+                let page = page(
+                    &member,
+                    &state,
+                    FormState::new(),
+                    Vec::new(),
+                    Some(created.key),
+                    None,
+                    None,
+                )
+                .await?;
+                return Ok(render(StatusCode::CREATED, &page));
+            }
+            Err(err) if err.status.is_client_error() => {
+                if err.fields.is_empty() {
+                    shown.error("scopes", err.message.clone());
+                } else {
+                    shown.absorb(&rename_ttl(&err), &["name", "scopes", "ttl_days"]);
+                }
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let page = page(&member, &state, shown, chosen, None, None, None).await?;
+    Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+fn rename_ttl(err: &crate::error::ApiError) -> crate::error::ApiError {
+    let mut renamed = crate::error::ApiError::new(err.status, err.code, err.message.clone());
+    renamed.fields = err
+        .fields
+        .iter()
+        .map(|(f, m)| {
+            let f = if f == "ttl_seconds" {
+                "ttl_days"
+            } else {
+                f.as_str()
+            };
+            (f.to_owned(), m.clone())
+        })
+        .collect();
+    renamed
+}
+
+async fn revoke(
+    member: Member<can::RevokeRootKeys>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id = parse_path_id(&path, "root key")?;
+    match root_keys::revoke(&state, &member.audit, member.tenant_id(), id).await {
+        Ok(_) => Ok(see_other("/root-keys?notice=revoked")),
+        Err(err) if err.status == StatusCode::CONFLICT => {
+            let page = page(
+                &member,
+                &state,
+                FormState::new(),
+                Vec::new(),
+                None,
+                None,
+                Some(
+                    "This is the last root key that can manage root keys. Create its replacement first."
+                        .to_owned(),
+                ),
+            )
+            .await?;
+            Ok(render(StatusCode::CONFLICT, &page))
+        }
+        Err(err) => Err(err.into()),
+    }
+}

@@ -1,0 +1,269 @@
+//! Sign up, sign in, sign out, sessions and throttling.
+
+use diesel::prelude::*;
+use latchkey::store::schema::sessions;
+
+use super::support::{PASSWORD, Visitor, audit_actions, session_count, set_cookies, user_id};
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn sign_up_creates_a_tenant_with_its_owner_and_signs_in() {
+    let app = TestApp::spawn().await;
+    let ada = Visitor::new(&app);
+
+    let response = ada.sign_up("Ada@Example.com", "Analytical").await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/");
+
+    let (status, body) = ada.page("/").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Analytical"), "{body}");
+    assert!(body.contains("ada@example.com"));
+    assert!(body.contains("Owner"));
+
+    let id = user_id(&app, "ada@example.com").await;
+    let tenant_id = with_tenant_id(&app, "Analytical").await;
+    assert_eq!(
+        super::support::role_of(&app, &tenant_id, &id)
+            .await
+            .as_deref(),
+        Some("owner")
+    );
+    assert_eq!(
+        audit_actions(&app, &tenant_id).await,
+        ["tenant.create", "membership.create"]
+    );
+}
+
+async fn with_tenant_id(app: &TestApp, name: &str) -> String {
+    let name = name.to_owned();
+    super::support::with_conn(app, move |conn| {
+        latchkey::store::tenants::find_by_name(conn, &name)
+            .expect("query")
+            .expect("tenant exists")
+            .id
+    })
+    .await
+}
+
+#[tokio::test]
+async fn sign_up_errors_are_shown_next_to_the_field_and_keep_what_was_typed() {
+    let app = TestApp::spawn().await;
+    let visitor = Visitor::new(&app);
+
+    let response = visitor
+        .submit(
+            "/sign-up",
+            "/sign-up",
+            &[
+                ("email", "not-an-address"),
+                ("password", "too short"),
+                ("tenant", "  "),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("value=\"not-an-address\""), "kept the e-mail");
+    assert!(body.contains("id=\"email-error\""));
+    assert!(body.contains("Use at least 12 characters"));
+    assert!(body.contains("id=\"tenant-error\""));
+    assert!(!body.contains("too short"), "never echoes a password");
+
+    // A taken tenant name is an error on that field; nothing is created.
+    app.tenant("acme").await;
+    let response = visitor.sign_up("new@example.com", "acme").await;
+    assert_eq!(response.status(), 422);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("A tenant with this name already exists"));
+    assert!(body.contains("value=\"new@example.com\""));
+    let exists = super::support::with_conn(&app, |conn| {
+        latchkey::store::users::find_by_email(conn, "new@example.com").unwrap()
+    })
+    .await;
+    assert!(exists.is_none(), "a failed sign-up creates no user");
+}
+
+#[tokio::test]
+async fn sign_in_rotates_the_session_and_sign_out_ends_it() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("acme").await;
+    let email = "owner@acme.example.com";
+    let visitor = Visitor::new(&app);
+
+    // Wrong password and unknown account: the same calm message.
+    for (email, password) in [(email, "wrong password!"), ("nobody@example.com", PASSWORD)] {
+        let response = visitor.sign_in(email, password).await;
+        assert_eq!(response.status(), 401);
+        let body = response.text().await.unwrap();
+        assert!(body.contains("That e-mail address and password do not match an account."));
+    }
+
+    let first = visitor.sign_in(email, PASSWORD).await;
+    assert_eq!(first.status(), 303);
+    let first_cookie = session_cookie(&first);
+    let id = user_id(&app, email).await;
+    assert_eq!(session_count(&app, &id).await, 1);
+
+    // Signing in again replaces the session: a new id, the old one deleted.
+    let second = visitor
+        .submit("/", "/sign-in", &[("email", email), ("password", PASSWORD)])
+        .await;
+    let second_cookie = session_cookie(&second);
+    assert_ne!(first_cookie, second_cookie);
+    assert_eq!(session_count(&app, &id).await, 1);
+    let stale = Visitor::new(&app);
+    let response = stale
+        .client
+        .get(format!("{}/members", app.address))
+        .header("cookie", format!("latchkey_session={first_cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "the old session no longer works");
+
+    let (status, body) = visitor.page("/members").await;
+    assert_eq!(status, 200);
+    assert!(body.contains(&tenant.name));
+
+    let response = visitor.submit("/members", "/sign-out", &[]).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/sign-in?notice=signed_out");
+    assert!(
+        set_cookies(&response)
+            .iter()
+            .any(|c| c.starts_with("latchkey_session=;") && c.contains("Max-Age=0"))
+    );
+    assert_eq!(
+        session_count(&app, &id).await,
+        0,
+        "sign-out deletes the session"
+    );
+    let response = stale
+        .client
+        .get(format!("{}/members", app.address))
+        .header("cookie", format!("latchkey_session={second_cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/sign-in?next=%2Fmembers");
+}
+
+fn session_cookie(response: &reqwest::Response) -> String {
+    set_cookies(response)
+        .iter()
+        .find_map(|c| c.strip_prefix("latchkey_session="))
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn sign_in_returns_to_the_page_asked_for_but_never_off_site() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let visitor = Visitor::new(&app);
+    let response = visitor.get("/members").await;
+    assert_eq!(response.headers()["location"], "/sign-in?next=%2Fmembers");
+
+    for (next, expected) in [("/members", "/members"), ("//evil.example/x", "/")] {
+        let visitor = Visitor::new(&app);
+        let response = visitor
+            .submit(
+                "/sign-in",
+                "/sign-in",
+                &[
+                    ("email", "owner@acme.example.com"),
+                    ("password", PASSWORD),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(response.headers()["location"], expected);
+    }
+}
+
+#[tokio::test]
+async fn sessions_expire_when_idle_and_absolutely() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let email = "owner@acme.example.com";
+    let id = user_id(&app, email).await;
+
+    for column in ["idle", "absolute"] {
+        let visitor = Visitor::signed_in(&app, email).await;
+        assert_eq!(visitor.get("/members").await.status(), 200);
+        let user = id.clone();
+        super::support::with_conn(&app, move |conn| {
+            let past = latchkey::store::now() - chrono::TimeDelta::hours(13);
+            let target = sessions::table.filter(sessions::user_id.eq(user));
+            if column == "idle" {
+                diesel::update(target)
+                    .set(sessions::last_seen_at.eq(past))
+                    .execute(conn)
+            } else {
+                diesel::update(target)
+                    .set(sessions::expires_at.eq(past))
+                    .execute(conn)
+            }
+            .expect("age the session");
+        })
+        .await;
+        let response = visitor.get("/members").await;
+        assert_eq!(response.status(), 303, "{column} expiry");
+        assert!(
+            set_cookies(&response)
+                .iter()
+                .any(|c| c.starts_with("latchkey_session=;"))
+        );
+        assert_eq!(session_count(&app, &id).await, 0, "expired session deleted");
+    }
+}
+
+#[tokio::test]
+async fn sign_in_is_throttled_per_account() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let email = "owner@acme.example.com";
+    let visitor = Visitor::new(&app);
+    for _ in 0..latchkey::auth::sign_in_throttle::ACCOUNT_FAILURES {
+        assert_eq!(
+            visitor.sign_in(email, "not the password").await.status(),
+            401
+        );
+    }
+    // Even the right password waits now, with a clear message.
+    let response = visitor.sign_in(email, PASSWORD).await;
+    assert_eq!(response.status(), 429);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 800 && retry <= 900, "{retry}");
+    let body = response.text().await.unwrap();
+    assert!(body.contains("Too many attempts; try again in"), "{body}");
+    assert!(body.contains(" s."));
+
+    // Another account from the same address is not locked by this one.
+    app.tenant("other").await;
+    let response = visitor.sign_in("owner@other.example.com", PASSWORD).await;
+    assert_eq!(response.status(), 303);
+}
+
+#[tokio::test]
+async fn sign_in_is_throttled_per_address() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let visitor = Visitor::new(&app);
+    for i in 0..latchkey::auth::sign_in_throttle::ADDRESS_FAILURES {
+        let email = format!("guess{i}@example.com");
+        assert_eq!(
+            visitor.sign_in(&email, "not the password").await.status(),
+            401
+        );
+    }
+    let response = visitor.sign_in("owner@acme.example.com", PASSWORD).await;
+    assert_eq!(response.status(), 429);
+}

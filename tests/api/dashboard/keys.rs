@@ -1,0 +1,368 @@
+//! Keys, keyspaces, root keys and leaks through the dashboard: every role × action on the
+//! server, other tenants out of reach, and forms that keep what was typed.
+
+use serde_json::{Value, json};
+
+use super::support::{Visitor, add_member};
+use crate::helpers::{TestApp, TestTenant};
+
+/// Makes a keyspace and a key through the REST API with the tenant's root key.
+async fn api_key(app: &TestApp, tenant: &TestTenant, prefix: &str) -> (String, String, String) {
+    let keyspace: Value = app
+        .client
+        .post(app.url("/v1/keyspaces"))
+        .bearer_auth(&tenant.root_key)
+        .json(&json!({ "name": prefix, "prefix": prefix }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keyspace_id = keyspace["id"].as_str().expect("keyspace id").to_owned();
+    let (id, key) = new_key(app, tenant, &keyspace_id).await;
+    (keyspace_id, id, key)
+}
+
+async fn new_key(app: &TestApp, tenant: &TestTenant, keyspace_id: &str) -> (String, String) {
+    let key: Value = app
+        .client
+        .post(app.url("/v1/keys"))
+        .bearer_auth(&tenant.root_key)
+        .json(&json!({ "keyspace_id": keyspace_id, "name": "k", "scopes": ["a:b"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        key["id"].as_str().expect("key id").to_owned(),
+        key["key"].as_str().expect("key").to_owned(),
+    )
+}
+
+async fn code(app: &TestApp, tenant: &TestTenant, key: &str) -> String {
+    let body: Value = app
+        .client
+        .post(app.url("/v1/keys/verify"))
+        .bearer_auth(&tenant.root_key)
+        .json(&json!({ "key": key }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["code"].as_str().unwrap_or_default().to_owned()
+}
+
+const ROLES: [&str; 4] = ["owner", "admin", "developer", "viewer"];
+
+/// A form post: action, fields, the status expected, and what it does (for messages).
+type Case = (String, Vec<(&'static str, String)>, u16, &'static str);
+
+#[tokio::test]
+async fn every_role_can_do_exactly_what_the_matrix_says_with_keys() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("acme").await;
+    let (keyspace_id, _, _) = api_key(&app, &tenant, "acme_live").await;
+    for role in ROLES {
+        add_member(
+            &app,
+            &tenant.id,
+            &format!("{role}-m@acme.example.com"),
+            role,
+        )
+        .await;
+    }
+    for role in ROLES {
+        let manages = role != "viewer";
+        let revokes_root = role == "owner" || role == "admin";
+        let who = Visitor::signed_in(&app, &format!("{role}-m@acme.example.com")).await;
+        let (key_id, key) = new_key(&app, &tenant, &keyspace_id).await;
+        let (bulk_id, bulk_key) = new_key(&app, &tenant, &keyspace_id).await;
+        let (_, leaked) = new_key(&app, &tenant, &keyspace_id).await;
+        let expect = |allowed: bool, ok: u16| if allowed { ok } else { 403 };
+
+        // Every page reads for every role; forms that change things only for some.
+        for path in [
+            "/".to_owned(),
+            "/keys".to_owned(),
+            format!("/keys/{key_id}"),
+            "/keyspaces".to_owned(),
+            format!("/keyspaces/{keyspace_id}"),
+            "/root-keys".to_owned(),
+            "/audit".to_owned(),
+            "/usage".to_owned(),
+            "/members".to_owned(),
+        ] {
+            assert_eq!(who.get(&path).await.status(), 200, "{role} reads {path}");
+        }
+        for path in ["/keys/new", "/leaks"] {
+            assert_eq!(
+                who.get(path).await.status(),
+                expect(manages, 200),
+                "{role} {path}"
+            );
+        }
+
+        let cases: Vec<Case> = vec![
+            (
+                "/keyspaces".into(),
+                vec![
+                    ("name", format!("{role} space")),
+                    ("prefix", format!("{role}_ks")),
+                ],
+                expect(manages, 303),
+                "create a keyspace",
+            ),
+            (
+                format!("/keyspaces/{keyspace_id}"),
+                vec![
+                    ("name", "acme_live".into()),
+                    ("default_scopes", "a:b".into()),
+                ],
+                expect(manages, 303),
+                "edit keyspace defaults",
+            ),
+            (
+                "/keys".into(),
+                vec![
+                    ("keyspace_id", keyspace_id.clone()),
+                    ("name", format!("by {role}")),
+                ],
+                expect(manages, 201),
+                "create a key",
+            ),
+            (
+                format!("/keys/{key_id}/rotate"),
+                vec![("grace_hours", "1".into())],
+                expect(manages, 201),
+                "rotate a key",
+            ),
+            (
+                format!("/keys/{key_id}/revoke"),
+                vec![("reason", "test".into()), ("confirm", "yes".into())],
+                expect(manages, 303),
+                "revoke a key",
+            ),
+            (
+                "/keys/revoke".into(),
+                vec![("ids", bulk_id.clone()), ("confirm", "yes".into())],
+                expect(manages, 303),
+                "bulk revoke",
+            ),
+            (
+                "/leaks".into(),
+                vec![("key", leaked.clone())],
+                expect(manages, 200),
+                "report a leaked key",
+            ),
+            (
+                "/root-keys".into(),
+                vec![
+                    ("name", format!("{role} ci")),
+                    ("scopes", "keys:verify".into()),
+                ],
+                expect(manages, 201),
+                "create a root key",
+            ),
+            (
+                "/root-keys".into(),
+                vec![
+                    ("name", format!("{role} admin")),
+                    ("scopes", "root_keys:*".into()),
+                ],
+                match role {
+                    "owner" | "admin" => 201,
+                    "developer" => 422,
+                    _ => 403,
+                },
+                "create a root key that manages root keys",
+            ),
+        ];
+        for (action, fields, status, what) in cases {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let response = who.submit("/keys", &action, &fields).await;
+            assert_eq!(response.status(), status, "{role}: {what}");
+        }
+        assert_eq!(
+            code(&app, &tenant, &key).await,
+            if manages { "REVOKED" } else { "VALID" }
+        );
+        let bulk_expected = if manages { "REVOKED" } else { "VALID" };
+        assert_eq!(
+            code(&app, &tenant, &bulk_key).await,
+            bulk_expected,
+            "{role} bulk"
+        );
+        assert_eq!(
+            code(&app, &tenant, &leaked).await,
+            bulk_expected,
+            "{role} leak"
+        );
+
+        // Revoking a root key: owners and admins only.
+        let response = who
+            .submit(
+                "/root-keys",
+                &format!("/root-keys/{}/revoke", spare_root_key(&app, &tenant).await),
+                &[],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            expect(revokes_root, 303),
+            "{role}: revoke a root key"
+        );
+    }
+}
+
+/// A fresh root key to revoke (never the tenant's last `root_keys:*` key).
+async fn spare_root_key(app: &TestApp, tenant: &TestTenant) -> String {
+    let body: Value = app
+        .client
+        .post(app.url("/v1/root-keys"))
+        .bearer_auth(&tenant.root_key)
+        .json(&json!({ "name": "spare", "scopes": ["keys:verify"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["id"].as_str().expect("root key id").to_owned()
+}
+
+#[tokio::test]
+async fn another_tenants_keys_are_not_found_and_their_leaks_not_revoked() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let globex = app.tenant("globex").await;
+    let (keyspace_id, key_id, key) = api_key(&app, &globex, "globex_live").await;
+    let acme = Visitor::signed_in(&app, "owner@acme.example.com").await;
+
+    for path in [
+        format!("/keys/{key_id}"),
+        format!("/keyspaces/{keyspace_id}"),
+    ] {
+        assert_eq!(acme.get(&path).await.status(), 404, "{path}");
+    }
+    let response = acme
+        .submit(
+            "/keys",
+            &format!("/keys/{key_id}/revoke"),
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(response.status(), 404);
+    let response = acme
+        .submit(
+            "/keys",
+            "/keys/revoke",
+            &[("ids", &key_id), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/keys?revoked=0");
+    let response = acme.submit("/leaks", "/leaks", &[("key", &key)]).await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("Nothing found"), "{body}");
+    assert!(!body.contains("globex"));
+    assert_eq!(code(&app, &globex, &key).await, "VALID");
+    let (_, list) = acme.page("/keys").await;
+    assert!(!list.contains(&key_id));
+}
+
+#[tokio::test]
+async fn key_form_errors_stay_next_to_their_fields() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("acme").await;
+    let (keyspace_id, _, _) = api_key(&app, &tenant, "acme_live").await;
+    let owner = Visitor::signed_in(&app, "owner@acme.example.com").await;
+    let response = owner
+        .submit(
+            "/keys/new",
+            "/keys",
+            &[
+                ("keyspace_id", &keyspace_id),
+                ("name", "Customer 7"),
+                ("scopes", "not a scope!"),
+                ("ip_allowlist", "10.0.0.0/99"),
+                ("ttl_days", "soon"),
+                ("meta", "[1, 2]"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("value=\"Customer 7\""), "kept the name");
+    assert!(body.contains("id=\"ttl_days-error\""), "{body}");
+
+    // Fix the number fields: the service's own validation speaks next to the fields.
+    let response = owner
+        .submit(
+            "/keys/new",
+            "/keys",
+            &[
+                ("keyspace_id", &keyspace_id),
+                ("name", "Customer 7"),
+                ("scopes", "not a scope!"),
+                ("ttl_days", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("id=\"scopes-error\""), "{body}");
+    assert!(body.contains("value=\"not a scope!\""));
+
+    // Keyspace prefix taken: the error is on the prefix field.
+    let response = owner
+        .submit(
+            "/keyspaces",
+            "/keyspaces",
+            &[("name", "Again"), ("prefix", "acme_live")],
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("id=\"prefix-error\""), "{body}");
+    assert!(body.contains("value=\"Again\""));
+}
+
+#[tokio::test]
+async fn the_secret_is_shown_once_and_never_stored_or_cached() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("acme").await;
+    let (keyspace_id, _, _) = api_key(&app, &tenant, "acme_live").await;
+    let owner = Visitor::signed_in(&app, "owner@acme.example.com").await;
+    let response = owner
+        .submit(
+            "/keys/new",
+            "/keys",
+            &[("keyspace_id", &keyspace_id), ("name", "Once")],
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body = response.text().await.unwrap();
+    let at = body.find("id=\"secret\"").unwrap();
+    let rest = &body[at..];
+    let start = rest.find("value=\"").unwrap() + 7;
+    let secret = &rest[start..start + rest[start..].find('"').unwrap()];
+    assert!(secret.starts_with("acme_live_"));
+    assert_eq!(code(&app, &tenant, secret).await, "VALID");
+    let (_, list) = owner.page("/keys").await;
+    assert!(!list.contains(secret));
+    let id_at = body.find("href=\"/keys/").unwrap() + "href=\"/keys/".len();
+    let id = &body[id_at..id_at + 36];
+    let (_, detail) = owner.page(&format!("/keys/{id}")).await;
+    assert!(!detail.contains(secret));
+    assert!(
+        detail.contains("key.create"),
+        "the audit trail shows the creation"
+    );
+}

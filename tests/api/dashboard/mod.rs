@@ -1,0 +1,10 @@
+//! The dashboard: server-side tests with a cookie-keeping HTTP client, and browser journeys
+//! in headless Chromium (`browser.rs`).
+
+mod account;
+mod browser;
+mod keys;
+mod members;
+mod roles;
+mod security;
+mod support;
