@@ -1,6 +1,7 @@
 //! Browser journeys in headless Chromium from Debian's packages, driven over WebDriver by
 //! fantoccini through a chromedriver each test starts on a free port with a fresh profile.
-//! They also take the screenshots in `docs/screenshots/`.
+//! They also take the screenshots in `docs/screenshots/` (refreshed with
+//! `LATCHKEY_UPDATE_SCREENSHOTS=1 cargo test --test api browser`).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -196,9 +197,14 @@ impl Browser {
             .unwrap_or_default()
     }
 
-    /// Saves a PNG of the page to `docs/screenshots/{name}.png`.
+    /// Takes a PNG of the page; with `LATCHKEY_UPDATE_SCREENSHOTS=1` it is saved as
+    /// `docs/screenshots/{name}.png` (so ordinary test runs leave the work tree clean).
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "the browser returned a PNG");
+        if std::env::var("LATCHKEY_UPDATE_SCREENSHOTS").as_deref() != Ok("1") {
+            return;
+        }
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
         std::fs::create_dir_all(&dir).expect("screenshot dir");
         std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
