@@ -7,11 +7,11 @@ use serde_json::json;
 use crate::audit::AuditContext;
 use crate::auth::password::{self, Password, PasswordError};
 use crate::auth::root_key;
-use crate::domain::ids::{TenantId, new_id};
+use crate::domain::ids::new_id;
 use crate::domain::key::KeyHasher;
 use crate::domain::scope::{ROOT_SCOPES, Scopes};
-use crate::store::models::{Membership, Tenant, User};
-use crate::store::{Store, StoreError, memberships, now, tenants, users};
+use crate::store::models::User;
+use crate::store::{Store, StoreError, now, tenants, users};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
@@ -100,15 +100,6 @@ pub fn bootstrap(
             return Err(BootstrapError::TenantExists(tenant_name.to_owned()));
         }
         let at = now();
-        let tenant_id = TenantId::new();
-        tenants::insert(
-            conn,
-            &Tenant {
-                id: tenant_id.as_str().to_owned(),
-                name: tenant_name.to_owned(),
-                created_at: at,
-            },
-        )?;
         let (user_id, created_user) = match users::find_by_email(conn, &email)? {
             Some(existing) => (existing.id, false),
             None => {
@@ -123,34 +114,19 @@ pub fn bootstrap(
                 (user.id, true)
             }
         };
-        memberships::insert(
+        let audit = AuditContext::cli();
+        let tenant_id = crate::manage::tenants::create_with_owner(
             conn,
-            &Membership {
-                tenant_id: tenant_id.as_str().to_owned(),
-                user_id: user_id.clone(),
-                role: "owner".into(),
-                created_at: at,
-            },
+            &audit,
+            tenant_name,
+            &user_id,
+            &email,
+            at,
         )?;
         let scopes =
             Scopes::parse(ROOT_SCOPES.iter().copied()).expect("the root scope list is valid");
         let issued = root_key::issue(conn, hasher, &tenant_id, "bootstrap", &scopes, None, "cli")?;
 
-        let audit = AuditContext::cli();
-        audit.record(
-            conn,
-            &tenant_id,
-            "tenant.create",
-            ("tenant", tenant_id.as_str()),
-            json!({ "name": tenant_name }),
-        )?;
-        audit.record(
-            conn,
-            &tenant_id,
-            "membership.create",
-            ("user", &user_id),
-            json!({ "email": email, "role": "owner" }),
-        )?;
         audit.record(
             conn,
             &tenant_id,

@@ -6,6 +6,7 @@ pub mod keys;
 pub mod keyspaces;
 pub mod leaks;
 pub mod root_keys;
+pub mod tenants;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

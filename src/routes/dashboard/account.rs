@@ -4,7 +4,6 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::context::{Layout, Member, audit_context};
 use super::forms::FormState;
@@ -16,7 +15,7 @@ use crate::auth::session;
 use crate::bootstrap::{parse_email, parse_tenant_name};
 use crate::domain::ids::{TenantId, new_id};
 use crate::state::AppState;
-use crate::store::models::{Membership, Tenant, User};
+use crate::store::models::User;
 use crate::store::{StoreError, memberships, now, sessions, tenants, users};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -158,7 +157,6 @@ async fn sign_up(
                 ));
             }
             let at = now();
-            let tenant_id = TenantId::new();
             let user = User {
                 id: new_id(),
                 email: email.clone(),
@@ -166,38 +164,15 @@ async fn sign_up(
                 created_at: at,
                 updated_at: at,
             };
-            tenants::insert(
-                conn,
-                &Tenant {
-                    id: tenant_id.as_str().to_owned(),
-                    name: tenant_name.clone(),
-                    created_at: at,
-                },
-            )?;
             users::insert(conn, &user)?;
-            memberships::insert(
-                conn,
-                &Membership {
-                    tenant_id: tenant_id.as_str().to_owned(),
-                    user_id: user.id.clone(),
-                    role: "owner".into(),
-                    created_at: at,
-                },
-            )?;
             audit.actor = Actor::User(user.id.clone());
-            audit.record(
+            let tenant_id = crate::manage::tenants::create_with_owner(
                 conn,
-                &tenant_id,
-                "tenant.create",
-                ("tenant", tenant_id.as_str()),
-                json!({ "name": tenant_name }),
-            )?;
-            audit.record(
-                conn,
-                &tenant_id,
-                "membership.create",
-                ("user", &user.id),
-                json!({ "email": email, "role": "owner" }),
+                &audit,
+                &tenant_name,
+                &user.id,
+                &email,
+                at,
             )?;
             Ok(session::start(conn, &keys, &user.id, Some(&tenant_id), at)?)
         })
