@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::domain::inputs::RateLimit;
+
 #[derive(Debug, Default, Clone)]
 pub struct FormState {
     values: BTreeMap<String, String>,
@@ -76,6 +78,33 @@ impl FormState {
             Ok(n) => Some(n),
             Err(_) => {
                 self.error(field, "Enter a whole number, or leave it empty.");
+                None
+            }
+        }
+    }
+
+    /// Reads the `ratelimit_limit` and `ratelimit_window` fields: both or neither.
+    pub fn rate_limit(&mut self, limit_raw: &str, window_raw: &str) -> Option<RateLimit> {
+        let limit = self.number("ratelimit_limit", limit_raw);
+        let window = self.number("ratelimit_window", window_raw);
+        match (limit, window) {
+            (None, None) => None,
+            (Some(limit), Some(window)) => Some(RateLimit {
+                limit: i32::try_from(limit).unwrap_or(i32::MAX),
+                window_seconds: i32::try_from(window).unwrap_or(i32::MAX),
+            }),
+            (Some(_), None) => {
+                self.error(
+                    "ratelimit_window",
+                    "Give the window too, or leave both empty.",
+                );
+                None
+            }
+            (None, Some(_)) => {
+                self.error(
+                    "ratelimit_limit",
+                    "Give the limit too, or leave both empty.",
+                );
                 None
             }
         }

@@ -12,7 +12,7 @@ use super::context::{Layout, Member, Permission, can};
 use super::forms::{FormState, all_of, first_of, pairs, split_list};
 use super::usage::{Chart, key_chart};
 use super::{PageError, render, see_other, urlencode};
-use crate::domain::inputs::{Credits, RateLimit, Refill, RefillInterval};
+use crate::domain::inputs::{Credits, Refill, RefillInterval};
 use crate::domain::role::Action;
 use crate::error::ApiError;
 use crate::manage::audit::{AuditEventView, AuditQuery};
@@ -312,29 +312,7 @@ fn read_create(form: &CreateForm, shown: &mut FormState) -> CreateKey {
     let ttl_seconds = shown
         .number("ttl_days", &form.ttl_days)
         .map(|d| d.saturating_mul(DAY));
-    let limit = shown.number("ratelimit_limit", &form.ratelimit_limit);
-    let window = shown.number("ratelimit_window", &form.ratelimit_window);
-    let ratelimit = match (limit, window) {
-        (Some(limit), Some(window)) => Some(RateLimit {
-            limit: i32::try_from(limit).unwrap_or(i32::MAX),
-            window_seconds: i32::try_from(window).unwrap_or(i32::MAX),
-        }),
-        (Some(_), None) => {
-            shown.error(
-                "ratelimit_window",
-                "Give the window too, or leave both empty.",
-            );
-            None
-        }
-        (None, Some(_)) => {
-            shown.error(
-                "ratelimit_limit",
-                "Give the limit too, or leave both empty.",
-            );
-            None
-        }
-        (None, None) => None,
-    };
+    let ratelimit = shown.rate_limit(&form.ratelimit_limit, &form.ratelimit_window);
     let remaining = shown.number("credits_remaining", &form.credits_remaining);
     let refill_amount = shown.number("refill_amount", &form.refill_amount);
     let interval = match form.refill_interval.as_str() {

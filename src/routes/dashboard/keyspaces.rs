@@ -119,29 +119,7 @@ fn read_defaults(form: &KeyspaceForm, shown: &mut FormState) -> Defaults {
     let ttl_seconds = shown
         .number("default_ttl_days", &form.default_ttl_days)
         .map(|days| days.saturating_mul(DAY));
-    let limit = shown.number("ratelimit_limit", &form.ratelimit_limit);
-    let window = shown.number("ratelimit_window", &form.ratelimit_window);
-    let ratelimit = match (limit, window) {
-        (None, None) => None,
-        (Some(limit), Some(window)) => Some(RateLimit {
-            limit: i32::try_from(limit).unwrap_or(i32::MAX),
-            window_seconds: i32::try_from(window).unwrap_or(i32::MAX),
-        }),
-        (Some(_), None) => {
-            shown.error(
-                "ratelimit_window",
-                "Give the window too, or leave both empty.",
-            );
-            None
-        }
-        (None, Some(_)) => {
-            shown.error(
-                "ratelimit_limit",
-                "Give the limit too, or leave both empty.",
-            );
-            None
-        }
-    };
+    let ratelimit = shown.rate_limit(&form.ratelimit_limit, &form.ratelimit_window);
     Defaults {
         ttl_seconds,
         scopes: split_list(&form.default_scopes),
