@@ -24,6 +24,7 @@ use crate::state::AppState;
 use crate::store::Store;
 use crate::telemetry;
 use crate::tokens::TokenService;
+use crate::tokens::denylist::Denylist;
 use crate::tokens::signing::{KeyCipher, Keyring};
 use crate::verify::ratelimit::RateLimiter;
 use crate::verify::usage::UsageRecorder;
@@ -93,12 +94,14 @@ impl Application {
             settings.signing_algorithm,
             settings.token_ttl_seconds,
         );
+        let denylist = Arc::new(Denylist::new(store.clone(), redis.clone()));
         let tokens = TokenService::new(
             store.clone(),
             settings.public_url.clone(),
             settings.token_audience.clone(),
             settings.token_ttl_seconds,
             keyring,
+            denylist.clone(),
         );
         let state = web::Data::new(AppState {
             store: store.clone(),
@@ -115,6 +118,7 @@ impl Application {
         let background = vec![
             tokio::spawn(caches.run_subscriber()),
             tokio::spawn(flush_usage_periodically(usage.clone(), store.clone())),
+            tokio::spawn(denylist.run()),
         ];
         let max_body = settings.max_body_bytes;
 

@@ -141,6 +141,16 @@ impl RedisTier {
         self.record(invocation.invoke_async(&mut conn).await)
     }
 
+    /// Runs a pipeline (its commands in order, in one round trip); `None` when Redis is
+    /// unavailable.
+    pub async fn pipeline<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Option<T> {
+        if !self.available() {
+            return None;
+        }
+        let mut conn = self.manager.clone();
+        self.record(pipe.query_async(&mut conn).await)
+    }
+
     pub async fn ping(&self) -> bool {
         let mut conn = self.manager.clone();
         let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;

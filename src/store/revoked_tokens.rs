@@ -43,6 +43,17 @@ pub fn is_revoked(
     Ok(count > 0)
 }
 
+/// Every entry whose token has not expired by `now`: what a fresh copy of the denylist holds.
+pub fn unexpired(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+) -> Result<Vec<RevokedTokenRow>, StoreError> {
+    Ok(revoked_tokens::table
+        .filter(revoked_tokens::expires_at.ge(now))
+        .select(RevokedTokenRow::as_select())
+        .load(conn)?)
+}
+
 /// Forgets entries of tokens that have expired by `now`.
 pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, StoreError> {
     Ok(

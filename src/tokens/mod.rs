@@ -1,7 +1,10 @@
 //! Access tokens (RFC 9068 JWTs) minted from API keys: signing, checking, and the `jti`
 //! denylist that revocation (RFC 7009) writes to.
 
+pub mod denylist;
 pub mod signing;
+
+use std::sync::Arc;
 
 use chrono::{NaiveDateTime, TimeDelta};
 use jsonwebtoken::{Header, Validation};
@@ -13,6 +16,7 @@ use crate::domain::token::{ACCESS_TOKEN_TYPE, AccessTokenClaims, scope_param};
 use crate::error::ApiError;
 use crate::store::models::RevokedTokenRow;
 use crate::store::{Store, now, revoked_tokens};
+use denylist::Denylist;
 use signing::Keyring;
 
 /// Issues and checks access tokens for one deployment (one issuer).
@@ -23,6 +27,8 @@ pub struct TokenService {
     pub audience: String,
     pub ttl_seconds: i64,
     pub keyring: Keyring,
+    /// Revoked tokens; [`Denylist::run`] keeps its Redis copy complete.
+    pub denylist: Arc<Denylist>,
     store: Store,
 }
 
@@ -47,12 +53,14 @@ impl TokenService {
         audience: String,
         ttl_seconds: i64,
         keyring: Keyring,
+        denylist: Arc<Denylist>,
     ) -> Self {
         Self {
             issuer,
             audience,
             ttl_seconds,
             keyring,
+            denylist,
             store,
         }
     }
@@ -127,7 +135,8 @@ impl TokenService {
         )
     }
 
-    /// Denies a token until it expires, recording who did it. Denying twice is harmless.
+    /// Denies a token until it expires, on every node, recording who did it. Denying twice is
+    /// harmless.
     pub async fn revoke(
         &self,
         audit: &AuditContext,
@@ -139,7 +148,8 @@ impl TokenService {
             tenant_id: tenant.as_str().to_owned(),
             expires_at: expiry(claims),
         };
-        let (audit, tenant, client_id) = (audit.clone(), tenant.clone(), claims.client_id.clone());
+        let (jti, expires_at) = (row.jti.clone(), row.expires_at);
+        let (audit, owner, client_id) = (audit.clone(), tenant.clone(), claims.client_id.clone());
         self.store
             .transaction(move |conn| {
                 if !revoked_tokens::insert(conn, &row)? {
@@ -147,7 +157,7 @@ impl TokenService {
                 }
                 audit.record(
                     conn,
-                    &tenant,
+                    &owner,
                     "token.revoke",
                     ("access_token", &row.jti),
                     serde_json::json!({
@@ -159,15 +169,13 @@ impl TokenService {
                 revoked_tokens::purge_expired(conn, now() - TimeDelta::minutes(5))?;
                 Ok::<_, ApiError>(())
             })
-            .await
+            .await?;
+        self.denylist.added(tenant, &jti, expires_at).await;
+        Ok(())
     }
 
     pub async fn is_revoked(&self, tenant: &TenantId, jti: &str) -> Result<bool, ApiError> {
-        let (tenant, jti) = (tenant.clone(), jti.to_owned());
-        Ok(self
-            .store
-            .run(move |conn| revoked_tokens::is_revoked(conn, &tenant, &jti))
-            .await?)
+        self.denylist.contains(tenant, jti).await
     }
 }
 

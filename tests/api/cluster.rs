@@ -83,3 +83,43 @@ async fn revoke_rotate_and_disable_through_one_node_reach_the_other_within_a_sec
     let received = b.metric("latchkey_invalidations_received_total").await - received_before;
     assert!(received >= 4.0, "B received {received} evictions");
 }
+
+/// An access token revoked through node A is refused by node B as soon as A has answered: both
+/// read the one denylist copy in Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_token_revoked_through_one_node_is_refused_by_the_other_at_once() {
+    if !cluster_tests_enabled() {
+        return;
+    }
+    // One deployment, one issuer: the nodes share the public URL behind their load balancer.
+    let cluster = Cluster::start(2, &[("LATCHKEY_PUBLIC_URL", "http://latchkey.test")]).await;
+    let (a, b) = (&cluster.nodes[0].api, &cluster.nodes[1].api);
+    let space = cluster.space("tokenrevoke").await;
+    let (key_id, key) = a.create_key(&space, json!({"name": "client"})).await;
+
+    let response = a
+        .client
+        .post(format!("{}/oauth/token", a.base))
+        .basic_auth(&key_id, Some(&key))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("token response");
+    let access_token = body["access_token"].as_str().expect("access_token");
+    warm(b, &space.token, access_token, "VALID").await;
+
+    let response = a
+        .client
+        .post(format!("{}/oauth/revoke", a.base))
+        .basic_auth(&key_id, Some(&key))
+        .form(&[("token", access_token)])
+        .send()
+        .await
+        .expect("revoke request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(b.code(&space.token, access_token).await, "REVOKED");
+    assert_eq!(a.code(&space.token, access_token).await, "REVOKED");
+    assert_eq!(b.code(&space.token, &key).await, "VALID");
+}

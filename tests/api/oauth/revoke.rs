@@ -1,9 +1,17 @@
 //! `POST /oauth/revoke` (RFC 7009): clients revoke their tokens or their own key; unknown tokens
 //! answer 200; revoked tokens stay refused everywhere.
 
+use std::time::Duration;
+
+use latchkey::domain::ids::TenantId;
+use latchkey::store::models::RevokedTokenRow;
+use latchkey::store::revoked_tokens;
+use latchkey::tokens::denylist;
+use redis::AsyncCommands;
 use serde_json::{Value, json};
 
 use super::{Client, World, assert_oauth_error};
+use crate::nodes::{RedisServer, within};
 
 async fn revoke(world: &World, client: &Client, form: &[(&str, &str)]) -> reqwest::Response {
     world
@@ -149,4 +157,116 @@ async fn a_client_cannot_revoke_what_is_not_its_own() {
     .await;
     assert_oauth_error(revoke(&world, &alice, &[]).await, 400, "invalid_request").await;
     assert_eq!(world.verify(&alice_token, json!({})).await["code"], "VALID");
+}
+
+/// The score of `member` in the denylist's Redis copy, if it is there.
+async fn redis_score(redis: &RedisServer, member: &str) -> Option<f64> {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    conn.zscore(denylist::REDIS_KEY, member).await.unwrap()
+}
+
+fn revoked_row(tenant: &str, jti: &str, exp: i64) -> RevokedTokenRow {
+    RevokedTokenRow {
+        jti: jti.to_owned(),
+        tenant_id: tenant.to_owned(),
+        expires_at: chrono::DateTime::from_timestamp(exp, 0)
+            .unwrap()
+            .naive_utc(),
+    }
+}
+
+/// With Redis, every node reads revoked tokens from one copy there. The store keeps the record:
+/// a copy lost with Redis, or an entry Redis missed while it was down, comes back from it.
+#[tokio::test]
+async fn with_redis_revoked_tokens_are_read_from_its_copy_which_the_store_rebuilds() {
+    let mut redis = RedisServer::start();
+    let world = World::with(&[("REDIS_URL", &redis.url())]).await;
+    let client = world.default_client().await;
+    let token = world.token(&client, None).await;
+    let claims = super::parts(&token).1;
+    let (jti, exp) = (
+        claims["jti"].as_str().unwrap(),
+        claims["exp"].as_i64().unwrap(),
+    );
+    let member = denylist::member(&TenantId::from_trusted(world.tenant.id.clone()), jti);
+    let copied = within(Duration::from_secs(5), || async {
+        redis_score(&redis, denylist::LOADED).await.is_some()
+    })
+    .await;
+    assert!(
+        copied.is_some(),
+        "the node never marked its Redis copy complete"
+    );
+
+    let response = revoke(&world, &client, &[("token", &token)]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        redis_score(&redis, &member).await,
+        Some((exp * 1000) as f64)
+    );
+    assert_eq!(world.verify(&token, json!({})).await["code"], "REVOKED");
+
+    // The answer comes from Redis: with the store's entry gone, the token is still refused.
+    let store = world.app.store.clone();
+    let (tenant, owned_jti) = (world.tenant.id.clone(), jti.to_owned());
+    store
+        .run(move |conn| {
+            use diesel::prelude::*;
+            use latchkey::store::schema::revoked_tokens::dsl;
+            diesel::delete(dsl::revoked_tokens.filter(dsl::jti.eq(owned_jti)))
+                .execute(conn)
+                .map_err(latchkey::store::StoreError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(world.verify(&token, json!({})).await["code"], "REVOKED");
+    let row = revoked_row(&tenant, jti, exp);
+    store
+        .run(move |conn| revoked_tokens::insert(conn, &row))
+        .await
+        .map_err(|e: latchkey::store::StoreError| e)
+        .unwrap();
+
+    // Redis loses everything: the store answers meanwhile, and the copy is rebuilt from it.
+    redis.kill();
+    redis.restart();
+    assert_eq!(world.verify(&token, json!({})).await["code"], "REVOKED");
+    let rebuilt = within(Duration::from_secs(5), || async {
+        redis_score(&redis, &member).await.is_some()
+            && redis_score(&redis, denylist::LOADED).await.is_some()
+    })
+    .await;
+    assert!(rebuilt.is_some(), "the Redis copy was not rebuilt");
+
+    // A revocation while Redis is down is refused from the store, and reaches Redis once it is
+    // back.
+    let second = world.token(&client, None).await;
+    let second_jti = super::parts(&second).1["jti"].as_str().unwrap().to_owned();
+    let second_member = denylist::member(
+        &TenantId::from_trusted(world.tenant.id.clone()),
+        &second_jti,
+    );
+    redis.kill();
+    assert_eq!(
+        revoke(&world, &client, &[("token", &second)])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(world.verify(&second, json!({})).await["code"], "REVOKED");
+    redis.restart();
+    let caught_up = within(Duration::from_secs(5), || async {
+        redis_score(&redis, &second_member).await.is_some()
+    })
+    .await;
+    assert!(
+        caught_up.is_some(),
+        "the revocation made without Redis never reached it"
+    );
+    assert_eq!(world.verify(&second, json!({})).await["code"], "REVOKED");
+    assert_eq!(
+        world.verify(&client.secret, json!({})).await["code"],
+        "VALID"
+    );
 }
