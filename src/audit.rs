@@ -35,7 +35,8 @@ impl Actor {
 #[derive(Clone, Debug)]
 pub struct AuditContext {
     pub actor: Actor,
-    pub ip: Option<String>,
+    /// Formatted only when an event is recorded (most authenticated requests record none).
+    pub ip: Option<std::net::IpAddr>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
 }
@@ -72,7 +73,7 @@ impl AuditContext {
                 target_type: target.0.to_owned(),
                 target_id: target.1.to_owned(),
                 changes: changes.to_string(),
-                ip: self.ip.clone(),
+                ip: self.ip.map(|ip| ip.to_string()),
                 user_agent: self.user_agent.clone(),
                 request_id: self.request_id.clone(),
             },

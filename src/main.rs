@@ -7,6 +7,11 @@ use latchkey::cli::{Cli, Command, SigningKeysAction};
 use latchkey::config::{ProcessEnv, Settings};
 use latchkey::startup::{Application, open_command_store};
 
+/// Requests allocate and free many small buffers on every worker thread; mimalloc's per-thread
+/// heaps do that with less work and contention than the system allocator (docs/BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {

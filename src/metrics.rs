@@ -1,8 +1,20 @@
 //! Prometheus metrics, served as text at `/metrics`.
 
+use std::time::Duration;
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder,
 };
+
+use crate::verify::VerifyCode;
+
+/// A cache tier, as the `tier` label names it.
+#[derive(Clone, Copy, Debug)]
+pub enum Tier {
+    L1,
+    L2,
+}
 
 pub struct Metrics {
     registry: Registry,
@@ -17,6 +29,15 @@ pub struct Metrics {
     pub redis_errors: IntCounter,
     /// Evictions received on the invalidation channel.
     pub invalidations_received: IntCounter,
+    /// The labelled series the hot path touches, resolved once: a label lookup hashes and locks.
+    hot: HotSeries,
+}
+
+struct HotSeries {
+    /// Per [`VerifyCode`] (indexed by `code as usize`): its counter and latency histogram.
+    by_code: Vec<(IntCounter, Histogram)>,
+    /// `[tier][hit]`: L1 miss, L1 hit, L2 miss, L2 hit.
+    lookups: [[IntCounter; 2]; 2],
 }
 
 impl Metrics {
@@ -70,7 +91,25 @@ impl Metrics {
                 .register(collector)
                 .expect("metric names are unique");
         }
+        let by_code = VerifyCode::ALL
+            .iter()
+            .map(|code| {
+                (
+                    verifications.with_label_values(&[code.as_str()]),
+                    verify_seconds.with_label_values(&[code.as_str()]),
+                )
+            })
+            .collect();
+        let lookup = |tier, result| cache_lookups.with_label_values(&[tier, result]);
+        let hot = HotSeries {
+            by_code,
+            lookups: [
+                [lookup("l1", "miss"), lookup("l1", "hit")],
+                [lookup("l2", "miss"), lookup("l2", "hit")],
+            ],
+        };
         Self {
+            hot,
             registry,
             verifications,
             verify_seconds,
@@ -79,6 +118,17 @@ impl Metrics {
             redis_errors,
             invalidations_received,
         }
+    }
+
+    /// Counts one verification and how long the engine took.
+    pub fn verification(&self, code: VerifyCode, took: Duration) {
+        let (count, seconds) = &self.hot.by_code[code as usize];
+        count.inc();
+        seconds.observe(took.as_secs_f64());
+    }
+
+    pub fn cache_lookup(&self, tier: Tier, hit: bool) {
+        self.hot.lookups[tier as usize][usize::from(hit)].inc();
     }
 
     /// The Prometheus text exposition of every metric.
@@ -92,5 +142,41 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_sits_at_its_own_index() {
+        for (index, code) in VerifyCode::ALL.iter().enumerate() {
+            assert_eq!(*code as usize, index, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn the_resolved_series_count_under_their_labels() {
+        let metrics = Metrics::new();
+        metrics.verification(VerifyCode::Revoked, Duration::from_micros(30));
+        metrics.verification(VerifyCode::Revoked, Duration::from_micros(30));
+        metrics.cache_lookup(Tier::L2, true);
+        metrics.cache_lookup(Tier::L1, false);
+        let text = metrics.render();
+        for line in [
+            "latchkey_verifications_total{code=\"REVOKED\"} 2",
+            "latchkey_verifications_total{code=\"VALID\"} 0",
+            "latchkey_verify_duration_seconds_count{code=\"REVOKED\"} 2",
+            "latchkey_verify_duration_seconds_bucket{code=\"REVOKED\",le=\"0.00005\"} 2",
+            "latchkey_cache_lookups_total{result=\"hit\",tier=\"l2\"} 1",
+            "latchkey_cache_lookups_total{result=\"miss\",tier=\"l1\"} 1",
+            "latchkey_cache_lookups_total{result=\"hit\",tier=\"l1\"} 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
     }
 }

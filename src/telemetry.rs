@@ -39,21 +39,23 @@ pub struct SafeRootSpan;
 
 impl RootSpanBuilder for SafeRootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let request_id = request
-            .extensions()
-            .get::<tracing_actix_web::RequestId>()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        let route = request
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "request",
             method = %request.method(),
-            route = %route,
-            request_id = %request_id,
+            route = tracing::field::Empty,
+            request_id = tracing::field::Empty,
             status = tracing::field::Empty,
-        )
+        );
+        // Finding the route pattern matches the path against the routes a second time: only
+        // pay for it when the span is logged.
+        if !span.is_disabled() {
+            let route = request.match_pattern();
+            span.record("route", route.as_deref().unwrap_or("unmatched"));
+            if let Some(id) = request.extensions().get::<tracing_actix_web::RequestId>() {
+                span.record("request_id", tracing::field::display(id));
+            }
+        }
+        span
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -55,7 +56,8 @@ scopes! {
 pub struct Caller {
     pub tenant: TenantId,
     pub root_key_id: String,
-    pub scopes: Scopes,
+    /// Shared with the cached record: authenticating does not copy the scope list.
+    pub scopes: Arc<Scopes>,
     pub audit: AuditContext,
 }
 
@@ -121,7 +123,7 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
 pub struct RootKeyRecord {
     pub id: String,
     pub tenant_id: String,
-    pub scopes: Scopes,
+    pub scopes: Arc<Scopes>,
     pub expires_at: Option<chrono::NaiveDateTime>,
     pub revoked: bool,
 }
@@ -133,7 +135,7 @@ impl crate::cache::Cached for RootKeyRecord {
 impl From<crate::store::models::RootKeyRow> for RootKeyRecord {
     fn from(row: crate::store::models::RootKeyRow) -> Self {
         Self {
-            scopes: crate::manage::scopes_from_json(&row.scopes),
+            scopes: Arc::new(crate::manage::scopes_from_json(&row.scopes)),
             id: row.id,
             tenant_id: row.tenant_id,
             expires_at: row.expires_at,
@@ -182,7 +184,7 @@ async fn authenticate(req: &HttpRequest, state: &web::Data<AppState>) -> Result<
         tenant: TenantId::from_trusted(row.tenant_id.clone()),
         audit: AuditContext {
             actor: Actor::RootKey(row.id.clone()),
-            ip: req.peer_addr().map(|a| a.ip().to_string()),
+            ip: req.peer_addr().map(|a| a.ip()),
             user_agent: req
                 .headers()
                 .get(header::USER_AGENT)

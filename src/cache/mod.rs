@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::domain::key::KeyDigest;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Tier};
 use crate::store::StoreError;
 use redis::RedisTier;
 
@@ -139,16 +139,10 @@ impl<T: Cached> TieredCache<T> {
         }
         let key = *digest.as_bytes();
         if let Some(hit) = self.l1.get(&key).await {
-            self.metrics
-                .cache_lookups
-                .with_label_values(&["l1", "hit"])
-                .inc();
+            self.metrics.cache_lookup(Tier::L1, true);
             return Ok(hit.map_or(Lookup::NotFound, Lookup::Found));
         }
-        self.metrics
-            .cache_lookups
-            .with_label_values(&["l1", "miss"])
-            .inc();
+        self.metrics.cache_lookup(Tier::L1, false);
         // Coalesced: concurrent callers for one digest wait for this single load.
         let loaded = self
             .l1
@@ -186,27 +180,18 @@ impl<T: Cached> TieredCache<T> {
         if let Some(redis) = &self.redis {
             match redis.get(&l2_key).await {
                 Some(bytes) if bytes == b"-" => {
-                    self.metrics
-                        .cache_lookups
-                        .with_label_values(&["l2", "hit"])
-                        .inc();
+                    self.metrics.cache_lookup(Tier::L2, true);
                     return Ok(Through::NotFound);
                 }
                 Some(bytes) => {
                     if let Ok(record) = serde_json::from_slice::<T>(&bytes) {
-                        self.metrics
-                            .cache_lookups
-                            .with_label_values(&["l2", "hit"])
-                            .inc();
+                        self.metrics.cache_lookup(Tier::L2, true);
                         return Ok(Through::Found(Arc::new(record), true));
                     }
                 }
                 None => {}
             }
-            self.metrics
-                .cache_lookups
-                .with_label_values(&["l2", "miss"])
-                .inc();
+            self.metrics.cache_lookup(Tier::L2, false);
         }
         self.metrics.store_lookups.inc();
         match load().await {

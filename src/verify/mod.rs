@@ -43,6 +43,19 @@ pub enum VerifyCode {
 }
 
 impl VerifyCode {
+    /// Every code, in declaration order (`code as usize` indexes it).
+    pub const ALL: [VerifyCode; 9] = [
+        Self::Valid,
+        Self::NotFound,
+        Self::Revoked,
+        Self::Disabled,
+        Self::Expired,
+        Self::IpNotAllowed,
+        Self::InsufficientScope,
+        Self::RateLimited,
+        Self::UsageExceeded,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Valid => "VALID",
@@ -297,13 +310,7 @@ pub async fn verify(
         Some(resolved) => decide(state, tenant, &resolved.key, &input, now()).await?,
         None => VerifyOutcome::not_found(),
     };
-    let code = outcome.code.as_str();
-    state.metrics.verifications.with_label_values(&[code]).inc();
-    state
-        .metrics
-        .verify_seconds
-        .with_label_values(&[code])
-        .observe(started.elapsed().as_secs_f64());
+    state.metrics.verification(outcome.code, started.elapsed());
     if let Some(key_id) = &outcome.key_id {
         state.usage.record(tenant, key_id, outcome.code);
     }

@@ -10,24 +10,29 @@ use super::VerifyCode;
 use crate::domain::ids::TenantId;
 use crate::store::{Store, StoreError, now, usage};
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Bucket {
+/// What one key did since the last flush.
+#[derive(Debug)]
+struct KeyUsage {
     tenant_id: String,
-    key_id: String,
-    hour: NaiveDateTime,
-    outcome: VerifyCode,
+    /// Counts by hour and outcome.
+    counts: HashMap<(NaiveDateTime, VerifyCode), i64>,
+    last_used: Option<NaiveDateTime>,
 }
 
-#[derive(Default)]
-struct Pending {
-    counts: HashMap<Bucket, i64>,
-    last_used: HashMap<String, NaiveDateTime>,
+impl KeyUsage {
+    fn merge(&mut self, other: KeyUsage) {
+        for (bucket, count) in other.counts {
+            *self.counts.entry(bucket).or_default() += count;
+        }
+        self.last_used = self.last_used.max(other.last_used);
+    }
 }
 
-/// In-memory counts waiting for the next flush.
+/// In-memory counts waiting for the next flush, by key id. Recording a key seen before
+/// allocates nothing.
 #[derive(Default)]
 pub struct UsageRecorder {
-    pending: Mutex<Pending>,
+    pending: Mutex<HashMap<String, KeyUsage>>,
 }
 
 fn hour_of(at: NaiveDateTime) -> NaiveDateTime {
@@ -38,16 +43,20 @@ impl UsageRecorder {
     /// Counts one verification of a known key (cheap: one short lock, no I/O).
     pub fn record(&self, tenant: &TenantId, key_id: &str, outcome: VerifyCode) {
         let at = now();
-        let bucket = Bucket {
-            tenant_id: tenant.as_str().to_owned(),
-            key_id: key_id.to_owned(),
-            hour: hour_of(at),
-            outcome,
-        };
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        *pending.counts.entry(bucket).or_default() += 1;
+        let usage = match pending.get_mut(key_id) {
+            Some(usage) => usage,
+            None => pending
+                .entry(key_id.to_owned())
+                .or_insert_with(|| KeyUsage {
+                    tenant_id: tenant.as_str().to_owned(),
+                    counts: HashMap::new(),
+                    last_used: None,
+                }),
+        };
+        *usage.counts.entry((hour_of(at), outcome)).or_default() += 1;
         if outcome == VerifyCode::Valid {
-            pending.last_used.insert(key_id.to_owned(), at);
+            usage.last_used = Some(at);
         }
     }
 
@@ -55,24 +64,27 @@ impl UsageRecorder {
     /// and retried at the next flush, so nothing is counted twice or lost while the process runs.
     pub async fn flush(&self, store: &Store) -> Result<usize, StoreError> {
         let taken = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        if taken.counts.is_empty() && taken.last_used.is_empty() {
+        if taken.is_empty() {
             return Ok(0);
         }
         let rows: Vec<usage::UsageIncrement> = taken
-            .counts
             .iter()
-            .map(|(b, count)| usage::UsageIncrement {
-                tenant_id: b.tenant_id.clone(),
-                key_id: b.key_id.clone(),
-                hour: b.hour,
-                outcome: b.outcome.as_str().to_owned(),
-                count: *count,
+            .flat_map(|(key_id, usage)| {
+                usage
+                    .counts
+                    .iter()
+                    .map(|((hour, outcome), count)| usage::UsageIncrement {
+                        tenant_id: usage.tenant_id.clone(),
+                        key_id: key_id.clone(),
+                        hour: *hour,
+                        outcome: outcome.as_str().to_owned(),
+                        count: *count,
+                    })
             })
             .collect();
         let last_used: Vec<(String, NaiveDateTime)> = taken
-            .last_used
             .iter()
-            .map(|(k, v)| (k.clone(), *v))
+            .filter_map(|(key_id, usage)| Some((key_id.clone(), usage.last_used?)))
             .collect();
         let written = rows.len();
         let result = store
@@ -87,12 +99,13 @@ impl UsageRecorder {
             .await;
         if let Err(err) = result {
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            for (bucket, count) in taken.counts {
-                *pending.counts.entry(bucket).or_default() += count;
-            }
-            for (key, at) in taken.last_used {
-                let entry = pending.last_used.entry(key).or_insert(at);
-                *entry = (*entry).max(at);
+            for (key_id, usage) in taken {
+                match pending.get_mut(&key_id) {
+                    Some(existing) => existing.merge(usage),
+                    None => {
+                        pending.insert(key_id, usage);
+                    }
+                }
             }
             return Err(err);
         }

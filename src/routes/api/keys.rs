@@ -22,9 +22,9 @@ use crate::state::AppState;
 use crate::verify::{self, MAX_COST, VerifyInput, VerifyOutcome};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/keys", web::post().to(create))
+    cfg.route("/keys/verify", web::post().to(verify_key))
+        .route("/keys", web::post().to(create))
         .route("/keys", web::get().to(list))
-        .route("/keys/verify", web::post().to(verify_key))
         .route("/keys/revoke", web::post().to(revoke_bulk))
         .route("/keys/{id}", web::get().to(get))
         .route("/keys/{id}", web::patch().to(update))

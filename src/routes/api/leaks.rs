@@ -54,7 +54,7 @@ pub async fn report(
     })?;
     let audit = AuditContext {
         actor: Actor::LeakReporter(identifier.unwrap_or_default().chars().take(200).collect()),
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        ip: req.peer_addr().map(|a| a.ip()),
         user_agent: header_str(&req, header::USER_AGENT.as_str())
             .map(|ua| ua.chars().take(256).collect()),
         request_id: crate::telemetry::current_request_id(),

@@ -15,9 +15,10 @@ use serde::de::DeserializeOwned;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
+        // Routes are tried in order: keys (verification, the hot path) first.
         web::scope("/v1")
-            .configure(keyspaces::configure)
             .configure(keys::configure)
+            .configure(keyspaces::configure)
             .configure(root_keys::configure)
             .configure(audit::configure)
             .configure(leaks::configure),

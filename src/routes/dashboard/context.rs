@@ -147,7 +147,7 @@ fn member<P: Permission>(req: &HttpRequest) -> Result<Member<P>, PageError> {
 pub fn audit_context(req: &HttpRequest, actor: Actor) -> AuditContext {
     AuditContext {
         actor,
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        ip: req.peer_addr().map(|a| a.ip()),
         user_agent: req
             .headers()
             .get(actix_web::http::header::USER_AGENT)

@@ -31,7 +31,7 @@ pub async fn revoke(
     let tenant = TenantId::from_trusted(client.tenant_id.clone());
     let audit = AuditContext {
         actor: Actor::Client(client.id.clone()),
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        ip: req.peer_addr().map(|a| a.ip()),
         user_agent: req
             .headers()
             .get(header::USER_AGENT)
