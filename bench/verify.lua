@@ -1,5 +1,6 @@
 -- POST /v1/keys/verify over a slice of the seeded keys (bench only).
--- env: ROOT_KEY, KEYS_FILE, KEY_OFFSET (0-based), KEY_COUNT, THREADS
+-- env: ROOT_KEY, KEYS_FILE, KEY_OFFSET (0-based), KEY_COUNT, THREADS, and PACE_MS (optional:
+-- each connection waits this many milliseconds between requests, for runs below saturation)
 -- Each thread walks its own part of the slice, so with KEY_COUNT >= requests every request is
 -- for a key this node has not seen (cold); with a small KEY_COUNT keys repeat (warm).
 local counter = 0
@@ -29,4 +30,11 @@ function request()
   local key = keys[base + (i % per_thread) + 1]
   i = i + 1
   return wrk.format("POST", "/v1/keys/verify", headers, '{"key":"' .. key .. '"}')
+end
+
+local pace = tonumber(os.getenv("PACE_MS") or "")
+if pace then
+  function delay()
+    return pace
+  end
 end
