@@ -18,26 +18,17 @@ pub enum Tier {
 
 pub struct Metrics {
     registry: Registry,
-    /// Verifications by outcome code.
-    pub verifications: IntCounterVec,
-    /// Time spent in the verification engine, by outcome code.
-    pub verify_seconds: HistogramVec,
-    /// Cache lookups by tier (`l1`, `l2`) and result (`hit`, `miss`).
-    pub cache_lookups: IntCounterVec,
+    /// Verifications and their latency, per [`VerifyCode`] (indexed by `code as usize`): the
+    /// series of `verifications_total` and `verify_duration_seconds`, resolved once, since a
+    /// label lookup hashes and locks on every call.
+    by_code: Vec<(IntCounter, Histogram)>,
+    /// The series of `cache_lookups_total`, `[tier][hit]`: L1 miss, L1 hit, L2 miss, L2 hit.
+    lookups: [[IntCounter; 2]; 2],
     /// Store lookups made because no cache tier answered.
     pub store_lookups: IntCounter,
     pub redis_errors: IntCounter,
     /// Evictions received on the invalidation channel.
     pub invalidations_received: IntCounter,
-    /// The labelled series the hot path touches, resolved once: a label lookup hashes and locks.
-    hot: HotSeries,
-}
-
-struct HotSeries {
-    /// Per [`VerifyCode`] (indexed by `code as usize`): its counter and latency histogram.
-    by_code: Vec<(IntCounter, Histogram)>,
-    /// `[tier][hit]`: L1 miss, L1 hit, L2 miss, L2 hit.
-    lookups: [[IntCounter; 2]; 2],
 }
 
 impl Metrics {
@@ -101,19 +92,13 @@ impl Metrics {
             })
             .collect();
         let lookup = |tier, result| cache_lookups.with_label_values(&[tier, result]);
-        let hot = HotSeries {
+        Self {
+            registry,
             by_code,
             lookups: [
                 [lookup("l1", "miss"), lookup("l1", "hit")],
                 [lookup("l2", "miss"), lookup("l2", "hit")],
             ],
-        };
-        Self {
-            hot,
-            registry,
-            verifications,
-            verify_seconds,
-            cache_lookups,
             store_lookups,
             redis_errors,
             invalidations_received,
@@ -122,13 +107,13 @@ impl Metrics {
 
     /// Counts one verification and how long the engine took.
     pub fn verification(&self, code: VerifyCode, took: Duration) {
-        let (count, seconds) = &self.hot.by_code[code as usize];
+        let (count, seconds) = &self.by_code[code as usize];
         count.inc();
         seconds.observe(took.as_secs_f64());
     }
 
     pub fn cache_lookup(&self, tier: Tier, hit: bool) {
-        self.hot.lookups[tier as usize][usize::from(hit)].inc();
+        self.lookups[tier as usize][usize::from(hit)].inc();
     }
 
     /// The Prometheus text exposition of every metric.

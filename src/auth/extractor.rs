@@ -182,16 +182,7 @@ async fn authenticate(req: &HttpRequest, state: &web::Data<AppState>) -> Result<
     let scopes = row.scopes.clone();
     Ok(Caller {
         tenant: TenantId::from_trusted(row.tenant_id.clone()),
-        audit: AuditContext {
-            actor: Actor::RootKey(row.id.clone()),
-            ip: req.peer_addr().map(|a| a.ip()),
-            user_agent: req
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|ua| ua.chars().take(256).collect()),
-            request_id: crate::telemetry::current_request_id(),
-        },
+        audit: AuditContext::from_request(req, Actor::RootKey(row.id.clone())),
         root_key_id: row.id.clone(),
         scopes,
     })

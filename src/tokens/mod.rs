@@ -28,7 +28,7 @@ pub struct TokenService {
     pub ttl_seconds: i64,
     pub keyring: Keyring,
     /// Revoked tokens; [`Denylist::run`] keeps its Redis copy complete.
-    pub denylist: Arc<Denylist>,
+    denylist: Arc<Denylist>,
     store: Store,
 }
 

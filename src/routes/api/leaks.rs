@@ -1,7 +1,7 @@
 //! `POST /v1/leaks`: the secret-scanning partner endpoint (GitHub's format). Only reports signed
 //! by a configured reporter key are read; anything else is 401 and changes nothing.
 
-use actix_web::http::header::{self, CACHE_CONTROL};
+use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::audit::{Actor, AuditContext};
@@ -52,13 +52,10 @@ pub async fn report(
             "expected a JSON array of {token, type, url, source}",
         )
     })?;
-    let audit = AuditContext {
-        actor: Actor::LeakReporter(identifier.unwrap_or_default().chars().take(200).collect()),
-        ip: req.peer_addr().map(|a| a.ip()),
-        user_agent: header_str(&req, header::USER_AGENT.as_str())
-            .map(|ua| ua.chars().take(256).collect()),
-        request_id: crate::telemetry::current_request_id(),
-    };
+    let audit = AuditContext::from_request(
+        &req,
+        Actor::LeakReporter(identifier.unwrap_or_default().chars().take(200).collect()),
+    );
     let feedback = leaks::intake(&state, &audit, reports).await?;
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))

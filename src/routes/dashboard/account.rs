@@ -5,11 +5,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::context::{Layout, Member, audit_context};
+use super::context::{Layout, Member};
 use super::forms::FormState;
 use super::guard::Visit;
 use super::{Dashboard, PageError, render, see_other};
-use crate::audit::Actor;
+use crate::audit::{Actor, AuditContext};
 use crate::auth::password::{Password, PasswordError};
 use crate::auth::session;
 use crate::bootstrap::{parse_email, parse_tenant_name};
@@ -140,7 +140,7 @@ async fn sign_up(
     let password_hash = dashboard.passwords.hash(password).await?;
     let keys = dashboard.keys.clone();
     // The actor is the user about to be created; filled in once their id exists.
-    let mut audit = audit_context(&req, Actor::Cli);
+    let mut audit = AuditContext::from_request(&req, Actor::Cli);
     let created = state
         .store
         .transaction(move |conn| -> Result<session::SessionToken, SignUpError> {

@@ -133,7 +133,7 @@ fn member<P: Permission>(req: &HttpRequest) -> Result<Member<P>, PageError> {
     if !tenant.role.allows(P::ACTION) {
         return Err(PageError::Forbidden);
     }
-    let audit = audit_context(req, Actor::User(session.user_id.clone()));
+    let audit = AuditContext::from_request(req, Actor::User(session.user_id.clone()));
     Ok(Member {
         session,
         tenant,
@@ -141,20 +141,6 @@ fn member<P: Permission>(req: &HttpRequest) -> Result<Member<P>, PageError> {
         audit,
         permission: PhantomData,
     })
-}
-
-/// Where a change came from, for the audit log.
-pub fn audit_context(req: &HttpRequest, actor: Actor) -> AuditContext {
-    AuditContext {
-        actor,
-        ip: req.peer_addr().map(|a| a.ip()),
-        user_agent: req
-            .headers()
-            .get(actix_web::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(256).collect()),
-        request_id: crate::telemetry::current_request_id(),
-    }
 }
 
 /// The part of every page the base layout draws.

@@ -1,7 +1,6 @@
 //! `POST /oauth/revoke` (RFC 7009): a client revokes an access token it was issued, or its own
 //! API key (which ends every token minted from it). Unknown or invalid tokens answer 200 too.
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{OAuthError, OAuthForm, client, no_store};
@@ -29,16 +28,7 @@ pub async fn revoke(
     // holder may still want its tokens gone.
     let client = client::authenticate(&state, &credentials).await?;
     let tenant = TenantId::from_trusted(client.tenant_id.clone());
-    let audit = AuditContext {
-        actor: Actor::Client(client.id.clone()),
-        ip: req.peer_addr().map(|a| a.ip()),
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(256).collect()),
-        request_id: crate::telemetry::current_request_id(),
-    };
+    let audit = AuditContext::from_request(&req, Actor::Client(client.id.clone()));
     let not_yours =
         || OAuthError::unauthorized_client("this token was not issued to the authenticated client");
     // The hint (`access_token`, `refresh_token`, ...) only speeds up a search; both kinds are
