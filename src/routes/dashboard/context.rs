@@ -143,6 +143,12 @@ fn member<P: Permission>(req: &HttpRequest) -> Result<Member<P>, PageError> {
     })
 }
 
+/// `?notice=` of a page a form redirected to after a change: which message to show.
+#[derive(serde::Deserialize)]
+pub struct Notice {
+    pub notice: Option<String>,
+}
+
 /// The part of every page the base layout draws.
 #[derive(Debug, Default)]
 pub struct Layout {

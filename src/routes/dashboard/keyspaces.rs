@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::context::{Layout, Member, Permission, can};
+use super::context::{Layout, Member, Notice, Permission, can};
 use super::forms::{FormState, split_list};
 use super::{PageError, render, see_other};
 use crate::domain::inputs::RateLimit;
@@ -41,11 +41,6 @@ struct KeyspacesPage {
     can_manage: bool,
     form: FormState,
     notice: Option<&'static str>,
-}
-
-#[derive(Deserialize)]
-pub struct Notice {
-    notice: Option<String>,
 }
 
 /// Every keyspace of the tenant (a tenant has few; the first page of 100 is shown).

@@ -8,7 +8,7 @@ use chrono::TimeDelta;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::context::{Layout, Member, Permission, can};
+use super::context::{Layout, Member, Notice, Permission, can};
 use super::forms::FormState;
 use super::{Dashboard, PageError, render, see_other};
 use crate::auth::session::{INVITE_PURPOSE, SessionToken};
@@ -65,11 +65,6 @@ struct MembersPage {
     invited_email: String,
     notice: Option<&'static str>,
     problem: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub struct Notice {
-    notice: Option<String>,
 }
 
 async fn list(

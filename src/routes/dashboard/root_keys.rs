@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::context::{Layout, Member, Permission, can};
+use super::context::{Layout, Member, Notice, Permission, can};
 use super::forms::{FormState, all_of, first_of, pairs};
 use super::keys::when;
 use super::{PageError, render, see_other};
@@ -62,11 +62,6 @@ impl RootKeysPage {
     fn is_chosen(&self, scope: &str) -> bool {
         self.chosen.iter().any(|s| s == scope)
     }
-}
-
-#[derive(serde::Deserialize)]
-pub struct Notice {
-    notice: Option<String>,
 }
 
 async fn list(
