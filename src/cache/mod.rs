@@ -2,14 +2,17 @@
 //! channel that keeps every node's L1 honest.
 //!
 //! Reads go L1 → L2 → store. L1 entries live at most a few seconds (the hard staleness bound);
-//! concurrent loads of one digest are coalesced into one. Every change to a key evicts it from
+//! concurrent loads of one digest are coalesced into one, and an entry still in use near the end
+//! of its life is reloaded in the background, so a hot key never makes a request wait. Every change to a key evicts it from
 //! L2 and publishes its digest; every node evicts it from L1. A node that is not subscribed
 //! (Redis down, or reconnecting) does not trust its L1 and reads through.
 
 pub mod redis;
 
+use std::collections::HashSet;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -24,6 +27,9 @@ use redis::RedisTier;
 
 /// Hard bound on how long an L1 entry is trusted without hearing from the store or Redis.
 pub const L1_TTL: Duration = Duration::from_secs(5);
+/// A positive L1 entry read this long ago is reloaded in the background on its next hit, so a
+/// key used at least once a second is never reloaded while a request waits.
+pub const L1_REFRESH_AFTER: Duration = Duration::from_secs(4);
 /// Unknown digests are remembered this long (a new key also evicts its digest explicitly).
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(2);
 /// L2 records live this long; changes delete them explicitly before that. Never longer than
@@ -69,40 +75,136 @@ enum NotCached<T> {
     Failed(StoreError),
 }
 
-struct EntryExpiry;
+/// How long L1 keeps entries: [`L1_TTL`], [`L1_REFRESH_AFTER`] and [`NEGATIVE_TTL`] in service.
+#[derive(Clone, Copy, Debug)]
+pub struct L1Timing {
+    pub ttl: Duration,
+    pub refresh_after: Duration,
+    pub negative_ttl: Duration,
+}
 
-impl<T> Expiry<[u8; 32], Option<Arc<T>>> for EntryExpiry {
+impl Default for L1Timing {
+    fn default() -> Self {
+        Self {
+            ttl: L1_TTL,
+            refresh_after: L1_REFRESH_AFTER,
+            negative_ttl: NEGATIVE_TTL,
+        }
+    }
+}
+
+/// What L1 holds for a digest: the record (`None`: there is none) and when it was read.
+#[derive(Debug)]
+struct L1Entry<T> {
+    record: Option<Arc<T>>,
+    read_at: Instant,
+}
+
+impl<T> L1Entry<T> {
+    fn new(record: Option<Arc<T>>) -> Self {
+        Self {
+            record,
+            read_at: Instant::now(),
+        }
+    }
+
+    fn lookup(self) -> Lookup<T> {
+        self.record.map_or(Lookup::NotFound, Lookup::Found)
+    }
+}
+
+impl<T> Clone for L1Entry<T> {
+    fn clone(&self) -> Self {
+        Self {
+            record: self.record.clone(),
+            read_at: self.read_at,
+        }
+    }
+}
+
+/// An entry lives for its timing from when it was written, a background reload included.
+struct EntryExpiry(L1Timing);
+
+impl EntryExpiry {
+    fn ttl<T>(&self, entry: &L1Entry<T>) -> Duration {
+        if entry.record.is_some() {
+            self.0.ttl
+        } else {
+            self.0.negative_ttl
+        }
+    }
+}
+
+impl<T> Expiry<[u8; 32], L1Entry<T>> for EntryExpiry {
     fn expire_after_create(
         &self,
         _key: &[u8; 32],
-        value: &Option<Arc<T>>,
+        value: &L1Entry<T>,
         _created_at: Instant,
     ) -> Option<Duration> {
-        Some(if value.is_some() {
-            L1_TTL
-        } else {
-            NEGATIVE_TTL
-        })
+        Some(self.ttl(value))
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &[u8; 32],
+        value: &L1Entry<T>,
+        _updated_at: Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(self.ttl(value))
     }
 }
 
 pub struct TieredCache<T: Cached> {
-    l1: moka::future::Cache<[u8; 32], Option<Arc<T>>>,
+    l1: moka::future::Cache<[u8; 32], L1Entry<T>>,
+    timing: L1Timing,
     /// Positive records kept for the stale bound, served only while the store is down.
     last_known: moka::future::Cache<[u8; 32], Arc<T>>,
     redis: Option<RedisTier>,
     /// [`L2_TTL`], capped at the stale bound.
     l2_ttl: Duration,
     metrics: Arc<Metrics>,
+    /// Digests being reloaded in the background (at most one reload each).
+    refreshing: Arc<Mutex<HashSet<[u8; 32]>>>,
+    /// Counts local evictions: a background reload that overlapped one is dropped, since it may
+    /// have read the record before the change that evicted it.
+    evictions: Arc<AtomicU64>,
+}
+
+/// Handles to the same tiers, for a background reload.
+impl<T: Cached> Clone for TieredCache<T> {
+    fn clone(&self) -> Self {
+        Self {
+            l1: self.l1.clone(),
+            timing: self.timing,
+            last_known: self.last_known.clone(),
+            redis: self.redis.clone(),
+            l2_ttl: self.l2_ttl,
+            metrics: self.metrics.clone(),
+            refreshing: self.refreshing.clone(),
+            evictions: self.evictions.clone(),
+        }
+    }
 }
 
 impl<T: Cached> TieredCache<T> {
     pub fn new(redis: Option<RedisTier>, metrics: Arc<Metrics>, stale_bound: Duration) -> Self {
+        Self::with_timing(redis, metrics, stale_bound, L1Timing::default())
+    }
+
+    pub fn with_timing(
+        redis: Option<RedisTier>,
+        metrics: Arc<Metrics>,
+        stale_bound: Duration,
+        timing: L1Timing,
+    ) -> Self {
         Self {
             l1: moka::future::Cache::builder()
                 .max_capacity(L1_CAPACITY)
-                .expire_after(EntryExpiry)
+                .expire_after(EntryExpiry(timing))
                 .build(),
+            timing,
             last_known: moka::future::Cache::builder()
                 .max_capacity(L1_CAPACITY)
                 .time_to_live(stale_bound.max(Duration::from_millis(1)))
@@ -110,6 +212,8 @@ impl<T: Cached> TieredCache<T> {
             redis,
             l2_ttl: L2_TTL.min(stale_bound).max(MIN_L2_TTL),
             metrics,
+            refreshing: Default::default(),
+            evictions: Default::default(),
         }
     }
 
@@ -127,8 +231,8 @@ impl<T: Cached> TieredCache<T> {
     /// Finds the record for `digest`, loading it from the store with `load` when no tier has it.
     pub async fn get<F, Fut>(&self, digest: KeyDigest, load: F) -> Result<Lookup<T>, StoreError>
     where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Loaded<T>, StoreError>>,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Loaded<T>, StoreError>> + Send + 'static,
     {
         if !self.l1_trusted() {
             return Ok(match self.read_through(digest, load).await? {
@@ -140,7 +244,10 @@ impl<T: Cached> TieredCache<T> {
         let key = *digest.as_bytes();
         if let Some(hit) = self.l1.get(&key).await {
             self.metrics.cache_lookup(Tier::L1, true);
-            return Ok(hit.map_or(Lookup::NotFound, Lookup::Found));
+            if hit.record.is_some() && hit.read_at.elapsed() >= self.timing.refresh_after {
+                self.refresh_in_background(digest, load);
+            }
+            return Ok(hit.lookup());
         }
         self.metrics.cache_lookup(Tier::L1, false);
         // Coalesced: concurrent callers for one digest wait for this single load.
@@ -148,22 +255,52 @@ impl<T: Cached> TieredCache<T> {
             .l1
             .try_get_with(key, async {
                 match self.read_through(digest, load).await {
-                    Ok(Through::Found(record, true)) => Ok(Some(record)),
+                    Ok(Through::Found(record, true)) => Ok(L1Entry::new(Some(record))),
                     Ok(Through::Found(record, false)) => Err(NotCached::Uncacheable(record)),
-                    Ok(Through::NotFound) => Ok(None),
+                    Ok(Through::NotFound) => Ok(L1Entry::new(None)),
                     Ok(Through::Stale(record)) => Err(NotCached::Stale(record)),
                     Err(err) => Err(NotCached::Failed(err)),
                 }
             })
             .await;
         match loaded {
-            Ok(record) => Ok(record.map_or(Lookup::NotFound, Lookup::Found)),
+            Ok(entry) => Ok(entry.lookup()),
             Err(err) => match &*err {
                 NotCached::Stale(record) => Ok(Lookup::Stale(record.clone())),
                 NotCached::Uncacheable(record) => Ok(Lookup::Found(record.clone())),
                 NotCached::Failed(err) => Err(StoreError::Unavailable(err.to_string())),
             },
         }
+    }
+
+    /// Reloads a hot entry through L2 and the store while requests go on being answered from
+    /// L1; replaces it if nothing was evicted meanwhile. A reload that fails leaves the entry to
+    /// expire, after which requests read through as on any miss.
+    fn refresh_in_background<F, Fut>(&self, digest: KeyDigest, load: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Loaded<T>, StoreError>> + Send + 'static,
+    {
+        let key = *digest.as_bytes();
+        if !lock(&self.refreshing).insert(key) {
+            return;
+        }
+        let tiers = self.clone();
+        tokio::spawn(async move {
+            let evictions = tiers.evictions.load(Ordering::Acquire);
+            let entry = match tiers.read_through(digest, load).await {
+                Ok(Through::Found(record, true)) => Some(L1Entry::new(Some(record))),
+                Ok(Through::NotFound) => Some(L1Entry::new(None)),
+                _ => None,
+            };
+            if let Some(entry) = entry
+                && tiers.evictions.load(Ordering::Acquire) == evictions
+                && tiers.l1_trusted()
+            {
+                tiers.l1.insert(key, entry).await;
+            }
+            lock(&tiers.refreshing).remove(&key);
+        });
     }
 
     /// L2, then the store; fills L2 (and the stale copy) on the way back.
@@ -225,6 +362,7 @@ impl<T: Cached> TieredCache<T> {
 
     /// Evicts digests from this node's tiers (L1 and the stale copy).
     pub async fn evict_local(&self, digests: &[KeyDigest]) {
+        self.evictions.fetch_add(1, Ordering::AcqRel);
         for digest in digests {
             self.l1.invalidate(digest.as_bytes()).await;
             self.last_known.invalidate(digest.as_bytes()).await;
@@ -232,8 +370,13 @@ impl<T: Cached> TieredCache<T> {
     }
 
     pub fn clear_l1(&self) {
+        self.evictions.fetch_add(1, Ordering::AcqRel);
         self.l1.invalidate_all();
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// How long after a change the second eviction goes out.
@@ -252,7 +395,7 @@ pub struct Caches<K: Cached, R: Cached> {
     pub root_keys: TieredCache<R>,
     pub redis: Option<RedisTier>,
     /// Invalidations that could not be published (Redis down); sent again on reconnect.
-    pending: std::sync::Mutex<Vec<String>>,
+    pending: Mutex<Vec<String>>,
     metrics: Arc<Metrics>,
 }
 
@@ -299,10 +442,7 @@ impl<K: Cached, R: Cached> Caches<K, R> {
         for chunk in digests.chunks(500) {
             let (keys, message) = invalidation::<T>(chunk);
             if !redis.delete_and_publish(&keys, &message).await {
-                self.pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(message);
+                lock(&self.pending).push(message);
             }
         }
     }
@@ -332,7 +472,7 @@ impl<K: Cached, R: Cached> Caches<K, R> {
         let Some(redis) = &self.redis else {
             return true;
         };
-        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let pending = std::mem::take(&mut *lock(&self.pending));
         for (i, message) in pending.iter().enumerate() {
             let Some((namespace, hexes)) = message.split_once(':') else {
                 continue;
@@ -342,10 +482,7 @@ impl<K: Cached, R: Cached> Caches<K, R> {
                 .map(|h| format!("latchkey:{namespace}:{h}"))
                 .collect();
             if !redis.delete_and_publish(&keys, message).await {
-                self.pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend(pending[i..].iter().cloned());
+                lock(&self.pending).extend(pending[i..].iter().cloned());
                 return false;
             }
         }
@@ -389,5 +526,127 @@ impl<K: Cached, R: Cached> Caches<K, R> {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(1));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU32;
+
+    use super::*;
+
+    #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Record(u32);
+
+    impl Cached for Record {
+        const NAMESPACE: &'static str = "test";
+    }
+
+    const DIGEST: [u8; 32] = [7; 32];
+
+    /// A single-node cache (L1 always trusted) whose entries live 1 s and are reloaded after 0.4 s.
+    fn cache() -> TieredCache<Record> {
+        let timing = L1Timing {
+            ttl: Duration::from_millis(1000),
+            refresh_after: Duration::from_millis(400),
+            negative_ttl: Duration::from_millis(100),
+        };
+        TieredCache::with_timing(
+            None,
+            Arc::new(Metrics::new()),
+            Duration::from_secs(60),
+            timing,
+        )
+    }
+
+    /// The store: counts its loads, answers the version current when a load starts, after `delay`.
+    #[derive(Clone, Default)]
+    struct Store {
+        loads: Arc<AtomicU32>,
+        version: Arc<AtomicU32>,
+    }
+
+    impl Store {
+        async fn get(&self, cache: &TieredCache<Record>, delay: Duration) -> Record {
+            let store = self.clone();
+            let load = move || async move {
+                store.loads.fetch_add(1, Ordering::SeqCst);
+                let version = store.version.load(Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
+                Ok(Some((
+                    Record(version),
+                    KeyDigest::from_slice(&DIGEST).unwrap(),
+                )))
+            };
+            match cache
+                .get(KeyDigest::from_slice(&DIGEST).unwrap(), load)
+                .await
+            {
+                Ok(Lookup::Found(record)) => (*record).clone(),
+                other => panic!("expected a record, got {other:?}"),
+            }
+        }
+
+        fn loads(&self) -> u32 {
+            self.loads.load(Ordering::SeqCst)
+        }
+    }
+
+    /// A cache that has read version 1 of the record, and when it did.
+    async fn loaded_once() -> (TieredCache<Record>, Store, Instant) {
+        let (cache, store, start) = (cache(), Store::default(), Instant::now());
+        store.version.store(1, Ordering::SeqCst);
+        assert_eq!(store.get(&cache, Duration::ZERO).await, Record(1));
+        (cache, store, start)
+    }
+
+    async fn sleep_until(start: Instant, at_ms: u64) {
+        tokio::time::sleep_until((start + Duration::from_millis(at_ms)).into()).await;
+    }
+
+    #[tokio::test]
+    async fn a_hot_entry_is_reloaded_in_the_background_without_a_request_waiting() {
+        let (cache, store, start) = loaded_once().await;
+
+        // Past the reload age: the hit answers from L1 at once and starts a slow reload.
+        sleep_until(start, 450).await;
+        store.version.store(2, Ordering::SeqCst);
+        let hit = Instant::now();
+        assert_eq!(
+            store.get(&cache, Duration::from_millis(300)).await,
+            Record(1)
+        );
+        assert!(
+            hit.elapsed() < Duration::from_millis(150),
+            "the hit waited for the reload"
+        );
+
+        // Past the first entry's lifetime: the reloaded entry answers, with no further load.
+        sleep_until(start, 1100).await;
+        assert_eq!(store.loads(), 2, "the hit started a reload");
+        assert_eq!(store.get(&cache, Duration::ZERO).await, Record(2));
+        assert_eq!(store.loads(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_reload_that_overlaps_an_eviction_is_dropped() {
+        let (cache, store, start) = loaded_once().await;
+
+        // The reload reads version 1; the key changes and is evicted before the reload ends.
+        sleep_until(start, 450).await;
+        assert_eq!(
+            store.get(&cache, Duration::from_millis(300)).await,
+            Record(1)
+        );
+        sleep_until(start, 500).await;
+        store.version.store(2, Ordering::SeqCst);
+        cache
+            .evict_local(&[KeyDigest::from_slice(&DIGEST).unwrap()])
+            .await;
+
+        sleep_until(start, 900).await;
+        assert_eq!(store.loads(), 2, "the reload ran");
+        assert_eq!(store.get(&cache, Duration::ZERO).await, Record(2));
+        assert_eq!(store.loads(), 3);
     }
 }
