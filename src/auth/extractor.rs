@@ -21,6 +21,8 @@ use crate::store::{now, root_keys};
 /// A scope a route requires, as a type.
 pub trait RequiredScope: 'static {
     const SCOPE: &'static str;
+    /// [`Self::SCOPE`], parsed once.
+    fn scope() -> &'static Scope;
 }
 
 macro_rules! scopes {
@@ -30,6 +32,12 @@ macro_rules! scopes {
             pub struct $name;
             impl RequiredScope for $name {
                 const SCOPE: &'static str = $scope;
+                fn scope() -> &'static Scope {
+                    static SCOPE: std::sync::LazyLock<Scope> = std::sync::LazyLock::new(|| {
+                        Scope::parse($scope).expect("route scopes are valid literals")
+                    });
+                    &SCOPE
+                }
             }
         )*
     };
@@ -86,8 +94,7 @@ impl<S: RequiredScope> FromRequest for Authorized<S> {
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("app state missing")))?
                 .clone();
             let caller = authenticate(&req, &state).await?;
-            let required = Scope::parse(S::SCOPE).expect("route scopes are valid literals");
-            if !caller.scopes.grants(&required) {
+            if !caller.scopes.grants(S::scope()) {
                 return Err(ApiError::forbidden(format!(
                     "this root key lacks the `{}` scope",
                     S::SCOPE

@@ -74,6 +74,13 @@ impl Scope {
     /// Whether holding `self` grants `required`. Wildcards count only on the held side:
     /// a held `*` matches any part, a required `*` is matched only by a held `*`.
     pub fn grants(&self, required: &Scope) -> bool {
+        // Without a wildcard, a scope grants exactly itself.
+        if self.0 == required.0 {
+            return true;
+        }
+        if !self.0.contains('*') {
+            return false;
+        }
         let (held_resource, held_action) = self.parts();
         let (req_resource, req_action) = required.parts();
         part_grants(held_resource, req_resource) && part_grants(held_action, req_action)
