@@ -1,6 +1,7 @@
 -- POST /v1/keys/verify over a slice of the seeded keys (bench only).
 -- env: ROOT_KEY, KEYS_FILE, KEY_OFFSET (0-based), KEY_COUNT, THREADS, and PACE_MS (optional:
--- each connection waits this many milliseconds between requests, for runs below saturation)
+-- each connection waits on average this many milliseconds between requests, for runs below
+-- saturation; see delay() below)
 -- Each thread walks its own part of the slice, so with KEY_COUNT >= requests every request is
 -- for a key this node has not seen (cold); with a small KEY_COUNT keys repeat (warm).
 local counter = 0
@@ -20,6 +21,7 @@ function init(args)
   per_thread = math.floor(count / threads)
   base = offset + id * per_thread
   i = 0
+  math.randomseed(os.time() * 16 + id)
   headers = {
     ["Authorization"] = "Bearer " .. os.getenv("ROOT_KEY"),
     ["Content-Type"] = "application/json",
@@ -32,9 +34,12 @@ function request()
   return wrk.format("POST", "/v1/keys/verify", headers, '{"key":"' .. key .. '"}')
 end
 
+-- wrk fires timers on whole milliseconds. With a fixed wait every connection of a thread sends
+-- on the same tick, so requests arrive in bursts of one per connection, which no real set of
+-- clients does. A wait drawn from 0 .. 2 * PACE_MS (same mean) spreads them over the ticks.
 local pace = tonumber(os.getenv("PACE_MS") or "")
 if pace then
   function delay()
-    return pace
+    return math.random(0, 2 * pace)
   end
 end
