@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 
-use super::schema::{api_keys, usage_rollups};
+use super::schema::usage_rollups;
 use super::{DbConnection, StoreError};
 use crate::domain::ids::TenantId;
 
@@ -16,56 +16,76 @@ pub struct UsageIncrement {
     pub count: i64,
 }
 
-/// Adds counts, creating rows as needed. The upsert is the one statement whose placeholders
-/// differ between the backends.
+/// Rows per statement. A flush can hold one row per key verified in the last seconds; one
+/// statement per row made a flush of 10,000 keys cost seconds of store time.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// `(…), (…)` with `rows` tuples of `width` placeholders, numbered for PostgreSQL.
+fn values_list(conn: &DbConnection, rows: usize, width: usize) -> String {
+    let mut sql = String::with_capacity(rows * width * 5);
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..width {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            match conn {
+                DbConnection::Postgres(_) => {
+                    sql.push('$');
+                    sql.push_str(&(row * width + column + 1).to_string());
+                }
+                DbConnection::Sqlite(_) => sql.push('?'),
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Adds counts, creating rows as needed, in statements of [`ROWS_PER_STATEMENT`] rows. Counts
+/// of a key deleted meanwhile (with its tenant) are dropped: they have nowhere to go.
 pub fn add(conn: &mut DbConnection, rows: &[UsageIncrement]) -> Result<(), StoreError> {
-    let sql = match conn {
-        DbConnection::Postgres(_) => {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        // `WHERE` before `ON CONFLICT` also keeps SQLite from reading the latter as a join's.
+        let sql = format!(
             "INSERT INTO usage_rollups (tenant_id, key_id, hour, outcome, count) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id, hour, outcome) \
-             DO UPDATE SET count = usage_rollups.count + excluded.count"
+             SELECT v.column1, v.column2, v.column3, v.column4, v.column5 FROM (VALUES {}) AS v \
+             WHERE EXISTS (SELECT 1 FROM api_keys k WHERE k.id = v.column2) \
+             ON CONFLICT (key_id, hour, outcome) \
+             DO UPDATE SET count = usage_rollups.count + excluded.count",
+            values_list(conn, chunk.len(), 5)
+        );
+        let mut query = diesel::sql_query(sql).into_boxed();
+        for row in chunk {
+            query = query
+                .bind::<Text, _>(&row.tenant_id)
+                .bind::<Text, _>(&row.key_id)
+                .bind::<Timestamp, _>(row.hour)
+                .bind::<Text, _>(&row.outcome)
+                .bind::<BigInt, _>(row.count);
         }
-        DbConnection::Sqlite(_) => {
-            "INSERT INTO usage_rollups (tenant_id, key_id, hour, outcome, count) \
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (key_id, hour, outcome) \
-             DO UPDATE SET count = usage_rollups.count + excluded.count"
-        }
-    };
-    for row in rows {
-        let result = diesel::sql_query(sql)
-            .bind::<Text, _>(&row.tenant_id)
-            .bind::<Text, _>(&row.key_id)
-            .bind::<Timestamp, _>(row.hour)
-            .bind::<Text, _>(&row.outcome)
-            .bind::<BigInt, _>(row.count)
-            .execute(conn);
-        match result {
-            Ok(_) => {}
-            // The key was deleted with its tenant meanwhile: its usage has nowhere to go.
-            Err(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
-                _,
-            )) => {}
-            Err(err) => return Err(err.into()),
-        }
+        query.execute(conn)?;
     }
     Ok(())
 }
 
+/// Moves each key's `last_used_at` forward (never back), [`ROWS_PER_STATEMENT`] keys per statement.
 pub fn touch_last_used(
     conn: &mut DbConnection,
     entries: &[(String, NaiveDateTime)],
 ) -> Result<(), StoreError> {
-    for (key_id, at) in entries {
-        diesel::update(
-            api_keys::table.filter(api_keys::id.eq(key_id)).filter(
-                api_keys::last_used_at
-                    .is_null()
-                    .or(api_keys::last_used_at.lt(*at)),
-            ),
-        )
-        .set(api_keys::last_used_at.eq(Some(*at)))
-        .execute(conn)?;
+    for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE api_keys SET last_used_at = v.column2 FROM (VALUES {}) AS v \
+             WHERE api_keys.id = v.column1 \
+             AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < v.column2)",
+            values_list(conn, chunk.len(), 2)
+        );
+        let mut query = diesel::sql_query(sql).into_boxed();
+        for (key_id, at) in chunk {
+            query = query.bind::<Text, _>(key_id).bind::<Timestamp, _>(*at);
+        }
+        query.execute(conn)?;
     }
     Ok(())
 }

@@ -126,3 +126,99 @@ async fn metrics_expose_outcomes_latency_cache_redis_and_invalidations() {
     .await;
     assert!(errors.is_some(), "Redis errors are counted");
 }
+
+/// A flush holds one row per key and outcome verified since the last one. Each statement
+/// carries 500 rows (this batch takes three); the counts of a key that no longer exists are
+/// dropped without losing the rest, and `last_used_at` only moves forward.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flush_of_many_keys_writes_every_count_and_drops_those_of_missing_keys() {
+    use chrono::{NaiveDate, TimeDelta};
+    use latchkey::domain::ids::TenantId;
+    use latchkey::store::usage::{self as rollups, UsageIncrement};
+
+    let db = TestDatabase::create(backend());
+    let node = Node::start(&db.url(), None, &[]).await;
+    let store = store_of(&db);
+    let space = space(&store, &hasher(), &node, "bulk").await;
+    let mut ids = Vec::new();
+    for _ in 0..11 {
+        let batch = (0..50).map(|_| node.create_key(&space, json!({})));
+        ids.extend(
+            futures_util::future::join_all(batch)
+                .await
+                .into_iter()
+                .map(|(id, _)| id),
+        );
+    }
+    let hour = NaiveDate::from_ymd_opt(2026, 1, 2)
+        .and_then(|d| d.and_hms_opt(3, 0, 0))
+        .expect("a valid hour");
+    let used_at = hour + TimeDelta::minutes(10);
+    let missing = "01900000-0000-7000-8000-000000000000".to_owned();
+    let increment = |key_id: &String, outcome: &str, count: i64| UsageIncrement {
+        tenant_id: space.tenant_id.clone(),
+        key_id: key_id.clone(),
+        hour,
+        outcome: outcome.to_owned(),
+        count,
+    };
+    let mut rows = Vec::new();
+    let mut last_used = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        rows.push(increment(id, "VALID", i as i64 + 1));
+        rows.push(increment(id, "REVOKED", 1));
+        last_used.push((id.clone(), used_at));
+        if i == 300 {
+            rows.push(increment(&missing, "VALID", 1));
+            last_used.push((missing.clone(), used_at));
+        }
+    }
+    // Twice, as two flushes: the second adds to the rows the first created.
+    for _ in 0..2 {
+        let (rows, last_used) = (
+            rows.iter()
+                .map(|r| increment(&r.key_id, &r.outcome, r.count))
+                .collect::<Vec<_>>(),
+            last_used.clone(),
+        );
+        store
+            .run(move |conn| {
+                rollups::add(conn, &rows)?;
+                rollups::touch_last_used(conn, &last_used)
+            })
+            .await
+            .expect("the flush succeeds");
+    }
+    // An older time does not move `last_used_at` back.
+    let earlier = vec![(ids[0].clone(), hour)];
+    store
+        .run(move |conn| rollups::touch_last_used(conn, &earlier))
+        .await
+        .expect("touch");
+
+    let tenant = TenantId::from_trusted(space.tenant_id.clone());
+    let written = store
+        .run(move |conn| rollups::hourly(conn, &tenant, None, hour, used_at))
+        .await
+        .expect("read usage");
+    assert_eq!(written.len(), ids.len() * 2, "one row per key and outcome");
+    assert!(written.iter().all(|row| row.key_id != missing));
+    for (i, id) in ids.iter().enumerate() {
+        let count = |outcome: &str| {
+            written
+                .iter()
+                .find(|row| row.key_id == *id && row.outcome == outcome)
+                .map(|row| row.count)
+        };
+        assert_eq!(count("VALID"), Some(2 * (i as i64 + 1)), "key {i}");
+        assert_eq!(count("REVOKED"), Some(2), "key {i}");
+    }
+    for id in [&ids[0], &ids[300], &ids[549]] {
+        let read = node.get_key(&space.token, id).await;
+        assert_eq!(
+            read["last_used_at"],
+            json!("2026-01-02T03:10:00Z"),
+            "{read}"
+        );
+    }
+}
