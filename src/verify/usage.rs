@@ -67,7 +67,7 @@ impl UsageRecorder {
         if taken.is_empty() {
             return Ok(0);
         }
-        let rows: Vec<usage::UsageIncrement> = taken
+        let mut rows: Vec<usage::UsageIncrement> = taken
             .iter()
             .flat_map(|(key_id, usage)| {
                 usage
@@ -82,10 +82,17 @@ impl UsageRecorder {
                     })
             })
             .collect();
-        let last_used: Vec<(String, NaiveDateTime)> = taken
+        let mut last_used: Vec<(String, NaiveDateTime)> = taken
             .iter()
             .filter_map(|(key_id, usage)| Some((key_id.clone(), usage.last_used?)))
             .collect();
+        // Sorted by key: two nodes flushing the same keys at once send them in the same order,
+        // so they take their row locks in the same order and wait for each other instead of
+        // deadlocking.
+        rows.sort_unstable_by(|a, b| {
+            (&a.key_id, a.hour, &a.outcome).cmp(&(&b.key_id, b.hour, &b.outcome))
+        });
+        last_used.sort_unstable();
         let written = rows.len();
         let result = store
             .run(move |conn| {
