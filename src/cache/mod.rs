@@ -167,8 +167,8 @@ pub struct TieredCache<T: Cached> {
     metrics: Arc<Metrics>,
     /// Digests being reloaded in the background (at most one reload each).
     refreshing: Arc<Mutex<HashSet<[u8; 32]>>>,
-    /// Counts local evictions: a background reload that overlapped one is dropped, since it may
-    /// have read the record before the change that evicted it.
+    /// Counts local evictions (of any digest): a background reload that overlapped one is
+    /// dropped, since it may have read the record before the change that evicted it.
     evictions: Arc<AtomicU64>,
 }
 
@@ -287,19 +287,28 @@ impl<T: Cached> TieredCache<T> {
         }
         let tiers = self.clone();
         tokio::spawn(async move {
+            // Frees the digest for the next reload however this task ends.
+            let _reloading = Reloading {
+                set: tiers.refreshing.clone(),
+                key,
+            };
             let evictions = tiers.evictions.load(Ordering::Acquire);
             let entry = match tiers.read_through(digest, load).await {
                 Ok(Through::Found(record, true)) => Some(L1Entry::new(Some(record))),
                 Ok(Through::NotFound) => Some(L1Entry::new(None)),
                 _ => None,
             };
+            let unchanged = || tiers.evictions.load(Ordering::Acquire) == evictions;
             if let Some(entry) = entry
-                && tiers.evictions.load(Ordering::Acquire) == evictions
+                && unchanged()
                 && tiers.l1_trusted()
             {
                 tiers.l1.insert(key, entry).await;
+                // An eviction between the check and the insert: take the entry back out.
+                if !unchanged() {
+                    tiers.l1.invalidate(&key).await;
+                }
             }
-            lock(&tiers.refreshing).remove(&key);
         });
     }
 
@@ -372,6 +381,18 @@ impl<T: Cached> TieredCache<T> {
     pub fn clear_l1(&self) {
         self.evictions.fetch_add(1, Ordering::AcqRel);
         self.l1.invalidate_all();
+    }
+}
+
+/// A digest's place in [`TieredCache::refreshing`], released when its reload task ends.
+struct Reloading {
+    set: Arc<Mutex<HashSet<[u8; 32]>>>,
+    key: [u8; 32],
+}
+
+impl Drop for Reloading {
+    fn drop(&mut self) {
+        lock(&self.set).remove(&self.key);
     }
 }
 
