@@ -87,8 +87,8 @@ impl UsageRecorder {
             .filter_map(|(key_id, usage)| Some((key_id.clone(), usage.last_used?)))
             .collect();
         // Sorted by key: two nodes flushing the same keys at once send them in the same order,
-        // so they take their row locks in the same order and wait for each other instead of
-        // deadlocking.
+        // which makes deadlocks between them unlikely (the plan, not the list, decides the lock
+        // order). A flush that still fails is put back and retried.
         rows.sort_unstable_by(|a, b| {
             (&a.key_id, a.hour, &a.outcome).cmp(&(&b.key_id, b.hour, &b.outcome))
         });

@@ -129,7 +129,8 @@ async fn metrics_expose_outcomes_latency_cache_redis_and_invalidations() {
 
 /// A flush holds one row per key and outcome verified since the last one. Each statement
 /// carries 500 rows (this batch takes three); the counts of a key that no longer exists are
-/// dropped without losing the rest, and `last_used_at` only moves forward.
+/// dropped without losing the rest (on PostgreSQL its foreign-key error used to abort the
+/// flush's transaction, so every later flush failed too), and `last_used_at` only moves forward.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flush_of_many_keys_writes_every_count_and_drops_those_of_missing_keys() {
     use chrono::{NaiveDate, TimeDelta};
@@ -181,10 +182,15 @@ async fn a_flush_of_many_keys_writes_every_count_and_drops_those_of_missing_keys
                 .collect::<Vec<_>>(),
             last_used.clone(),
         );
+        // In one transaction, as the flush does: on PostgreSQL a failed statement (the missing
+        // key's) would abort the whole transaction.
         store
             .run(move |conn| {
-                rollups::add(conn, &rows)?;
-                rollups::touch_last_used(conn, &last_used)
+                use diesel::Connection;
+                conn.transaction(|conn| {
+                    rollups::add(conn, &rows)?;
+                    rollups::touch_last_used(conn, &last_used)
+                })
             })
             .await
             .expect("the flush succeeds");
