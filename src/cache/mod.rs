@@ -65,6 +65,18 @@ enum Through<T> {
     Stale(Arc<T>),
 }
 
+impl<T> Through<T> {
+    /// What L1 may keep of this answer, or why it keeps nothing.
+    fn into_l1(self) -> Result<L1Entry<T>, NotCached<T>> {
+        match self {
+            Through::Found(record, true) => Ok(L1Entry::new(Some(record))),
+            Through::Found(record, false) => Err(NotCached::Uncacheable(record)),
+            Through::NotFound => Ok(L1Entry::new(None)),
+            Through::Stale(record) => Err(NotCached::Stale(record)),
+        }
+    }
+}
+
 /// Why a load is not put into L1: either it must not be cached, or it failed.
 #[derive(Debug)]
 enum NotCached<T> {
@@ -94,7 +106,7 @@ impl Default for L1Timing {
 }
 
 /// What L1 holds for a digest: the record (`None`: there is none) and when it was read.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct L1Entry<T> {
     record: Option<Arc<T>>,
     read_at: Instant,
@@ -110,15 +122,6 @@ impl<T> L1Entry<T> {
 
     fn lookup(self) -> Lookup<T> {
         self.record.map_or(Lookup::NotFound, Lookup::Found)
-    }
-}
-
-impl<T> Clone for L1Entry<T> {
-    fn clone(&self) -> Self {
-        Self {
-            record: self.record.clone(),
-            read_at: self.read_at,
-        }
     }
 }
 
@@ -156,6 +159,8 @@ impl<T> Expiry<[u8; 32], L1Entry<T>> for EntryExpiry {
     }
 }
 
+/// One record kind's tiers. A clone is a handle to the same tiers (for a background reload).
+#[derive(Clone)]
 pub struct TieredCache<T: Cached> {
     l1: moka::future::Cache<[u8; 32], L1Entry<T>>,
     timing: L1Timing,
@@ -170,22 +175,6 @@ pub struct TieredCache<T: Cached> {
     /// Counts local evictions (of any digest): a background reload that overlapped one is
     /// dropped, since it may have read the record before the change that evicted it.
     evictions: Arc<AtomicU64>,
-}
-
-/// Handles to the same tiers, for a background reload.
-impl<T: Cached> Clone for TieredCache<T> {
-    fn clone(&self) -> Self {
-        Self {
-            l1: self.l1.clone(),
-            timing: self.timing,
-            last_known: self.last_known.clone(),
-            redis: self.redis.clone(),
-            l2_ttl: self.l2_ttl,
-            metrics: self.metrics.clone(),
-            refreshing: self.refreshing.clone(),
-            evictions: self.evictions.clone(),
-        }
-    }
 }
 
 impl<T: Cached> TieredCache<T> {
@@ -255,10 +244,7 @@ impl<T: Cached> TieredCache<T> {
             .l1
             .try_get_with(key, async {
                 match self.read_through(digest, load).await {
-                    Ok(Through::Found(record, true)) => Ok(L1Entry::new(Some(record))),
-                    Ok(Through::Found(record, false)) => Err(NotCached::Uncacheable(record)),
-                    Ok(Through::NotFound) => Ok(L1Entry::new(None)),
-                    Ok(Through::Stale(record)) => Err(NotCached::Stale(record)),
+                    Ok(through) => through.into_l1(),
                     Err(err) => Err(NotCached::Failed(err)),
                 }
             })
@@ -294,9 +280,8 @@ impl<T: Cached> TieredCache<T> {
             };
             let evictions = tiers.evictions.load(Ordering::Acquire);
             let entry = match tiers.read_through(digest, load).await {
-                Ok(Through::Found(record, true)) => Some(L1Entry::new(Some(record))),
-                Ok(Through::NotFound) => Some(L1Entry::new(None)),
-                _ => None,
+                Ok(through) => through.into_l1().ok(),
+                Err(_) => None,
             };
             let unchanged = || tiers.evictions.load(Ordering::Acquire) == evictions;
             if let Some(entry) = entry
