@@ -227,19 +227,22 @@ impl fmt::Debug for ParsedKey<'_> {
 /// previous master keys until they are retired.
 #[derive(Clone)]
 pub struct KeyHasher {
-    current_pepper: SecretKey32,
-    current_check: SecretKey32,
-    previous_peppers: Vec<SecretKey32>,
-    previous_checks: Vec<SecretKey32>,
+    current_pepper: KeyedMac,
+    current_check: KeyedMac,
+    previous_peppers: Vec<KeyedMac>,
+    previous_checks: Vec<KeyedMac>,
 }
 
 impl KeyHasher {
     pub fn new(current: &DerivedSecrets, previous: &[DerivedSecrets]) -> KeyHasher {
         KeyHasher {
-            current_pepper: current.pepper.clone(),
-            current_check: current.check_tag.clone(),
-            previous_peppers: previous.iter().map(|d| d.pepper.clone()).collect(),
-            previous_checks: previous.iter().map(|d| d.check_tag.clone()).collect(),
+            current_pepper: KeyedMac::new(&current.pepper),
+            current_check: KeyedMac::new(&current.check_tag),
+            previous_peppers: previous.iter().map(|d| KeyedMac::new(&d.pepper)).collect(),
+            previous_checks: previous
+                .iter()
+                .map(|d| KeyedMac::new(&d.check_tag))
+                .collect(),
         }
     }
 
@@ -320,21 +323,35 @@ impl fmt::Debug for KeyHasher {
     }
 }
 
-fn new_mac(key: &SecretKey32) -> HmacSha256 {
-    HmacSha256::new_from_slice(key.expose()).expect("HMAC accepts keys of any length")
+/// HMAC-SHA256 under one key, keyed once: the key's inner and outer padded blocks are hashed
+/// when the hasher is built, and each MAC clones that state and hashes only the message (two
+/// SHA-256 blocks per call instead of four).
+///
+/// The keyed state computes the same MACs as the key, so it is as secret; like the key it lives
+/// as long as the hasher. Keying per call did not avoid it either: every call rebuilt this same
+/// state and dropped it unwiped (the `hmac` crate does not zeroize).
+#[derive(Clone)]
+struct KeyedMac(HmacSha256);
+
+impl KeyedMac {
+    fn new(key: &SecretKey32) -> Self {
+        Self(HmacSha256::new_from_slice(key.expose()).expect("HMAC accepts keys of any length"))
+    }
+
+    fn mac(&self, message: &[u8]) -> [u8; 32] {
+        let mut mac = self.0.clone();
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
 }
 
-fn hmac_digest(pepper: &SecretKey32, message: &[u8]) -> KeyDigest {
-    let mut mac = new_mac(pepper);
-    mac.update(message);
-    KeyDigest(mac.finalize().into_bytes().into())
+fn hmac_digest(pepper: &KeyedMac, message: &[u8]) -> KeyDigest {
+    KeyDigest(pepper.mac(message))
 }
 
 /// First 8 bytes of `HMAC-SHA256(check_key, message)`, big-endian, mod 62^6, as 6 base62 chars.
-fn check_tag(check_key: &SecretKey32, message: &[u8]) -> [u8; CHECK_LEN] {
-    let mut mac = new_mac(check_key);
-    mac.update(message);
-    let tag = mac.finalize().into_bytes();
+fn check_tag(check_key: &KeyedMac, message: &[u8]) -> [u8; CHECK_LEN] {
+    let tag = check_key.mac(message);
     let mut first = [0u8; 8];
     first.copy_from_slice(&tag[..8]);
     let mut n = u64::from_be_bytes(first) % CHECK_SPACE;
@@ -460,7 +477,7 @@ mod tests {
         );
         assert_eq!(
             check_tag(
-                &MasterKey::parse(HEX_KEY).unwrap().derive().check_tag,
+                &KeyedMac::new(&MasterKey::parse(HEX_KEY).unwrap().derive().check_tag),
                 b"acme_live_0123456789ABCDEFGHIJKLMNOPQRSTUV"
             ),
             *b"qtK9b2"
