@@ -223,6 +223,27 @@ impl<T: Cached> TieredCache<T> {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<Loaded<T>, StoreError>> + Send + 'static,
     {
+        if self.l1_trusted() {
+            if let Some(hit) = self.l1.get(digest.as_bytes()).await {
+                self.metrics.cache_lookup(Tier::L1, true);
+                if hit.record.is_some() && hit.read_at.elapsed() >= self.timing.refresh_after {
+                    self.refresh_in_background(digest, load);
+                }
+                return Ok(hit.lookup());
+            }
+            self.metrics.cache_lookup(Tier::L1, false);
+        }
+        // Boxed: the miss path's future (L2, the store, the coalescing) is kilobytes, and an
+        // L1 hit should not build and move it on every call.
+        Box::pin(self.miss(digest, load)).await
+    }
+
+    /// Everything after an L1 miss (or with L1 not trusted): read through L2 and the store.
+    async fn miss<F, Fut>(&self, digest: KeyDigest, load: F) -> Result<Lookup<T>, StoreError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Loaded<T>, StoreError>> + Send + 'static,
+    {
         if !self.l1_trusted() {
             return Ok(match self.read_through(digest, load).await? {
                 Through::Found(record, _) => Lookup::Found(record),
@@ -231,14 +252,6 @@ impl<T: Cached> TieredCache<T> {
             });
         }
         let key = *digest.as_bytes();
-        if let Some(hit) = self.l1.get(&key).await {
-            self.metrics.cache_lookup(Tier::L1, true);
-            if hit.record.is_some() && hit.read_at.elapsed() >= self.timing.refresh_after {
-                self.refresh_in_background(digest, load);
-            }
-            return Ok(hit.lookup());
-        }
-        self.metrics.cache_lookup(Tier::L1, false);
         // Coalesced: concurrent callers for one digest wait for this single load.
         let loaded = self
             .l1

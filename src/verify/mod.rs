@@ -250,7 +250,8 @@ pub struct Resolved {
 /// Finds what an API key or an access token stands for; `None` if it is nothing of ours.
 pub async fn resolve(state: &AppState, raw: &str) -> Result<Option<Resolved>, ApiError> {
     if looks_like_jwt(raw) {
-        return resolve_token(state, raw).await;
+        // Boxed: an API key's lookup, the common case, need not carry this path's future.
+        return Box::pin(resolve_token(state, raw)).await;
     }
     Ok(resolve_key(state, raw)
         .await?
@@ -306,13 +307,14 @@ pub async fn verify(
     input: VerifyInput,
 ) -> Result<VerifyOutcome, ApiError> {
     let started = std::time::Instant::now();
+    let at = now();
     let outcome = match resolve(state, &input.key).await? {
-        Some(resolved) => decide(state, tenant, &resolved.key, &input, now()).await?,
+        Some(resolved) => decide(state, tenant, &resolved.key, &input, at).await?,
         None => VerifyOutcome::not_found(),
     };
     state.metrics.verification(outcome.code, started.elapsed());
     if let Some(key_id) = &outcome.key_id {
-        state.usage.record(tenant, key_id, outcome.code);
+        state.usage.record(tenant, key_id, outcome.code, at);
     }
     Ok(outcome)
 }

@@ -8,7 +8,7 @@ use chrono::{NaiveDateTime, Timelike};
 
 use super::VerifyCode;
 use crate::domain::ids::TenantId;
-use crate::store::{Store, StoreError, now, usage};
+use crate::store::{Store, StoreError, usage};
 
 /// What one key did since the last flush.
 #[derive(Debug)]
@@ -40,9 +40,8 @@ fn hour_of(at: NaiveDateTime) -> NaiveDateTime {
 }
 
 impl UsageRecorder {
-    /// Counts one verification of a known key (cheap: one short lock, no I/O).
-    pub fn record(&self, tenant: &TenantId, key_id: &str, outcome: VerifyCode) {
-        let at = now();
+    /// Counts one verification of a known key, made at `at` (cheap: one short lock, no I/O).
+    pub fn record(&self, tenant: &TenantId, key_id: &str, outcome: VerifyCode, at: NaiveDateTime) {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         let usage = match pending.get_mut(key_id) {
             Some(usage) => usage,
