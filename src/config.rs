@@ -123,6 +123,7 @@ struct FileSettings {
     log_format: Option<String>,
     public_url: Option<String>,
     db_pool_size: Option<u32>,
+    workers: Option<usize>,
     max_body_bytes: Option<usize>,
     stale_seconds: Option<u64>,
     management_rate_limit_per_minute: Option<u32>,
@@ -141,6 +142,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub public_url: String,
     pub db_pool_size: u32,
+    /// HTTP worker threads, each serving its own connections.
+    pub workers: usize,
     pub max_body_bytes: usize,
     pub stale_seconds: u64,
     pub management_rate_limit_per_minute: u32,
@@ -259,6 +262,8 @@ impl Settings {
         let public_url = public_url.trim_end_matches('/').to_owned();
 
         let db_pool_size = number(env, "LATCHKEY_DB_POOL_SIZE", file.db_pool_size, 16, 1..=512)?;
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let workers = number(env, "LATCHKEY_WORKERS", file.workers, cores, 1..=1024)?;
         let max_body_bytes = number(
             env,
             "LATCHKEY_MAX_BODY_BYTES",
@@ -360,6 +365,7 @@ impl Settings {
             log_format,
             public_url,
             db_pool_size,
+            workers,
             max_body_bytes,
             stale_seconds,
             management_rate_limit_per_minute,
@@ -504,6 +510,14 @@ mod tests {
     }
 
     #[test]
+    fn workers_default_to_the_cpu_count() {
+        let cores = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(Settings::load(&[("X", "")], None).unwrap().workers, cores);
+        let s = Settings::load(&[("LATCHKEY_WORKERS", "3")], None).unwrap();
+        assert_eq!(s.workers, 3);
+    }
+
+    #[test]
     fn postgres_requires_a_secret_key() {
         let err = Settings::load(&[("DATABASE_URL", "postgres://localhost/x")], None).unwrap_err();
         assert!(matches!(err, ConfigError::MissingSecretKey));
@@ -526,6 +540,7 @@ mod tests {
             ("LATCHKEY_LOG_FORMAT", "xml"),
             ("LATCHKEY_DB_POOL_SIZE", "0"),
             ("LATCHKEY_DB_POOL_SIZE", "many"),
+            ("LATCHKEY_WORKERS", "0"),
             ("REDIS_URL", "localhost:6379"),
             ("LATCHKEY_SECRET_KEY", "short"),
         ] {

@@ -139,6 +139,7 @@ impl Application {
                 .wrap(from_fn(telemetry::request_id))
                 .wrap(TracingLogger::<telemetry::SafeRootSpan>::new())
         })
+        .workers(settings.workers)
         .listen(listener)?
         .shutdown_timeout(10)
         .run();
