@@ -118,9 +118,16 @@ fn part_grants(held: &str, required: &str) -> bool {
 }
 
 /// A key's scopes: sorted, without duplicates, at most [`MAX_SCOPES`]. Empty grants nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(try_from = "Vec<String>", into = "Vec<String>")]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(try_from = "Vec<String>")]
 pub struct Scopes(Vec<Scope>);
+
+/// An array of strings, written from the held scopes without copying them.
+impl serde::Serialize for Scopes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|scope| scope.0.as_str()))
+    }
+}
 
 impl TryFrom<Vec<String>> for Scopes {
     type Error = ScopeError;

@@ -138,29 +138,67 @@ impl From<ApiKeyRow> for KeyRecord {
 }
 
 /// The answer to a verification: `valid` with everything a service needs, or the reason not.
-#[derive(Debug, Serialize, ToSchema)]
+/// Sent as [`VerifyOutcomeBody`].
+#[derive(Debug)]
 pub struct VerifyOutcome {
     pub valid: bool,
     pub code: VerifyCode,
+    /// The key the answer is about, when it is the caller's: a refusal shows its ids and expiry,
+    /// a valid answer everything ([`VerifyOutcomeBody`]).
+    pub key: Option<Arc<KeyRecord>>,
+    pub ratelimit: Option<RateLimitState>,
+    pub credits_remaining: Option<i64>,
+}
+
+// A `VerifyOutcome` as sent, borrowed from the key's cached record: answering a verification
+// copies none of the key's fields. Its doc comment is the schema's description.
+/// The answer to a verification: `valid` with everything a service needs, or the reason not.
+#[derive(Serialize, ToSchema)]
+#[schema(as = VerifyOutcome)]
+pub struct VerifyOutcomeBody<'a> {
+    pub valid: bool,
+    pub code: VerifyCode,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_id: Option<String>,
+    pub key_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub keyspace_id: Option<String>,
+    pub keyspace_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub owner_id: Option<String>,
+    pub owner_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub scopes: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub scopes: Option<&'a Scopes>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub meta: Option<Value>,
+    pub meta: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ratelimit: Option<RateLimitState>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credits_remaining: Option<i64>,
+}
+
+impl Serialize for VerifyOutcome {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let key = self.key.as_deref();
+        let valid_key = key.filter(|_| self.valid);
+        VerifyOutcomeBody {
+            valid: self.valid,
+            code: self.code,
+            key_id: key.map(|k| k.id.as_str()),
+            keyspace_id: key.map(|k| k.keyspace_id.as_str()),
+            owner_id: key.and_then(|k| k.owner_id.as_deref()),
+            name: valid_key.and_then(|k| k.name.as_deref()),
+            scopes: valid_key.map(|k| &k.scopes),
+            meta: valid_key.map(|k| &k.meta),
+            expires_at: key.and_then(|k| k.expires_at).map(utc),
+            ratelimit: self.ratelimit,
+            credits_remaining: self.credits_remaining,
+        }
+        .serialize(serializer)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
@@ -175,20 +213,18 @@ impl VerifyOutcome {
         Self::refused(VerifyCode::NotFound, None)
     }
 
-    pub fn refused(code: VerifyCode, key: Option<&KeyRecord>) -> Self {
+    pub fn refused(code: VerifyCode, key: Option<&Arc<KeyRecord>>) -> Self {
         Self {
             valid: false,
             code,
-            key_id: key.map(|k| k.id.clone()),
-            keyspace_id: key.map(|k| k.keyspace_id.clone()),
-            owner_id: key.and_then(|k| k.owner_id.clone()),
-            name: None,
-            scopes: None,
-            meta: None,
-            expires_at: key.and_then(|k| k.expires_at).map(utc),
+            key: key.cloned(),
             ratelimit: None,
             credits_remaining: None,
         }
+    }
+
+    pub fn key_id(&self) -> Option<&str> {
+        self.key.as_deref().map(|k| k.id.as_str())
     }
 }
 
@@ -313,7 +349,7 @@ pub async fn verify(
         None => VerifyOutcome::not_found(),
     };
     state.metrics.verification(outcome.code, started.elapsed());
-    if let Some(key_id) = &outcome.key_id {
+    if let Some(key_id) = outcome.key_id() {
         state.usage.record(tenant, key_id, outcome.code, at);
     }
     Ok(outcome)
@@ -324,7 +360,7 @@ pub async fn verify(
 pub async fn decide(
     state: &AppState,
     tenant: &TenantId,
-    key: &KeyRecord,
+    key: &Arc<KeyRecord>,
     input: &VerifyInput,
     at: NaiveDateTime,
 ) -> Result<VerifyOutcome, ApiError> {
@@ -365,13 +401,7 @@ pub async fn decide(
     Ok(VerifyOutcome {
         valid: true,
         code: VerifyCode::Valid,
-        key_id: Some(key.id.clone()),
-        keyspace_id: Some(key.keyspace_id.clone()),
-        owner_id: key.owner_id.clone(),
-        name: key.name.clone(),
-        scopes: Some(key.scopes.to_strings()),
-        meta: Some(key.meta.clone()),
-        expires_at: key.expires_at.map(utc),
+        key: Some(key.clone()),
         ratelimit,
         credits_remaining,
     })

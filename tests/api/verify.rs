@@ -54,6 +54,25 @@ async fn a_valid_answer_carries_what_the_service_needs() {
             .await;
         assert_eq!(answer, json!({"valid": false, "code": "NOT_FOUND"}), "{ks}");
     }
+
+    // A refusal names the key but carries none of its details.
+    let id = s(&created, "id");
+    expect_json(
+        app.patch_json(
+            &format!("/v1/keys/{id}"),
+            space.token(),
+            &json!({"enabled": false}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        app.verify(space.token(), &key).await,
+        json!({"valid": false, "code": "DISABLED", "key_id": id,
+            "keyspace_id": space.keyspace_id, "owner_id": "customer_42",
+            "expires_at": created["expires_at"]})
+    );
 }
 
 #[tokio::test]

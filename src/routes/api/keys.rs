@@ -19,7 +19,7 @@ use crate::manage::keys::{
 };
 use crate::manage::{Page, parse_path_id};
 use crate::state::AppState;
-use crate::verify::{self, MAX_COST, VerifyInput, VerifyOutcome};
+use crate::verify::{self, MAX_COST, VerifyInput, VerifyOutcomeBody};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/keys/verify", web::post().to(verify_key))
@@ -254,7 +254,7 @@ pub struct VerifyBody {
 /// Verify a key. HTTP 200 whenever verification ran; `valid` and `code` say the outcome.
 #[utoipa::path(post, path = "/v1/keys/verify", tag = "verify", request_body = VerifyBody,
     responses(
-        (status = 200, description = "The outcome: `VALID`, `NOT_FOUND`, `REVOKED`, `DISABLED`, `EXPIRED`, `IP_NOT_ALLOWED`, `INSUFFICIENT_SCOPE`, `RATE_LIMITED` or `USAGE_EXCEEDED`", body = VerifyOutcome),
+        (status = 200, description = "The outcome: `VALID`, `NOT_FOUND`, `REVOKED`, `DISABLED`, `EXPIRED`, `IP_NOT_ALLOWED`, `INSUFFICIENT_SCOPE`, `RATE_LIMITED` or `USAGE_EXCEEDED`", body = VerifyOutcomeBody),
         (status = 401, description = "The caller's root key is missing or invalid", body = ProblemDoc),
         (status = 403, description = "The caller's root key lacks keys:verify", body = ProblemDoc),
         (status = 422, description = "Invalid field", body = ProblemDoc),
