@@ -136,12 +136,6 @@ impl TryFrom<Vec<String>> for Scopes {
     }
 }
 
-impl From<Scopes> for Vec<String> {
-    fn from(scopes: Scopes) -> Self {
-        scopes.to_strings()
-    }
-}
-
 impl Scopes {
     /// Parses a list of scope strings. More than [`MAX_SCOPES`] inputs (duplicates included)
     /// are refused before the rest is read.

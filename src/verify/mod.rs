@@ -139,7 +139,6 @@ impl From<ApiKeyRow> for KeyRecord {
 
 /// The answer to a verification: `valid` with everything a service needs, or the reason not.
 /// Sent as [`VerifyOutcomeBody`].
-#[derive(Debug)]
 pub struct VerifyOutcome {
     pub valid: bool,
     pub code: VerifyCode,
@@ -178,6 +177,17 @@ pub struct VerifyOutcomeBody<'a> {
     pub ratelimit: Option<RateLimitState>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credits_remaining: Option<i64>,
+}
+
+/// Shows what a refusal may show: the whole record (metadata, allowlist) stays out of logs.
+impl std::fmt::Debug for VerifyOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyOutcome")
+            .field("valid", &self.valid)
+            .field("code", &self.code)
+            .field("key_id", &self.key_id())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Serialize for VerifyOutcome {
@@ -343,8 +353,10 @@ pub async fn verify(
     input: VerifyInput,
 ) -> Result<VerifyOutcome, ApiError> {
     let started = std::time::Instant::now();
+    let resolved = resolve(state, &input.key).await?;
+    // After the lookup, which may have waited for the store: expiry is judged as of now.
     let at = now();
-    let outcome = match resolve(state, &input.key).await? {
+    let outcome = match resolved {
         Some(resolved) => decide(state, tenant, &resolved.key, &input, at).await?,
         None => VerifyOutcome::not_found(),
     };
