@@ -1,6 +1,7 @@
 //! An in-process GCRA limiter keyed by string (root key id, IP, account). Per node: with N nodes
 //! a caller may get up to N times the rate, which is fine for abuse limits.
 
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -28,7 +29,7 @@ impl Throttle {
     /// Admits one request for `key`, or says how many seconds to wait.
     pub fn check(&self, key: &str) -> Result<(), u64> {
         let now = Instant::now();
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = lock(&self.state);
         if state.len() > 100_000 {
             // Forget callers whose schedule is already in the past: they start fresh anyway.
             state.retain(|_, tat| *tat > now);

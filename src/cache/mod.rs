@@ -23,6 +23,7 @@ use serde::de::DeserializeOwned;
 use crate::domain::key::KeyDigest;
 use crate::metrics::{Metrics, Tier};
 use crate::store::StoreError;
+use crate::sync::lock;
 use redis::RedisTier;
 
 /// Hard bound on how long an L1 entry is trusted without hearing from the store or Redis.
@@ -415,10 +416,6 @@ impl Drop for Reloading {
     fn drop(&mut self) {
         lock(&self.set).remove(&self.key);
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// How long after a change the second eviction goes out.

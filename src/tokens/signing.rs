@@ -23,6 +23,7 @@ use crate::domain::secrets::{DerivedSecrets, SecretKey32};
 use crate::domain::token::SigningAlgorithm;
 use crate::store::models::SigningKeyRow;
 use crate::store::{DbConnection, Store, StoreError, now, signing_keys};
+use crate::sync::lock;
 
 /// How long a node trusts its in-memory copy of the key set; a rotation on another node (or by
 /// the CLI) is seen within this bound.
@@ -265,7 +266,7 @@ impl Keyring {
             return Ok(Some(v.clone()));
         }
         let may_force = {
-            let mut last = self.last_forced.lock().unwrap_or_else(|e| e.into_inner());
+            let mut last = lock(&self.last_forced);
             let due = last.is_none_or(|t| t.elapsed() >= FORCED_REFRESH_MIN_GAP);
             if due {
                 *last = Some(Instant::now());

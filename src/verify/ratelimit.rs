@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use super::RateLimitState;
 use crate::cache::redis::RedisTier;
 use crate::domain::inputs::RateLimit;
+use crate::sync::lock;
 
 /// Counts in Redis when it answers, else on this node.
 pub struct RateLimiter {
@@ -94,7 +95,7 @@ pub struct LocalRateLimiter {
 impl LocalRateLimiter {
     /// Raises this node's count of `key_id`'s window starting at `start` to at least `count`.
     fn observe(&self, key_id: &str, start: i64, count: i64) {
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let mut windows = lock(&self.windows);
         match windows.get_mut(key_id) {
             Some(entry) if entry.0 == start => entry.1 = entry.1.max(count),
             Some(entry) if entry.0 < start => *entry = (start, count),
@@ -109,7 +110,7 @@ impl LocalRateLimiter {
     fn check_at(&self, key_id: &str, limit: RateLimit, at: DateTime<Utc>) -> Decision {
         let (start, window) = window_of(limit, at);
         let now = at.timestamp();
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let mut windows = lock(&self.windows);
         if windows.len() > 200_000 {
             // Forget windows that are over: their counts no longer matter.
             windows.retain(|_, (s, _)| *s + 86_400 > now);

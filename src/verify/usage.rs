@@ -9,6 +9,7 @@ use chrono::{NaiveDateTime, Timelike};
 use super::VerifyCode;
 use crate::domain::ids::TenantId;
 use crate::store::{Store, StoreError, usage};
+use crate::sync::lock;
 
 /// What one key did since the last flush.
 #[derive(Debug)]
@@ -42,7 +43,7 @@ fn hour_of(at: NaiveDateTime) -> NaiveDateTime {
 impl UsageRecorder {
     /// Counts one verification of a known key, made at `at` (cheap: one short lock, no I/O).
     pub fn record(&self, tenant: &TenantId, key_id: &str, outcome: VerifyCode, at: NaiveDateTime) {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pending = lock(&self.pending);
         let usage = match pending.get_mut(key_id) {
             Some(usage) => usage,
             None => pending
@@ -62,7 +63,7 @@ impl UsageRecorder {
     /// Writes everything counted so far in one transaction. On failure the counts are put back
     /// and retried at the next flush, so nothing is counted twice or lost while the process runs.
     pub async fn flush(&self, store: &Store) -> Result<usize, StoreError> {
-        let taken = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let taken = std::mem::take(&mut *lock(&self.pending));
         if taken.is_empty() {
             return Ok(0);
         }
@@ -104,7 +105,7 @@ impl UsageRecorder {
             })
             .await;
         if let Err(err) = result {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pending = lock(&self.pending);
             for (key_id, usage) in taken {
                 match pending.get_mut(&key_id) {
                     Some(existing) => existing.merge(usage),
