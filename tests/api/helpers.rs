@@ -219,7 +219,9 @@ pub async fn assert_problem(
 }
 
 /// Sends every app's logs (at debug level) to the file named by `LATCHKEY_TEST_LOG_FILE`, so the
-/// test command can check that no plaintext key ever reaches a log line.
+/// test command can check that no plaintext key ever reaches a log line. The test client's
+/// cookie jar (`cookie_store`) is left out: it logs every cookie it receives, and a random
+/// 43-character session or CSRF value sometimes has the shape of a key.
 fn init_test_logging() {
     static INIT: std::sync::Once = std::sync::Once::new();
     INIT.call_once(|| {
@@ -233,7 +235,7 @@ fn init_test_logging() {
             .expect("open test log file");
         let _ = tracing_subscriber::fmt()
             .json()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug,cookie_store=off"))
             .with_writer(std::sync::Mutex::new(file))
             .try_init();
     });
