@@ -125,8 +125,29 @@ async fn refusals_follow_the_documented_order() {
         "the one request of the window passed the rate limit"
     );
     assert_eq!(answer["credits_remaining"], 0);
+    // The counters' refusals name the key and their counter, and carry none of its scopes.
+    let fields = |answer: &serde_json::Value| {
+        let mut names: Vec<String> = answer.as_object().unwrap().keys().cloned().collect();
+        names.sort_unstable();
+        names
+    };
+    assert_eq!(
+        fields(&answer),
+        [
+            "code",
+            "credits_remaining",
+            "key_id",
+            "keyspace_id",
+            "ratelimit",
+            "valid"
+        ]
+    );
     let answer = app.verify_with(t, body.clone()).await;
     assert_eq!(answer["code"], "RATE_LIMITED");
+    assert_eq!(
+        fields(&answer),
+        ["code", "key_id", "keyspace_id", "ratelimit", "valid"]
+    );
 
     // Revoked beats everything but NOT_FOUND.
     expect_json(
