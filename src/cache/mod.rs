@@ -3,9 +3,10 @@
 //!
 //! Reads go L1 → L2 → store. L1 entries live at most a few seconds (the hard staleness bound);
 //! concurrent loads of one digest are coalesced into one, and an entry still in use near the end
-//! of its life is reloaded in the background, so a hot key never makes a request wait. Every change to a key evicts it from
-//! L2 and publishes its digest; every node evicts it from L1. A node that is not subscribed
-//! (Redis down, or reconnecting) does not trust its L1 and reads through.
+//! of its life is reloaded in the background, so a hot key never makes a request wait. Every
+//! change to a key evicts it from L2 and publishes its digest; every node evicts it from L1. A
+//! node that is not subscribed (Redis down, or reconnecting) does not trust its L1 and reads
+//! through.
 
 pub mod redis;
 
@@ -245,36 +246,50 @@ impl<T: Cached> TieredCache<T> {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<Loaded<T>, StoreError>> + Send + 'static,
     {
-        if self.l1_trusted() {
-            if let Some(hit) = self.l1.get(digest.as_bytes()).await {
-                self.metrics.cache_lookup(Tier::L1, true);
-                if hit.record.is_some()
-                    && hit.read_at.elapsed() >= self.timing.refresh_after(&digest)
-                {
-                    self.refresh_in_background(digest, load);
-                }
-                return Ok(hit.lookup());
-            }
-            self.metrics.cache_lookup(Tier::L1, false);
+        // Both read-through paths are boxed: their futures (L2, the store, the coalescing) are
+        // kilobytes, and an L1 hit should not build and move them on every call.
+        if !self.l1_trusted() {
+            return Box::pin(self.read_past_l1(digest, load)).await;
         }
-        // Boxed: the miss path's future (L2, the store, the coalescing) is kilobytes, and an
-        // L1 hit should not build and move it on every call.
-        Box::pin(self.miss(digest, load)).await
+        if let Some(hit) = self.l1.get(digest.as_bytes()).await {
+            self.metrics.cache_lookup(Tier::L1, true);
+            if hit.record.is_some() && hit.read_at.elapsed() >= self.timing.refresh_after(&digest) {
+                self.refresh_in_background(digest, load);
+            }
+            return Ok(hit.lookup());
+        }
+        self.metrics.cache_lookup(Tier::L1, false);
+        Box::pin(self.load_into_l1(digest, load)).await
     }
 
-    /// Everything after an L1 miss (or with L1 not trusted): read through L2 and the store.
-    async fn miss<F, Fut>(&self, digest: KeyDigest, load: F) -> Result<Lookup<T>, StoreError>
+    /// With L1 not trusted: read through L2 and the store, and keep nothing in L1.
+    async fn read_past_l1<F, Fut>(
+        &self,
+        digest: KeyDigest,
+        load: F,
+    ) -> Result<Lookup<T>, StoreError>
     where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Loaded<T>, StoreError>> + Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Loaded<T>, StoreError>>,
     {
-        if !self.l1_trusted() {
-            return Ok(match self.read_through(digest, load).await? {
-                Through::Found(record, _) => Lookup::Found(record),
-                Through::NotFound => Lookup::NotFound,
-                Through::Stale(record) => Lookup::Stale(record),
-            });
-        }
+        Ok(match self.read_through(digest, load).await? {
+            Through::Found(record, _) => Lookup::Found(record),
+            Through::NotFound => Lookup::NotFound,
+            Through::Stale(record) => Lookup::Stale(record),
+        })
+    }
+
+    /// After an L1 miss: one read through L2 and the store, shared by concurrent callers for the
+    /// digest and kept in L1 if it may be.
+    async fn load_into_l1<F, Fut>(
+        &self,
+        digest: KeyDigest,
+        load: F,
+    ) -> Result<Lookup<T>, StoreError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Loaded<T>, StoreError>>,
+    {
         let key = *digest.as_bytes();
         // Coalesced: concurrent callers for one digest wait for this single load.
         let loaded = self
