@@ -1,10 +1,11 @@
 //! An in-process GCRA limiter keyed by string (root key id, IP, account). Per node: with N nodes
 //! a caller may get up to N times the rate, which is fine for abuse limits.
 
-use crate::sync::lock;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::sync::lock;
 
 pub struct Throttle {
     /// Time between two admitted requests at the sustained rate.
