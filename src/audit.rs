@@ -56,7 +56,7 @@ impl AuditContext {
     pub fn from_request(req: &actix_web::HttpRequest, actor: Actor) -> Self {
         Self {
             actor,
-            ip: req.peer_addr().map(|a| a.ip()),
+            ip: crate::client_addr::of(req),
             user_agent: req
                 .headers()
                 .get(actix_web::http::header::USER_AGENT)

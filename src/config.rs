@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::client_addr::TrustedProxies;
 use crate::domain::key::KeyHasher;
 use crate::domain::secrets::{DerivedSecrets, MasterKey, MasterKeyError};
 use crate::domain::token::SigningAlgorithm;
@@ -131,6 +132,7 @@ struct FileSettings {
     token_audience: Option<String>,
     signing_algorithm: Option<String>,
     leak_reporter_keys: Option<PathBuf>,
+    trusted_proxies: Option<String>,
 }
 
 /// Everything the process needs, validated.
@@ -155,6 +157,8 @@ pub struct Settings {
     pub signing_algorithm: SigningAlgorithm,
     /// GitHub-format public keys of secret scanners allowed to report leaks; none: intake refused.
     pub leak_reporter_keys: Option<PathBuf>,
+    /// Peers whose `X-Forwarded-For` names the client (load balancers); none by default.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// How the master secret is obtained. Resolved (and, in embedded mode, generated) by [`Settings::master_keys`].
@@ -315,6 +319,15 @@ impl Settings {
             .var("LATCHKEY_LEAK_REPORTER_KEYS")
             .map(PathBuf::from)
             .or(file.leak_reporter_keys);
+        let trusted_proxies = TrustedProxies::parse(
+            &env.var("LATCHKEY_TRUSTED_PROXIES")
+                .or(file.trusted_proxies)
+                .unwrap_or_default(),
+        )
+        .map_err(|message| ConfigError::Invalid {
+            name: "LATCHKEY_TRUSTED_PROXIES",
+            message,
+        })?;
 
         let previous = match env.var("LATCHKEY_PREVIOUS_SECRET_KEYS") {
             None => Vec::new(),
@@ -374,6 +387,7 @@ impl Settings {
             token_audience,
             signing_algorithm,
             leak_reporter_keys,
+            trusted_proxies,
         })
     }
 
@@ -543,6 +557,7 @@ mod tests {
             ("LATCHKEY_WORKERS", "0"),
             ("REDIS_URL", "localhost:6379"),
             ("LATCHKEY_SECRET_KEY", "short"),
+            ("LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/8, lb.internal"),
         ] {
             let err = Settings::load(&[(name, value)], None).unwrap_err();
             assert!(err.to_string().starts_with(name), "{name}: {err}");

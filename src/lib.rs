@@ -5,6 +5,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod cache;
 pub mod cli;
+pub mod client_addr;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -114,6 +114,7 @@ impl Application {
             metrics,
             tokens,
             leak_reporters,
+            trusted_proxies: settings.trusted_proxies.clone(),
         });
         let background = vec![
             tokio::spawn(caches.run_subscriber()),

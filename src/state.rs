@@ -7,6 +7,7 @@ use crate::auth::extractor::RootKeyRecord;
 use crate::auth::leak_signature::LeakReporters;
 use crate::auth::throttle::Throttle;
 use crate::cache::Caches;
+use crate::client_addr::TrustedProxies;
 use crate::domain::key::{KeyDigest, KeyHasher};
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub tokens: TokenService,
     /// Public keys of the secret scanners allowed to report leaks.
     pub leak_reporters: LeakReporters,
+    /// Load balancers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl AppState {

@@ -20,6 +20,7 @@ mod migrations;
 mod nodes;
 mod oauth;
 mod openapi;
+mod proxies;
 mod revoke;
 mod root_keys;
 mod rotate;

@@ -276,9 +276,8 @@ async fn sign_in(
     let mut shown = FormState::new();
     shown.keep("email", &form.email);
     let account = parse_email(&form.email).unwrap_or_else(|| form.email.trim().to_lowercase());
-    let address = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
+    let address = crate::client_addr::of(&req)
+        .map(|ip| ip.to_string())
         .unwrap_or_default();
     let again = |shown: FormState, status| {
         render(

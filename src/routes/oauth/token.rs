@@ -68,7 +68,7 @@ pub async fn token(
         key: String::new(),
         keyspace_id: None,
         scopes: requested.iter().cloned().collect(),
-        ip: req.peer_addr().map(|addr| addr.ip()),
+        ip: crate::client_addr::of(&req),
         cost: 1,
     };
     let subject_owner = key.owner_id.clone();

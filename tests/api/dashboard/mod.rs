@@ -7,4 +7,4 @@ mod keys;
 mod members;
 mod roles;
 mod security;
-mod support;
+pub mod support;
