@@ -70,10 +70,6 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
-        let dashboard = web::Data::new(Dashboard::new(
-            SessionKeys::new(&current_secrets),
-            &bound_public_url(&settings.public_url, port),
-        ));
         let metrics = Arc::new(Metrics::new());
         let redis = match &settings.redis_url {
             Some(url) => Some(
@@ -82,6 +78,11 @@ impl Application {
             ),
             None => None,
         };
+        let dashboard = web::Data::new(Dashboard::new(
+            SessionKeys::new(&current_secrets),
+            &bound_public_url(&settings.public_url, port),
+            redis.clone(),
+        ));
         let caches = Arc::new(Caches::new(
             redis.clone(),
             metrics.clone(),

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::dashboard::support::{PASSWORD, Visitor};
 use crate::nodes::{Cluster, cluster_tests_enabled, within};
 
 /// The test's bound on propagation between nodes while Redis is up.
@@ -122,4 +123,35 @@ async fn an_access_token_revoked_through_one_node_is_refused_by_the_other_at_onc
     assert_eq!(b.code(&space.token, access_token).await, "REVOKED");
     assert_eq!(a.code(&space.token, access_token).await, "REVOKED");
     assert_eq!(b.code(&space.token, &key).await, "VALID");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_failures_through_every_node_count_together() {
+    if !cluster_tests_enabled() {
+        return;
+    }
+    let cluster = Cluster::start(2, &[]).await;
+    let (store, hasher) = (cluster.store.clone(), cluster.hasher.clone());
+    let email = "owner@acme.example.com";
+    tokio::task::spawn_blocking(move || {
+        latchkey::bootstrap::bootstrap(&store, &hasher, "acme", email, Some(PASSWORD.into()))
+    })
+    .await
+    .expect("bootstrap task")
+    .expect("bootstrap");
+    let a = Visitor::at(&cluster.nodes[0].api.base);
+    let b = Visitor::at(&cluster.nodes[1].api.base);
+
+    // One guesser, spread over both nodes by the load balancer: three tries on A, two on B.
+    for node in [&a, &b, &a, &b, &a] {
+        assert_eq!(node.sign_in(email, "not the password").await.status(), 401);
+    }
+    // Neither node saw the limit of five by itself; together they did.
+    assert_eq!(
+        latchkey::auth::sign_in_throttle::ACCOUNT_FAILURES,
+        5,
+        "the tries above are counted for a limit of 5"
+    );
+    assert_eq!(b.sign_in(email, PASSWORD).await.status(), 429);
+    assert_eq!(a.sign_in(email, PASSWORD).await.status(), 429);
 }

@@ -291,7 +291,7 @@ async fn sign_in(
         )
     };
 
-    if let Err(wait) = dashboard.throttle.check(&account, &address) {
+    if let Err(wait) = dashboard.throttle.check(&account, &address).await {
         shown.summary = Some(format!("Too many attempts; try again in {wait} s."));
         let mut response = again(shown, StatusCode::TOO_MANY_REQUESTS);
         if let Ok(value) = wait.to_string().parse() {
@@ -313,12 +313,12 @@ async fn sign_in(
         .verify(Password::candidate(form.password), stored)
         .await?;
     let Some(user) = user.filter(|_| matched) else {
-        dashboard.throttle.failed(&account, &address);
+        dashboard.throttle.failed(&account, &address).await;
         shown.summary =
             Some("That e-mail address and password do not match an account.".to_owned());
         return Ok(again(shown, StatusCode::UNAUTHORIZED));
     };
-    dashboard.throttle.succeeded(&account);
+    dashboard.throttle.succeeded(&account).await;
 
     let keys = dashboard.keys.clone();
     let previous = visit.signed_in.map(|s| s.digest);

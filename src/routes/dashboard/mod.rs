@@ -27,6 +27,7 @@ use askama::Template;
 use crate::auth::password::PasswordWorkers;
 use crate::auth::session::SessionKeys;
 use crate::auth::sign_in_throttle::SignInThrottle;
+use crate::cache::redis::RedisTier;
 use crate::error::ApiError;
 
 /// At most this many password hashes run at once (each holds ~19 MiB for ~tens of ms).
@@ -43,11 +44,11 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
-    pub fn new(keys: SessionKeys, public_url: &str) -> Self {
+    pub fn new(keys: SessionKeys, public_url: &str, redis: Option<RedisTier>) -> Self {
         Self {
             keys,
             passwords: PasswordWorkers::new(PASSWORD_PERMITS),
-            throttle: SignInThrottle::default(),
+            throttle: SignInThrottle::with_redis(redis),
             https: public_url.starts_with("https://"),
             public_url: public_url.to_owned(),
         }

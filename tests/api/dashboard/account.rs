@@ -221,18 +221,23 @@ async fn sessions_expire_when_idle_and_absolutely() {
     }
 }
 
-#[tokio::test]
-async fn sign_in_is_throttled_per_account() {
-    let app = TestApp::spawn().await;
-    app.tenant("acme").await;
-    let email = "owner@acme.example.com";
-    let visitor = Visitor::new(&app);
+/// Signs in to `email` with a wrong password as often as the per-account limit allows.
+async fn use_up_account_tries(visitor: &Visitor, email: &str) {
     for _ in 0..latchkey::auth::sign_in_throttle::ACCOUNT_FAILURES {
         assert_eq!(
             visitor.sign_in(email, "not the password").await.status(),
             401
         );
     }
+}
+
+#[tokio::test]
+async fn sign_in_is_throttled_per_account() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let email = "owner@acme.example.com";
+    let visitor = Visitor::new(&app);
+    use_up_account_tries(&visitor, email).await;
     // Even the right password waits now, with a clear message.
     let response = visitor.sign_in(email, PASSWORD).await;
     assert_eq!(response.status(), 429);
@@ -250,6 +255,17 @@ async fn sign_in_is_throttled_per_account() {
     app.tenant("other").await;
     let response = visitor.sign_in("owner@other.example.com", PASSWORD).await;
     assert_eq!(response.status(), 303);
+}
+
+#[tokio::test]
+async fn sign_in_is_throttled_in_process_while_redis_is_unreachable() {
+    // Nothing listens on port 1: every Redis call fails, and the node's own count decides.
+    let app = TestApp::spawn_with(&[("REDIS_URL", "redis://127.0.0.1:1")]).await;
+    app.tenant("acme").await;
+    let email = "owner@acme.example.com";
+    let visitor = Visitor::new(&app);
+    use_up_account_tries(&visitor, email).await;
+    assert_eq!(visitor.sign_in(email, PASSWORD).await.status(), 429);
 }
 
 #[tokio::test]

@@ -22,17 +22,22 @@ pub struct Visitor {
 
 impl Visitor {
     pub fn new(app: &TestApp) -> Self {
-        Self::with_headers(app, reqwest::header::HeaderMap::new())
+        Self::at(&app.address)
+    }
+
+    /// A visitor of the server at `base` (a node started as a process).
+    pub fn at(base: &str) -> Self {
+        Self::with_headers(base, reqwest::header::HeaderMap::new())
     }
 
     /// A visitor behind a load balancer that names it as `address` in `X-Forwarded-For`.
     pub fn forwarded_for(app: &TestApp, address: &str) -> Self {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("x-forwarded-for", address.parse().expect("header value"));
-        Self::with_headers(app, headers)
+        Self::with_headers(&app.address, headers)
     }
 
-    fn with_headers(app: &TestApp, headers: reqwest::header::HeaderMap) -> Self {
+    fn with_headers(base: &str, headers: reqwest::header::HeaderMap) -> Self {
         Self {
             client: reqwest::Client::builder()
                 .cookie_store(true)
@@ -40,7 +45,7 @@ impl Visitor {
                 .default_headers(headers)
                 .build()
                 .expect("http client"),
-            base: app.address.clone(),
+            base: base.to_owned(),
         }
     }
 
