@@ -1,8 +1,10 @@
 //! API keys: create (plaintext shown once), list, read, update, rotate with grace, revoke.
 
+use actix_web::http::StatusCode;
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::{Page, PageRequest, double_option, parse_filter, scopes_from_json, scopes_json, utc};
@@ -25,7 +27,7 @@ pub const MAX_GRACE_SECONDS: i64 = 30 * 24 * 3600;
 /// Most keys one bulk revocation names.
 pub const MAX_BULK: usize = 1000;
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"keyspace_id": "019a5f0e-7c1d-7b2a-9d4e-3f2a1b0c9d8e", "name": "Acme Corp production",
     "owner_id": "customer_42", "scopes": ["documents:read", "documents:write"],
@@ -229,6 +231,8 @@ pub async fn create(
             "Idempotency-Key must be 1 to 200 printable characters",
         ));
     }
+    // Only compared with the fingerprint stored with the key the Idempotency-Key made.
+    let fingerprint = idempotency_key.as_ref().map(|_| fingerprint(&input));
     let at = now();
     let name = input
         .name
@@ -266,6 +270,18 @@ pub async fn create(
             if let Some(idem) = &idempotency_key
                 && let Some(existing) = api_keys::find_by_idempotency_key(conn, &tenant, idem)?
             {
+                // Keys made before fingerprints were kept have none: replayed as before.
+                if existing
+                    .idempotency_fingerprint
+                    .as_ref()
+                    .is_some_and(|stored| Some(stored) != fingerprint.as_ref())
+                {
+                    return Err(ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "idempotency_key_reused",
+                        "this Idempotency-Key was already used with a different request body",
+                    ));
+                }
                 return Ok((replayed(existing, at), None));
             }
             let keyspace = keyspaces::find(conn, &tenant, &keyspace_id)?
@@ -319,6 +335,7 @@ pub async fn create(
                 rotated_from: None,
                 idempotency_key: idempotency_key.clone(),
                 created_by: audit_actor_label(&audit),
+                idempotency_fingerprint: fingerprint.clone(),
             };
             match api_keys::insert(conn, &row) {
                 Ok(()) => {}
@@ -351,6 +368,13 @@ pub async fn create(
     // A lookup of this digest moments ago may have cached "unknown": forget it everywhere.
     state.keys_changed(created.1.into_iter()).await;
     Ok(created.0)
+}
+
+/// What makes two create requests the same: SHA-256 of the parsed request, re-serialized, so
+/// whitespace and the order of fields (in `meta` too) do not count.
+fn fingerprint(input: &CreateKey) -> Vec<u8> {
+    let canonical = serde_json::to_vec(input).unwrap_or_default();
+    Sha256::digest(&canonical).to_vec()
 }
 
 fn replayed(existing: ApiKeyRow, at: NaiveDateTime) -> CreatedKey {
@@ -626,6 +650,7 @@ pub async fn rotate(
                 last_used_at: None,
                 rotated_from: Some(old.id.clone()),
                 idempotency_key: None,
+                idempotency_fingerprint: None,
                 created_by: audit_actor_label(&audit),
                 ..old.clone()
             };

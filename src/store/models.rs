@@ -146,6 +146,8 @@ pub struct ApiKeyRow {
     pub family_id: String,
     pub idempotency_key: Option<String>,
     pub created_by: String,
+    /// SHA-256 of the create request that `idempotency_key` came with (none before it was kept).
+    pub idempotency_fingerprint: Option<Vec<u8>>,
 }
 
 /// The fields of a key that PATCH may change; `None` leaves a column as it is.

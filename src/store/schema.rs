@@ -99,6 +99,7 @@ diesel::table! {
         family_id -> Text,
         idempotency_key -> Nullable<Text>,
         created_by -> Text,
+        idempotency_fingerprint -> Nullable<Binary>,
     }
 }
 

@@ -84,6 +84,26 @@ async fn idempotency_key_replays_the_same_key_without_its_plaintext() {
     assert!(replay["key"].is_null());
     assert!(s(&replay, "note").contains("cannot be shown again"));
     assert_no_secret(&replay, &key);
+    let with_body = |body: String| {
+        app.client
+            .post(app.url("/v1/keys"))
+            .bearer_auth(space.token())
+            .header("idempotency-key", "create-42")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    // The same request written differently (field order, whitespace) is the same request.
+    let reordered = format!(
+        r#"{{ "name" : "retry me", "keyspace_id" : "{}" }}"#,
+        space.keyspace_id
+    );
+    let replay = expect_json(with_body(reordered).await.unwrap(), 200).await;
+    assert_eq!(replay["id"], first["id"]);
+    // A different request under the same Idempotency-Key is refused, and makes nothing.
+    let changed = json!({"keyspace_id": space.keyspace_id, "name": "something else"});
+    let response = with_body(changed.to_string()).await.unwrap();
+    assert_problem(response, 422, "idempotency_key_reused").await;
     // Without the header, a second key.
     let other = expect_json(app.post_json("/v1/keys", space.token(), &body).await, 201).await;
     assert_ne!(other["id"], first["id"]);
@@ -112,6 +132,40 @@ async fn idempotency_key_replays_the_same_key_without_its_plaintext() {
         .await
         .unwrap();
     assert_problem(long, 400, "invalid_idempotency_key").await;
+}
+
+#[tokio::test]
+async fn concurrent_requests_with_one_idempotency_key_create_one_key() {
+    let app = TestApp::spawn().await;
+    let space = app.space("acme").await;
+    let body = json!({"keyspace_id": space.keyspace_id, "name": "once"});
+    let responses = futures_util::future::join_all((0..8).map(|_| {
+        app.client
+            .post(app.url("/v1/keys"))
+            .bearer_auth(space.token())
+            .header("idempotency-key", "burst-1")
+            .json(&body)
+            .send()
+    }))
+    .await;
+    let mut created = 0;
+    for response in responses {
+        let response = response.unwrap();
+        match response.status().as_u16() {
+            201 => created += 1,
+            200 => {}
+            409 => {
+                assert_problem(response, 409, "idempotency_conflict").await;
+            }
+            other => panic!(
+                "unexpected status {other}: {}",
+                response.text().await.unwrap()
+            ),
+        }
+    }
+    assert_eq!(created, 1);
+    let list = app.get_ok("/v1/keys", space.token()).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -44,11 +44,11 @@ fn no_store(mut response: HttpResponse) -> HttpResponse {
 /// Create a key. The plaintext is in this response only.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKey,
     params(("Idempotency-Key" = Option<String>, Header,
-        description = "Retrying with the same value returns the same key id instead of a second key")),
+        description = "Retrying the same request with the same value returns the same key id instead of a second key")),
     responses(
         (status = 201, description = "Created; `key` is the plaintext, shown once", body = CreatedKey),
         (status = 200, description = "Idempotent replay: the key created earlier, without plaintext", body = CreatedKey),
-        (status = 422, description = "Invalid field", body = ProblemDoc),
+        (status = 422, description = "Invalid field (`invalid_field`), or an Idempotency-Key already used with a different body (`idempotency_key_reused`)", body = ProblemDoc),
     ),
     security(("root_key" = ["keys:create"])))]
 pub async fn create(
