@@ -75,9 +75,12 @@ async fn a_thousand_parallel_verifies_of_a_cold_key_make_one_store_lookup() {
     let lookups = api.metric("latchkey_store_lookups_total").await - before;
     assert_eq!(count(&codes, "VALID"), 1_000);
     eprintln!("1,000 parallel verifies of a cold key: {lookups} store lookups in {took:?}");
-    // L1 keeps an entry 5 s: a burst slower than that (a debug build on an overloaded machine)
-    // legitimately reloads the key and the root key once per 5 s.
-    let reloads = 2.0 * (took.as_secs_f64() / 5.0).floor();
+    // An L1 entry read when it is older than its refresh age (2 to 4 s, by digest) is reloaded
+    // in the background: a burst slower than that (a debug build on an overloaded machine)
+    // legitimately reloads the key and the root key, each at most once per 2 s. The root key's
+    // entry is a few milliseconds old when the burst starts.
+    let earliest = latchkey::cache::L1_REFRESH_AFTER - latchkey::cache::L1_REFRESH_SPREAD;
+    let reloads = 2.0 * ((took.as_secs_f64() + 0.1) / earliest.as_secs_f64()).floor();
     assert!(
         lookups >= 1.0 && lookups <= 1.0 + reloads,
         "{lookups} store lookups for 1,000 verifies of one key in {took:?}"
