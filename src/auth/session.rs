@@ -91,10 +91,16 @@ impl SessionKeys {
 
     /// What the store keeps for a session id or invite token (`purpose` separates the two).
     pub fn digest(&self, purpose: &str, token: &SessionToken) -> Vec<u8> {
+        self.keyed(purpose, token.expose())
+    }
+
+    /// An HMAC of `value` for `purpose`: a name for it that only this deployment can compute
+    /// (sign-in counters in Redis are named by the account this way).
+    pub fn keyed(&self, purpose: &str, value: &str) -> Vec<u8> {
         let mut mac = mac(&self.session);
         mac.update(purpose.as_bytes());
         mac.update(b"\0");
-        mac.update(token.expose().as_bytes());
+        mac.update(value.as_bytes());
         mac.finalize().into_bytes().to_vec()
     }
 

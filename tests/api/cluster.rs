@@ -131,14 +131,15 @@ async fn sign_in_failures_through_every_node_count_together() {
         return;
     }
     let cluster = Cluster::start(2, &[]).await;
-    let (store, hasher) = (cluster.store.clone(), cluster.hasher.clone());
+    let bootstrap = |tenant: &'static str, email: &'static str| {
+        let (store, hasher) = (cluster.store.clone(), cluster.hasher.clone());
+        tokio::task::spawn_blocking(move || {
+            latchkey::bootstrap::bootstrap(&store, &hasher, tenant, email, Some(PASSWORD.into()))
+                .expect("bootstrap");
+        })
+    };
     let email = "owner@acme.example.com";
-    tokio::task::spawn_blocking(move || {
-        latchkey::bootstrap::bootstrap(&store, &hasher, "acme", email, Some(PASSWORD.into()))
-    })
-    .await
-    .expect("bootstrap task")
-    .expect("bootstrap");
+    bootstrap("acme", email).await.expect("bootstrap task");
     let a = Visitor::at(&cluster.nodes[0].api.base);
     let b = Visitor::at(&cluster.nodes[1].api.base);
 
@@ -154,4 +155,19 @@ async fn sign_in_failures_through_every_node_count_together() {
     );
     assert_eq!(b.sign_in(email, PASSWORD).await.status(), 429);
     assert_eq!(a.sign_in(email, PASSWORD).await.status(), 429);
+
+    // Guesses sent all at once through both nodes get no more tries in all.
+    let other = "owner@bravo.example.com";
+    bootstrap("bravo", other).await.expect("bootstrap task");
+    let (on_a, on_b) = tokio::join!(
+        a.wrong_sign_ins_at_once(other, 6),
+        b.wrong_sign_ins_at_once(other, 6)
+    );
+    let statuses = [on_a, on_b].concat();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 7);
 }

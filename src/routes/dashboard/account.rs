@@ -291,7 +291,8 @@ async fn sign_in(
         )
     };
 
-    if let Err(wait) = dashboard.throttle.check(&account, &address).await {
+    // Counted now, before the password is checked: parallel guesses get no extra tries.
+    if let Err(wait) = dashboard.throttle.attempt(&account, &address).await {
         shown.summary = Some(format!("Too many attempts; try again in {wait} s."));
         let mut response = again(shown, StatusCode::TOO_MANY_REQUESTS);
         if let Ok(value) = wait.to_string().parse() {
@@ -313,12 +314,11 @@ async fn sign_in(
         .verify(Password::candidate(form.password), stored)
         .await?;
     let Some(user) = user.filter(|_| matched) else {
-        dashboard.throttle.failed(&account, &address).await;
         shown.summary =
             Some("That e-mail address and password do not match an account.".to_owned());
         return Ok(again(shown, StatusCode::UNAUTHORIZED));
     };
-    dashboard.throttle.succeeded(&account).await;
+    dashboard.throttle.succeeded(&account, &address).await;
 
     let keys = dashboard.keys.clone();
     let previous = visit.signed_in.map(|s| s.digest);

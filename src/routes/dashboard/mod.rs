@@ -46,9 +46,9 @@ pub struct Dashboard {
 impl Dashboard {
     pub fn new(keys: SessionKeys, public_url: &str, redis: Option<RedisTier>) -> Self {
         Self {
+            throttle: SignInThrottle::with_redis(redis, keys.clone()),
             keys,
             passwords: PasswordWorkers::new(PASSWORD_PERMITS),
-            throttle: SignInThrottle::with_redis(redis),
             https: public_url.starts_with("https://"),
             public_url: public_url.to_owned(),
         }

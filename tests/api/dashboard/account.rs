@@ -258,6 +258,23 @@ async fn sign_in_is_throttled_per_account() {
 }
 
 #[tokio::test]
+async fn parallel_wrong_passwords_get_no_more_tries_than_a_sequence() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let visitor = Visitor::new(&app);
+    let statuses = visitor
+        .wrong_sign_ins_at_once("owner@acme.example.com", 12)
+        .await;
+    let tries = latchkey::auth::sign_in_throttle::ACCOUNT_FAILURES as usize;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        tries,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 12 - tries);
+}
+
+#[tokio::test]
 async fn sign_in_is_throttled_in_process_while_redis_is_unreachable() {
     // Nothing listens on port 1: every Redis call fails, and the node's own count decides.
     let app = TestApp::spawn_with(&[("REDIS_URL", "redis://127.0.0.1:1")]).await;

@@ -94,6 +94,19 @@ impl Visitor {
         self.post_raw(action, &all).await
     }
 
+    /// Signs in to `email` with a wrong password `times` times at once; answers the statuses.
+    pub async fn wrong_sign_ins_at_once(&self, email: &str, times: usize) -> Vec<u16> {
+        let token = self.csrf("/sign-in").await;
+        let fields = [
+            ("csrf_token", token.as_str()),
+            ("email", email),
+            ("password", "not the password"),
+        ];
+        let requests = (0..times)
+            .map(|_| async { self.post_raw("/sign-in", &fields).await.status().as_u16() });
+        futures_util::future::join_all(requests).await
+    }
+
     pub async fn sign_up(&self, email: &str, tenant: &str) -> reqwest::Response {
         self.submit(
             "/sign-up",
