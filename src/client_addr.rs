@@ -34,18 +34,28 @@ impl TrustedProxies {
         !self.0.is_empty() && self.0.allows(ip)
     }
 
-    /// The client behind `peer`, given the `X-Forwarded-For` headers in the order received.
-    /// The chain is read from the right, the hop nearest to us: each trusted proxy vouches for
-    /// the entry to its left, and the first address that is not a trusted proxy is the client.
-    /// An entry that is not an address ends the walk at the last trusted hop.
-    pub fn client<'a>(&self, peer: IpAddr, forwarded_for: impl Iterator<Item = &'a str>) -> IpAddr {
+    /// The client behind `peer`, given the raw `X-Forwarded-For` headers in the order
+    /// received. The chain is read from the right, the hop nearest to us: each trusted proxy
+    /// vouches for the entry to its left, and the first address that is not a trusted proxy is
+    /// the client. An entry that is not an address ends the walk at the last trusted hop.
+    /// Entries are read one by one from the raw bytes, so whatever a client puts to the left
+    /// (even bytes that are not text) cannot hide the address its proxy appended. IPv4 clients
+    /// seen as IPv4-mapped IPv6 addresses are answered as IPv4.
+    pub fn client<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl Iterator<Item = &'a [u8]>,
+    ) -> IpAddr {
+        let peer = peer.to_canonical();
         if !self.trusts(peer) {
             return peer;
         }
-        let entries: Vec<&str> = forwarded_for.flat_map(|value| value.split(',')).collect();
+        let entries: Vec<&[u8]> = forwarded_for
+            .flat_map(|value| value.split(|b| *b == b','))
+            .collect();
         let mut client = peer;
         for entry in entries.into_iter().rev() {
-            let Some(ip) = parse_entry(entry.trim()) else {
+            let Some(ip) = parse_entry(entry) else {
                 break;
             };
             client = ip;
@@ -58,11 +68,13 @@ impl TrustedProxies {
 }
 
 /// An `X-Forwarded-For` entry: an address, perhaps with a port (`192.0.2.7:5123`, `[2001:db8::1]:80`).
-fn parse_entry(entry: &str) -> Option<IpAddr> {
+fn parse_entry(entry: &[u8]) -> Option<IpAddr> {
+    let entry = std::str::from_utf8(entry).ok()?.trim();
     entry
         .parse::<IpAddr>()
         .or_else(|_| entry.parse::<SocketAddr>().map(|a| a.ip()))
         .ok()
+        .map(|ip| ip.to_canonical())
 }
 
 /// The address of the client that made `req` (see [`TrustedProxies::client`]).
@@ -74,7 +86,7 @@ pub fn of(req: &HttpRequest) -> Option<IpAddr> {
     let forwarded_for = req
         .headers()
         .get_all(X_FORWARDED_FOR)
-        .filter_map(|value| value.to_str().ok());
+        .map(|value| value.as_bytes());
     Some(state.trusted_proxies.client(peer, forwarded_for))
 }
 
@@ -89,7 +101,7 @@ mod tests {
     fn client(trusted: &str, peer: &str, headers: &[&str]) -> IpAddr {
         TrustedProxies::parse(trusted)
             .unwrap()
-            .client(ip(peer), headers.iter().copied())
+            .client(ip(peer), headers.iter().map(|h| h.as_bytes()))
     }
 
     #[test]
@@ -155,6 +167,26 @@ mod tests {
             ip("10.0.0.9")
         );
         assert_eq!(client("10.0.0.0/8", "10.0.0.5", &[""]), ip("10.0.0.5"));
+    }
+
+    #[test]
+    fn bytes_a_client_adds_cannot_hide_the_address_its_proxy_appended() {
+        // nginx appends to the client's own header line: `<what the client sent>, <its address>`.
+        let line: &[u8] = b"\xff\xfe, 203.0.113.7";
+        let trusted = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        assert_eq!(
+            trusted.client(ip("10.0.0.5"), [line].into_iter()),
+            ip("203.0.113.7")
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_answered_as_ipv4() {
+        assert_eq!(client("", "::ffff:198.51.100.1", &[]), ip("198.51.100.1"));
+        assert_eq!(
+            client("10.0.0.0/8", "10.0.0.5", &["::ffff:203.0.113.7"]),
+            ip("203.0.113.7")
+        );
     }
 
     #[test]

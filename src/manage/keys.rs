@@ -370,11 +370,32 @@ pub async fn create(
     Ok(created.0)
 }
 
-/// What makes two create requests the same: SHA-256 of the parsed request, re-serialized, so
-/// whitespace and the order of fields (in `meta` too) do not count.
+/// What makes two create requests the same: SHA-256 of the parsed request as JSON, with every
+/// object's keys sorted and absent fields left out. Whitespace, the order of fields (in `meta`
+/// too) and `null` for an absent field do not count, and a field added to [`CreateKey`] later
+/// does not change the fingerprint of requests without it. The prefix names this form.
 fn fingerprint(input: &CreateKey) -> Vec<u8> {
-    let canonical = serde_json::to_vec(input).unwrap_or_default();
-    Sha256::digest(&canonical).to_vec()
+    let mut request = serde_json::to_value(input).unwrap_or(Value::Null);
+    if let Value::Object(fields) = &mut request {
+        fields.retain(|_, value| !value.is_null());
+    }
+    let mut hash = Sha256::new();
+    hash.update(b"create-key-v1\0");
+    hash.update(sorted(request).to_string().as_bytes());
+    hash.finalize().to_vec()
+}
+
+/// `value` with the keys of every object in order (whatever order the map type keeps).
+fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut fields: Vec<(String, Value)> = map.into_iter().collect();
+            fields.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(fields.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
 }
 
 fn replayed(existing: ApiKeyRow, at: NaiveDateTime) -> CreatedKey {

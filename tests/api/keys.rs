@@ -66,7 +66,8 @@ async fn create_shows_the_plaintext_once_and_reads_never_do() {
 async fn idempotency_key_replays_the_same_key_without_its_plaintext() {
     let app = TestApp::spawn().await;
     let space = app.space("acme").await;
-    let body = json!({"keyspace_id": space.keyspace_id, "name": "retry me"});
+    let body = json!({"keyspace_id": space.keyspace_id, "name": "retry me",
+        "meta": {"plan": "pro", "seats": 3}});
     let send = || {
         app.client
             .post(app.url("/v1/keys"))
@@ -93,9 +94,11 @@ async fn idempotency_key_replays_the_same_key_without_its_plaintext() {
             .body(body)
             .send()
     };
-    // The same request written differently (field order, whitespace) is the same request.
+    // The same request written differently (field order, in `meta` too, whitespace, `null`
+    // for an absent field) is the same request.
     let reordered = format!(
-        r#"{{ "name" : "retry me", "keyspace_id" : "{}" }}"#,
+        r#"{{ "meta": {{"seats": 3, "plan": "pro"}}, "name" : "retry me", "owner_id": null,
+            "keyspace_id" : "{}" }}"#,
         space.keyspace_id
     );
     let replay = expect_json(with_body(reordered).await.unwrap(), 200).await;
