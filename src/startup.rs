@@ -37,6 +37,9 @@ pub struct Application {
     background: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// Key ids whose digest a node remembers for access tokens (about 100 bytes each).
+const KEY_DIGESTS_CAPACITY: u64 = 200_000;
+
 /// How often counted usage is written to the store.
 const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -116,6 +119,10 @@ impl Application {
             tokens,
             leak_reporters,
             trusted_proxies: settings.trusted_proxies.clone(),
+            key_digests: moka::future::Cache::builder()
+                .max_capacity(KEY_DIGESTS_CAPACITY)
+                .time_to_idle(Duration::from_secs(3600))
+                .build(),
         });
         let background = vec![
             tokio::spawn(caches.run_subscriber()),

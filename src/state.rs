@@ -33,6 +33,8 @@ pub struct AppState {
     pub leak_reporters: LeakReporters,
     /// Load balancers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
+    /// Each key's stored digest by key id, for access tokens (which name their key by id).
+    pub key_digests: moka::future::Cache<String, KeyDigest>,
 }
 
 impl AppState {

@@ -89,6 +89,15 @@ pub fn find_by_id(conn: &mut DbConnection, id: &str) -> Result<Option<ApiKeyRow>
         .optional()?)
 }
 
+/// The digest key `id` is stored under, in any tenant.
+pub fn digest_of(conn: &mut DbConnection, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(api_keys::table
+        .filter(api_keys::id.eq(id))
+        .select(api_keys::digest)
+        .first(conn)
+        .optional()?)
+}
+
 /// Every key matching one of `digests`, in any tenant (leak reports name keys, not tenants).
 pub fn find_all_by_digests(
     conn: &mut DbConnection,

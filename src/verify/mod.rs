@@ -313,8 +313,9 @@ pub async fn resolve_key(state: &AppState, raw: &str) -> Result<Option<Arc<KeyRe
     lookup(state, digests).await
 }
 
-/// An access token stands for the key it was minted from, whose current state (read from the
-/// store, not the cache) decides: revoking or disabling the key ends its tokens too.
+/// An access token stands for the key it was minted from, whose current state decides:
+/// revoking or disabling the key ends its tokens too. That state is read through the cache
+/// tiers, as for the key itself, so every node refuses the token as soon as it refuses the key.
 async fn resolve_token(state: &AppState, raw: &str) -> Result<Option<Resolved>, ApiError> {
     let Some(claims) = state.tokens.check(raw).await? else {
         return Ok(None);
@@ -322,14 +323,13 @@ async fn resolve_token(state: &AppState, raw: &str) -> Result<Option<Resolved>, 
     let Some(key_id) = crate::domain::ids::parse_id(&claims.client_id) else {
         return Ok(None);
     };
-    let Some(mut key) = state
-        .store
-        .run(move |conn| api_keys::find_by_id(conn, &key_id))
-        .await?
-        .map(KeyRecord::from)
-    else {
+    let Some(digest) = stored_digest(state, key_id).await? else {
         return Ok(None);
     };
+    let Some(record) = lookup(state, vec![digest]).await? else {
+        return Ok(None);
+    };
+    let mut key = KeyRecord::clone(&record);
     // A token grants its own scopes, and only those its key still holds.
     let granted = token_scopes(&claims.scope)
         .into_iter()
@@ -343,6 +343,25 @@ async fn resolve_token(state: &AppState, raw: &str) -> Result<Option<Resolved>, 
         key: Arc::new(key),
         token: Some(claims),
     }))
+}
+
+/// The digest a key is stored under, by its id. It never changes (rotating makes a new key),
+/// so each node remembers it and reads the store for it once.
+async fn stored_digest(state: &AppState, key_id: String) -> Result<Option<KeyDigest>, ApiError> {
+    if let Some(digest) = state.key_digests.get(&key_id).await {
+        return Ok(Some(digest));
+    }
+    state.metrics.store_lookups.inc();
+    let id = key_id.clone();
+    let digest = state
+        .store
+        .run(move |conn| api_keys::digest_of(conn, &id))
+        .await?
+        .and_then(|bytes| KeyDigest::from_slice(&bytes));
+    if let Some(digest) = digest {
+        state.key_digests.insert(key_id, digest).await;
+    }
+    Ok(digest)
 }
 
 /// Verifies a key or an access token for the calling tenant, and counts the outcome (metrics

@@ -98,17 +98,7 @@ async fn an_access_token_revoked_through_one_node_is_refused_by_the_other_at_onc
     let space = cluster.space("tokenrevoke").await;
     let (key_id, key) = a.create_key(&space, json!({"name": "client"})).await;
 
-    let response = a
-        .client
-        .post(format!("{}/oauth/token", a.base))
-        .basic_auth(&key_id, Some(&key))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .expect("token request");
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.expect("token response");
-    let access_token = body["access_token"].as_str().expect("access_token");
+    let access_token = &a.mint_token(&key_id, &key).await;
     warm(b, &space.token, access_token, "VALID").await;
 
     let response = a
@@ -123,6 +113,21 @@ async fn an_access_token_revoked_through_one_node_is_refused_by_the_other_at_onc
     assert_eq!(b.code(&space.token, access_token).await, "REVOKED");
     assert_eq!(a.code(&space.token, access_token).await, "REVOKED");
     assert_eq!(b.code(&space.token, &key).await, "VALID");
+
+    // Revoking the key a token came from ends the token on the other node too: B reads the
+    // key's state through its cache tiers, which the revocation evicts everywhere.
+    let (other_id, other_key) = a.create_key(&space, json!({"name": "other client"})).await;
+    let other_token = a.mint_token(&other_id, &other_key).await;
+    warm(b, &space.token, &other_token, "VALID").await;
+    a.revoke(&space.token, &other_id).await;
+    propagates(
+        b,
+        &space.token,
+        &other_token,
+        "REVOKED",
+        "key revoke, token",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -209,7 +209,7 @@ async fn store_outage(redis: Option<&RedisServer>) {
     let space = crate::nodes::space(&store, &crate::nodes::hasher(), &node, "storedown").await;
     drop(store);
     let token = space.token.as_str();
-    let (_, seen) = node.create_key(&space, json!({"name": "seen"})).await;
+    let (seen_id, seen) = node.create_key(&space, json!({"name": "seen"})).await;
     let (_, unseen) = node
         .create_key(&space, json!({"name": "never verified"}))
         .await;
@@ -217,12 +217,28 @@ async fn store_outage(redis: Option<&RedisServer>) {
     // race); that eviction also drops the stale copy, so verify only after it.
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(node.code(token, &seen).await, "VALID");
+    let access_token = node.mint_token(&seen_id, &seen).await;
+    assert_eq!(node.code(token, &access_token).await, "VALID");
 
     let outage = StoreOutage::begin(&db);
     let started = Instant::now();
     let (took, status, _, code) = timed_verify(&node, token, &seen).await;
     assert_eq!((status, code.as_str()), (200, "VALID"), "served from cache");
     eprintln!("cached key right after the outage: {status} {code} in {took:?}");
+    // An access token of that key: its key is read through the cache like the key itself. Its
+    // `jti` must still be checked against the denylist, which without Redis only the store holds,
+    // so then it fails closed.
+    let (_, status, _, code) = timed_verify(&node, token, &access_token).await;
+    let expected = if redis.is_some() {
+        (200, "VALID")
+    } else {
+        (503, "store_unavailable")
+    };
+    assert_eq!(
+        (status, code.as_str()),
+        expected,
+        "access token during the outage"
+    );
 
     let (took, status, content_type, code) = timed_verify(&node, token, &unseen).await;
     eprintln!("unknown key during the outage: {status} {code} in {took:?}");

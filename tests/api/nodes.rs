@@ -210,6 +210,24 @@ impl Api {
         created["id"].as_str().expect("keyspace id").to_owned()
     }
 
+    /// An access token for the key `id` (`secret` is its plaintext), by client credentials.
+    pub async fn mint_token(&self, id: &str, secret: &str) -> String {
+        let response = self
+            .client
+            .post(format!("{}/oauth/token", self.base))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("token request");
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.expect("token response");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
     /// Creates a key with `extra` fields; answers `(id, plaintext)`.
     pub async fn create_key(&self, space: &Space, extra: Value) -> (String, String) {
         let mut body = json!({"keyspace_id": space.keyspace_id});
