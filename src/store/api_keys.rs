@@ -2,6 +2,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamp};
 
 use super::models::{ApiKeyChanges, ApiKeyRow};
 use super::schema::api_keys;
@@ -309,37 +310,75 @@ pub fn family(
         .load(conn)?)
 }
 
-/// Takes `cost` credits if at least that many remain (one atomic statement, never below zero).
-/// Returns the balance after, or `None` if there were not enough.
-pub fn consume_credits(
+/// Takes `:cost` credits if at least that many remain.
+const CHARGE: &str = "UPDATE api_keys SET credits_remaining = credits_remaining - :cost \
+    WHERE id = :id AND credits_remaining >= :cost RETURNING credits_remaining";
+
+/// [`CHARGE`] after resetting a balance last refilled before `:period` to `:amount`. SET and
+/// WHERE all read the row as it was, so each `CASE` sees the same refill time.
+const REFILL_AND_CHARGE: &str = "UPDATE api_keys SET \
+    credits_remaining = (CASE WHEN credits_refilled_at IS NULL OR credits_refilled_at < :period \
+        THEN :amount ELSE credits_remaining END) - :cost, \
+    credits_refilled_at = CASE WHEN credits_refilled_at IS NULL OR credits_refilled_at < :period \
+        THEN :period ELSE credits_refilled_at END \
+    WHERE id = :id AND (CASE WHEN credits_refilled_at IS NULL OR credits_refilled_at < :period \
+        THEN :amount ELSE credits_remaining END) >= :cost \
+    RETURNING credits_remaining";
+
+/// `sql` with each `:name` (bound in the order of `names`) as the backend's numbered parameter.
+fn numbered(conn: &DbConnection, sql: &str, names: &[&str]) -> String {
+    let mut sql = sql.to_owned();
+    for (i, name) in names.iter().enumerate() {
+        let parameter = match conn {
+            DbConnection::Postgres(_) => format!("${}", i + 1),
+            DbConnection::Sqlite(_) => format!("?{}", i + 1),
+        };
+        sql = sql.replace(&format!(":{name}"), &parameter);
+    }
+    sql
+}
+
+/// Takes `cost` credits if at least that many remain, in one statement that reads back the
+/// balance it left: atomic by itself (its row lock orders concurrent charges), never below
+/// zero, and one round trip. With `refill = (amount, period_start)`, a balance last refilled
+/// before `period_start` is first reset to `amount` in the same statement. Returns the balance
+/// after, or `None` if there were not enough (and then a due refill is still recorded).
+pub fn charge_credits(
     conn: &mut DbConnection,
     id: &str,
     cost: i64,
+    refill: Option<(i64, NaiveDateTime)>,
 ) -> Result<Option<i64>, StoreError> {
-    // One transaction: the UPDATE's row lock lasts until commit, so the balance read back is the
-    // one this charge left, not one after a concurrent charge.
-    conn.transaction(|conn| {
-        let updated = diesel::update(
-            api_keys::table
-                .filter(api_keys::id.eq(id))
-                .filter(api_keys::credits_remaining.ge(cost)),
-        )
-        .set(api_keys::credits_remaining.eq(api_keys::credits_remaining - cost))
-        .execute(conn)?;
-        if updated == 0 {
-            return Ok(None);
+    #[derive(QueryableByName)]
+    struct Left {
+        #[diesel(sql_type = BigInt)]
+        credits_remaining: i64,
+    }
+    let left: Vec<Left> = match refill {
+        None => diesel::sql_query(numbered(conn, CHARGE, &["cost", "id"]))
+            .bind::<BigInt, _>(cost)
+            .bind::<Text, _>(id)
+            .load(conn)?,
+        Some((amount, period_start)) => {
+            let sql = numbered(conn, REFILL_AND_CHARGE, &["cost", "id", "period", "amount"]);
+            let left = diesel::sql_query(sql)
+                .bind::<BigInt, _>(cost)
+                .bind::<Text, _>(id)
+                .bind::<Timestamp, _>(period_start)
+                .bind::<BigInt, _>(amount)
+                .load(conn)?;
+            if left.is_empty() {
+                refill_credits(conn, id, amount, period_start)?;
+            }
+            left
         }
-        let remaining: Option<i64> = api_keys::table
-            .find(id)
-            .select(api_keys::credits_remaining)
-            .first(conn)?;
-        Ok(remaining)
-    })
+    };
+    Ok(left.first().map(|l| l.credits_remaining))
 }
 
 /// Resets the balance to `amount` if the last refill was before `period_start` (compare-and-set
 /// on the refill time, so concurrent nodes refill once).
-pub fn refill_credits(
+fn refill_credits(
     conn: &mut DbConnection,
     id: &str,
     amount: i64,

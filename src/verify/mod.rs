@@ -484,10 +484,10 @@ async fn charge_credits(
     state
         .store
         .run(move |conn| {
-            if let Some((amount, interval)) = plan.refill {
-                api_keys::refill_credits(conn, &key_id, amount, interval.period_start(at))?;
-            }
-            api_keys::consume_credits(conn, &key_id, cost).map_err(ApiError::from)
+            let refill = plan
+                .refill
+                .map(|(amount, interval)| (amount, interval.period_start(at)));
+            api_keys::charge_credits(conn, &key_id, cost, refill).map_err(ApiError::from)
         })
         .await
 }

@@ -375,6 +375,19 @@ impl TestApp {
         page["data"].as_array().expect("data").clone()
     }
 
+    /// Moves a key's last credit refill back a day in the store, so its refill period has
+    /// ended (to test refills without waiting).
+    pub fn end_refill_period_in_store(&self, id: &str) {
+        use latchkey::store::schema::api_keys;
+        let mut conn = self.store.conn().expect("conn");
+        let yesterday = chrono::Utc::now().naive_utc() - chrono::TimeDelta::days(1);
+        let period_start = yesterday.date().and_hms_opt(0, 0, 0).expect("midnight");
+        diesel::update(api_keys::table.filter(api_keys::id.eq(id)))
+            .set(api_keys::credits_refilled_at.eq(Some(period_start)))
+            .execute(&mut *conn)
+            .expect("end refill period");
+    }
+
     /// Sets a key's expiry directly in the store (to test expiry without waiting).
     pub fn expire_key_in_store(&self, id: &str) {
         use latchkey::store::schema::api_keys;

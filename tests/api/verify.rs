@@ -322,6 +322,49 @@ async fn rate_limits_answer_their_state() {
 }
 
 #[tokio::test]
+async fn credits_refill_at_the_first_verification_of_a_new_period() {
+    let app = TestApp::spawn().await;
+    let space = app.space("acme").await;
+    let created = app
+        .create_key(
+            &space,
+            json!({"credits": {"remaining": 2, "refill": {"amount": 5, "interval": "daily"}}}),
+        )
+        .await;
+    let (id, key) = (s(&created, "id"), s(&created, "key"));
+    let charge = |cost: i64| {
+        let (app, t) = (&app, space.token().to_owned());
+        let body = json!({"key": key, "cost": cost});
+        async move {
+            let a = app.verify_with(&t, body).await;
+            (
+                a["code"].as_str().unwrap_or_default().to_owned(),
+                a["credits_remaining"].as_i64(),
+            )
+        }
+    };
+    let remaining =
+        || async { app.get_key(space.token(), &id).await["credits"]["remaining"].clone() };
+    // The period's refill counts as done at creation: the first balance is spent first.
+    assert_eq!(charge(2).await, ("VALID".into(), Some(0)));
+    assert_eq!(charge(1).await, ("USAGE_EXCEEDED".into(), Some(0)));
+
+    // A new day: its first verification resets the balance to the amount, then charges it.
+    app.end_refill_period_in_store(&id);
+    assert_eq!(charge(1).await, ("VALID".into(), Some(4)));
+    // Later verifications the same day do not refill again.
+    assert_eq!(charge(3).await, ("VALID".into(), Some(1)));
+    assert_eq!(remaining().await, 1);
+
+    // A first verification of a day that costs more than the refill is refused, and the day's
+    // refill still happened.
+    app.end_refill_period_in_store(&id);
+    assert_eq!(charge(6).await, ("USAGE_EXCEEDED".into(), Some(0)));
+    assert_eq!(remaining().await, 5);
+    assert_eq!(charge(5).await, ("VALID".into(), Some(0)));
+}
+
+#[tokio::test]
 async fn credits_are_charged_by_cost_and_never_go_below_zero() {
     let app = TestApp::spawn().await;
     let space = app.space("acme").await;
