@@ -7,8 +7,8 @@
 //! clears the account's count and gives the address its try back.
 //!
 //! With Redis the counts are shared by every node (one script call per attempt), so a load
-//! balancer that spreads one guesser over N nodes does not give it N times the tries. Each node
-//! also counts by itself; that count decides only while Redis does not answer.
+//! balancer that spreads one guesser over N nodes does not give it N times the tries. While
+//! Redis does not answer, each node counts by itself.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -115,7 +115,6 @@ impl SignInThrottle {
     /// Counts one sign-in attempt; `Err(seconds)` when the account or the address must wait
     /// that long first (and then the attempt is not counted).
     pub async fn attempt(&self, account: &str, address: &str) -> Result<(), u64> {
-        let local = self.attempt_locally(account, address);
         let shared = match &self.shared {
             Some(shared) => {
                 let args = [
@@ -132,7 +131,10 @@ impl SignInThrottle {
             }
             None => None,
         };
-        match shared.unwrap_or(local) {
+        // The node counts by itself only while Redis does not answer: a count kept beside
+        // Redis's would miss the successes other nodes see, and lock out the user later.
+        let wait = shared.unwrap_or_else(|| self.attempt_locally(account, address));
+        match wait {
             Some(wait) => Err(wait.as_secs().max(1)),
             None => Ok(()),
         }

@@ -314,15 +314,17 @@ pub fn family(
 const CHARGE: &str = "UPDATE api_keys SET credits_remaining = credits_remaining - :cost \
     WHERE id = :id AND credits_remaining >= :cost RETURNING credits_remaining";
 
-/// [`CHARGE`] after resetting a balance last refilled before `:period` to `:amount`. SET and
-/// WHERE all read the row as it was, so each `CASE` sees the same refill time.
+/// [`CHARGE`] after resetting a balance last refilled before `:period` to the key's stored
+/// refill amount (the stored one: a change to the plan is never undone by a cached copy). SET
+/// and WHERE all read the row as it was, so each `CASE` sees the same refill time.
 const REFILL_AND_CHARGE: &str = "UPDATE api_keys SET \
     credits_remaining = (CASE WHEN credits_refilled_at IS NULL OR credits_refilled_at < :period \
-        THEN :amount ELSE credits_remaining END) - :cost, \
+        THEN credits_refill_amount ELSE credits_remaining END) - :cost, \
     credits_refilled_at = CASE WHEN credits_refilled_at IS NULL OR credits_refilled_at < :period \
         THEN :period ELSE credits_refilled_at END \
-    WHERE id = :id AND (CASE WHEN credits_refilled_at IS NULL OR credits_refilled_at < :period \
-        THEN :amount ELSE credits_remaining END) >= :cost \
+    WHERE id = :id AND credits_remaining IS NOT NULL AND credits_refill_amount IS NOT NULL \
+    AND (CASE WHEN credits_refilled_at IS NULL OR credits_refilled_at < :period \
+        THEN credits_refill_amount ELSE credits_remaining END) >= :cost \
     RETURNING credits_remaining";
 
 /// `sql` with each `:name` (bound in the order of `names`) as the backend's numbered parameter.
@@ -340,9 +342,10 @@ fn numbered(conn: &DbConnection, sql: &str, names: &[&str]) -> String {
 
 /// Takes `cost` credits if at least that many remain, in one statement that reads back the
 /// balance it left: atomic by itself (its row lock orders concurrent charges), never below
-/// zero, and one round trip. With `refill = (amount, period_start)`, a balance last refilled
-/// before `period_start` is first reset to `amount` in the same statement. Returns the balance
-/// after, or `None` if there were not enough (and then a due refill is still recorded).
+/// zero, and one round trip. With `refill = (amount, period_start)` (`amount` as last cached),
+/// a balance last refilled before `period_start` is first reset to the stored amount in the
+/// same statement. Returns the balance after, or `None` if there were not enough. A refused
+/// charge larger than `amount` still records a due refill, in a second statement.
 pub fn charge_credits(
     conn: &mut DbConnection,
     id: &str,
@@ -360,15 +363,16 @@ pub fn charge_credits(
             .bind::<Text, _>(id)
             .load(conn)?,
         Some((amount, period_start)) => {
-            let sql = numbered(conn, REFILL_AND_CHARGE, &["cost", "id", "period", "amount"]);
+            let sql = numbered(conn, REFILL_AND_CHARGE, &["cost", "id", "period"]);
             let left = diesel::sql_query(sql)
                 .bind::<BigInt, _>(cost)
                 .bind::<Text, _>(id)
                 .bind::<Timestamp, _>(period_start)
-                .bind::<BigInt, _>(amount)
                 .load(conn)?;
-            if left.is_empty() {
-                refill_credits(conn, id, amount, period_start)?;
+            // Refused although a refill may have been due: only a charge larger than the refill
+            // could be (otherwise the refill would have covered it).
+            if left.is_empty() && cost > amount {
+                refill_credits(conn, id, period_start)?;
             }
             left
         }
@@ -376,23 +380,26 @@ pub fn charge_credits(
     Ok(left.first().map(|l| l.credits_remaining))
 }
 
-/// Resets the balance to `amount` if the last refill was before `period_start` (compare-and-set
-/// on the refill time, so concurrent nodes refill once).
+/// Resets the balance to the stored refill amount if the last refill was before
+/// `period_start` (compare-and-set on the refill time, so concurrent nodes refill once).
 fn refill_credits(
     conn: &mut DbConnection,
     id: &str,
-    amount: i64,
     period_start: NaiveDateTime,
 ) -> Result<bool, StoreError> {
     let updated = diesel::update(
-        api_keys::table.filter(api_keys::id.eq(id)).filter(
-            api_keys::credits_refilled_at
-                .is_null()
-                .or(api_keys::credits_refilled_at.lt(period_start)),
-        ),
+        api_keys::table
+            .filter(api_keys::id.eq(id))
+            .filter(api_keys::credits_remaining.is_not_null())
+            .filter(api_keys::credits_refill_amount.is_not_null())
+            .filter(
+                api_keys::credits_refilled_at
+                    .is_null()
+                    .or(api_keys::credits_refilled_at.lt(period_start)),
+            ),
     )
     .set((
-        api_keys::credits_remaining.eq(Some(amount)),
+        api_keys::credits_remaining.eq(api_keys::credits_refill_amount),
         api_keys::credits_refilled_at.eq(Some(period_start)),
     ))
     .execute(conn)?;

@@ -388,6 +388,17 @@ impl TestApp {
             .expect("end refill period");
     }
 
+    /// Changes a key's refill amount in the store behind the caches' back (as a change made
+    /// through another node looks while this node still holds the key).
+    pub fn set_refill_amount_in_store(&self, id: &str, amount: i64) {
+        use latchkey::store::schema::api_keys;
+        let mut conn = self.store.conn().expect("conn");
+        diesel::update(api_keys::table.filter(api_keys::id.eq(id)))
+            .set(api_keys::credits_refill_amount.eq(Some(amount)))
+            .execute(&mut *conn)
+            .expect("set refill amount");
+    }
+
     /// Sets a key's expiry directly in the store (to test expiry without waiting).
     pub fn expire_key_in_store(&self, id: &str) {
         use latchkey::store::schema::api_keys;

@@ -362,6 +362,11 @@ async fn credits_refill_at_the_first_verification_of_a_new_period() {
     assert_eq!(charge(6).await, ("USAGE_EXCEEDED".into(), Some(0)));
     assert_eq!(remaining().await, 5);
     assert_eq!(charge(5).await, ("VALID".into(), Some(0)));
+
+    // The amount refilled is the stored one, even while the node still caches an older plan.
+    app.set_refill_amount_in_store(&id, 8);
+    app.end_refill_period_in_store(&id);
+    assert_eq!(charge(1).await, ("VALID".into(), Some(7)));
 }
 
 #[tokio::test]
