@@ -380,6 +380,17 @@ pub fn charge_credits(
     Ok(left.first().map(|l| l.credits_remaining))
 }
 
+/// A key's credit balance as stored (0 for a key without credits), to tell a refused charge
+/// what is left.
+pub fn credit_balance(conn: &mut DbConnection, id: &str) -> Result<i64, StoreError> {
+    let balance: Option<Option<i64>> = api_keys::table
+        .filter(api_keys::id.eq(id))
+        .select(api_keys::credits_remaining)
+        .first(conn)
+        .optional()?;
+    Ok(balance.flatten().unwrap_or(0))
+}
+
 /// Resets the balance to the stored refill amount if the last refill was before
 /// `period_start` (compare-and-set on the refill time, so concurrent nodes refill once).
 fn refill_credits(

@@ -175,6 +175,8 @@ pub struct VerifyOutcomeBody<'a> {
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ratelimit: Option<RateLimitState>,
+    /// Credits left after this verification; with `USAGE_EXCEEDED`, the balance that was
+    /// smaller than the cost (nothing was taken).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credits_remaining: Option<i64>,
 }
@@ -418,11 +420,11 @@ pub async fn decide(
 
     let credits_remaining = match key.credits {
         Some(plan) => match charge_credits(state, &key.id, plan, input.cost, at).await? {
-            Some(remaining) => Some(remaining),
-            None => {
+            Ok(remaining) => Some(remaining),
+            Err(balance) => {
                 let mut outcome = VerifyOutcome::refused(VerifyCode::UsageExceeded, Some(key));
                 outcome.ratelimit = ratelimit;
-                outcome.credits_remaining = Some(0);
+                outcome.credits_remaining = Some(balance);
                 return Ok(outcome);
             }
         },
@@ -472,14 +474,15 @@ async fn lookup(
     }
 }
 
-/// Refills the balance if a new period began, then takes `cost` atomically. `None`: not enough.
+/// Refills the balance if a new period began, then takes `cost` atomically: the balance left,
+/// or `Err` with the balance there is when it is less than `cost`.
 async fn charge_credits(
     state: &AppState,
     key_id: &str,
     plan: CreditPlan,
     cost: i64,
     at: NaiveDateTime,
-) -> Result<Option<i64>, ApiError> {
+) -> Result<Result<i64, i64>, ApiError> {
     let key_id = key_id.to_owned();
     state
         .store
@@ -487,7 +490,10 @@ async fn charge_credits(
             let refill = plan
                 .refill
                 .map(|(amount, interval)| (amount, interval.period_start(at)));
-            api_keys::charge_credits(conn, &key_id, cost, refill).map_err(ApiError::from)
+            match api_keys::charge_credits(conn, &key_id, cost, refill)? {
+                Some(left) => Ok(Ok(left)),
+                None => Ok(Err(api_keys::credit_balance(conn, &key_id)?)),
+            }
         })
         .await
 }

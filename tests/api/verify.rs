@@ -359,7 +359,7 @@ async fn credits_refill_at_the_first_verification_of_a_new_period() {
     // A first verification of a day that costs more than the refill is refused, and the day's
     // refill still happened.
     app.end_refill_period_in_store(&id);
-    assert_eq!(charge(6).await, ("USAGE_EXCEEDED".into(), Some(0)));
+    assert_eq!(charge(6).await, ("USAGE_EXCEEDED".into(), Some(5)));
     assert_eq!(remaining().await, 5);
     assert_eq!(charge(5).await, ("VALID".into(), Some(0)));
 
@@ -393,10 +393,11 @@ async fn credits_are_charged_by_cost_and_never_go_below_zero() {
     );
     let a = charge(Some(3)).await;
     assert_eq!(a["credits_remaining"], 1);
+    // Refused, and the answer says what is left: not enough for this cost, but not nothing.
     let a = charge(Some(2)).await;
     assert_eq!(a["code"], "USAGE_EXCEEDED");
     assert_eq!(a["valid"], false);
-    assert_eq!(a["credits_remaining"], 0);
+    assert_eq!(a["credits_remaining"], 1);
     let a = charge(Some(0)).await;
     assert_eq!(
         (a["code"].as_str(), a["credits_remaining"].as_i64()),
