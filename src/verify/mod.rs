@@ -347,23 +347,41 @@ async fn resolve_token(state: &AppState, raw: &str) -> Result<Option<Resolved>, 
     }))
 }
 
+/// Why a key id has no digest to offer.
+enum NoDigest {
+    Unknown,
+    Store(crate::store::StoreError),
+}
+
 /// The digest a key is stored under, by its id. It never changes (rotating makes a new key),
-/// so each node remembers it and reads the store for it once.
+/// so each node remembers it and reads the store for it once; concurrent first lookups of one
+/// id share that read.
 async fn stored_digest(state: &AppState, key_id: String) -> Result<Option<KeyDigest>, ApiError> {
-    if let Some(digest) = state.key_digests.get(&key_id).await {
-        return Ok(Some(digest));
+    let (store, metrics, id) = (state.store.clone(), state.metrics.clone(), key_id.clone());
+    let found = state
+        .key_digests
+        .try_get_with(key_id, async move {
+            metrics.store_lookups.inc();
+            let stored = store
+                .run(move |conn| api_keys::digest_of(conn, &id))
+                .await
+                .map_err(NoDigest::Store)?;
+            stored
+                .as_deref()
+                .and_then(KeyDigest::from_slice)
+                .ok_or(NoDigest::Unknown)
+        })
+        .await;
+    match found {
+        Ok(digest) => Ok(Some(digest)),
+        Err(missing) => match &*missing {
+            NoDigest::Unknown => Ok(None),
+            // Shared with every request that waited on the same read: answered by its message.
+            NoDigest::Store(err) => Err(ApiError::from(crate::store::StoreError::Unavailable(
+                err.to_string(),
+            ))),
+        },
     }
-    state.metrics.store_lookups.inc();
-    let id = key_id.clone();
-    let digest = state
-        .store
-        .run(move |conn| api_keys::digest_of(conn, &id))
-        .await?
-        .and_then(|bytes| KeyDigest::from_slice(&bytes));
-    if let Some(digest) = digest {
-        state.key_digests.insert(key_id, digest).await;
-    }
-    Ok(digest)
 }
 
 /// Verifies a key or an access token for the calling tenant, and counts the outcome (metrics
