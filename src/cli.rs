@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `migrate`, `bootstrap`, `signing-keys rotate`.
+//! The command line: `serve` (default), `migrate`, `bootstrap`, `signing-keys rotate`, `scan`.
 
 use std::path::PathBuf;
 
@@ -32,6 +32,12 @@ pub enum Command {
         /// End with one JSON object on stdout (machine-readable).
         #[arg(long)]
         json: bool,
+    },
+    /// Find this deployment's keys in files (logs, dumps, a checkout) and exit 1 if there are
+    /// any. Only keys with a valid check tag count; each is shown by its start, never in full.
+    Scan {
+        /// Files to read; `-` or none reads stdin.
+        files: Vec<PathBuf>,
     },
     /// Manage the keys that sign OAuth access tokens.
     SigningKeys {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod manage;
 pub mod metrics;
 pub mod routes;
+pub mod scan;
 pub mod startup;
 pub mod state;
 pub mod store;

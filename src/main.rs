@@ -1,5 +1,6 @@
 //! The `latchkey` binary: CLI -> telemetry -> config -> run.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -55,6 +56,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .await??;
                 print_bootstrapped(&done, json);
             }
+            Command::Scan { files } => scan(&settings, files)?,
             Command::SigningKeys {
                 action: SigningKeysAction::Rotate { json },
             } => {
@@ -86,6 +88,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// `latchkey scan`: one line per key found, and an error (exit 1) if there was any.
+fn scan(settings: &Settings, mut files: Vec<PathBuf>) -> anyhow::Result<()> {
+    let hasher = settings.key_hasher()?;
+    if files.is_empty() {
+        files.push(PathBuf::from("-"));
+    }
+    let mut total = 0;
+    for path in &files {
+        let findings = latchkey::scan::scan_path(&hasher, path)
+            .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", path.display()))?;
+        for finding in &findings {
+            println!(
+                "{}:{}: latchkey key {}…",
+                path.display(),
+                finding.line,
+                finding.start
+            );
+        }
+        total += findings.len();
+    }
+    anyhow::ensure!(
+        total == 0,
+        "found {total} key(s) valid under this deployment's secrets"
+    );
+    Ok(())
 }
 
 fn print_bootstrapped(done: &latchkey::bootstrap::Bootstrapped, json: bool) {

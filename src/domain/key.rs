@@ -315,6 +315,40 @@ impl KeyHasher {
     }
 }
 
+impl KeyHasher {
+    /// Every key in `text` whose check tag is valid under a live secret, in order: what a scan
+    /// of logs or pasted text reports.
+    ///
+    /// Shape alone is not evidence: a random base64url string (a JWK thumbprint, a digest) has
+    /// a key's shape about once in 800, but also carries a valid tag only once in 62^6 of those.
+    /// A key is found wherever its body ends at a non-base62 byte, whatever precedes its prefix.
+    pub fn find_in<'a>(&self, text: &'a str) -> Vec<ParsedKey<'a>> {
+        let bytes = text.as_bytes();
+        let mut found = Vec::new();
+        let mut after_last = 0;
+        for separator in (0..bytes.len()).filter(|&i| bytes[i] == b'_') {
+            let body_end = separator + 1 + BODY_LEN;
+            let is_body = bytes
+                .get(separator + 1..body_end)
+                .is_some_and(|body| body.iter().all(u8::is_ascii_alphanumeric))
+                && !bytes.get(body_end).is_some_and(u8::is_ascii_alphanumeric);
+            if !is_body || separator < MIN_PREFIX_LEN {
+                continue;
+            }
+            // The longest prefix first; a start inside a key already found is not another key.
+            let earliest = separator.saturating_sub(MAX_PREFIX_LEN).max(after_last);
+            let key = (earliest..=separator.saturating_sub(MIN_PREFIX_LEN))
+                .filter(|&start| bytes[start].is_ascii_lowercase())
+                .find_map(|start| self.parse(&text[start..body_end]).ok());
+            if let Some(key) = key {
+                after_last = body_end;
+                found.push(key);
+            }
+        }
+        found
+    }
+}
+
 impl fmt::Debug for KeyHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyHasher")
@@ -571,6 +605,79 @@ mod tests {
         }
         assert_eq!(format!("{:?}", g.key), "PlainKey(<redacted>)");
         assert!(format!("{parsed:?}").contains("acme_live"));
+    }
+
+    fn found(h: &KeyHasher, text: &str) -> Vec<String> {
+        h.find_in(text).iter().map(|k| k.raw.to_owned()).collect()
+    }
+
+    #[test]
+    fn find_in_reports_each_key_wherever_it_sits() {
+        let h = hasher();
+        let a = h.generate(&prefix("acme_live"));
+        let b = h.generate(&prefix("x9_test_eu"));
+        let (a, b) = (a.key.expose_secret(), b.key.expose_secret());
+        for (text, expected) in [
+            (a.to_owned(), vec![a]),
+            (format!(r#"{{"msg":"key={a}","other":"{b}"}}"#), vec![a, b]),
+            (format!("Bearer {a}\n{b}"), vec![a, b]),
+            // Glued to what precedes it, a key is still a key; its body must end the word.
+            (format!("0Xq{a}."), vec![a]),
+            (format!("{a}_tail"), vec![a]),
+            (format!("{a}x"), vec![]),
+            (format!("{a}{b}"), vec![b]),
+            (format!("\u{e9}{a}\u{e9}"), vec![a]),
+        ] {
+            assert_eq!(found(&h, &text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn find_in_ignores_well_shaped_strings_without_a_valid_tag() {
+        let h = hasher();
+        let key = h.generate(&prefix("acme_live"));
+        let key = key.key.expose_secret();
+        let last = if key.ends_with('A') { 'B' } else { 'A' };
+        let forged = format!("{}{last}", &key[..key.len() - 1]);
+        let other = KeyHasher::new(&secrets([7; 32]), &[]).generate(&prefix("acme_live"));
+        assert!(found(&h, &format!("{forged} {}", other.key.expose_secret())).is_empty());
+    }
+
+    /// JWK thumbprints (base64url SHA-256) are logged with every signing key; about one in 800
+    /// has a key's shape. None may be reported, or the suite's log scan fails by chance.
+    #[test]
+    fn find_in_reports_no_random_thumbprint() {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let h = hasher();
+        let mut shaped = 0;
+        for i in 0u32..100_000 {
+            let kid = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(Sha256::digest(i.to_le_bytes()));
+            let line = format!(r#"{{"message":"generated a signing key","kid":"{kid}"}}"#);
+            shaped += usize::from(has_key_shape(&kid));
+            assert!(h.find_in(&line).is_empty(), "{line}");
+        }
+        // The test means something only if many of them have the shape the old scan flagged.
+        assert!(shaped > 50, "only {shaped} thumbprints had a key's shape");
+    }
+
+    /// The old log scan's pattern: `[a-z][a-z0-9_]{1,23}_[0-9A-Za-z]{38}` then a non-base62.
+    fn has_key_shape(s: &str) -> bool {
+        let b = s.as_bytes();
+        let prefix_char = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_';
+        (0..b.len()).any(|sep| {
+            let end = sep + 1 + BODY_LEN;
+            b[sep] == b'_'
+                && b.get(sep + 1..end)
+                    .is_some_and(|body| body.iter().all(u8::is_ascii_alphanumeric))
+                && !b.get(end).is_some_and(u8::is_ascii_alphanumeric)
+                && (2..=24).any(|len| {
+                    sep >= len
+                        && b[sep - len].is_ascii_lowercase()
+                        && b[sep - len + 1..sep].iter().all(prefix_char)
+                })
+        })
     }
 
     fn prefix_strategy() -> impl Strategy<Value = KeyPrefix> {

@@ -109,23 +109,20 @@ fn bootstrap_prints_a_working_root_key_once_and_refuses_a_second_run() {
 #[test]
 fn bootstrap_generates_a_password_when_none_is_given() {
     let db = TestDatabase::create(backend());
+    let json = bootstrap_json(&db, "beta", "bo@example.com");
+    assert!(json["password"].as_str().is_some_and(|p| p.len() >= 20));
+}
+
+/// `latchkey bootstrap --json` over `db` with no password given: its JSON line.
+fn bootstrap_json(db: &TestDatabase, tenant: &str, email: &str) -> serde_json::Value {
     let out = latchkey(
-        Some(&db),
-        &[
-            "bootstrap",
-            "--tenant",
-            "beta",
-            "--email",
-            "bo@example.com",
-            "--json",
-        ],
+        Some(db),
+        &["bootstrap", "--tenant", tenant, "--email", email, "--json"],
         &[],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let json: serde_json::Value =
-        serde_json::from_str(stdout.trim_end().lines().last().unwrap()).unwrap();
-    assert!(json["password"].as_str().is_some_and(|p| p.len() >= 20));
+    serde_json::from_str(stdout.trim_end().lines().last().unwrap()).expect("last line is JSON")
 }
 
 #[test]
@@ -202,4 +199,94 @@ fn bad_configuration_is_one_clear_line() {
 fn unknown_subcommand_is_a_usage_error() {
     let out = latchkey(None, &["frobnicate"], &[]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A root key minted by `latchkey bootstrap` under the test apps' secret.
+fn bootstrapped_root_key(db: &TestDatabase) -> String {
+    let json = bootstrap_json(db, "scan", "s@example.com");
+    json["root_key"].as_str().unwrap().to_owned()
+}
+
+/// Log lines shaped like the test apps' own: signing-key thumbprints (base64url SHA-256), about
+/// one in 800 of which has a key's shape.
+fn thumbprint_lines(count: u32) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    (0..count)
+        .map(|i| {
+            let kid = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(sha2::Sha256::digest(format!("kid {i}")));
+            format!("{{\"message\":\"generated a signing key\",\"kid\":\"{kid}\"}}\n")
+        })
+        .collect()
+}
+
+/// The suite's log check (scripts/check-logs) catches a key written to a log, says where, and
+/// does not print it; it passes thousands of thumbprints that have a key's shape.
+#[test]
+fn the_log_check_catches_a_logged_key_and_nothing_else() {
+    let db = TestDatabase::create(backend());
+    let key = bootstrapped_root_key(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let clean = dir.path().join("clean.log");
+    std::fs::write(&clean, thumbprint_lines(20_000)).unwrap();
+    let leaky = dir.path().join("leaky.log");
+    let mut lines = thumbprint_lines(3);
+    lines.push_str(&format!(
+        "{{\"message\":\"request\",\"authorization\":\"Bearer {key}\"}}\n"
+    ));
+    std::fs::write(&leaky, lines).unwrap();
+
+    let check_logs = |files: &[&std::path::Path]| {
+        Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/check-logs"))
+            .args(files)
+            .env("LATCHKEY_BIN", env!("CARGO_BIN_EXE_latchkey"))
+            .env("LATCHKEY_SECRET_KEY", TEST_SECRET_KEY)
+            .output()
+            .expect("run scripts/check-logs")
+    };
+    let out = check_logs(&[&clean]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = check_logs(&[&clean, &leaky]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    let start = &key[..key.rfind('_').unwrap() + 5];
+    assert!(
+        printed.contains(&format!("leaky.log:4: latchkey key {start}")),
+        "{printed}"
+    );
+    assert!(!printed.contains("clean.log:"), "{printed}");
+    assert!(
+        !printed.contains(&key[start.len()..]),
+        "the key itself is never printed"
+    );
+}
+
+/// `latchkey scan` also finds keys made under a retired master key that still verifies, and
+/// none made under another deployment's.
+#[test]
+fn scan_knows_previous_secrets_and_ignores_other_deployments() {
+    let db = TestDatabase::create(backend());
+    let key = bootstrapped_root_key(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dump.txt");
+    std::fs::write(&file, format!("token={key}\n")).unwrap();
+    let file = file.to_str().unwrap();
+
+    let other = "aa".repeat(32);
+    let rotated = latchkey(
+        None,
+        &["scan", file],
+        &[
+            ("LATCHKEY_SECRET_KEY", &other),
+            ("LATCHKEY_PREVIOUS_SECRET_KEYS", TEST_SECRET_KEY),
+        ],
+    );
+    assert_eq!(rotated.status.code(), Some(1), "{}", stderr(&rotated));
+    assert!(String::from_utf8_lossy(&rotated.stdout).contains(":1: latchkey key "));
+
+    let elsewhere = latchkey(None, &["scan", file], &[("LATCHKEY_SECRET_KEY", &other)]);
+    assert!(elsewhere.status.success(), "{}", stderr(&elsewhere));
+    assert!(elsewhere.stdout.is_empty());
 }
