@@ -51,21 +51,6 @@ impl AuditContext {
         }
     }
 
-    /// The context of an HTTP request made by `actor`: its peer address, user agent (first 256
-    /// characters) and request id.
-    pub fn from_request(req: &actix_web::HttpRequest, actor: Actor) -> Self {
-        Self {
-            actor,
-            ip: crate::client_addr::of(req),
-            user_agent: req
-                .headers()
-                .get(actix_web::http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|ua| ua.chars().take(256).collect()),
-            request_id: crate::telemetry::current_request_id(),
-        }
-    }
-
     /// Appends one event; call it inside the transaction that makes the change.
     pub fn record(
         &self,

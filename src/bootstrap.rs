@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::audit::AuditContext;
 use crate::auth::password::{self, Password, PasswordError};
 use crate::auth::root_key;
+use crate::domain::account::{parse_email, parse_tenant_name};
 use crate::domain::ids::new_id;
 use crate::domain::key::KeyHasher;
 use crate::domain::scope::{ROOT_SCOPES, Scopes};
@@ -47,27 +48,6 @@ pub struct Bootstrapped {
     pub root_key_id: String,
     pub root_key: String,
     pub scopes: Vec<String>,
-}
-
-/// Normalises and checks an e-mail address (lower case, one `@`, something on both sides).
-pub fn parse_email(raw: &str) -> Option<String> {
-    let email = raw.trim().to_lowercase();
-    let (local, domain) = email.split_once('@')?;
-    let ok = !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains('@')
-        && email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    ok.then_some(email)
-}
-
-/// Trims a tenant name and checks its length (1 to 100 characters).
-pub fn parse_tenant_name(raw: &str) -> Option<String> {
-    let name = raw.trim();
-    let chars = name.chars().count();
-    ((1..=100).contains(&chars) && !name.chars().any(char::is_control)).then(|| name.to_owned())
 }
 
 /// Creates tenant, owner (or adds an existing user as owner), root key and audit events.

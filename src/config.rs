@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::client_addr::TrustedProxies;
 use crate::domain::key::KeyHasher;
 use crate::domain::secrets::{DerivedSecrets, MasterKey, MasterKeyError};
 use crate::domain::token::SigningAlgorithm;
+use crate::routes::client_addr::TrustedProxies;
+use crate::store::url::{DatabaseUrl, data_dir_of};
+use crate::telemetry::LogFormat;
 
 /// Where the default embedded database lives, relative to the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/latchkey.db";
@@ -45,72 +47,6 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-}
-
-/// Which store a `DATABASE_URL` names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DatabaseUrl {
-    Postgres(String),
-    Sqlite(PathBuf),
-}
-
-impl DatabaseUrl {
-    /// Parses the scheme; `sqlite://relative/path`, `sqlite:///absolute/path` and `postgres(ql)://…`.
-    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
-            name: "DATABASE_URL",
-            message,
-        };
-        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            return Ok(Self::Postgres(raw.to_owned()));
-        }
-        if let Some(path) = raw.strip_prefix("sqlite://") {
-            let path = path.split('?').next().unwrap_or_default();
-            if path.is_empty() {
-                return Err(invalid("sqlite:// needs a file path".into()));
-            }
-            return Ok(Self::Sqlite(PathBuf::from(path)));
-        }
-        let scheme = raw.split("://").next().filter(|s| *s != raw);
-        Err(invalid(match scheme {
-            Some(scheme) => format!("unknown scheme `{scheme}://`; use postgres:// or sqlite://"),
-            None => {
-                "expected a URL such as postgres://user@host/db or sqlite://data/latchkey.db".into()
-            }
-        }))
-    }
-
-    pub fn is_postgres(&self) -> bool {
-        matches!(self, Self::Postgres(_))
-    }
-
-    /// A form safe to log: the password of a PostgreSQL URL is masked.
-    pub fn redacted(&self) -> String {
-        match self {
-            Self::Sqlite(path) => format!("sqlite://{}", path.display()),
-            Self::Postgres(url) => redact_url_password(url),
-        }
-    }
-}
-
-fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Pretty,
-    Json,
 }
 
 /// The optional TOML file: the same settings as the environment, lower-case names without prefix.
@@ -226,7 +162,11 @@ impl Settings {
             &env.var("DATABASE_URL")
                 .or(file.database_url)
                 .unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
-        )?;
+        )
+        .map_err(|err| ConfigError::Invalid {
+            name: "DATABASE_URL",
+            message: err.0,
+        })?;
 
         let redis_url = env.var("REDIS_URL").or(file.redis_url);
         if let Some(url) = &redis_url
@@ -448,14 +388,6 @@ where
     Ok(value)
 }
 
-/// The directory holding an embedded database file (created on demand by the store).
-pub fn data_dir_of(db_path: &Path) -> PathBuf {
-    match db_path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
 fn load_or_generate_secret(path: &Path) -> Result<MasterKey, ConfigError> {
     match std::fs::read_to_string(path) {
         Ok(raw) => MasterKey::parse(&raw).map_err(|source| ConfigError::SecretKey {
@@ -626,11 +558,5 @@ mod tests {
             let err = Settings::load(&[(name, value)], None).unwrap_err();
             assert!(err.to_string().starts_with(name), "{name}: {err}");
         }
-    }
-
-    #[test]
-    fn postgres_password_is_redacted() {
-        let url = DatabaseUrl::parse("postgres://u:hunter2@db:5432/x").unwrap();
-        assert_eq!(url.redacted(), "postgres://u:***@db:5432/x");
     }
 }

@@ -7,7 +7,7 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::verify::VerifyCode;
+use crate::domain::verify_code::VerifyCode;
 
 /// A cache tier, as the `tier` label names it.
 #[derive(Clone, Copy, Debug)]

@@ -20,9 +20,9 @@ use crate::config::Settings;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::routes::dashboard::Dashboard;
-use crate::state::AppState;
+use crate::routes::request_log;
+use crate::routes::state::AppState;
 use crate::store::Store;
-use crate::telemetry;
 use crate::tokens::TokenService;
 use crate::tokens::denylist::Denylist;
 use crate::tokens::signing::{KeyCipher, Keyring};
@@ -145,8 +145,8 @@ impl Application {
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("Referrer-Policy", "no-referrer")),
                 )
-                .wrap(from_fn(telemetry::request_id))
-                .wrap(TracingLogger::<telemetry::SafeRootSpan>::new())
+                .wrap(from_fn(request_log::request_id))
+                .wrap(TracingLogger::<request_log::SafeRootSpan>::new())
         })
         .workers(settings.workers)
         .listen(listener)?

@@ -15,7 +15,7 @@ use crate::domain::ids::TenantId;
 use crate::domain::key::KeyDigest;
 use crate::domain::scope::{Scope, Scopes};
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::routes::state::AppState;
 use crate::store::{now, root_keys};
 
 /// A scope a route requires, as a type.
@@ -142,7 +142,7 @@ impl crate::cache::Cached for RootKeyRecord {
 impl From<crate::store::models::RootKeyRow> for RootKeyRecord {
     fn from(row: crate::store::models::RootKeyRow) -> Self {
         Self {
-            scopes: Arc::new(crate::manage::scopes_from_json(&row.scopes)),
+            scopes: Arc::new(Scopes::from_json(&row.scopes)),
             id: row.id,
             tenant_id: row.tenant_id,
             expires_at: row.expires_at,
@@ -189,7 +189,7 @@ async fn authenticate(req: &HttpRequest, state: &web::Data<AppState>) -> Result<
     let scopes = row.scopes.clone();
     Ok(Caller {
         tenant: TenantId::from_trusted(row.tenant_id.clone()),
-        audit: AuditContext::from_request(req, Actor::RootKey(row.id.clone())),
+        audit: crate::routes::audit_context(req, Actor::RootKey(row.id.clone())),
         root_key_id: row.id.clone(),
         scopes,
     })

@@ -1,12 +1,15 @@
 //! Pure domain types with no I/O: the master key and derived secrets, the API key format and digest, scopes.
 
+pub mod account;
 pub mod ids;
 pub mod inputs;
 pub mod key;
 pub mod role;
 pub mod scope;
 pub mod secrets;
+pub mod time;
 pub mod token;
+pub mod verify_code;
 
 pub use key::{
     CHECK_LEN, GeneratedKey, KeyDigest, KeyFormatError, KeyHasher, KeyPrefix, MAX_KEY_LEN,

@@ -137,6 +137,17 @@ impl TryFrom<Vec<String>> for Scopes {
 }
 
 impl Scopes {
+    /// The stored form: a JSON array of scope strings.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.to_strings()).unwrap_or_else(|_| "[]".into())
+    }
+
+    /// Reads the stored form; anything unreadable grants nothing.
+    pub fn from_json(text: &str) -> Scopes {
+        let raw: Vec<String> = serde_json::from_str(text).unwrap_or_default();
+        Scopes::parse(&raw).unwrap_or_default()
+    }
+
     /// Parses a list of scope strings. More than [`MAX_SCOPES`] inputs (duplicates included)
     /// are refused before the rest is read.
     pub fn parse<I, S>(scopes: I) -> Result<Scopes, ScopeError>

@@ -5,10 +5,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{Page, PageRequest, parse_filter, utc};
+use super::{Page, PageRequest, parse_filter};
 use crate::domain::ids::TenantId;
+use crate::domain::time::utc;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::routes::state::AppState;
 use crate::store::audit_events::{self, AuditFilter};
 use crate::store::models::AuditEventRow;
 

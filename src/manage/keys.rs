@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use super::{Page, PageRequest, double_option, parse_filter, scopes_from_json, scopes_json, utc};
+use super::{Page, PageRequest, double_option, parse_filter};
 use crate::audit::AuditContext;
 use crate::domain::ids::{TenantId, new_id};
 use crate::domain::inputs::{
@@ -16,8 +16,9 @@ use crate::domain::inputs::{
 };
 use crate::domain::key::{KeyDigest, KeyPrefix};
 use crate::domain::scope::Scopes;
+use crate::domain::time::utc;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::routes::state::AppState;
 use crate::store::api_keys::{self, KeyFilter, KeyStatus, RevokeTarget};
 use crate::store::models::{ApiKeyChanges, ApiKeyRow};
 use crate::store::{DbConnection, keyspaces, now};
@@ -128,7 +129,7 @@ impl KeyView {
             },
         });
         Self {
-            scopes: scopes_from_json(&row.scopes).to_strings(),
+            scopes: Scopes::from_json(&row.scopes).to_strings(),
             meta: Meta::from_stored(&row.meta).to_value(),
             ip_allowlist: IpAllowlist::from_stored(&row.ip_allowlist).to_strings(),
             ratelimit: RateLimit::from_stored(row.ratelimit_limit, row.ratelimit_window),
@@ -287,7 +288,7 @@ pub async fn create(
             let keyspace = keyspaces::find(conn, &tenant, &keyspace_id)?
                 .ok_or_else(|| ApiError::invalid_field("keyspace_id", "no such keyspace"))?;
             let prefix = KeyPrefix::parse(&keyspace.prefix).map_err(ApiError::internal)?;
-            let scopes = scopes.unwrap_or_else(|| scopes_from_json(&keyspace.default_scopes));
+            let scopes = scopes.unwrap_or_else(|| Scopes::from_json(&keyspace.default_scopes));
             let expires_at = if explicit_ttl {
                 explicit_expiry
             } else {
@@ -310,7 +311,7 @@ pub async fn create(
                 keyspace_id: keyspace.id,
                 name,
                 owner_id,
-                scopes: scopes_json(&scopes),
+                scopes: scopes.to_json(),
                 meta: meta.to_json_string(),
                 digest: generated.digest.as_bytes().to_vec(),
                 start: generated.start,
@@ -426,7 +427,7 @@ fn creation_fields(row: &ApiKeyRow) -> Value {
         "keyspace_id": row.keyspace_id,
         "name": row.name,
         "owner_id": row.owner_id,
-        "scopes": scopes_from_json(&row.scopes).to_strings(),
+        "scopes": Scopes::from_json(&row.scopes).to_strings(),
         "expires_at": row.expires_at.map(utc),
         "ip_allowlist": IpAllowlist::from_stored(&row.ip_allowlist).to_strings(),
         "ratelimit": RateLimit::from_stored(row.ratelimit_limit, row.ratelimit_window),
@@ -533,7 +534,7 @@ pub async fn update(
     if let Some(scopes) = input.scopes {
         let scopes = parse_scopes(&scopes)?;
         changed.insert("scopes".into(), json!(scopes.to_strings()));
-        changes.scopes = Some(scopes_json(&scopes));
+        changes.scopes = Some(scopes.to_json());
     }
     if let Some(meta) = input.meta {
         let meta = Meta::parse(meta).map_err(field("meta"))?;

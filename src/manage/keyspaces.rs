@@ -5,13 +5,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{Page, PageRequest, double_option, scopes_from_json, scopes_json, utc};
+use super::{Page, PageRequest, double_option};
 use crate::audit::AuditContext;
 use crate::auth::root_key::ROOT_KEY_PREFIX;
 use crate::domain::ids::{TenantId, new_id};
 use crate::domain::inputs::{MAX_TTL_SECONDS, RateLimit, parse_name};
 use crate::domain::key::KeyPrefix;
 use crate::domain::scope::Scopes;
+use crate::domain::time::utc;
 use crate::error::ApiError;
 use crate::store::models::{KeyspaceChanges, KeyspaceRow};
 use crate::store::{Store, keyspaces, now};
@@ -84,7 +85,7 @@ pub struct KeyspaceView {
 impl From<KeyspaceRow> for KeyspaceView {
     fn from(row: KeyspaceRow) -> Self {
         Self {
-            default_scopes: scopes_from_json(&row.default_scopes).to_strings(),
+            default_scopes: Scopes::from_json(&row.default_scopes).to_strings(),
             default_ratelimit: RateLimit::from_stored(
                 row.default_ratelimit_limit,
                 row.default_ratelimit_window,
@@ -152,7 +153,7 @@ pub async fn create(
         prefix: prefix.as_str().to_owned(),
         environment: input.environment.as_str().to_owned(),
         default_ttl_seconds,
-        default_scopes: scopes_json(&default_scopes),
+        default_scopes: default_scopes.to_json(),
         default_ratelimit_limit: default_ratelimit.map(|l| l.limit),
         default_ratelimit_window: default_ratelimit.map(|l| l.window_seconds),
         token_exchange_enabled: input.token_exchange_enabled.unwrap_or(true),
@@ -243,7 +244,7 @@ pub async fn update(
     if let Some(scopes) = &input.default_scopes {
         let scopes = validate_scopes("default_scopes", scopes)?;
         changed.insert("default_scopes".into(), json!(scopes.to_strings()));
-        changes.default_scopes = Some(scopes_json(&scopes));
+        changes.default_scopes = Some(scopes.to_json());
     }
     if let Some(limit) = input.default_ratelimit {
         let limit = validate_ratelimit(limit)?;

@@ -12,7 +12,7 @@ use crate::audit::AuditContext;
 use crate::domain::ids::TenantId;
 use crate::domain::key::KeyDigest;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::routes::state::AppState;
 use crate::store::api_keys::{self, RevokeTarget};
 use crate::store::models::ApiKeyRow;
 use crate::store::now;

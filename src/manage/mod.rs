@@ -107,21 +107,6 @@ pub fn parse_path_id(raw: &str, what: &str) -> Result<String, ApiError> {
     crate::domain::ids::parse_id(raw).ok_or_else(|| ApiError::not_found(what))
 }
 
-/// Scope strings stored as a JSON array.
-pub fn scopes_json(scopes: &crate::domain::scope::Scopes) -> String {
-    serde_json::to_string(&scopes.to_strings()).unwrap_or_else(|_| "[]".into())
-}
-
-pub fn scopes_from_json(text: &str) -> crate::domain::scope::Scopes {
-    let raw: Vec<String> = serde_json::from_str(text).unwrap_or_default();
-    crate::domain::scope::Scopes::parse(&raw).unwrap_or_default()
-}
-
-/// Serialises a UTC timestamp as RFC 3339 with a `Z`.
-pub fn utc(at: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
-    at.and_utc()
-}
-
 /// For PATCH bodies: tells "absent" (`None`) from "explicitly null" (`Some(None)`).
 pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where

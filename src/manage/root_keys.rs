@@ -5,15 +5,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{Page, PageRequest, scopes_from_json, utc};
+use super::{Page, PageRequest};
 use crate::audit::AuditContext;
 use crate::auth::root_key;
 use crate::domain::ids::TenantId;
 use crate::domain::inputs::{parse_expiry, parse_name};
 use crate::domain::key::KeyDigest;
 use crate::domain::scope::{Scope, Scopes};
+use crate::domain::time::utc;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::routes::state::AppState;
 use crate::store::models::RootKeyRow;
 use crate::store::{now, root_keys, tenants};
 
@@ -44,7 +45,7 @@ pub struct RootKeyView {
 impl From<RootKeyRow> for RootKeyView {
     fn from(row: RootKeyRow) -> Self {
         Self {
-            scopes: scopes_from_json(&row.scopes).to_strings(),
+            scopes: Scopes::from_json(&row.scopes).to_strings(),
             id: row.id,
             name: row.name,
             start: row.start,
@@ -160,7 +161,7 @@ pub async fn revoke(
             if row.revoked_at.is_some() {
                 return Ok(row);
             }
-            let is_admin = |r: &RootKeyRow| scopes_from_json(&r.scopes).grants(&admin_scope);
+            let is_admin = |r: &RootKeyRow| Scopes::from_json(&r.scopes).grants(&admin_scope);
             if is_admin(&row) {
                 let other_admins = root_keys::active(conn, &tenant, at)?
                     .iter()

@@ -1,11 +1,16 @@
 //! HTTP routes: health, the REST API, OAuth and the dashboard.
 
 pub mod api;
+pub mod client_addr;
 pub mod dashboard;
 pub mod health;
 pub mod oauth;
+pub mod request_log;
+pub mod state;
 
 use actix_web::web;
+
+use crate::audit::{Actor, AuditContext};
 
 /// Mounts every route on an app.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -25,4 +30,19 @@ pub async fn not_found(
         "not_found",
         format!("no route matches {} on this path", req.method()),
     ))
+}
+
+/// The audit context of a request made by `actor`: the client's address (through trusted
+/// proxies), its user agent (first 256 characters) and the request id.
+pub fn audit_context(req: &actix_web::HttpRequest, actor: Actor) -> AuditContext {
+    AuditContext {
+        actor,
+        ip: client_addr::of(req),
+        user_agent: req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(256).collect()),
+        request_id: crate::telemetry::current_request_id(),
+    }
 }

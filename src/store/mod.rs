@@ -15,6 +15,7 @@ pub mod schema;
 pub mod sessions;
 pub mod signing_keys;
 pub mod tenants;
+pub mod url;
 pub mod usage;
 pub mod users;
 
@@ -28,7 +29,7 @@ use diesel::prelude::*;
 use diesel::r2d2::{CustomizeConnection, HandleError, Pool, PooledConnection, R2D2Connection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::config::DatabaseUrl;
+use url::DatabaseUrl;
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -327,7 +328,7 @@ where
 }
 
 fn ensure_parent_dir(path: &Path) -> Result<(), StoreError> {
-    let dir = crate::config::data_dir_of(path);
+    let dir = url::data_dir_of(path);
     std::fs::create_dir_all(&dir).map_err(|e| {
         StoreError::Unavailable(format!("cannot create directory {}: {e}", dir.display()))
     })

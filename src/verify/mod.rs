@@ -18,58 +18,16 @@ use crate::domain::inputs::{IpAllowlist, Meta, RateLimit, RefillInterval};
 use crate::domain::key::KeyDigest;
 use crate::domain::scope::{Scope, Scopes};
 use crate::domain::token::{AccessTokenClaims, looks_like_jwt, token_scopes};
+use crate::domain::verify_code::VerifyCode;
 use crate::error::ApiError;
-use crate::manage::{scopes_from_json, utc};
-use crate::state::AppState;
+
+use crate::domain::time::utc;
+use crate::routes::state::AppState;
 use crate::store::models::ApiKeyRow;
 use crate::store::{api_keys, now};
 
 /// Largest cost one verification may charge.
 pub const MAX_COST: i64 = 1_000_000;
-
-/// The outcome codes, stable for clients.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum VerifyCode {
-    Valid,
-    NotFound,
-    Revoked,
-    Disabled,
-    Expired,
-    IpNotAllowed,
-    InsufficientScope,
-    RateLimited,
-    UsageExceeded,
-}
-
-impl VerifyCode {
-    /// Every code, in declaration order (`code as usize` indexes it).
-    pub const ALL: [VerifyCode; 9] = [
-        Self::Valid,
-        Self::NotFound,
-        Self::Revoked,
-        Self::Disabled,
-        Self::Expired,
-        Self::IpNotAllowed,
-        Self::InsufficientScope,
-        Self::RateLimited,
-        Self::UsageExceeded,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Valid => "VALID",
-            Self::NotFound => "NOT_FOUND",
-            Self::Revoked => "REVOKED",
-            Self::Disabled => "DISABLED",
-            Self::Expired => "EXPIRED",
-            Self::IpNotAllowed => "IP_NOT_ALLOWED",
-            Self::InsufficientScope => "INSUFFICIENT_SCOPE",
-            Self::RateLimited => "RATE_LIMITED",
-            Self::UsageExceeded => "USAGE_EXCEEDED",
-        }
-    }
-}
 
 /// What a verification asks, validated.
 #[derive(Clone, Debug)]
@@ -113,7 +71,7 @@ pub struct CreditPlan {
 impl From<ApiKeyRow> for KeyRecord {
     fn from(row: ApiKeyRow) -> Self {
         Self {
-            scopes: scopes_from_json(&row.scopes),
+            scopes: Scopes::from_json(&row.scopes),
             meta: Meta::from_stored(&row.meta).to_value(),
             ip_allowlist: IpAllowlist::from_stored(&row.ip_allowlist),
             ratelimit: RateLimit::from_stored(row.ratelimit_limit, row.ratelimit_window),

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use chrono::{NaiveDateTime, Timelike};
 
-use super::VerifyCode;
 use crate::domain::ids::TenantId;
+use crate::domain::verify_code::VerifyCode;
 use crate::store::{Store, StoreError, usage};
 use crate::sync::lock;
 

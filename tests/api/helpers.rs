@@ -142,7 +142,7 @@ impl TestApp {
         let port = app.port();
         tokio::spawn(app.run_until_stopped());
         let store = Store::connect(
-            &latchkey::config::DatabaseUrl::parse(&db.url()).expect("url"),
+            &latchkey::store::url::DatabaseUrl::parse(&db.url()).expect("url"),
             2,
         )
         .expect("test store connects");

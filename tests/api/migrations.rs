@@ -2,7 +2,7 @@
 
 use diesel::RunQueryDsl;
 use diesel::sql_types::Text;
-use latchkey::config::DatabaseUrl;
+use latchkey::store::url::DatabaseUrl;
 use latchkey::store::{DbConnection, Store, revert_all_migrations, run_migrations};
 
 use crate::helpers::{TestDatabase, backend};

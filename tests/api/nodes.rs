@@ -363,7 +363,7 @@ pub fn hasher() -> KeyHasher {
 /// A small pool on `db`, for the test's own setup work.
 pub fn store_of(db: &TestDatabase) -> Store {
     Store::connect(
-        &latchkey::config::DatabaseUrl::parse(&db.url()).expect("url"),
+        &latchkey::store::url::DatabaseUrl::parse(&db.url()).expect("url"),
         2,
     )
     .expect("test store connects")

@@ -7,7 +7,7 @@ use crate::auth::extractor::{AuditRead, Authorized};
 use crate::error::{ApiError, ProblemDoc};
 use crate::manage::Page;
 use crate::manage::audit::{self, AuditEventView, AuditQuery};
-use crate::state::AppState;
+use crate::routes::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/audit-events", web::get().to(list));

@@ -18,7 +18,7 @@ use crate::manage::keys::{
     UpdateKey, UsageQuery,
 };
 use crate::manage::{Page, parse_path_id};
-use crate::state::AppState;
+use crate::routes::state::AppState;
 use crate::verify::{self, MAX_COST, VerifyInput, VerifyOutcomeBody};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

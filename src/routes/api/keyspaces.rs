@@ -7,7 +7,7 @@ use crate::auth::extractor::{Authorized, KeyspacesCreate, KeyspacesRead, Keyspac
 use crate::error::{ApiError, ProblemDoc};
 use crate::manage::keyspaces::{self, CreateKeyspace, KeyspaceView, UpdateKeyspace};
 use crate::manage::{Page, PageRequest, parse_path_id};
-use crate::state::AppState;
+use crate::routes::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/keyspaces", web::post().to(create))

@@ -4,11 +4,11 @@
 use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::audit::{Actor, AuditContext};
+use crate::audit::Actor;
 use crate::auth::leak_signature::{KEY_IDENTIFIER_HEADER, SIGNATURE_HEADER};
 use crate::error::{ApiError, ProblemDoc};
 use crate::manage::leaks::{self, LeakFeedback, LeakReport};
-use crate::state::AppState;
+use crate::routes::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/leaks", web::post().to(report));
@@ -52,7 +52,7 @@ pub async fn report(
             "expected a JSON array of {token, type, url, source}",
         )
     })?;
-    let audit = AuditContext::from_request(
+    let audit = crate::routes::audit_context(
         &req,
         Actor::LeakReporter(identifier.unwrap_or_default().chars().take(200).collect()),
     );

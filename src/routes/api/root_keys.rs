@@ -8,7 +8,7 @@ use crate::auth::extractor::{Authorized, RootKeysCreate, RootKeysRead, RootKeysR
 use crate::error::{ApiError, ProblemDoc};
 use crate::manage::root_keys::{self, CreateRootKey, CreatedRootKey, RootKeyView};
 use crate::manage::{Page, PageRequest, parse_path_id};
-use crate::state::AppState;
+use crate::routes::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/root-keys", web::post().to(create))

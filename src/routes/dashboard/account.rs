@@ -9,12 +9,12 @@ use super::context::{Layout, Member};
 use super::forms::FormState;
 use super::guard::Visit;
 use super::{Dashboard, PageError, render, see_other};
-use crate::audit::{Actor, AuditContext};
+use crate::audit::Actor;
 use crate::auth::password::{Password, PasswordError};
 use crate::auth::session;
-use crate::bootstrap::{parse_email, parse_tenant_name};
+use crate::domain::account::{parse_email, parse_tenant_name};
 use crate::domain::ids::{TenantId, new_id};
-use crate::state::AppState;
+use crate::routes::state::AppState;
 use crate::store::models::User;
 use crate::store::{StoreError, memberships, now, sessions, tenants, users};
 
@@ -140,7 +140,7 @@ async fn sign_up(
     let password_hash = dashboard.passwords.hash(password).await?;
     let keys = dashboard.keys.clone();
     // The actor is the user about to be created; filled in once their id exists.
-    let mut audit = AuditContext::from_request(&req, Actor::Cli);
+    let mut audit = crate::routes::audit_context(&req, Actor::Cli);
     let created = state
         .store
         .transaction(move |conn| -> Result<session::SessionToken, SignUpError> {
@@ -276,7 +276,7 @@ async fn sign_in(
     let mut shown = FormState::new();
     shown.keep("email", &form.email);
     let account = parse_email(&form.email).unwrap_or_else(|| form.email.trim().to_lowercase());
-    let address = crate::client_addr::of(&req)
+    let address = crate::routes::client_addr::of(&req)
         .map(|ip| ip.to_string())
         .unwrap_or_default();
     let again = |shown: FormState, status| {

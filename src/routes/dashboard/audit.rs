@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::context::{Layout, Member};
 use super::{PageError, render, urlencode};
 use crate::manage::audit::{self, AuditEventView, AuditQuery};
-use crate::state::AppState;
+use crate::routes::state::AppState;
 
 const PAGE_SIZE: i64 = 50;
 

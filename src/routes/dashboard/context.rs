@@ -133,7 +133,7 @@ fn member<P: Permission>(req: &HttpRequest) -> Result<Member<P>, PageError> {
     if !tenant.role.allows(P::ACTION) {
         return Err(PageError::Forbidden);
     }
-    let audit = AuditContext::from_request(req, Actor::User(session.user_id.clone()));
+    let audit = crate::routes::audit_context(req, Actor::User(session.user_id.clone()));
     Ok(Member {
         session,
         tenant,

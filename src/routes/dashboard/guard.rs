@@ -9,7 +9,7 @@ use actix_web::{Error, HttpMessage, ResponseError, web};
 
 use super::{Dashboard, PageError};
 use crate::auth::session::{self, SESSION_PURPOSE, SessionToken, SignedIn};
-use crate::state::AppState;
+use crate::routes::state::AppState;
 use crate::store::now;
 
 /// What the guard learned about the visitor, for the handlers (see `context.rs`).

@@ -12,11 +12,11 @@ use super::context::Layout;
 use super::forms::FormState;
 use super::guard::Visit;
 use super::{Dashboard, PageError, render, see_other, urlencode};
-use crate::audit::{Actor, AuditContext};
+use crate::audit::Actor;
 use crate::auth::password::Password;
 use crate::auth::session::{self, INVITE_PURPOSE, SessionToken};
 use crate::domain::ids::{TenantId, new_id};
-use crate::state::AppState;
+use crate::routes::state::AppState;
 use crate::store::models::{InvitationRow, Membership, User};
 use crate::store::{StoreError, invitations, memberships, now, sessions, tenants, users};
 
@@ -203,7 +203,7 @@ async fn accept(
     let invitation_id = found.row.id.clone();
     let keys = dashboard.keys.clone();
     let signed_in = visit.signed_in.clone();
-    let mut audit = AuditContext::from_request(&req, Actor::Cli);
+    let mut audit = crate::routes::audit_context(&req, Actor::Cli);
     let digest = found.row.token_digest.clone();
     let joined = state
         .store

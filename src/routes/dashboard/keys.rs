@@ -19,7 +19,7 @@ use crate::manage::audit::{AuditEventView, AuditQuery};
 use crate::manage::keys::{self, BulkRevoke, CreateKey, KeyView, ListQuery};
 use crate::manage::keyspaces::KeyspaceView;
 use crate::manage::parse_path_id;
-use crate::state::AppState;
+use crate::routes::state::AppState;
 use crate::store::api_keys::KeyStatus;
 
 /// Fields of the create form, for putting service errors next to them.

@@ -12,7 +12,7 @@ use crate::domain::inputs::RateLimit;
 use crate::domain::role::Action;
 use crate::manage::keyspaces::{self, CreateKeyspace, Environment, KeyspaceView, UpdateKeyspace};
 use crate::manage::{PageRequest, parse_path_id};
-use crate::state::AppState;
+use crate::routes::state::AppState;
 
 const DAY: i64 = 24 * 3600;
 /// Form fields, for mapping service errors back next to them.

@@ -12,10 +12,10 @@ use super::context::{Layout, Member, Notice, Permission, can};
 use super::forms::FormState;
 use super::{Dashboard, PageError, render, see_other};
 use crate::auth::session::{INVITE_PURPOSE, SessionToken};
-use crate::bootstrap::parse_email;
+use crate::domain::account::parse_email;
 use crate::domain::ids::{TenantId, new_id};
 use crate::domain::role::{Action, Role};
-use crate::state::AppState;
+use crate::routes::state::AppState;
 use crate::store::models::InvitationRow;
 use crate::store::{StoreError, invitations, memberships, now, sessions, tenants};
 

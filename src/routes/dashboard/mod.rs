@@ -33,7 +33,7 @@ use crate::error::ApiError;
 /// At most this many password hashes run at once (each holds ~19 MiB for ~tens of ms).
 pub const PASSWORD_PERMITS: usize = 4;
 
-/// What the dashboard needs beside [`crate::state::AppState`].
+/// What the dashboard needs beside [`crate::routes::state::AppState`].
 pub struct Dashboard {
     pub keys: SessionKeys,
     pub passwords: PasswordWorkers,

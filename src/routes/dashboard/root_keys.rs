@@ -13,7 +13,7 @@ use crate::domain::role::{Action, Role};
 use crate::domain::scope::{ROOT_SCOPES, Scopes};
 use crate::manage::root_keys::{self, CreateRootKey, RootKeyView};
 use crate::manage::{PageRequest, parse_path_id};
-use crate::state::AppState;
+use crate::routes::state::AppState;
 
 const ROOT_ADMIN_SCOPE: &str = "root_keys:*";
 

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::context::Member;
 use super::{PageError, see_other};
-use crate::state::AppState;
+use crate::routes::state::AppState;
 use crate::store::sessions;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -9,7 +9,7 @@ use chrono::{DurationRound, NaiveDateTime, TimeDelta};
 use super::context::{Layout, Member};
 use super::{PageError, render};
 use crate::domain::ids::TenantId;
-use crate::state::AppState;
+use crate::routes::state::AppState;
 use crate::store::{StoreError, api_keys, now, usage};
 
 const HOURS: i64 = 24;

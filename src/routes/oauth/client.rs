@@ -12,7 +12,7 @@ use percent_encoding::percent_decode_str;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{OAuthError, OAuthForm};
-use crate::state::AppState;
+use crate::routes::state::AppState;
 use crate::verify::{self, KeyRecord};
 
 /// What a client presented.

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::OAuthError;
-use crate::state::AppState;
+use crate::routes::state::AppState;
 
 /// How long verifiers may cache the key set. A rotated-in key signs at once, so verifiers must
 /// refetch on an unknown `kid` (standard JWKS clients do); a retired key stays published for a

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{OAuthError, OAuthForm, no_store};
 use crate::auth::extractor::{Authorized, KeysVerify};
 use crate::domain::token::scope_param;
-use crate::state::AppState;
+use crate::routes::state::AppState;
 use crate::store::now;
 use crate::verify;
 

@@ -4,11 +4,11 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{OAuthError, OAuthForm, client, no_store};
-use crate::audit::{Actor, AuditContext};
+use crate::audit::Actor;
 use crate::domain::ids::TenantId;
 use crate::domain::token::looks_like_jwt;
 use crate::manage::keys;
-use crate::state::AppState;
+use crate::routes::state::AppState;
 use crate::verify;
 
 /// Reason recorded on a key its own holder revoked.
@@ -28,7 +28,7 @@ pub async fn revoke(
     // holder may still want its tokens gone.
     let client = client::authenticate(&state, &credentials).await?;
     let tenant = TenantId::from_trusted(client.tenant_id.clone());
-    let audit = AuditContext::from_request(&req, Actor::Client(client.id.clone()));
+    let audit = crate::routes::audit_context(&req, Actor::Client(client.id.clone()));
     let not_yours =
         || OAuthError::unauthorized_client("this token was not issued to the authenticated client");
     // The hint (`access_token`, `refresh_token`, ...) only speeds up a search; both kinds are

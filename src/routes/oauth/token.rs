@@ -8,10 +8,11 @@ use serde::Serialize;
 use super::{OAuthError, OAuthForm, client, no_store};
 use crate::domain::ids::TenantId;
 use crate::domain::token::parse_scope_param;
-use crate::state::AppState;
+use crate::domain::verify_code::VerifyCode;
+use crate::routes::state::AppState;
 use crate::store::{keyspaces, now};
 use crate::tokens::TokenSubject;
-use crate::verify::{self, VerifyCode, VerifyInput};
+use crate::verify::{self, VerifyInput};
 
 #[derive(Serialize)]
 struct TokenResponse {
@@ -68,7 +69,7 @@ pub async fn token(
         key: String::new(),
         keyspace_id: None,
         scopes: requested.iter().cloned().collect(),
-        ip: crate::client_addr::of(&req),
+        ip: crate::routes::client_addr::of(&req),
         cost: 1,
     };
     let subject_owner = key.owner_id.clone();

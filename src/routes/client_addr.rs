@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use actix_web::{HttpRequest, web};
 
 use crate::domain::inputs::IpAllowlist;
-use crate::state::AppState;
+use crate::routes::state::AppState;
 
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
