@@ -22,10 +22,27 @@ from authlib.integrations.requests_client import OAuth2Session
 SECRET_KEY = "7c0a5f1e3b9d2468ace13579bdf02468ace13579bdf02468ace13579bdf0aa01"
 
 
+# Tries at starting latchkey on a port picked beforehand, which another process may take first.
+START_ATTEMPTS = 5
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def listening_port(log_path):
+    """The port of latchkey's "latchkey listening" line in its JSON log, None before it."""
+    with open(log_path, encoding="utf-8", errors="replace") as log:
+        for line in log:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and event.get("message") == "latchkey listening":
+                return event.get("port")
+    return None
 
 
 class Latchkey:
@@ -33,35 +50,70 @@ class Latchkey:
 
     def __init__(self, binary, algorithm):
         self.dir = tempfile.TemporaryDirectory()
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
+        self.binary = binary
+        self.log_path = os.path.join(self.dir.name, "server.log")
+        self.process = None
         self.env = {
             "PATH": os.environ.get("PATH", ""),
             "DATABASE_URL": f"sqlite://{self.dir.name}/latchkey.db",
             "LATCHKEY_SECRET_KEY": SECRET_KEY,
-            "LATCHKEY_BIND": f"127.0.0.1:{port}",
-            "LATCHKEY_PUBLIC_URL": self.url,
             "LATCHKEY_SIGNING_ALGORITHM": algorithm,
-            "RUST_LOG": "warn",
+            # Warnings, and the startup lines that say which port latchkey listens on.
+            "RUST_LOG": "warn,latchkey::startup=info",
+            "LATCHKEY_LOG_FORMAT": "json",
         }
         out = subprocess.run(
             [binary, "bootstrap", "--tenant", "interop", "--email", "ops@interop.example", "--json"],
-            env=self.env, check=True, capture_output=True, text=True, timeout=60,
+            env={**self.env, "RUST_LOG": "warn"}, check=True, capture_output=True, text=True,
+            timeout=60,
         )
         self.root_key = json.loads(out.stdout.strip().splitlines()[-1])["root_key"]
-        self.process = subprocess.Popen(
-            [binary, "serve"], env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
+        # The issuer (LATCHKEY_PUBLIC_URL) names the port, so the port is picked before latchkey
+        # starts, not by latchkey binding port 0. Another process may take it in between: then
+        # latchkey cannot bind it and exits, and it starts again on another port.
+        for _ in range(START_ATTEMPTS):
+            if self.start(free_port()):
+                return
+        self.fail(f"latchkey could not bind a free port in {START_ATTEMPTS} tries")
+
+    def start(self, port):
+        """Starts latchkey on `port` and waits for it: False if another process holds the port."""
+        self.url = f"http://127.0.0.1:{port}"
+        env = {**self.env, "LATCHKEY_BIND": f"127.0.0.1:{port}", "LATCHKEY_PUBLIC_URL": self.url}
+        with open(self.log_path, "w") as log:
+            self.process = subprocess.Popen(
+                [self.binary, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=log,
+            )
         deadline = time.monotonic() + 30
+        # Our process logged that it listens on the port: whatever answers there is ours.
+        while listening_port(self.log_path) != port:
+            if self.process.poll() is not None:
+                if "cannot listen" in self.log_tail():
+                    return False
+                self.fail("latchkey exited before it listened")
+            if time.monotonic() > deadline:
+                self.fail("latchkey did not listen within 30 s")
+            time.sleep(0.1)
         while True:
             try:
-                if requests.get(f"{self.url}/healthz", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
+                if requests.get(f"{self.url}/healthz", timeout=2).ok:
+                    return True
+            except requests.RequestException:
                 pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"latchkey did not start: {self.process.stderr.read()}")
+            if self.process.poll() is not None:
+                self.fail("latchkey exited before it answered /healthz")
+            if time.monotonic() > deadline:
+                self.fail("latchkey did not answer /healthz within 30 s")
             time.sleep(0.1)
+
+    def log_tail(self, lines=20):
+        with open(self.log_path, encoding="utf-8", errors="replace") as log:
+            return "".join(log.readlines()[-lines:])
+
+    def fail(self, message):
+        tail = self.log_tail()
+        self.stop()
+        raise SystemExit(f"interop: {message}; its log ends with:\n{tail}")
 
     def api(self, method, path, **kwargs):
         response = requests.request(
@@ -72,11 +124,13 @@ class Latchkey:
         return response.json()
 
     def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
         self.dir.cleanup()
 
 
