@@ -1,6 +1,5 @@
 //! `latchkey bootstrap`: the first tenant, its owner and an all-powerful root key, in one transaction.
 
-use diesel::Connection;
 use serde::Serialize;
 use serde_json::json;
 
@@ -75,7 +74,7 @@ pub fn bootstrap(
         password::hash(&password).map_err(|e| BootstrapError::Hash(e.to_string()))?;
 
     let mut conn = store.conn()?;
-    conn.transaction(|conn| {
+    crate::store::write_transaction(&mut conn, |conn| {
         if tenants::find_by_name(conn, tenant_name)?.is_some() {
             return Err(BootstrapError::TenantExists(tenant_name.to_owned()));
         }

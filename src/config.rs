@@ -56,6 +56,7 @@ struct FileSettings {
     bind: Option<String>,
     database_url: Option<String>,
     redis_url: Option<String>,
+    redis_timeout_ms: Option<u64>,
     secret_key_file: Option<PathBuf>,
     log_format: Option<String>,
     public_url: Option<String>,
@@ -77,6 +78,8 @@ pub struct Settings {
     pub bind: SocketAddr,
     pub database: DatabaseUrl,
     pub redis_url: Option<String>,
+    /// How long one Redis call may take before it counts as failed (and the node falls back).
+    pub redis_timeout_ms: u64,
     pub log_format: LogFormat,
     pub public_url: String,
     pub db_pool_size: u32,
@@ -177,6 +180,14 @@ impl Settings {
                 message: "expected redis://host:port or rediss://host:port".into(),
             });
         }
+
+        let redis_timeout_ms = number(
+            env,
+            "LATCHKEY_REDIS_TIMEOUT_MS",
+            file.redis_timeout_ms,
+            500,
+            10..=60_000,
+        )?;
 
         let log_format = match env
             .var("LATCHKEY_LOG_FORMAT")
@@ -315,6 +326,7 @@ impl Settings {
             bind,
             database,
             redis_url,
+            redis_timeout_ms,
             log_format,
             public_url,
             db_pool_size,

@@ -76,14 +76,20 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let redis = match &settings.redis_url {
             Some(url) => Some(
-                RedisTier::new(url, metrics.clone())
-                    .with_context(|| "REDIS_URL is not a usable Redis URL".to_owned())?,
+                RedisTier::new(
+                    url,
+                    Duration::from_millis(settings.redis_timeout_ms),
+                    metrics.clone(),
+                )
+                .with_context(|| "REDIS_URL is not a usable Redis URL".to_owned())?,
             ),
             None => None,
         };
+        // The default public URL names the bind address: with port 0, the port just bound.
+        let public_url = bound_public_url(&settings.public_url, port);
         let dashboard = web::Data::new(Dashboard::new(
             SessionKeys::new(&current_secrets),
-            &bound_public_url(&settings.public_url, port),
+            &public_url,
             redis.clone(),
         ));
         let caches = Arc::new(Caches::new(
@@ -101,8 +107,8 @@ impl Application {
         let denylist = Arc::new(Denylist::new(store.clone(), redis.clone()));
         let tokens = TokenService::new(
             store.clone(),
-            settings.public_url.clone(),
-            settings.token_audience.clone(),
+            public_url.clone(),
+            bound_public_url(&settings.token_audience, port),
             settings.token_ttl_seconds,
             keyring,
             denylist.clone(),
@@ -111,7 +117,7 @@ impl Application {
             store: store.clone(),
             caches: caches.clone(),
             keys,
-            public_url: settings.public_url.clone(),
+            public_url,
             management_throttle: Throttle::per_minute(settings.management_rate_limit_per_minute),
             ratelimiter: RateLimiter::new(redis.clone()),
             usage: usage.clone(),

@@ -8,6 +8,7 @@ document.addEventListener("DOMContentLoaded", () => {
       const source = document.getElementById(button.dataset.copy);
       if (!source) return;
       const label = button.textContent;
+      // The label says what happened for 2 s; data-copy-result keeps it (for tests and tools).
       try {
         await navigator.clipboard.writeText(source.value);
         button.textContent = "Copied";
@@ -16,6 +17,7 @@ document.addEventListener("DOMContentLoaded", () => {
         source.select();
         button.textContent = "Press Ctrl+C";
       }
+      button.dataset.copyResult = button.textContent;
       setTimeout(() => { button.textContent = label; }, 2000);
     });
   }

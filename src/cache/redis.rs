@@ -35,14 +35,14 @@ fn now_ms() -> u64 {
 
 impl RedisTier {
     /// Prepares a connection without requiring Redis to be up: it connects on first use and
-    /// reconnects by itself.
-    pub fn new(url: &str, metrics: Arc<Metrics>) -> redis::RedisResult<Self> {
+    /// reconnects by itself. A call that takes longer than `timeout` fails (and is counted).
+    pub fn new(url: &str, timeout: Duration, metrics: Arc<Metrics>) -> redis::RedisResult<Self> {
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(500)))
-            .set_response_timeout(Some(Duration::from_millis(500)))
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
+            .set_max_delay(timeout);
         let manager = client.get_connection_manager_lazy(config)?;
         Ok(Self {
             client,

@@ -278,11 +278,7 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + From<diesel::result::Error> + Send + 'static,
     {
-        self.run(move |conn| match conn {
-            DbConnection::Sqlite(_) => sqlite_write_transaction(conn, work),
-            DbConnection::Postgres(_) => conn.transaction(work),
-        })
-        .await
+        self.run(move |conn| write_transaction(conn, work)).await
     }
 
     /// Checks that the store answers.
@@ -302,14 +298,19 @@ impl Store {
     }
 }
 
-/// A SQLite transaction that takes the write lock up front (`BEGIN IMMEDIATE`). A deferred
-/// transaction that reads and then writes fails at once with "database is locked" when another
-/// connection wrote in between (the busy timeout cannot help it); an immediate one waits its turn.
-fn sqlite_write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+/// One transaction that may read and then write: all of it is written or none of it.
+///
+/// On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`). A deferred transaction that
+/// reads and then writes fails at once with "database is locked" when another connection wrote
+/// in between (the busy timeout cannot help it); an immediate one waits its turn.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    if let DbConnection::Postgres(_) = conn {
+        return conn.transaction(work);
+    }
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     type Manager = <DbConnection as Connection>::TransactionManager;
     if let DbConnection::Sqlite(sqlite) = conn {
@@ -369,4 +370,56 @@ pub fn now() -> chrono::NaiveDateTime {
     let now = chrono::Utc::now().naive_utc();
     now.duration_trunc(TimeDelta::microseconds(1))
         .unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A transaction that reads, then writes while another connection wrote in between, still
+    /// commits: on SQLite it holds the write lock from the start, so the other writer waits.
+    #[test]
+    fn a_write_transaction_that_reads_first_survives_a_concurrent_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::Sqlite(dir.path().join("t.db"));
+        let store = Store::connect(&url, 2).unwrap();
+        store.migrate().unwrap();
+        let other = store.clone();
+        let mut conn = store.conn().unwrap();
+        let committed = write_transaction(&mut conn, |conn| {
+            tenants::find_by_name(conn, "first")?;
+            // Another connection writes now; with a deferred transaction it would commit first
+            // and make this one's write fail at once with "database is locked".
+            let (done, finished) = mpsc::channel();
+            std::thread::spawn(move || {
+                let mut conn = other.conn().unwrap();
+                let _ = done.send(insert_tenant(&mut conn, "second"));
+            });
+            let early = finished.recv_timeout(Duration::from_millis(300)).ok();
+            insert_tenant(conn, "first")?;
+            Ok::<_, StoreError>((early, finished))
+        });
+        let (early, finished) = committed.expect("the reading transaction commits");
+        assert!(early.is_none(), "the other writer did not wait: {early:?}");
+        let late = finished.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(
+            late.is_ok(),
+            "the other writer went on after the commit: {late:?}"
+        );
+    }
+
+    fn insert_tenant(conn: &mut DbConnection, name: &str) -> Result<(), StoreError> {
+        let at = now();
+        tenants::insert(
+            conn,
+            &models::Tenant {
+                id: crate::domain::ids::new_id(),
+                name: name.to_owned(),
+                created_at: at,
+            },
+        )
+    }
 }

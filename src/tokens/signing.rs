@@ -367,8 +367,7 @@ fn ensure_active(
     algorithm: SigningAlgorithm,
     token_ttl_seconds: i64,
 ) -> Result<(), StoreError> {
-    use diesel::Connection;
-    conn.transaction(|conn| {
+    crate::store::write_transaction(conn, |conn| {
         let at = now();
         let usable = signing_keys::published(conn, at)?.into_iter().any(|row| {
             row.retired_at.is_none()
@@ -380,7 +379,12 @@ fn ensure_active(
         if !usable {
             let row = generate(cipher, algorithm, at);
             signing_keys::insert(conn, &row)?;
-            signing_keys::retire_all_but(conn, &row.kid, at, retirement_end(at, token_ttl_seconds))?;
+            signing_keys::retire_all_but(
+                conn,
+                &row.kid,
+                at,
+                retirement_end(at, token_ttl_seconds),
+            )?;
             tracing::info!(kid = %row.kid, algorithm = algorithm.as_str(), "generated a signing key");
         }
         Ok(())

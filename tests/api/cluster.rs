@@ -12,8 +12,10 @@ use serde_json::json;
 use crate::dashboard::support::{PASSWORD, Visitor};
 use crate::nodes::{Cluster, cluster_tests_enabled, within};
 
-/// The test's bound on propagation between nodes while Redis is up.
-const PROPAGATION: Duration = Duration::from_secs(1);
+/// The test's bound on propagation between nodes while Redis is up: under the 2 s age at which
+/// L1 starts reloading entries by itself, with room for a loaded CI machine (the goal, about a
+/// millisecond, is measured in bench/).
+const PROPAGATION: Duration = Duration::from_millis(1_800);
 
 /// Verifies `key` on `node` a few times, so it is certainly in that node's L1.
 async fn warm(node: &crate::nodes::Api, token: &str, key: &str, expected: &str) {

@@ -96,6 +96,8 @@ pub fn test_env(db: &TestDatabase, extra: &[(&str, &str)]) -> HashMap<String, St
         ("LATCHKEY_BIND", "127.0.0.1:0".into()),
         ("LATCHKEY_SECRET_KEY", TEST_SECRET_KEY.into()),
         ("LATCHKEY_DB_POOL_SIZE", "4".into()),
+        // Calls stalled by a loaded CI machine are not Redis failures.
+        ("LATCHKEY_REDIS_TIMEOUT_MS", "2000".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -151,6 +153,9 @@ impl TestApp {
             port,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                // The server closes a connection idle for 5 s; a client that reused one that old could
+                // send on it just as it closes. Idle connections are dropped well before.
+                .pool_idle_timeout(std::time::Duration::from_secs(1))
                 .build()
                 .expect("http client"),
             store,

@@ -141,6 +141,9 @@ pub struct Api {
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // The server closes a connection idle for 5 s; a client that reused one that old could
+        // send on it just as it closes. Idle connections are dropped well before.
+        .pool_idle_timeout(std::time::Duration::from_secs(1))
         .timeout(Duration::from_secs(30))
         .build()
         .expect("http client")
@@ -406,6 +409,29 @@ impl std::ops::Deref for Node {
     }
 }
 
+/// The port a starting node logged in its `latchkey listening` line; `None` if it exited or
+/// logged none within `within`.
+async fn listening_port(child: &mut Child, log: &std::path::Path, within: Duration) -> Option<u16> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let port = text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find(|line| line["message"] == "latchkey listening")
+            .and_then(|line| line["port"].as_u64())
+            .and_then(|port| u16::try_from(port).ok());
+        if port.is_some() {
+            return port;
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
 impl Node {
     /// Starts a node over `database_url` (and Redis, if given) and waits until `/readyz` answers
     /// 200 (`ready`, or `degraded` while its invalidation subscription comes up).
@@ -415,17 +441,20 @@ impl Node {
         extra: &[(&str, &str)],
     ) -> Self {
         for _ in 0..3 {
-            let port = free_port();
             let log = tempfile::NamedTempFile::new().expect("log file");
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+            // Port 0: the node takes a port of the kernel's choosing and logs it. A port picked
+            // beforehand could be taken by another test's server while this node migrates.
             cmd.arg("serve")
                 .env_clear()
                 .env("PATH", std::env::var("PATH").unwrap_or_default())
                 .env("DATABASE_URL", database_url)
                 .env("LATCHKEY_SECRET_KEY", TEST_SECRET_KEY)
-                .env("LATCHKEY_BIND", format!("127.0.0.1:{port}"))
+                .env("LATCHKEY_BIND", "127.0.0.1:0")
                 .env("LATCHKEY_DB_POOL_SIZE", "4")
                 .env("LATCHKEY_LOG_FORMAT", "json")
+                // Calls stalled by a loaded CI machine are not Redis failures.
+                .env("LATCHKEY_REDIS_TIMEOUT_MS", "2000")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log.reopen().expect("log file"));
@@ -435,7 +464,15 @@ impl Node {
             for (k, v) in extra {
                 cmd.env(k, v);
             }
-            let child = cmd.spawn().expect("spawn latchkey");
+            let mut child = cmd.spawn().expect("spawn latchkey");
+            let Some(port) = listening_port(&mut child, log.path(), Duration::from_secs(20)).await
+            else {
+                let _ = child.kill();
+                let _ = child.wait();
+                let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+                eprintln!("latchkey did not start:\n{text}");
+                continue;
+            };
             let mut node = Self {
                 api: Api {
                     base: format!("http://127.0.0.1:{port}"),

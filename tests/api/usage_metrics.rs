@@ -35,15 +35,24 @@ async fn usage_is_flushed_within_seconds_and_at_graceful_shutdown() {
         assert_eq!(answer["code"], "INSUFFICIENT_SCOPE");
     }
     let expected = json!({"VALID": 5, "INSUFFICIENT_SCOPE": 2});
-    let flushed = within(Duration::from_secs(7), || async {
+    let flushed = within(Duration::from_secs(15), || async {
         usage(&a, token, &id).await["totals"] == expected
     })
     .await;
     let seen = usage(&a, token, &id).await;
-    assert!(flushed.is_some(), "usage after 7 s: {seen}");
+    assert!(flushed.is_some(), "usage after 15 s: {seen}");
     eprintln!("usage flushed after {:?}", flushed.unwrap());
-    assert_eq!(seen["hours"].as_array().map(Vec::len), Some(1), "{seen}");
-    assert_eq!(seen["hours"][0]["outcomes"], expected);
+    // One hourly bucket, or two if the clock passed the hour in between: the same counts.
+    let hours = seen["hours"].as_array().expect("hours");
+    assert!((1..=2).contains(&hours.len()), "{seen}");
+    let mut summed = serde_json::Map::new();
+    for hour in hours {
+        for (code, count) in hour["outcomes"].as_object().expect("outcomes") {
+            let total = summed.get(code).and_then(Value::as_i64).unwrap_or(0);
+            summed.insert(code.clone(), json!(total + count.as_i64().unwrap()));
+        }
+    }
+    assert_eq!(Value::Object(summed), expected, "{seen}");
     assert!(seen["last_used_at"].is_string(), "{seen}");
     let read = a.get_key(token, &id).await;
     assert!(read["last_used_at"].is_string(), "{read}");

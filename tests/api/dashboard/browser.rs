@@ -440,12 +440,17 @@ async fn create_copy_verify_revoke_and_report_a_leak() {
     let secret = browser.value("#secret").await;
     assert!(secret.starts_with("acme_live_"), "{secret}");
     browser.click("button[data-copy='secret']").await;
-    let copied = browser
-        .find("button[data-copy='secret']")
-        .await
-        .text()
-        .await
-        .unwrap();
+    // The label changes once the clipboard answers, and back after 2 s: read what it said.
+    let button = browser.find("button[data-copy='secret']").await;
+    let mut copied = None;
+    for _ in 0..100 {
+        copied = button.attr("data-copy-result").await.unwrap();
+        if copied.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let copied = copied.expect("the copy button reports what it did");
     assert!(copied == "Copied" || copied == "Press Ctrl+C", "{copied}");
     assert!(
         browser

@@ -41,6 +41,9 @@ impl Visitor {
         Self {
             client: reqwest::Client::builder()
                 .cookie_store(true)
+                // The server closes a connection idle for 5 s; a client that reused one that old could
+                // send on it just as it closes. Idle connections are dropped well before.
+                .pool_idle_timeout(std::time::Duration::from_secs(1))
                 .redirect(reqwest::redirect::Policy::none())
                 .default_headers(headers)
                 .build()

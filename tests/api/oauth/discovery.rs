@@ -48,6 +48,30 @@ async fn metadata_names_every_endpoint_and_method() {
     assert_eq!(parts(&token).1["iss"], issuer);
 }
 
+/// Without LATCHKEY_PUBLIC_URL the issuer is the address the server listens on, with the port
+/// it actually bound when asked for port 0 (as every test app is), not `:0`.
+#[tokio::test]
+async fn the_default_issuer_names_the_bound_port() {
+    let world = World::new().await;
+    let body: Value = world
+        .app
+        .get("/.well-known/oauth-authorization-server")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let issuer = world.app.address.as_str();
+    assert!(!issuer.ends_with(":0"), "{issuer}");
+    assert_eq!(body["issuer"], issuer);
+    assert_eq!(body["token_endpoint"], format!("{issuer}/oauth/token"));
+    let client = world.default_client().await;
+    let claims = parts(&world.token(&client, None).await).1;
+    assert_eq!(
+        (&claims["iss"], &claims["aud"]),
+        (&json!(issuer), &json!(issuer))
+    );
+}
+
 #[tokio::test]
 async fn the_jwks_publishes_public_keys_only_and_may_be_cached() {
     let world = World::new().await;

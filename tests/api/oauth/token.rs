@@ -349,5 +349,6 @@ async fn a_token_never_outlives_its_key() {
         token_request(&world.app, &client, &[("grant_type", "client_credentials")]).await;
     let body: Value = response.json().await.unwrap();
     let expires_in = body["expires_in"].as_i64().unwrap();
-    assert!((115..=120).contains(&expires_in), "{expires_in}");
+    // Capped by the key's 120 s (the token TTL is 600 s), less the time since it was made.
+    assert!((60..=120).contains(&expires_in), "{expires_in}");
 }
