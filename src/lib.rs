@@ -1,5 +1,7 @@
 //! latchkey: multi-tenant API key management. The binary in `main.rs` is a thin shell over this library.
 
+#[cfg(test)]
+mod architecture;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;

@@ -17,7 +17,7 @@ use crate::auth::throttle::Throttle;
 use crate::cache::Caches;
 use crate::cache::redis::RedisTier;
 use crate::config::Settings;
-use crate::error::ApiError;
+use crate::error::{json_config, query_config};
 use crate::metrics::Metrics;
 use crate::routes::dashboard::Dashboard;
 use crate::routes::request_log;
@@ -228,74 +228,4 @@ async fn open(settings: &Settings, one_shot: bool) -> anyhow::Result<Store> {
     .await
     .context("store setup task failed")??;
     Ok(store)
-}
-
-fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(limit)
-        .error_handler(|err, _req| json_error(&err).into())
-}
-
-fn json_error(err: &actix_web::error::JsonPayloadError) -> ApiError {
-    use actix_web::error::JsonPayloadError as E;
-    use actix_web::http::StatusCode;
-    match err {
-        E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the request body is too large",
-        ),
-        E::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as application/json",
-        ),
-        E::Deserialize(e) if e.is_data() => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            scrub(&e.to_string()),
-        ),
-        E::Deserialize(e) => ApiError::bad_request("invalid_json", scrub(&e.to_string())),
-        _ => ApiError::bad_request("invalid_body", "the request body could not be read"),
-    }
-}
-
-fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err, _req| {
-        ApiError::bad_request("invalid_query", scrub(&err.to_string())).into()
-    })
-}
-
-/// Removes quoted input values from a deserializer message, so an error never echoes what the
-/// client sent (which might be a secret in the wrong field).
-pub fn scrub(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(start) = rest.find("string \"") {
-        out.push_str(&rest[..start]);
-        out.push_str("a string");
-        let after = &rest[start + "string \"".len()..];
-        rest = match after.find("\", ") {
-            Some(end) => &after[end + 1..],
-            None => match after.rfind('"') {
-                Some(end) => &after[end + 1..],
-                None => "",
-            },
-        };
-    }
-    out.push_str(rest);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn scrub_drops_echoed_strings() {
-        let msg = "invalid type: string \"lk_live_secret\", expected u64 at line 1 column 9";
-        assert_eq!(
-            super::scrub(msg),
-            "invalid type: a string, expected u64 at line 1 column 9"
-        );
-        assert_eq!(super::scrub("missing field `name`"), "missing field `name`");
-    }
 }

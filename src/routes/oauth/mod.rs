@@ -198,7 +198,7 @@ impl OAuthForm {
             if params.insert(name.clone(), value).is_some() {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter `{}` is repeated",
-                    crate::startup::scrub(&name)
+                    crate::error::scrub(&name)
                         .chars()
                         .take(40)
                         .collect::<String>()
