@@ -50,21 +50,6 @@ const KNOWN_UPWARD: &[(&str, &str, &str)] = &[
         "routes",
         "services take their collaborators, not AppState",
     ),
-    (
-        "tokens",
-        "error",
-        "the token service returns its own error enum",
-    ),
-    (
-        "verify",
-        "error",
-        "the verification engine returns its own error enum",
-    ),
-    (
-        "verify",
-        "routes",
-        "the verification engine is a struct holding its collaborators",
-    ),
 ];
 
 fn layer_of(module: &str) -> usize {

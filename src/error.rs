@@ -169,6 +169,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::tokens::TokenError> for ApiError {
+    fn from(err: crate::tokens::TokenError) -> Self {
+        match err {
+            crate::tokens::TokenError::Store(err) => err.into(),
+            signing => Self::internal(signing),
+        }
+    }
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(err: diesel::result::Error) -> Self {
         Self::from(StoreError::from(err))

@@ -26,6 +26,7 @@ use crate::store::Store;
 use crate::tokens::TokenService;
 use crate::tokens::denylist::Denylist;
 use crate::tokens::signing::{KeyCipher, Keyring};
+use crate::verify::Verifier;
 use crate::verify::ratelimit::RateLimiter;
 use crate::verify::usage::UsageRecorder;
 
@@ -36,9 +37,6 @@ pub struct Application {
     store: Store,
     background: Vec<tokio::task::JoinHandle<()>>,
 }
-
-/// Key ids whose digest a node remembers for access tokens (about 100 bytes each).
-const KEY_DIGESTS_CAPACITY: u64 = 200_000;
 
 /// How often counted usage is written to the store.
 const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
@@ -105,13 +103,22 @@ impl Application {
             settings.token_ttl_seconds,
         );
         let denylist = Arc::new(Denylist::new(store.clone(), redis.clone()));
-        let tokens = TokenService::new(
+        let tokens = Arc::new(TokenService::new(
             store.clone(),
             public_url.clone(),
             bound_public_url(&settings.token_audience, port),
             settings.token_ttl_seconds,
             keyring,
             denylist.clone(),
+        ));
+        let verifier = Verifier::new(
+            store.clone(),
+            keys.clone(),
+            caches.keys.clone(),
+            tokens.clone(),
+            RateLimiter::new(redis.clone()),
+            usage.clone(),
+            metrics.clone(),
         );
         let state = web::Data::new(AppState {
             store: store.clone(),
@@ -119,16 +126,11 @@ impl Application {
             keys,
             public_url,
             management_throttle: Throttle::per_minute(settings.management_rate_limit_per_minute),
-            ratelimiter: RateLimiter::new(redis.clone()),
-            usage: usage.clone(),
+            verifier,
             metrics,
             tokens,
             leak_reporters,
             trusted_proxies: settings.trusted_proxies.clone(),
-            key_digests: moka::future::Cache::builder()
-                .max_capacity(KEY_DIGESTS_CAPACITY)
-                .time_to_idle(Duration::from_secs(3600))
-                .build(),
         });
         let background = vec![
             tokio::spawn(caches.run_subscriber()),

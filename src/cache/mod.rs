@@ -445,8 +445,8 @@ fn invalidation<T: Cached>(digests: &[KeyDigest]) -> (Vec<String>, String) {
 
 /// Both record kinds' tiers and the invalidation channel between nodes.
 pub struct Caches<K: Cached, R: Cached> {
-    pub keys: TieredCache<K>,
-    pub root_keys: TieredCache<R>,
+    pub keys: Arc<TieredCache<K>>,
+    pub root_keys: Arc<TieredCache<R>>,
     pub redis: Option<RedisTier>,
     /// Invalidations that could not be published (Redis down); sent again on reconnect.
     pending: Mutex<Vec<String>>,
@@ -456,8 +456,16 @@ pub struct Caches<K: Cached, R: Cached> {
 impl<K: Cached, R: Cached> Caches<K, R> {
     pub fn new(redis: Option<RedisTier>, metrics: Arc<Metrics>, stale_bound: Duration) -> Self {
         Self {
-            keys: TieredCache::new(redis.clone(), metrics.clone(), stale_bound),
-            root_keys: TieredCache::new(redis.clone(), metrics.clone(), stale_bound),
+            keys: Arc::new(TieredCache::new(
+                redis.clone(),
+                metrics.clone(),
+                stale_bound,
+            )),
+            root_keys: Arc::new(TieredCache::new(
+                redis.clone(),
+                metrics.clone(),
+                stale_bound,
+            )),
             redis,
             pending: Default::default(),
             metrics,

@@ -1,5 +1,5 @@
-//! What every request handler shares: the store, the cache tiers, the key hasher, limiters,
-//! usage counters and metrics.
+//! What every request handler shares: the store, the cache tiers, the key hasher, the
+//! verification engine, the token service and metrics.
 
 use std::sync::Arc;
 
@@ -13,8 +13,7 @@ use crate::routes::client_addr::TrustedProxies;
 use crate::store::Store;
 use crate::tokens::TokenService;
 use crate::verify::KeyRecord;
-use crate::verify::ratelimit::RateLimiter;
-use crate::verify::usage::UsageRecorder;
+use crate::verify::Verifier;
 
 pub struct AppState {
     pub store: Store,
@@ -23,18 +22,15 @@ pub struct AppState {
     pub public_url: String,
     /// Per-root-key limit on management requests.
     pub management_throttle: Throttle,
-    /// Per-key verification rate limits.
-    pub ratelimiter: RateLimiter,
-    pub usage: Arc<UsageRecorder>,
+    /// The verification engine (keys and access tokens).
+    pub verifier: Verifier,
     pub metrics: Arc<Metrics>,
     /// Access tokens: signing keys, minting, checking, the denylist.
-    pub tokens: TokenService,
+    pub tokens: Arc<TokenService>,
     /// Public keys of the secret scanners allowed to report leaks.
     pub leak_reporters: LeakReporters,
     /// Load balancers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
-    /// Each key's stored digest by key id, for access tokens (which name their key by id).
-    pub key_digests: moka::future::Cache<String, KeyDigest>,
 }
 
 impl AppState {

@@ -18,7 +18,6 @@ use chrono::NaiveDateTime;
 
 use crate::cache::redis::RedisTier;
 use crate::domain::ids::TenantId;
-use crate::error::ApiError;
 use crate::store::{Store, StoreError, now, revoked_tokens};
 
 /// The sorted set holding the copy.
@@ -61,7 +60,7 @@ impl Denylist {
 
     /// Whether `jti` of `tenant` was revoked: from the Redis copy when it is complete and
     /// reachable, from the store otherwise. Never "not revoked" from a guess.
-    pub async fn contains(&self, tenant: &TenantId, jti: &str) -> Result<bool, ApiError> {
+    pub async fn contains(&self, tenant: &TenantId, jti: &str) -> Result<bool, StoreError> {
         if let Some(redis) = &self.redis {
             let mut pipe = redis::pipe();
             pipe.zscore(REDIS_KEY, LOADED)
@@ -73,10 +72,9 @@ impl Denylist {
             }
         }
         let (tenant, jti) = (tenant.clone(), jti.to_owned());
-        Ok(self
-            .store
+        self.store
             .run(move |conn| revoked_tokens::is_revoked(conn, &tenant, &jti))
-            .await?)
+            .await
     }
 
     /// Adds a revocation the store has already committed to the Redis copy.

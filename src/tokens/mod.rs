@@ -13,9 +13,8 @@ use crate::audit::AuditContext;
 use crate::domain::ids::{TenantId, new_id};
 use crate::domain::scope::Scopes;
 use crate::domain::token::{ACCESS_TOKEN_TYPE, AccessTokenClaims, scope_param};
-use crate::error::ApiError;
 use crate::store::models::RevokedTokenRow;
-use crate::store::{Store, now, revoked_tokens};
+use crate::store::{Store, StoreError, now, revoked_tokens};
 use denylist::Denylist;
 use signing::Keyring;
 
@@ -30,6 +29,22 @@ pub struct TokenService {
     /// Revoked tokens; [`Denylist::run`] keeps its Redis copy complete.
     denylist: Arc<Denylist>,
     store: Store,
+}
+
+/// Why the token service could not answer. A token that is simply not ours is no error: it is
+/// `None` from [`TokenService::check`].
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot sign an access token: {0}")]
+    Signing(jsonwebtoken::errors::Error),
+}
+
+impl From<diesel::result::Error> for TokenError {
+    fn from(err: diesel::result::Error) -> Self {
+        Self::Store(err.into())
+    }
 }
 
 /// A token just minted, with what the token response needs.
@@ -70,7 +85,7 @@ impl TokenService {
         &self,
         subject: TokenSubject<'_>,
         scopes: &Scopes,
-    ) -> Result<IssuedToken, ApiError> {
+    ) -> Result<IssuedToken, TokenError> {
         let signer = self.keyring.signer().await?;
         let at = now().and_utc().timestamp();
         let mut exp = at + self.ttl_seconds;
@@ -91,7 +106,7 @@ impl TokenService {
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
         header.kid = Some(signer.kid.clone());
         let access_token =
-            jsonwebtoken::encode(&header, &claims, &signer.key).map_err(ApiError::internal)?;
+            jsonwebtoken::encode(&header, &claims, &signer.key).map_err(TokenError::Signing)?;
         Ok(IssuedToken {
             access_token,
             expires_in: exp - at,
@@ -102,7 +117,7 @@ impl TokenService {
     /// The claims of a token this deployment signed with a published key, for this issuer and
     /// audience, typed `at+jwt`. Expiry is *not* checked here: callers report it as `EXPIRED`.
     /// Anything else (garbage, `alg: none`, unknown or wrong key, other issuer) is `None`.
-    pub async fn check(&self, raw: &str) -> Result<Option<AccessTokenClaims>, ApiError> {
+    pub async fn check(&self, raw: &str) -> Result<Option<AccessTokenClaims>, StoreError> {
         let Ok(header) = jsonwebtoken::decode_header(raw) else {
             return Ok(None);
         };
@@ -142,7 +157,7 @@ impl TokenService {
         audit: &AuditContext,
         tenant: &TenantId,
         claims: &AccessTokenClaims,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StoreError> {
         let row = RevokedTokenRow {
             jti: claims.jti.clone(),
             tenant_id: tenant.as_str().to_owned(),
@@ -167,14 +182,14 @@ impl TokenService {
                 )?;
                 // Entries of expired tokens are dead weight; sweep them on the (rare) write path.
                 revoked_tokens::purge_expired(conn, now() - TimeDelta::minutes(5))?;
-                Ok::<_, ApiError>(())
+                Ok::<_, StoreError>(())
             })
             .await?;
         self.denylist.added(tenant, &jti, expires_at).await;
         Ok(())
     }
 
-    pub async fn is_revoked(&self, tenant: &TenantId, jti: &str) -> Result<bool, ApiError> {
+    pub async fn is_revoked(&self, tenant: &TenantId, jti: &str) -> Result<bool, StoreError> {
         self.denylist.contains(tenant, jti).await
     }
 }

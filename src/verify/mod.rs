@@ -19,12 +19,17 @@ use crate::domain::key::KeyDigest;
 use crate::domain::scope::{Scope, Scopes};
 use crate::domain::token::{AccessTokenClaims, looks_like_jwt, token_scopes};
 use crate::domain::verify_code::VerifyCode;
-use crate::error::ApiError;
 
+use crate::cache::TieredCache;
+use crate::domain::key::KeyHasher;
 use crate::domain::time::utc;
-use crate::routes::state::AppState;
+use crate::metrics::Metrics;
 use crate::store::models::ApiKeyRow;
+use crate::store::{Store, StoreError};
 use crate::store::{api_keys, now};
+use crate::tokens::TokenService;
+use ratelimit::RateLimiter;
+use usage::UsageRecorder;
 
 /// Largest cost one verification may charge.
 pub const MAX_COST: i64 = 1_000_000;
@@ -253,223 +258,557 @@ pub struct Resolved {
     pub token: Option<AccessTokenClaims>,
 }
 
-/// Finds what an API key or an access token stands for; `None` if it is nothing of ours.
-pub async fn resolve(state: &AppState, raw: &str) -> Result<Option<Resolved>, ApiError> {
-    if looks_like_jwt(raw) {
-        // Boxed: an API key's lookup, the common case, need not carry this path's future.
-        return Box::pin(resolve_token(state, raw)).await;
-    }
-    Ok(resolve_key(state, raw)
-        .await?
-        .map(|key| Resolved { key, token: None }))
-}
-
-/// Finds an API key by its value. Shape and check tag first: a forged or mistyped key costs no I/O.
-pub async fn resolve_key(state: &AppState, raw: &str) -> Result<Option<Arc<KeyRecord>>, ApiError> {
-    let Ok(parsed) = state.keys.parse(raw) else {
-        return Ok(None);
-    };
-    let digests = state.keys.digests(&parsed);
-    lookup(state, digests).await
-}
-
-/// An access token stands for the key it was minted from, whose current state decides:
-/// revoking or disabling the key ends its tokens too. That state is read through the cache
-/// tiers, as for the key itself, so every node refuses the token as soon as it refuses the key.
-async fn resolve_token(state: &AppState, raw: &str) -> Result<Option<Resolved>, ApiError> {
-    let Some(claims) = state.tokens.check(raw).await? else {
-        return Ok(None);
-    };
-    let Some(key_id) = crate::domain::ids::parse_id(&claims.client_id) else {
-        return Ok(None);
-    };
-    let Some(digest) = stored_digest(state, key_id).await? else {
-        return Ok(None);
-    };
-    let Some(record) = lookup(state, vec![digest]).await? else {
-        return Ok(None);
-    };
-    let mut key = KeyRecord::clone(&record);
-    // A token grants its own scopes, and only those its key still holds.
-    let granted = token_scopes(&claims.scope)
-        .into_iter()
-        .filter(|scope| key.scopes.grants(scope));
-    key.scopes = Scopes::from_scopes(granted).unwrap_or_default();
-    let tenant = TenantId::from_trusted(key.tenant_id.clone());
-    key.revoked |= state.tokens.is_revoked(&tenant, &claims.jti).await?;
-    let token_end = crate::tokens::expiry(&claims);
-    key.expires_at = Some(key.expires_at.map_or(token_end, |end| end.min(token_end)));
-    Ok(Some(Resolved {
-        key: Arc::new(key),
-        token: Some(claims),
-    }))
-}
-
 /// Why a key id has no digest to offer.
 enum NoDigest {
     Unknown,
     Store(crate::store::StoreError),
 }
 
-/// The digest a key is stored under, by its id. It never changes (rotating makes a new key),
-/// so each node remembers it and reads the store for it once; concurrent first lookups of one
-/// id share that read.
-async fn stored_digest(state: &AppState, key_id: String) -> Result<Option<KeyDigest>, ApiError> {
-    let (store, metrics, id) = (state.store.clone(), state.metrics.clone(), key_id.clone());
-    let found = state
-        .key_digests
-        .try_get_with(key_id, async move {
-            metrics.store_lookups.inc();
-            let stored = store
-                .run(move |conn| api_keys::digest_of(conn, &id))
-                .await
-                .map_err(NoDigest::Store)?;
-            stored
-                .as_deref()
-                .and_then(KeyDigest::from_slice)
-                .ok_or(NoDigest::Unknown)
+/// Most key ids whose digest a node remembers for access-token verification (about 100 bytes
+/// each).
+const KEY_DIGESTS_CAPACITY: u64 = 200_000;
+
+/// The verification engine: everything a verification reads, and nothing else. Its only error
+/// is the store's (unavailable, or failed): every answer about a key is a [`VerifyOutcome`].
+pub struct Verifier {
+    store: Store,
+    hasher: KeyHasher,
+    keys: Arc<TieredCache<KeyRecord>>,
+    tokens: Arc<TokenService>,
+    ratelimiter: RateLimiter,
+    usage: Arc<UsageRecorder>,
+    metrics: Arc<Metrics>,
+    /// Each key's stored digest by key id, for access tokens (which name their key by id).
+    key_digests: moka::future::Cache<String, KeyDigest>,
+}
+
+impl Verifier {
+    pub fn new(
+        store: Store,
+        hasher: KeyHasher,
+        keys: Arc<TieredCache<KeyRecord>>,
+        tokens: Arc<TokenService>,
+        ratelimiter: RateLimiter,
+        usage: Arc<UsageRecorder>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            store,
+            hasher,
+            keys,
+            tokens,
+            ratelimiter,
+            usage,
+            metrics,
+            key_digests: moka::future::Cache::builder()
+                .max_capacity(KEY_DIGESTS_CAPACITY)
+                .time_to_idle(std::time::Duration::from_secs(3600))
+                .build(),
+        }
+    }
+
+    /// Finds what an API key or an access token stands for; `None` if it is nothing of ours.
+    pub async fn resolve(&self, raw: &str) -> Result<Option<Resolved>, StoreError> {
+        if looks_like_jwt(raw) {
+            // Boxed: an API key's lookup, the common case, need not carry this path's future.
+            return Box::pin(self.resolve_token(raw)).await;
+        }
+        Ok(self
+            .resolve_key(raw)
+            .await?
+            .map(|key| Resolved { key, token: None }))
+    }
+
+    /// Finds an API key by its value. Shape and check tag first: a forged or mistyped key costs no I/O.
+    pub async fn resolve_key(&self, raw: &str) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+        let Ok(parsed) = self.hasher.parse(raw) else {
+            return Ok(None);
+        };
+        let digests = self.hasher.digests(&parsed);
+        self.lookup(digests).await
+    }
+
+    /// An access token stands for the key it was minted from, whose current state decides:
+    /// revoking or disabling the key ends its tokens too. That state is read through the cache
+    /// tiers, as for the key itself, so every node refuses the token as soon as it refuses the key.
+    async fn resolve_token(&self, raw: &str) -> Result<Option<Resolved>, StoreError> {
+        let Some(claims) = self.tokens.check(raw).await? else {
+            return Ok(None);
+        };
+        let Some(key_id) = crate::domain::ids::parse_id(&claims.client_id) else {
+            return Ok(None);
+        };
+        let Some(digest) = self.stored_digest(key_id).await? else {
+            return Ok(None);
+        };
+        let Some(record) = self.lookup(vec![digest]).await? else {
+            return Ok(None);
+        };
+        let mut key = KeyRecord::clone(&record);
+        // A token grants its own scopes, and only those its key still holds.
+        let granted = token_scopes(&claims.scope)
+            .into_iter()
+            .filter(|scope| key.scopes.grants(scope));
+        key.scopes = Scopes::from_scopes(granted).unwrap_or_default();
+        let tenant = TenantId::from_trusted(key.tenant_id.clone());
+        key.revoked |= self.tokens.is_revoked(&tenant, &claims.jti).await?;
+        let token_end = crate::tokens::expiry(&claims);
+        key.expires_at = Some(key.expires_at.map_or(token_end, |end| end.min(token_end)));
+        Ok(Some(Resolved {
+            key: Arc::new(key),
+            token: Some(claims),
+        }))
+    }
+
+    /// The digest a key is stored under, by its id. It never changes (rotating makes a new key),
+    /// so each node remembers it and reads the store for it once; concurrent first lookups of one
+    /// id share that read.
+    async fn stored_digest(&self, key_id: String) -> Result<Option<KeyDigest>, StoreError> {
+        let (store, metrics, id) = (self.store.clone(), self.metrics.clone(), key_id.clone());
+        let found = self
+            .key_digests
+            .try_get_with(key_id, async move {
+                metrics.store_lookups.inc();
+                let stored = store
+                    .run(move |conn| api_keys::digest_of(conn, &id))
+                    .await
+                    .map_err(NoDigest::Store)?;
+                stored
+                    .as_deref()
+                    .and_then(KeyDigest::from_slice)
+                    .ok_or(NoDigest::Unknown)
+            })
+            .await;
+        match found {
+            Ok(digest) => Ok(Some(digest)),
+            Err(missing) => match &*missing {
+                NoDigest::Unknown => Ok(None),
+                // Shared with every request that waited on the same read: answered by its message.
+                NoDigest::Store(err) => Err(StoreError::Unavailable(err.to_string())),
+            },
+        }
+    }
+
+    /// Verifies a key or an access token for the calling tenant, and counts the outcome (metrics
+    /// and usage).
+    pub async fn verify(
+        &self,
+        tenant: &TenantId,
+        input: VerifyInput,
+    ) -> Result<VerifyOutcome, StoreError> {
+        let started = std::time::Instant::now();
+        let resolved = self.resolve(&input.key).await?;
+        // After the lookup, which may have waited for the store: expiry is judged as of now.
+        let at = now();
+        let outcome = match resolved {
+            Some(resolved) => self.decide(tenant, &resolved.key, &input, at).await?,
+            None => VerifyOutcome::not_found(),
+        };
+        self.metrics.verification(outcome.code, started.elapsed());
+        if let Some(key_id) = outcome.key_id() {
+            self.usage.record(tenant, key_id, outcome.code, at);
+        }
+        Ok(outcome)
+    }
+
+    /// Every check after the lookup, counters included: the one place that says whether a key
+    /// (or what a token makes of it) may be used now.
+    pub async fn decide(
+        &self,
+        tenant: &TenantId,
+        key: &Arc<KeyRecord>,
+        input: &VerifyInput,
+        at: NaiveDateTime,
+    ) -> Result<VerifyOutcome, StoreError> {
+        if let Some(code) = static_checks(key, tenant, input, at) {
+            return Ok(if code == VerifyCode::NotFound {
+                VerifyOutcome::not_found()
+            } else {
+                VerifyOutcome::refused(code, Some(key))
+            });
+        }
+
+        let ratelimit = match key.ratelimit {
+            Some(limit) => {
+                let decision = self.ratelimiter.check(&key.id, limit).await;
+                if !decision.allowed {
+                    let mut outcome = VerifyOutcome::refused(VerifyCode::RateLimited, Some(key));
+                    outcome.ratelimit = Some(decision.state);
+                    return Ok(outcome);
+                }
+                Some(decision.state)
+            }
+            None => None,
+        };
+
+        let credits_remaining = match key.credits {
+            Some(plan) => match self.charge_credits(&key.id, plan, input.cost, at).await? {
+                Ok(remaining) => Some(remaining),
+                Err(balance) => {
+                    let mut outcome = VerifyOutcome::refused(VerifyCode::UsageExceeded, Some(key));
+                    outcome.ratelimit = ratelimit;
+                    outcome.credits_remaining = Some(balance);
+                    return Ok(outcome);
+                }
+            },
+            None => None,
+        };
+
+        Ok(VerifyOutcome {
+            valid: true,
+            code: VerifyCode::Valid,
+            key: Some(key.clone()),
+            ratelimit,
+            credits_remaining,
         })
-        .await;
-    match found {
-        Ok(digest) => Ok(Some(digest)),
-        Err(missing) => match &*missing {
-            NoDigest::Unknown => Ok(None),
-            // Shared with every request that waited on the same read: answered by its message.
-            NoDigest::Store(err) => Err(ApiError::from(crate::store::StoreError::Unavailable(
-                err.to_string(),
-            ))),
-        },
+    }
+
+    /// Finds a key through the cache tiers. While the store is down, a record it returned within
+    /// the stale bound is still served; with none, verification fails closed (503).
+    async fn lookup(&self, digests: Vec<KeyDigest>) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+        let current = digests[0];
+        let store = self.store.clone();
+        let found = self
+            .keys
+            .get(current, move || async move {
+                let row = store
+                    .run(move |conn| api_keys::find_by_digests(conn, &digests))
+                    .await?;
+                Ok(row.and_then(|row| {
+                    let stored = KeyDigest::from_slice(&row.digest)?;
+                    Some((KeyRecord::from(row), stored))
+                }))
+            })
+            .await;
+        match found {
+            Ok(Lookup::Found(record)) => Ok(Some(record)),
+            Ok(Lookup::NotFound) => Ok(None),
+            Ok(Lookup::Stale(record)) => {
+                tracing::warn!(
+                    "store unavailable; serving a cached key record within the stale bound"
+                );
+                Ok(Some(record))
+            }
+            Err(err) => Err(StoreError::Unavailable(err.to_string())),
+        }
+    }
+
+    /// Refills the balance if a new period began, then takes `cost` atomically: the balance left,
+    /// or `Err` with the balance there is when it is less than `cost`.
+    async fn charge_credits(
+        &self,
+        key_id: &str,
+        plan: CreditPlan,
+        cost: i64,
+        at: NaiveDateTime,
+    ) -> Result<Result<i64, i64>, StoreError> {
+        let key_id = key_id.to_owned();
+        self.store
+            .run(move |conn| {
+                let refill = plan
+                    .refill
+                    .map(|(amount, interval)| (amount, interval.period_start(at)));
+                match api_keys::charge_credits(conn, &key_id, cost, refill)? {
+                    Some(left) => Ok(Ok(left)),
+                    None => Ok(Err(api_keys::credit_balance(conn, &key_id)?)),
+                }
+            })
+            .await
     }
 }
 
-/// Verifies a key or an access token for the calling tenant, and counts the outcome (metrics
-/// and usage).
-pub async fn verify(
-    state: &AppState,
-    tenant: &TenantId,
-    input: VerifyInput,
-) -> Result<VerifyOutcome, ApiError> {
-    let started = std::time::Instant::now();
-    let resolved = resolve(state, &input.key).await?;
-    // After the lookup, which may have waited for the store: expiry is judged as of now.
-    let at = now();
-    let outcome = match resolved {
-        Some(resolved) => decide(state, tenant, &resolved.key, &input, at).await?,
-        None => VerifyOutcome::not_found(),
-    };
-    state.metrics.verification(outcome.code, started.elapsed());
-    if let Some(key_id) = outcome.key_id() {
-        state.usage.record(tenant, key_id, outcome.code, at);
-    }
-    Ok(outcome)
-}
+#[cfg(test)]
+mod tests {
+    //! The engine on its own: a real SQLite store in a temporary folder, no Redis, no server.
 
-/// Every check after the lookup, counters included: the one place that says whether a key
-/// (or what a token makes of it) may be used now.
-pub async fn decide(
-    state: &AppState,
-    tenant: &TenantId,
-    key: &Arc<KeyRecord>,
-    input: &VerifyInput,
-    at: NaiveDateTime,
-) -> Result<VerifyOutcome, ApiError> {
-    if let Some(code) = static_checks(key, tenant, input, at) {
-        return Ok(if code == VerifyCode::NotFound {
-            VerifyOutcome::not_found()
-        } else {
-            VerifyOutcome::refused(code, Some(key))
+    use chrono::TimeDelta;
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::ids::new_id;
+    use crate::domain::key::KeyPrefix;
+    use crate::domain::secrets::MasterKey;
+    use crate::store::models::{KeyspaceRow, Tenant};
+    use crate::store::url::DatabaseUrl;
+    use crate::store::{keyspaces, tenants};
+    use crate::tokens::denylist::Denylist;
+    use crate::tokens::signing::{KeyCipher, Keyring};
+
+    struct World {
+        verifier: Verifier,
+        store: Store,
+        hasher: KeyHasher,
+        metrics: Arc<Metrics>,
+        tenant: TenantId,
+        keyspace_id: String,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn world() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&DatabaseUrl::Sqlite(dir.path().join("v.db")), 2).unwrap();
+        store.migrate().unwrap();
+        let secrets = MasterKey::from_bytes(vec![9; 32]).unwrap().derive();
+        let hasher = KeyHasher::new(&secrets, &[]);
+        let metrics = Arc::new(Metrics::new());
+        let keyring = Keyring::new(
+            store.clone(),
+            KeyCipher::new(&secrets, &[]),
+            crate::domain::token::SigningAlgorithm::EdDSA,
+            600,
+        );
+        let tokens = TokenService::new(
+            store.clone(),
+            "http://issuer.test".into(),
+            "http://issuer.test".into(),
+            600,
+            keyring,
+            Arc::new(Denylist::new(store.clone(), None)),
+        );
+        let keys = TieredCache::new(None, metrics.clone(), std::time::Duration::from_secs(60));
+        let verifier = Verifier::new(
+            store.clone(),
+            hasher.clone(),
+            Arc::new(keys),
+            Arc::new(tokens),
+            RateLimiter::new(None),
+            Arc::new(UsageRecorder::default()),
+            metrics.clone(),
+        );
+        let (tenant, keyspace_id) = (new_id(), new_id());
+        let mut conn = store.conn().unwrap();
+        let at = now();
+        tenants::insert(
+            &mut conn,
+            &Tenant {
+                id: tenant.clone(),
+                name: "acme".into(),
+                created_at: at,
+            },
+        )
+        .unwrap();
+        keyspaces::insert(
+            &mut conn,
+            &KeyspaceRow {
+                id: keyspace_id.clone(),
+                tenant_id: tenant.clone(),
+                name: "live".into(),
+                prefix: "acme_live".into(),
+                environment: "live".into(),
+                default_ttl_seconds: None,
+                default_scopes: "[]".into(),
+                default_ratelimit_limit: None,
+                default_ratelimit_window: None,
+                token_exchange_enabled: true,
+                created_at: at,
+                updated_at: at,
+            },
+        )
+        .unwrap();
+        drop(conn);
+        World {
+            verifier,
+            store,
+            hasher,
+            metrics,
+            tenant: TenantId::from_trusted(tenant),
+            keyspace_id,
+            _dir: dir,
+        }
+    }
+
+    impl World {
+        /// Stores a key (adjusted by `edit`) and answers its plaintext.
+        fn key(&self, edit: impl FnOnce(&mut ApiKeyRow)) -> String {
+            let generated = self
+                .hasher
+                .generate(&KeyPrefix::parse("acme_live").unwrap());
+            let at = now();
+            let id = new_id();
+            let mut row = ApiKeyRow {
+                id: id.clone(),
+                tenant_id: self.tenant.as_str().to_owned(),
+                keyspace_id: self.keyspace_id.clone(),
+                name: Some("svc".into()),
+                owner_id: Some("user_1".into()),
+                scopes: r#"["docs:read"]"#.into(),
+                meta: r#"{"plan":"pro"}"#.into(),
+                digest: generated.digest.as_bytes().to_vec(),
+                start: generated.start.clone(),
+                created_at: at,
+                updated_at: at,
+                last_used_at: None,
+                expires_at: None,
+                revoked_at: None,
+                revoked_reason: None,
+                enabled: true,
+                ip_allowlist: "[]".into(),
+                ratelimit_limit: None,
+                ratelimit_window: None,
+                credits_remaining: None,
+                credits_refill_amount: None,
+                credits_refill_interval: None,
+                credits_refilled_at: None,
+                rotated_from: None,
+                family_id: id,
+                idempotency_key: None,
+                created_by: "test".into(),
+                idempotency_fingerprint: None,
+            };
+            edit(&mut row);
+            api_keys::insert(&mut self.store.conn().unwrap(), &row).unwrap();
+            generated.key.expose_secret().to_owned()
+        }
+
+        async fn verify(&self, key: &str, edit: impl FnOnce(&mut VerifyInput)) -> VerifyOutcome {
+            self.verify_as(&self.tenant, key, edit).await
+        }
+
+        async fn verify_as(
+            &self,
+            tenant: &TenantId,
+            key: &str,
+            edit: impl FnOnce(&mut VerifyInput),
+        ) -> VerifyOutcome {
+            let mut input = VerifyInput {
+                key: key.to_owned(),
+                keyspace_id: None,
+                scopes: Vec::new(),
+                ip: None,
+                cost: 1,
+            };
+            edit(&mut input);
+            self.verifier.verify(tenant, input).await.unwrap()
+        }
+    }
+
+    fn scope(s: &str) -> Scope {
+        Scope::parse(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_valid_key_answers_everything_a_service_needs() {
+        let w = world().await;
+        let key = w.key(|_| {});
+        let outcome = w
+            .verify(&key, |i| i.scopes = vec![scope("docs:read")])
+            .await;
+        let body = serde_json::to_value(&outcome).unwrap();
+        assert_eq!(body["valid"], true);
+        assert_eq!(body["code"], "VALID");
+        assert_eq!(body["owner_id"], "user_1");
+        assert_eq!(body["name"], "svc");
+        assert_eq!(body["scopes"], json!(["docs:read"]));
+        assert_eq!(body["meta"], json!({"plan": "pro"}));
+        assert_eq!(body["keyspace_id"], w.keyspace_id.as_str());
+    }
+
+    #[tokio::test]
+    async fn another_tenants_key_and_a_forged_one_are_not_found_and_show_nothing() {
+        let w = world().await;
+        let key = w.key(|_| {});
+        let stranger = TenantId::from_trusted(new_id());
+        let outcome = w.verify_as(&stranger, &key, |_| {}).await;
+        assert_eq!((outcome.valid, outcome.code), (false, VerifyCode::NotFound));
+        assert!(outcome.key.is_none(), "nothing of the key is shown");
+        let elsewhere = w.verify(&key, |i| i.keyspace_id = Some(new_id())).await;
+        assert_eq!(elsewhere.code, VerifyCode::NotFound);
+
+        // A forged key of the right shape is refused on its check tag, without any lookup.
+        let lookups = w.metrics.store_lookups.get();
+        let mut forged = key.clone();
+        let last = forged.pop().unwrap();
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        assert_eq!(w.verify(&forged, |_| {}).await.code, VerifyCode::NotFound);
+        assert_eq!(w.metrics.store_lookups.get(), lookups);
+    }
+
+    /// DESIGN §5's order: the first check that fails names the answer.
+    #[tokio::test]
+    async fn the_first_failing_check_wins() {
+        let w = world().await;
+        type Edit = fn(&mut ApiKeyRow);
+        let cases: [(VerifyCode, Edit); 5] = [
+            (VerifyCode::Revoked, |k| {
+                k.revoked_at = Some(now());
+                k.enabled = false;
+                k.expires_at = Some(now() - TimeDelta::minutes(1));
+            }),
+            (VerifyCode::Disabled, |k| {
+                k.enabled = false;
+                k.expires_at = Some(now() - TimeDelta::minutes(1));
+            }),
+            (VerifyCode::Expired, |k| {
+                k.expires_at = Some(now() - TimeDelta::minutes(1));
+                k.ip_allowlist = r#"["10.0.0.0/8"]"#.into();
+            }),
+            (VerifyCode::IpNotAllowed, |k| {
+                k.ip_allowlist = r#"["10.0.0.0/8"]"#.into();
+                k.scopes = "[]".into();
+            }),
+            (VerifyCode::InsufficientScope, |k| k.scopes = "[]".into()),
+        ];
+        for (expected, edit) in cases {
+            let key = w.key(edit);
+            let outcome = w
+                .verify(&key, |i| {
+                    i.ip = Some("192.0.2.1".parse().unwrap());
+                    i.scopes = vec![scope("docs:read")];
+                })
+                .await;
+            assert_eq!((outcome.valid, outcome.code), (false, expected));
+            let body = serde_json::to_value(&outcome).unwrap();
+            assert!(
+                body.get("meta").is_none(),
+                "a refusal shows no metadata: {body}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn credits_are_taken_exactly_and_a_cost_too_high_takes_nothing() {
+        let w = world().await;
+        let key = w.key(|k| k.credits_remaining = Some(3));
+        let outcome = w.verify(&key, |i| i.cost = 2).await;
+        assert_eq!(
+            (outcome.code, outcome.credits_remaining),
+            (VerifyCode::Valid, Some(1))
+        );
+        let outcome = w.verify(&key, |i| i.cost = 2).await;
+        assert_eq!(
+            (outcome.code, outcome.credits_remaining),
+            (VerifyCode::UsageExceeded, Some(1)),
+            "the balance that was too small, untouched"
+        );
+        let outcome = w.verify(&key, |_| {}).await;
+        assert_eq!(
+            (outcome.code, outcome.credits_remaining),
+            (VerifyCode::Valid, Some(0))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rate_limit_refuses_past_its_limit_with_its_state() {
+        let w = world().await;
+        // A day's window: two calls a few milliseconds apart do not straddle its end.
+        let key = w.key(|k| {
+            k.ratelimit_limit = Some(2);
+            k.ratelimit_window = Some(86_400);
         });
+        let first = w.verify(&key, |_| {}).await;
+        let second = w.verify(&key, |_| {}).await;
+        let third = w.verify(&key, |_| {}).await;
+        assert_eq!(
+            [first.code, second.code, third.code],
+            [
+                VerifyCode::Valid,
+                VerifyCode::Valid,
+                VerifyCode::RateLimited
+            ]
+        );
+        let state = third
+            .ratelimit
+            .expect("a refusal carries the limit's state");
+        assert_eq!((state.limit, state.remaining), (2, 0));
     }
-
-    let ratelimit = match key.ratelimit {
-        Some(limit) => {
-            let decision = state.ratelimiter.check(&key.id, limit).await;
-            if !decision.allowed {
-                let mut outcome = VerifyOutcome::refused(VerifyCode::RateLimited, Some(key));
-                outcome.ratelimit = Some(decision.state);
-                return Ok(outcome);
-            }
-            Some(decision.state)
-        }
-        None => None,
-    };
-
-    let credits_remaining = match key.credits {
-        Some(plan) => match charge_credits(state, &key.id, plan, input.cost, at).await? {
-            Ok(remaining) => Some(remaining),
-            Err(balance) => {
-                let mut outcome = VerifyOutcome::refused(VerifyCode::UsageExceeded, Some(key));
-                outcome.ratelimit = ratelimit;
-                outcome.credits_remaining = Some(balance);
-                return Ok(outcome);
-            }
-        },
-        None => None,
-    };
-
-    Ok(VerifyOutcome {
-        valid: true,
-        code: VerifyCode::Valid,
-        key: Some(key.clone()),
-        ratelimit,
-        credits_remaining,
-    })
-}
-
-/// Finds a key through the cache tiers. While the store is down, a record it returned within
-/// the stale bound is still served; with none, verification fails closed (503).
-async fn lookup(
-    state: &AppState,
-    digests: Vec<KeyDigest>,
-) -> Result<Option<Arc<KeyRecord>>, ApiError> {
-    let current = digests[0];
-    let store = state.store.clone();
-    let found = state
-        .caches
-        .keys
-        .get(current, move || async move {
-            let row = store
-                .run(move |conn| api_keys::find_by_digests(conn, &digests))
-                .await?;
-            Ok(row.and_then(|row| {
-                let stored = KeyDigest::from_slice(&row.digest)?;
-                Some((KeyRecord::from(row), stored))
-            }))
-        })
-        .await;
-    match found {
-        Ok(Lookup::Found(record)) => Ok(Some(record)),
-        Ok(Lookup::NotFound) => Ok(None),
-        Ok(Lookup::Stale(record)) => {
-            tracing::warn!("store unavailable; serving a cached key record within the stale bound");
-            Ok(Some(record))
-        }
-        Err(err) => Err(ApiError::from(crate::store::StoreError::Unavailable(
-            err.to_string(),
-        ))),
-    }
-}
-
-/// Refills the balance if a new period began, then takes `cost` atomically: the balance left,
-/// or `Err` with the balance there is when it is less than `cost`.
-async fn charge_credits(
-    state: &AppState,
-    key_id: &str,
-    plan: CreditPlan,
-    cost: i64,
-    at: NaiveDateTime,
-) -> Result<Result<i64, i64>, ApiError> {
-    let key_id = key_id.to_owned();
-    state
-        .store
-        .run(move |conn| {
-            let refill = plan
-                .refill
-                .map(|(amount, interval)| (amount, interval.period_start(at)));
-            match api_keys::charge_credits(conn, &key_id, cost, refill)? {
-                Some(left) => Ok(Ok(left)),
-                None => Ok(Err(api_keys::credit_balance(conn, &key_id)?)),
-            }
-        })
-        .await
 }

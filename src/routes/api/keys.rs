@@ -19,7 +19,7 @@ use crate::manage::keys::{
 };
 use crate::manage::{Page, parse_path_id};
 use crate::routes::state::AppState;
-use crate::verify::{self, MAX_COST, VerifyInput, VerifyOutcomeBody};
+use crate::verify::{MAX_COST, VerifyInput, VerifyOutcomeBody};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/keys/verify", web::post().to(verify_key))
@@ -293,7 +293,7 @@ pub async fn verify_key(
         ip,
         cost,
     };
-    let outcome = verify::verify(&state, &auth.tenant, input).await?;
+    let outcome = state.verifier.verify(&auth.tenant, input).await?;
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
         .json(outcome))

@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{OAuthError, OAuthForm};
 use crate::routes::state::AppState;
-use crate::verify::{self, KeyRecord};
+use crate::verify::KeyRecord;
 
 /// What a client presented.
 pub struct ClientCredentials {
@@ -82,7 +82,9 @@ pub async fn authenticate(
     credentials: &ClientCredentials,
 ) -> Result<Arc<KeyRecord>, OAuthError> {
     let invalid = || OAuthError::invalid_client("unknown client or wrong client secret");
-    let key = verify::resolve_key(state, credentials.secret.expose_secret())
+    let key = state
+        .verifier
+        .resolve_key(credentials.secret.expose_secret())
         .await
         .map_err(OAuthError::from)?
         .ok_or_else(invalid)?;

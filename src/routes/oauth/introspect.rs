@@ -43,7 +43,7 @@ pub async fn introspect(
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let inactive = || no_store(HttpResponse::Ok()).json(serde_json::json!({ "active": false }));
-    let Some(resolved) = verify::resolve(&state, token).await? else {
+    let Some(resolved) = state.verifier.resolve(token).await? else {
         return Ok(inactive());
     };
     let key = resolved.key;

@@ -129,6 +129,12 @@ impl From<crate::store::StoreError> for OAuthError {
     }
 }
 
+impl From<crate::tokens::TokenError> for OAuthError {
+    fn from(err: crate::tokens::TokenError) -> Self {
+        ApiError::from(err).into()
+    }
+}
+
 impl std::fmt::Display for OAuthError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.error, self.description)?;

@@ -9,7 +9,6 @@ use crate::domain::ids::TenantId;
 use crate::domain::token::looks_like_jwt;
 use crate::manage::keys;
 use crate::routes::state::AppState;
-use crate::verify;
 
 /// Reason recorded on a key its own holder revoked.
 const SELF_REVOKED: &str = "revoked by its holder (OAuth token revocation)";
@@ -40,7 +39,7 @@ pub async fn revoke(
             }
             state.tokens.revoke(&audit, &tenant, &claims).await?;
         }
-    } else if let Some(key) = verify::resolve_key(&state, &token).await? {
+    } else if let Some(key) = state.verifier.resolve_key(&token).await? {
         if key.id != client.id {
             return Err(not_yours());
         }

@@ -74,7 +74,7 @@ pub async fn token(
     };
     let subject_owner = key.owner_id.clone();
     let subject_expiry = key.expires_at;
-    let outcome = verify::decide(&state, &tenant, &key, &input, at).await?;
+    let outcome = state.verifier.decide(&tenant, &key, &input, at).await?;
     match outcome.code {
         VerifyCode::Valid => {}
         VerifyCode::InsufficientScope => {
