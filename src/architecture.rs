@@ -34,16 +34,6 @@ const LAYERS: &[(&str, &[&str])] = &[
 /// Edges that still point up, each with what takes it away (issue 13, item 2: engines and
 /// services get their collaborators passed in and return their own errors).
 const KNOWN_UPWARD: &[(&str, &str, &str)] = &[
-    (
-        "auth",
-        "error",
-        "the root-key authenticator returns its own error enum",
-    ),
-    (
-        "auth",
-        "routes",
-        "the root-key extractor moves to the edge; AuthN gets no AppState",
-    ),
     ("manage", "error", "services return their own error enums"),
     (
         "manage",

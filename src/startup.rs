@@ -12,6 +12,7 @@ use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::leak_signature::LeakReporters;
+use crate::auth::root_key::RootKeyAuthenticator;
 use crate::auth::session::SessionKeys;
 use crate::auth::throttle::Throttle;
 use crate::cache::Caches;
@@ -111,6 +112,8 @@ impl Application {
             keyring,
             denylist.clone(),
         ));
+        let root_keys =
+            RootKeyAuthenticator::new(store.clone(), keys.clone(), caches.root_keys.clone());
         let verifier = Verifier::new(
             store.clone(),
             keys.clone(),
@@ -126,6 +129,7 @@ impl Application {
             keys,
             public_url,
             management_throttle: Throttle::per_minute(settings.management_rate_limit_per_minute),
+            root_keys,
             verifier,
             metrics,
             tokens,

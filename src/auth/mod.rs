@@ -1,6 +1,5 @@
 //! Authentication and authorization: root keys for the API, passwords and sessions for the dashboard.
 
-pub mod extractor;
 pub mod leak_signature;
 pub mod password;
 pub mod root_key;

@@ -97,7 +97,7 @@ impl PasswordWorkers {
     /// Hashes a new password.
     pub async fn hash(&self, password: Password) -> anyhow::Result<String> {
         let _permit = self.permits.acquire().await?;
-        let phc = actix_web::rt::task::spawn_blocking(move || hash(&password))
+        let phc = tokio::task::spawn_blocking(move || hash(&password))
             .await?
             .map_err(|e| anyhow::anyhow!("argon2id failed: {e}"))?;
         Ok(phc)
@@ -109,7 +109,7 @@ impl PasswordWorkers {
         let _permit = self.permits.acquire().await?;
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.dummy_hash.to_string());
-        let matched = actix_web::rt::task::spawn_blocking(move || verify(&password, &phc)).await?;
+        let matched = tokio::task::spawn_blocking(move || verify(&password, &phc)).await?;
         Ok(known && matched)
     }
 }

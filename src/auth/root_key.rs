@@ -1,12 +1,15 @@
 //! Root keys: issuing them (shown once) and recognising them on requests.
 
+use std::sync::Arc;
+
 use chrono::NaiveDateTime;
 
+use crate::cache::{Lookup, TieredCache};
 use crate::domain::ids::{TenantId, new_id};
-use crate::domain::key::{KeyHasher, KeyPrefix, PlainKey};
+use crate::domain::key::{KeyDigest, KeyHasher, KeyPrefix, PlainKey};
 use crate::domain::scope::Scopes;
 use crate::store::models::RootKeyRow;
-use crate::store::{DbConnection, StoreError, now, root_keys};
+use crate::store::{DbConnection, Store, StoreError, now, root_keys};
 
 /// Every root key starts with this prefix; keyspaces may not use it.
 pub const ROOT_KEY_PREFIX: &str = "lk_root";
@@ -48,4 +51,153 @@ pub fn issue(
         row,
         key: generated.key,
     })
+}
+
+/// A root key as authentication needs it; what the cache tiers hold.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct RootKeyRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub scopes: Arc<Scopes>,
+    pub expires_at: Option<chrono::NaiveDateTime>,
+    pub revoked: bool,
+}
+
+impl crate::cache::Cached for RootKeyRecord {
+    const NAMESPACE: &'static str = "rk";
+}
+
+impl From<crate::store::models::RootKeyRow> for RootKeyRecord {
+    fn from(row: crate::store::models::RootKeyRow) -> Self {
+        Self {
+            scopes: Arc::new(Scopes::from_json(&row.scopes)),
+            id: row.id,
+            tenant_id: row.tenant_id,
+            expires_at: row.expires_at,
+            revoked: row.revoked_at.is_some(),
+        }
+    }
+}
+
+/// Why a presented root key does not authenticate. Every invalid key is the same answer, so a
+/// caller cannot tell a malformed key from a revoked one.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("the root key is invalid, expired or revoked")]
+    Invalid,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Recognises root keys: shape and check tag first (a forged key costs no I/O), then the cache
+/// tiers, then the store.
+pub struct RootKeyAuthenticator {
+    store: Store,
+    hasher: KeyHasher,
+    cache: Arc<TieredCache<RootKeyRecord>>,
+}
+
+impl RootKeyAuthenticator {
+    pub fn new(store: Store, hasher: KeyHasher, cache: Arc<TieredCache<RootKeyRecord>>) -> Self {
+        Self {
+            store,
+            hasher,
+            cache,
+        }
+    }
+
+    /// The live root key `token` is, as of now.
+    pub async fn authenticate(&self, token: &str) -> Result<Arc<RootKeyRecord>, AuthError> {
+        let parsed = self.hasher.parse(token).map_err(|_| AuthError::Invalid)?;
+        if parsed.prefix() != ROOT_KEY_PREFIX {
+            return Err(AuthError::Invalid);
+        }
+        let digests = self.hasher.digests(&parsed);
+        let current = digests[0];
+        let store = self.store.clone();
+        let found = self
+            .cache
+            .get(current, move || async move {
+                let row = store
+                    .run(move |conn| root_keys::find_by_digests(conn, &digests))
+                    .await?;
+                Ok(row.and_then(|row| {
+                    let stored = KeyDigest::from_slice(&row.digest)?;
+                    Some((RootKeyRecord::from(row), stored))
+                }))
+            })
+            .await
+            .map_err(|err| StoreError::Unavailable(err.to_string()))?;
+        let record = match found {
+            Lookup::Found(record) | Lookup::Stale(record) => record,
+            Lookup::NotFound => return Err(AuthError::Invalid),
+        };
+        if record.revoked || record.expires_at.is_some_and(|at| at <= now()) {
+            return Err(AuthError::Invalid);
+        }
+        Ok(record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The authenticator on its own, over a real SQLite file: no server, no Redis.
+
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::store::models::Tenant;
+    use crate::store::tenants;
+    use crate::store::url::DatabaseUrl;
+
+    #[tokio::test]
+    async fn only_a_live_root_key_authenticates() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&DatabaseUrl::Sqlite(dir.path().join("a.db")), 2).unwrap();
+        store.migrate().unwrap();
+        let secrets = crate::domain::secrets::MasterKey::from_bytes(vec![5; 32])
+            .unwrap()
+            .derive();
+        let hasher = KeyHasher::new(&secrets, &[]);
+        let metrics = Arc::new(Metrics::new());
+        let cache = TieredCache::new(None, metrics.clone(), std::time::Duration::from_secs(60));
+        let auth = RootKeyAuthenticator::new(store.clone(), hasher.clone(), Arc::new(cache));
+
+        let tenant = TenantId::from_trusted(new_id());
+        let mut conn = store.conn().unwrap();
+        let row = Tenant {
+            id: tenant.as_str().to_owned(),
+            name: "acme".into(),
+            created_at: now(),
+        };
+        tenants::insert(&mut conn, &row).unwrap();
+        let scopes = Scopes::parse(["keys:read"]).unwrap();
+        let live = issue(&mut conn, &hasher, &tenant, "ci", &scopes, None, "test").unwrap();
+        let past = Some(now() - chrono::TimeDelta::minutes(1));
+        let expired = issue(&mut conn, &hasher, &tenant, "old", &scopes, past, "test").unwrap();
+        drop(conn);
+
+        let record = auth.authenticate(live.key.expose_secret()).await.unwrap();
+        assert_eq!(record.id, live.row.id);
+        assert_eq!(record.tenant_id, tenant.as_str());
+        assert!(
+            record
+                .scopes
+                .grants(&crate::domain::scope::Scope::parse("keys:read").unwrap())
+        );
+
+        let refused = auth.authenticate(expired.key.expose_secret()).await;
+        assert!(matches!(refused, Err(AuthError::Invalid)), "{refused:?}");
+
+        // An API key of a keyspace, or a forged root key, is refused before any lookup.
+        let lookups = metrics.store_lookups.get();
+        let api_key = hasher.generate(&KeyPrefix::parse("acme_live").unwrap());
+        let mut forged = live.key.expose_secret().to_owned();
+        let last = forged.pop().unwrap();
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        for token in [api_key.key.expose_secret(), forged.as_str(), "", "lk_root_"] {
+            let refused = auth.authenticate(token).await;
+            assert!(matches!(refused, Err(AuthError::Invalid)), "{refused:?}");
+        }
+        assert_eq!(metrics.store_lookups.get(), lookups);
+    }
 }

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::auth::extractor::RootKeyRecord;
 use crate::auth::leak_signature::LeakReporters;
+use crate::auth::root_key::{RootKeyAuthenticator, RootKeyRecord};
 use crate::auth::throttle::Throttle;
 use crate::cache::Caches;
 use crate::domain::key::{KeyDigest, KeyHasher};
@@ -22,6 +22,8 @@ pub struct AppState {
     pub public_url: String,
     /// Per-root-key limit on management requests.
     pub management_throttle: Throttle,
+    /// Recognises the root keys that call the API.
+    pub root_keys: RootKeyAuthenticator,
     /// The verification engine (keys and access tokens).
     pub verifier: Verifier,
     pub metrics: Arc<Metrics>,

@@ -263,7 +263,7 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let store = self.clone();
-        actix_web::rt::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let mut conn = store.conn()?;
             work(&mut conn)
         })

@@ -3,10 +3,10 @@
 use actix_web::{HttpResponse, web};
 use bytes::Bytes;
 
-use crate::auth::extractor::{AuditRead, Authorized};
 use crate::error::{ApiError, ProblemDoc};
 use crate::manage::Page;
 use crate::manage::audit::{self, AuditEventView, AuditQuery};
+use crate::routes::extractor::{AuditRead, Authorized};
 use crate::routes::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

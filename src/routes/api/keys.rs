@@ -8,9 +8,6 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::OptionalJson;
-use crate::auth::extractor::{
-    Authorized, KeysCreate, KeysRead, KeysRevoke, KeysRotate, KeysUpdate, KeysVerify,
-};
 use crate::domain::scope::Scope;
 use crate::error::{ApiError, ProblemDoc};
 use crate::manage::keys::{
@@ -18,6 +15,9 @@ use crate::manage::keys::{
     UpdateKey, UsageQuery,
 };
 use crate::manage::{Page, parse_path_id};
+use crate::routes::extractor::{
+    Authorized, KeysCreate, KeysRead, KeysRevoke, KeysRotate, KeysUpdate, KeysVerify,
+};
 use crate::routes::state::AppState;
 use crate::verify::{MAX_COST, VerifyInput, VerifyOutcomeBody};
 

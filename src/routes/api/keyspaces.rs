@@ -3,10 +3,10 @@
 use actix_web::{HttpResponse, web};
 
 use super::PageQuery;
-use crate::auth::extractor::{Authorized, KeyspacesCreate, KeyspacesRead, KeyspacesUpdate};
 use crate::error::{ApiError, ProblemDoc};
 use crate::manage::keyspaces::{self, CreateKeyspace, KeyspaceView, UpdateKeyspace};
 use crate::manage::{Page, PageRequest, parse_path_id};
+use crate::routes::extractor::{Authorized, KeyspacesCreate, KeyspacesRead, KeyspacesUpdate};
 use crate::routes::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

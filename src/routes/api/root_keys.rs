@@ -4,10 +4,10 @@ use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpResponse, web};
 
 use super::PageQuery;
-use crate::auth::extractor::{Authorized, RootKeysCreate, RootKeysRead, RootKeysRevoke};
 use crate::error::{ApiError, ProblemDoc};
 use crate::manage::root_keys::{self, CreateRootKey, CreatedRootKey, RootKeyView};
 use crate::manage::{Page, PageRequest, parse_path_id};
+use crate::routes::extractor::{Authorized, RootKeysCreate, RootKeysRead, RootKeysRevoke};
 use crate::routes::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

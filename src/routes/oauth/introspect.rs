@@ -6,8 +6,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use super::{OAuthError, OAuthForm, no_store};
-use crate::auth::extractor::{Authorized, KeysVerify};
 use crate::domain::token::scope_param;
+use crate::routes::extractor::{Authorized, KeysVerify};
 use crate::routes::state::AppState;
 use crate::store::now;
 use crate::verify;

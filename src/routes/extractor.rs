@@ -1,5 +1,6 @@
 //! The root-key extractor: a handler names the scope it needs in its signature
-//! (`Authorized<KeysCreate>`) and never runs unless the caller holds it.
+//! (`Authorized<KeysCreate>`) and never runs unless the caller holds it. Recognising the key is
+//! the authenticator's job (`auth::root_key`); this is the HTTP side of it.
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -10,13 +11,11 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::audit::{Actor, AuditContext};
-use crate::cache::Lookup;
+use crate::auth::root_key::AuthError;
 use crate::domain::ids::TenantId;
-use crate::domain::key::KeyDigest;
 use crate::domain::scope::{Scope, Scopes};
 use crate::error::ApiError;
 use crate::routes::state::AppState;
-use crate::store::{now, root_keys};
 
 /// A scope a route requires, as a type.
 pub trait RequiredScope: 'static {
@@ -125,72 +124,24 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// A root key as authentication needs it; what the cache tiers hold.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct RootKeyRecord {
-    pub id: String,
-    pub tenant_id: String,
-    pub scopes: Arc<Scopes>,
-    pub expires_at: Option<chrono::NaiveDateTime>,
-    pub revoked: bool,
-}
-
-impl crate::cache::Cached for RootKeyRecord {
-    const NAMESPACE: &'static str = "rk";
-}
-
-impl From<crate::store::models::RootKeyRow> for RootKeyRecord {
-    fn from(row: crate::store::models::RootKeyRow) -> Self {
-        Self {
-            scopes: Arc::new(Scopes::from_json(&row.scopes)),
-            id: row.id,
-            tenant_id: row.tenant_id,
-            expires_at: row.expires_at,
-            revoked: row.revoked_at.is_some(),
-        }
-    }
-}
-
 /// Resolves the root key in `Authorization: Bearer`. Every failure is the same 401, so the answer
 /// does not tell a malformed key from a revoked one.
 async fn authenticate(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Caller, ApiError> {
     let token = bearer_token(req).ok_or_else(|| {
         ApiError::unauthorized("send a root key as `Authorization: Bearer <root key>`")
     })?;
-    let invalid = || ApiError::unauthorized("the root key is invalid, expired or revoked");
-    let parsed = state.keys.parse(token).map_err(|_| invalid())?;
-    if parsed.prefix() != crate::auth::root_key::ROOT_KEY_PREFIX {
-        return Err(invalid());
-    }
-    let digests = state.keys.digests(&parsed);
-    let current = digests[0];
-    let store = state.store.clone();
-    let found = state
-        .caches
+    let record = state
         .root_keys
-        .get(current, move || async move {
-            let row = store
-                .run(move |conn| root_keys::find_by_digests(conn, &digests))
-                .await?;
-            Ok(row.and_then(|row| {
-                let stored = KeyDigest::from_slice(&row.digest)?;
-                Some((RootKeyRecord::from(row), stored))
-            }))
-        })
+        .authenticate(token)
         .await
-        .map_err(ApiError::from)?;
-    let row = match found {
-        Lookup::Found(record) | Lookup::Stale(record) => record,
-        Lookup::NotFound => return Err(invalid()),
-    };
-    if row.revoked || row.expires_at.is_some_and(|at| at <= now()) {
-        return Err(invalid());
-    }
-    let scopes = row.scopes.clone();
+        .map_err(|err| match err {
+            AuthError::Invalid => ApiError::unauthorized(err.to_string()),
+            AuthError::Store(err) => ApiError::from(err),
+        })?;
     Ok(Caller {
-        tenant: TenantId::from_trusted(row.tenant_id.clone()),
-        audit: crate::routes::audit_context(req, Actor::RootKey(row.id.clone())),
-        root_key_id: row.id.clone(),
-        scopes,
+        tenant: TenantId::from_trusted(record.tenant_id.clone()),
+        audit: crate::routes::audit_context(req, Actor::RootKey(record.id.clone())),
+        root_key_id: record.id.clone(),
+        scopes: record.scopes.clone(),
     })
 }
