@@ -24,7 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("HTTP edge", &["routes", "error"]),
     ("services", &["manage"]),
-    ("engines", &["verify", "auth", "tokens"]),
+    ("engines", &["events", "verify", "auth", "tokens"]),
     ("cache and audit trail", &["cache", "audit"]),
     ("store", &["store"]),
     ("support", &["metrics", "telemetry", "sync"]),

@@ -19,6 +19,7 @@ use crate::cache::Caches;
 use crate::cache::redis::RedisTier;
 use crate::config::Settings;
 use crate::error::{json_config, query_config};
+use crate::events::{CacheEviction, Dispatcher};
 use crate::metrics::Metrics;
 use crate::routes::dashboard::Dashboard;
 use crate::routes::request_log;
@@ -129,6 +130,7 @@ impl Application {
             keys,
             public_url,
             management_throttle: Throttle::per_minute(settings.management_rate_limit_per_minute),
+            events: Dispatcher::new(vec![Arc::new(CacheEviction::new(caches.clone()))]),
             root_keys,
             verifier,
             metrics,

@@ -18,10 +18,11 @@ use crate::domain::key::{KeyDigest, KeyPrefix};
 use crate::domain::scope::Scopes;
 use crate::domain::time::utc;
 use crate::error::ApiError;
+use crate::events::{Change, Event, Source, Subject};
 use crate::routes::state::AppState;
 use crate::store::api_keys::{self, KeyFilter, KeyStatus, RevokeTarget};
 use crate::store::models::{ApiKeyChanges, ApiKeyRow};
-use crate::store::{DbConnection, keyspaces, now};
+use crate::store::{DbConnection, StoreError, keyspaces, now};
 
 /// Longest rotation grace period: 30 days.
 pub const MAX_GRACE_SECONDS: i64 = 30 * 24 * 3600;
@@ -349,11 +350,14 @@ pub async fn create(
                 }
                 Err(e) => return Err(e.into()),
             }
-            audit.record(
+            // The event also makes every node forget an "unknown" it may have cached for this
+            // digest moments ago.
+            let event = Event::record(
                 conn,
+                &audit,
                 &tenant,
-                "key.create",
-                ("key", &row.id),
+                Subject::key(&row),
+                Change::Created,
                 creation_fields(&row),
             )?;
             Ok((
@@ -362,12 +366,11 @@ pub async fn create(
                     key: Some(generated.key.expose_secret().to_owned()),
                     note: None,
                 },
-                Some(generated.digest),
+                Some(event),
             ))
         })
         .await?;
-    // A lookup of this digest moments ago may have cached "unknown": forget it everywhere.
-    state.keys_changed(created.1.into_iter()).await;
+    state.events.dispatch(created.1.as_slice()).await;
     Ok(created.0)
 }
 
@@ -585,18 +588,26 @@ pub async fn update(
                 ));
             }
             api_keys::update(conn, &tenant, &id, &changes)?;
-            if !changed.is_empty() {
-                let action = match changes.enabled {
-                    Some(false) if current.enabled => "key.disable",
-                    Some(true) if !current.enabled => "key.enable",
-                    _ => "key.update",
+            let event = if changed.is_empty() {
+                None
+            } else {
+                let change = match changes.enabled {
+                    Some(false) if current.enabled => Change::Disabled,
+                    Some(true) if !current.enabled => Change::Enabled,
+                    _ => Change::Updated,
                 };
-                audit.record(conn, &tenant, action, ("key", &id), Value::Object(changed))?;
-            }
-            api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)
+                let subject = Subject::key(&current);
+                let fields = Value::Object(changed);
+                Some(Event::record(
+                    conn, &audit, &tenant, subject, change, fields,
+                )?)
+            };
+            let row = api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
+            Ok::<_, ApiError>((row, event))
         })
         .await?;
-    state.keys_changed(digest_of(&row).into_iter()).await;
+    let (row, event) = row;
+    state.events.dispatch(event.as_slice()).await;
     Ok(KeyView::from_row(row, at))
 }
 
@@ -630,6 +641,7 @@ pub async fn rotate(
                     Some("rotation_reuse_detected"),
                     at,
                 )?;
+                // One audit event for the family; one event per key it revoked.
                 audit.record(
                     conn,
                     &tenant,
@@ -641,7 +653,18 @@ pub async fn rotate(
                         "revoked_key_ids": revoked.iter().map(|r| &r.id).collect::<Vec<_>>(),
                     }),
                 )?;
-                return Ok(Err(revoked));
+                let reason = Some("rotation_reuse_detected".to_owned());
+                let events: Vec<Event> = revoked
+                    .iter()
+                    .map(|row| {
+                        let change = Change::Revoked {
+                            reason: reason.clone(),
+                        };
+                        Event::new(&audit, &tenant, Subject::key(row), change)
+                            .with_source(Source::ReuseDetection)
+                    })
+                    .collect();
+                return Ok(Err(events));
             }
             if KeyStatus::of(&old, at) == KeyStatus::Expired {
                 return Err(ApiError::conflict(
@@ -680,25 +703,31 @@ pub async fn rotate(
             let grace_end = at + TimeDelta::seconds(grace_period_seconds);
             let old_expires_at = old.expires_at.map_or(grace_end, |e| e.min(grace_end));
             api_keys::set_expiry(conn, &tenant, &old.id, old_expires_at, at)?;
-            audit.record(
+            // The old key's expiry changed: its event evicts it so every node sees the grace end.
+            let rotated = Event::record(
                 conn,
+                &audit,
                 &tenant,
-                "key.rotate",
-                ("key", &old.id),
+                Subject::key(&old),
+                Change::Rotated {
+                    successor_id: new.id.clone(),
+                },
                 json!({
                     "new_key_id": new.id,
                     "grace_period_seconds": grace_period_seconds,
                     "expires_at": utc(old_expires_at),
                 }),
             )?;
-            audit.record(
+            let fields = creation_fields(&new);
+            let created = Event::record(
                 conn,
+                &audit,
                 &tenant,
-                "key.create",
-                ("key", &new.id),
-                creation_fields(&new),
+                Subject::key(&new),
+                Change::Created,
+                fields,
             )?;
-            let changed = [digest_of(&old), Some(generated.digest)];
+            let changed = [rotated, created];
             Ok(Ok((
                 RotatedKey {
                     view: KeyView::from_row(new, at),
@@ -714,14 +743,11 @@ pub async fn rotate(
         .await?;
     match outcome {
         Ok((rotated, changed)) => {
-            // The old key's expiry changed: evict it so every node sees the grace end.
-            state.keys_changed(changed.into_iter().flatten()).await;
+            state.events.dispatch(&changed).await;
             Ok(rotated)
         }
         Err(revoked) => {
-            state
-                .keys_changed(revoked.iter().filter_map(digest_of))
-                .await;
+            state.events.dispatch(&revoked).await;
             Err(ApiError::conflict(
                 "key_revoked_reuse_detected",
                 format!(
@@ -732,10 +758,6 @@ pub async fn rotate(
             ))
         }
     }
-}
-
-fn digest_of(row: &ApiKeyRow) -> Option<KeyDigest> {
-    KeyDigest::from_slice(&row.digest)
 }
 
 /// Revokes one key. Revoking an already revoked key changes nothing and answers the key as it is.
@@ -760,23 +782,41 @@ pub async fn revoke(
                 reason.as_deref(),
                 at,
             )?;
-            if !revoked.is_empty() {
-                audit.record(
-                    conn,
-                    &tenant,
-                    "key.revoke",
-                    ("key", &id),
-                    json!({ "reason": reason }),
-                )?;
-            }
+            let fields = json!({ "reason": reason });
+            let events = record_revocations(conn, &audit, &tenant, &revoked, &reason, &fields)?;
             let row = api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
-            Ok::<_, ApiError>((row, revoked))
+            Ok::<_, ApiError>((row, events))
         })
         .await?;
-    state
-        .keys_changed(revoked.iter().filter_map(digest_of))
-        .await;
+    state.events.dispatch(&revoked).await;
     Ok(KeyView::from_row(row, at))
+}
+
+/// The audit event (with `fields`) and the after-commit event of each key just revoked.
+fn record_revocations(
+    conn: &mut DbConnection,
+    audit: &AuditContext,
+    tenant: &TenantId,
+    revoked: &[ApiKeyRow],
+    reason: &Option<String>,
+    fields: &Value,
+) -> Result<Vec<Event>, StoreError> {
+    revoked
+        .iter()
+        .map(|row| {
+            let change = Change::Revoked {
+                reason: reason.clone(),
+            };
+            Event::record(
+                conn,
+                audit,
+                tenant,
+                Subject::key(row),
+                change,
+                fields.clone(),
+            )
+        })
+        .collect()
 }
 
 fn parse_reason(reason: Option<String>) -> Result<Option<String>, ApiError> {
@@ -893,17 +933,13 @@ pub async fn revoke_bulk(
                 Selector::Digests(digests) => RevokeTarget::Digests(digests),
             };
             let revoked = revoke_rows(conn, &tenant, target, reason.as_deref(), at)?;
-            for row in &revoked {
-                let mut fields = json!({ "reason": reason, "bulk": true });
-                fields["selector"] = selector_audit.clone();
-                audit.record(conn, &tenant, "key.revoke", ("key", &row.id), fields)?;
-            }
-            Ok::<_, ApiError>(revoked)
+            let fields = json!({ "reason": reason, "bulk": true, "selector": selector_audit });
+            Ok::<_, ApiError>(record_revocations(
+                conn, &audit, &tenant, &revoked, &reason, &fields,
+            )?)
         })
         .await?;
-    state
-        .keys_changed(revoked.iter().filter_map(digest_of))
-        .await;
+    state.events.dispatch(&revoked).await;
     Ok(BulkRevoked {
         revoked: revoked.len(),
     })

@@ -12,6 +12,7 @@ use crate::audit::AuditContext;
 use crate::domain::ids::TenantId;
 use crate::domain::key::KeyDigest;
 use crate::error::ApiError;
+use crate::events::{Change, Event, Subject};
 use crate::routes::state::AppState;
 use crate::store::api_keys::{self, RevokeTarget};
 use crate::store::models::ApiKeyRow;
@@ -132,30 +133,24 @@ pub async fn intake(
                             .map(|(_, i)| *i)
                             .unwrap_or_default();
                         let (token_type, url, source) = &locations[index];
-                        audit.record(
-                            conn,
-                            &tenant,
-                            "key.revoke",
-                            ("key", &row.id),
-                            json!({
-                                "reason": LEAKED,
-                                "leak": {"type": token_type, "url": url, "source": source},
-                            }),
-                        )?;
+                        let change = Change::Revoked {
+                            reason: Some(LEAKED.to_owned()),
+                        };
+                        let fields = json!({
+                            "reason": LEAKED,
+                            "leak": {"type": token_type, "url": url, "source": source},
+                        });
+                        let subject = Subject::key(row);
+                        revoked.push(Event::record(
+                            conn, &audit, &tenant, subject, change, fields,
+                        )?);
                     }
-                    revoked.extend(done);
                 }
                 Ok::<_, ApiError>(revoked)
             })
             .await?;
         tracing::warn!(count = revoked.len(), "revoked keys reported as leaked");
-        state
-            .keys_changed(
-                revoked
-                    .iter()
-                    .filter_map(|row| KeyDigest::from_slice(&row.digest)),
-            )
-            .await;
+        state.events.dispatch(&revoked).await;
     }
 
     Ok(reports

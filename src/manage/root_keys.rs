@@ -10,10 +10,10 @@ use crate::audit::AuditContext;
 use crate::auth::root_key;
 use crate::domain::ids::TenantId;
 use crate::domain::inputs::{parse_expiry, parse_name};
-use crate::domain::key::KeyDigest;
 use crate::domain::scope::{Scope, Scopes};
 use crate::domain::time::utc;
 use crate::error::ApiError;
+use crate::events::{Change, Event, Subject};
 use crate::routes::state::AppState;
 use crate::store::models::RootKeyRow;
 use crate::store::{now, root_keys, tenants};
@@ -96,7 +96,7 @@ pub async fn create(
         .map_err(|(f, m)| ApiError::invalid_field(f, m))?;
     let hasher = state.keys.clone();
     let (audit, tenant) = (audit.clone(), tenant.clone());
-    state
+    let (created, event) = state
         .store
         .transaction(move |conn| {
             let created_by = match &audit.actor {
@@ -106,19 +106,18 @@ pub async fn create(
             };
             let issued =
                 root_key::issue(conn, &hasher, &tenant, &name, &scopes, expires_at, &created_by)?;
-            audit.record(
-                conn,
-                &tenant,
-                "root_key.create",
-                ("root_key", &issued.row.id),
-                json!({ "name": name, "scopes": scopes.to_strings(), "expires_at": expires_at.map(utc) }),
-            )?;
-            Ok(CreatedRootKey {
+            let fields = json!({ "name": name, "scopes": scopes.to_strings(), "expires_at": expires_at.map(utc) });
+            let subject = Subject::root_key(&issued.row);
+            let event = Event::record(conn, &audit, &tenant, subject, Change::Created, fields)?;
+            let created = CreatedRootKey {
                 key: issued.key.expose_secret().to_owned(),
                 view: issued.row.into(),
-            })
+            };
+            Ok::<_, ApiError>((created, event))
         })
-        .await
+        .await?;
+    state.events.dispatch(&[event]).await;
+    Ok(created)
 }
 
 pub async fn list(
@@ -150,7 +149,7 @@ pub async fn revoke(
     let admin_scope = Scope::parse("root_keys:*").expect("valid scope literal");
     let at = now();
     let (audit, tenant) = (audit.clone(), tenant.clone());
-    let row = state
+    let (row, event) = state
         .store
         .transaction(move |conn| {
             // Two admin keys revoking each other at once must not both see the other as the
@@ -159,7 +158,7 @@ pub async fn revoke(
             let row = root_keys::find(conn, &tenant, &id)?
                 .ok_or_else(|| ApiError::not_found("root key"))?;
             if row.revoked_at.is_some() {
-                return Ok(row);
+                return Ok((row, None));
             }
             let is_admin = |r: &RootKeyRow| Scopes::from_json(&r.scopes).grants(&admin_scope);
             if is_admin(&row) {
@@ -175,12 +174,14 @@ pub async fn revoke(
                 }
             }
             root_keys::revoke(conn, &tenant, &id, at)?;
-            audit.record(conn, &tenant, "root_key.revoke", ("root_key", &id), json!({ "name": row.name }))?;
-            root_keys::find(conn, &tenant, &id)?.ok_or_else(|| ApiError::not_found("root key"))
+            let change = Change::Revoked { reason: None };
+            let fields = json!({ "name": row.name });
+            let event = Event::record(conn, &audit, &tenant, Subject::root_key(&row), change, fields)?;
+            let row =
+                root_keys::find(conn, &tenant, &id)?.ok_or_else(|| ApiError::not_found("root key"))?;
+            Ok((row, Some(event)))
         })
         .await?;
-    state
-        .root_keys_changed(KeyDigest::from_slice(&row.digest).into_iter())
-        .await;
+    state.events.dispatch(event.as_slice()).await;
     Ok(row.into())
 }

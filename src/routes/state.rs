@@ -7,7 +7,8 @@ use crate::auth::leak_signature::LeakReporters;
 use crate::auth::root_key::{RootKeyAuthenticator, RootKeyRecord};
 use crate::auth::throttle::Throttle;
 use crate::cache::Caches;
-use crate::domain::key::{KeyDigest, KeyHasher};
+use crate::domain::key::KeyHasher;
+use crate::events::Dispatcher;
 use crate::metrics::Metrics;
 use crate::routes::client_addr::TrustedProxies;
 use crate::store::Store;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub public_url: String,
     /// Per-root-key limit on management requests.
     pub management_throttle: Throttle,
+    /// Hands committed changes to what must follow them (cache eviction everywhere).
+    pub events: Dispatcher,
     /// Recognises the root keys that call the API.
     pub root_keys: RootKeyAuthenticator,
     /// The verification engine (keys and access tokens).
@@ -33,19 +36,4 @@ pub struct AppState {
     pub leak_reporters: LeakReporters,
     /// Load balancers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
-}
-
-impl AppState {
-    /// Called once a change to keys is committed (create, update, rotate, revoke): evicts them
-    /// from every node's caches.
-    pub async fn keys_changed(&self, digests: impl Iterator<Item = KeyDigest>) {
-        let digests: Vec<KeyDigest> = digests.collect();
-        self.caches.invalidate_keys(&digests).await;
-    }
-
-    /// Called once a root key's revocation is committed.
-    pub async fn root_keys_changed(&self, digests: impl Iterator<Item = KeyDigest>) {
-        let digests: Vec<KeyDigest> = digests.collect();
-        self.caches.invalidate_root_keys(&digests).await;
-    }
 }

@@ -1,0 +1,293 @@
+//! After-commit events: every change to a key or root key is one typed event, built in the
+//! change's transaction together with the audit event it records, and handed after commit to
+//! one dispatcher whose subscribers do what must follow (today: evicting caches on every node).
+//!
+//! A new consumer (webhooks, say) is one more [`Subscriber`], not an edit in every path that
+//! changes a key.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+
+use crate::audit::{Actor, AuditContext};
+use crate::auth::root_key::RootKeyRecord;
+use crate::cache::Caches;
+use crate::domain::ids::TenantId;
+use crate::domain::key::KeyDigest;
+use crate::store::models::{ApiKeyRow, RootKeyRow};
+use crate::store::{DbConnection, StoreError};
+use crate::verify::KeyRecord;
+
+/// What a change was made to. Digests are for the caches only and never leave the process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    Key {
+        id: String,
+        digest: Option<KeyDigest>,
+    },
+    RootKey {
+        id: String,
+        digest: Option<KeyDigest>,
+    },
+}
+
+impl Subject {
+    pub fn key(row: &ApiKeyRow) -> Self {
+        Self::Key {
+            id: row.id.clone(),
+            digest: KeyDigest::from_slice(&row.digest),
+        }
+    }
+
+    pub fn root_key(row: &RootKeyRow) -> Self {
+        Self::RootKey {
+            id: row.id.clone(),
+            digest: KeyDigest::from_slice(&row.digest),
+        }
+    }
+
+    /// The audit log's target: kind and id.
+    fn target(&self) -> (&'static str, &str) {
+        match self {
+            Self::Key { id, .. } => ("key", id),
+            Self::RootKey { id, .. } => ("root_key", id),
+        }
+    }
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    Created,
+    Updated,
+    Disabled,
+    Enabled,
+    /// The key was rotated: a successor exists and this key expires at the grace's end.
+    Rotated {
+        successor_id: String,
+    },
+    Revoked {
+        reason: Option<String>,
+    },
+}
+
+/// Where a change came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Api,
+    Dashboard,
+    Cli,
+    /// A secret scanner's report of a leaked key.
+    LeakReport,
+    /// An OAuth client acting on its own key (RFC 7009).
+    OAuth,
+    /// A revoked key was rotated, so its whole family was revoked.
+    ReuseDetection,
+}
+
+impl Source {
+    fn of(actor: &Actor) -> Self {
+        match actor {
+            Actor::RootKey(_) => Self::Api,
+            Actor::User(_) => Self::Dashboard,
+            Actor::Cli => Self::Cli,
+            Actor::LeakReporter(_) => Self::LeakReport,
+            Actor::Client(_) => Self::OAuth,
+        }
+    }
+}
+
+/// One committed change.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub tenant: TenantId,
+    pub subject: Subject,
+    pub change: Change,
+    pub actor: Actor,
+    pub source: Source,
+}
+
+impl Event {
+    /// The change, with the source its actor implies.
+    pub fn new(audit: &AuditContext, tenant: &TenantId, subject: Subject, change: Change) -> Self {
+        Self {
+            tenant: tenant.clone(),
+            subject,
+            change,
+            actor: audit.actor.clone(),
+            source: Source::of(&audit.actor),
+        }
+    }
+
+    /// Builds the event and appends the audit event it records (with `changes`); call it inside
+    /// the transaction that makes the change, and dispatch what it returns after the commit.
+    pub fn record(
+        conn: &mut DbConnection,
+        audit: &AuditContext,
+        tenant: &TenantId,
+        subject: Subject,
+        change: Change,
+        changes: Value,
+    ) -> Result<Self, StoreError> {
+        let event = Self::new(audit, tenant, subject, change);
+        audit.record(
+            conn,
+            tenant,
+            event.action(),
+            event.subject.target(),
+            changes,
+        )?;
+        Ok(event)
+    }
+
+    pub fn with_source(mut self, source: Source) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// The audit log's name for this change.
+    pub fn action(&self) -> &'static str {
+        match (&self.subject, &self.change) {
+            (Subject::Key { .. }, Change::Created) => "key.create",
+            (Subject::Key { .. }, Change::Updated) => "key.update",
+            (Subject::Key { .. }, Change::Disabled) => "key.disable",
+            (Subject::Key { .. }, Change::Enabled) => "key.enable",
+            (Subject::Key { .. }, Change::Rotated { .. }) => "key.rotate",
+            (Subject::Key { .. }, Change::Revoked { .. }) => "key.revoke",
+            (Subject::RootKey { .. }, Change::Created) => "root_key.create",
+            (Subject::RootKey { .. }, Change::Revoked { .. }) => "root_key.revoke",
+            (Subject::RootKey { .. }, _) => "root_key.update",
+        }
+    }
+}
+
+/// Something that must follow committed changes. It runs after the commit, so it cannot undo
+/// one; what it does must be safe to repeat.
+pub trait Subscriber: Send + Sync {
+    fn after_commit<'a>(&'a self, events: &'a [Event]) -> BoxFuture<'a, ()>;
+}
+
+/// Hands committed events to every subscriber, in order.
+#[derive(Clone, Default)]
+pub struct Dispatcher {
+    subscribers: Vec<Arc<dyn Subscriber>>,
+}
+
+impl Dispatcher {
+    pub fn new(subscribers: Vec<Arc<dyn Subscriber>>) -> Self {
+        Self { subscribers }
+    }
+
+    pub async fn dispatch(&self, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        for subscriber in &self.subscribers {
+            subscriber.after_commit(events).await;
+        }
+    }
+}
+
+/// Evicts changed keys and root keys from this node's caches and from every other node's
+/// (through Redis), so no node answers from a record older than the change.
+pub struct CacheEviction {
+    caches: Arc<Caches<KeyRecord, RootKeyRecord>>,
+}
+
+impl CacheEviction {
+    pub fn new(caches: Arc<Caches<KeyRecord, RootKeyRecord>>) -> Self {
+        Self { caches }
+    }
+}
+
+impl Subscriber for CacheEviction {
+    fn after_commit<'a>(&'a self, events: &'a [Event]) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let (mut keys, mut root_keys) = (Vec::new(), Vec::new());
+            for event in events {
+                match &event.subject {
+                    Subject::Key { digest, .. } => keys.extend(*digest),
+                    Subject::RootKey { digest, .. } => root_keys.extend(*digest),
+                }
+            }
+            if !keys.is_empty() {
+                self.caches.invalidate_keys(&keys).await;
+            }
+            if !root_keys.is_empty() {
+                self.caches.invalidate_root_keys(&root_keys).await;
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    struct Seen(&'static str, Arc<Mutex<Vec<String>>>);
+
+    impl Subscriber for Seen {
+        fn after_commit<'a>(&'a self, events: &'a [Event]) -> BoxFuture<'a, ()> {
+            Box::pin(async move {
+                let mut seen = self.1.lock().unwrap();
+                seen.extend(events.iter().map(|e| format!("{} {}", self.0, e.action())));
+            })
+        }
+    }
+
+    fn event(actor: Actor, change: Change) -> Event {
+        let audit = AuditContext {
+            actor,
+            ..AuditContext::cli()
+        };
+        let subject = Subject::Key {
+            id: "k".into(),
+            digest: None,
+        };
+        Event::new(&audit, &TenantId::from_trusted("t".into()), subject, change)
+    }
+
+    #[tokio::test]
+    async fn every_subscriber_sees_every_event_in_order() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let dispatcher = Dispatcher::new(vec![
+            Arc::new(Seen("a", seen.clone())),
+            Arc::new(Seen("b", seen.clone())),
+        ]);
+        let events = [
+            event(Actor::Cli, Change::Created),
+            event(Actor::Cli, Change::Revoked { reason: None }),
+        ];
+        dispatcher.dispatch(&events).await;
+        dispatcher.dispatch(&[]).await;
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                "a key.create",
+                "a key.revoke",
+                "b key.create",
+                "b key.revoke"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_source_follows_the_actor_unless_set() {
+        let cases = [
+            (Actor::RootKey("r".into()), Source::Api),
+            (Actor::User("u".into()), Source::Dashboard),
+            (Actor::LeakReporter("github".into()), Source::LeakReport),
+            (Actor::Client("k".into()), Source::OAuth),
+            (Actor::Cli, Source::Cli),
+        ];
+        for (actor, source) in cases {
+            assert_eq!(event(actor, Change::Updated).source, source);
+        }
+        let reuse = event(Actor::RootKey("r".into()), Change::Revoked { reason: None })
+            .with_source(Source::ReuseDetection);
+        assert_eq!(reuse.source, Source::ReuseDetection);
+    }
+}
