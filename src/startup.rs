@@ -18,6 +18,7 @@ use crate::auth::throttle::Throttle;
 use crate::cache::Caches;
 use crate::cache::redis::RedisTier;
 use crate::config::Settings;
+use crate::domain::time::Clock;
 use crate::error::{json_config, query_config};
 use crate::events::{CacheEviction, Dispatcher};
 use crate::metrics::Metrics;
@@ -28,9 +29,9 @@ use crate::store::Store;
 use crate::tokens::TokenService;
 use crate::tokens::denylist::Denylist;
 use crate::tokens::signing::{KeyCipher, Keyring};
-use crate::verify::Verifier;
 use crate::verify::ratelimit::RateLimiter;
 use crate::verify::usage::UsageRecorder;
+use crate::verify::{Collaborators, Verifier};
 
 pub struct Application {
     port: u16,
@@ -57,6 +58,12 @@ async fn flush_usage_periodically(usage: Arc<UsageRecorder>, store: Store) {
 impl Application {
     /// Connects to the store, applies migrations and binds the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Clock::system()).await
+    }
+
+    /// [`Application::build`] with the clock that verification, tokens, signing keys and key
+    /// views read; tests move it instead of waiting.
+    pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         let (current_secrets, previous_secrets) = settings.derived_secrets()?;
         let keys = crate::domain::key::KeyHasher::new(&current_secrets, &previous_secrets);
         let leak_reporters = match &settings.leak_reporter_keys {
@@ -103,6 +110,7 @@ impl Application {
             KeyCipher::new(&current_secrets, &previous_secrets),
             settings.signing_algorithm,
             settings.token_ttl_seconds,
+            clock.clone(),
         );
         let denylist = Arc::new(Denylist::new(store.clone(), redis.clone()));
         let tokens = Arc::new(TokenService::new(
@@ -112,18 +120,20 @@ impl Application {
             settings.token_ttl_seconds,
             keyring,
             denylist.clone(),
+            clock.clone(),
         ));
         let root_keys =
             RootKeyAuthenticator::new(store.clone(), keys.clone(), caches.root_keys.clone());
-        let verifier = Verifier::new(
-            store.clone(),
-            keys.clone(),
-            caches.keys.clone(),
-            tokens.clone(),
-            RateLimiter::new(redis.clone()),
-            usage.clone(),
-            metrics.clone(),
-        );
+        let verifier = Verifier::new(Collaborators {
+            store: store.clone(),
+            hasher: keys.clone(),
+            keys: caches.keys.clone(),
+            tokens: tokens.clone(),
+            ratelimiter: RateLimiter::new(redis.clone()),
+            usage: usage.clone(),
+            metrics: metrics.clone(),
+            clock: clock.clone(),
+        });
         let state = web::Data::new(AppState {
             store: store.clone(),
             caches: caches.clone(),
@@ -133,6 +143,7 @@ impl Application {
             events: Dispatcher::new(vec![Arc::new(CacheEviction::new(caches.clone()))]),
             root_keys,
             verifier,
+            clock,
             metrics,
             tokens,
             leak_reporters,

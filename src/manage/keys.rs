@@ -22,7 +22,7 @@ use crate::events::{Change, Event, Source, Subject};
 use crate::routes::state::AppState;
 use crate::store::api_keys::{self, KeyFilter, KeyStatus, RevokeTarget};
 use crate::store::models::{ApiKeyChanges, ApiKeyRow};
-use crate::store::{DbConnection, StoreError, keyspaces, now};
+use crate::store::{DbConnection, StoreError, keyspaces};
 
 /// Longest rotation grace period: 30 days.
 pub const MAX_GRACE_SECONDS: i64 = 30 * 24 * 3600;
@@ -235,7 +235,7 @@ pub async fn create(
     }
     // Only compared with the fingerprint stored with the key the Idempotency-Key made.
     let fingerprint = idempotency_key.as_ref().map(|_| fingerprint(&input));
-    let at = now();
+    let at = state.clock.now();
     let name = input
         .name
         .as_deref()
@@ -455,7 +455,7 @@ pub async fn list(
             .filter(|q| !q.is_empty()),
     };
     let tenant = tenant.clone();
-    let at = now();
+    let at = state.clock.now();
     let rows = {
         let page = page.clone();
         state
@@ -481,7 +481,7 @@ pub async fn get(state: &AppState, tenant: &TenantId, id: String) -> Result<KeyV
         .store
         .run(move |conn| api_keys::find(conn, &tenant, &id))
         .await?
-        .map(|row| KeyView::from_row(row, now()))
+        .map(|row| KeyView::from_row(row, state.clock.now()))
         .ok_or_else(key_not_found)
 }
 
@@ -492,7 +492,7 @@ pub async fn family(
     id: String,
 ) -> Result<Vec<KeyView>, ApiError> {
     let tenant = tenant.clone();
-    let at = now();
+    let at = state.clock.now();
     state
         .store
         .run(move |conn| {
@@ -510,7 +510,7 @@ pub async fn update(
     id: String,
     input: UpdateKey,
 ) -> Result<KeyView, ApiError> {
-    let at = now();
+    let at = state.clock.now();
     let mut changes = ApiKeyChanges {
         updated_at: Some(at),
         ..Default::default()
@@ -624,7 +624,7 @@ pub async fn rotate(
             format!("must be between 0 and {MAX_GRACE_SECONDS}"),
         ));
     }
-    let at = now();
+    let at = state.clock.now();
     let hasher = state.keys.clone();
     let (audit, tenant) = (audit.clone(), tenant.clone());
     let outcome = state
@@ -769,7 +769,7 @@ pub async fn revoke(
     reason: Option<String>,
 ) -> Result<KeyView, ApiError> {
     let reason = parse_reason(reason)?;
-    let at = now();
+    let at = state.clock.now();
     let (audit, tenant) = (audit.clone(), tenant.clone());
     let (row, revoked) = state
         .store
@@ -921,7 +921,7 @@ pub async fn revoke_bulk(
         let audit_value = json!({ "keys": keys.len() });
         (Selector::Digests(digests), audit_value)
     };
-    let at = now();
+    let at = state.clock.now();
     let (audit, tenant) = (audit.clone(), tenant.clone());
     let revoked = state
         .store

@@ -8,6 +8,7 @@ use crate::auth::root_key::{RootKeyAuthenticator, RootKeyRecord};
 use crate::auth::throttle::Throttle;
 use crate::cache::Caches;
 use crate::domain::key::KeyHasher;
+use crate::domain::time::Clock;
 use crate::events::Dispatcher;
 use crate::metrics::Metrics;
 use crate::routes::client_addr::TrustedProxies;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub root_keys: RootKeyAuthenticator,
     /// The verification engine (keys and access tokens).
     pub verifier: Verifier,
+    /// What "now" is for expiry decisions and key views (the system's, outside tests).
+    pub clock: Clock,
     pub metrics: Arc<Metrics>,
     /// Access tokens: signing keys, minting, checking, the denylist.
     pub tokens: Arc<TokenService>,

@@ -364,12 +364,10 @@ pub fn revert_all_migrations(conn: &mut DbConnection) -> Result<(), StoreError> 
     result.map_err(|e| StoreError::Migration(e.to_string()))
 }
 
-/// Current UTC time at the precision both backends store (microseconds).
+/// The system's UTC time at the precision both backends store (microseconds). Code that an
+/// app's [`Clock`](crate::domain::time::Clock) governs reads that instead.
 pub fn now() -> chrono::NaiveDateTime {
-    use chrono::{DurationRound, TimeDelta};
-    let now = chrono::Utc::now().naive_utc();
-    now.duration_trunc(TimeDelta::microseconds(1))
-        .unwrap_or(now)
+    crate::domain::time::system_now()
 }
 
 #[cfg(test)]

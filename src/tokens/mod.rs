@@ -12,6 +12,7 @@ use jsonwebtoken::{Header, Validation};
 use crate::audit::AuditContext;
 use crate::domain::ids::{TenantId, new_id};
 use crate::domain::scope::Scopes;
+use crate::domain::time::Clock;
 use crate::domain::token::{ACCESS_TOKEN_TYPE, AccessTokenClaims, scope_param};
 use crate::store::models::RevokedTokenRow;
 use crate::store::{Store, StoreError, now, revoked_tokens};
@@ -29,6 +30,7 @@ pub struct TokenService {
     /// Revoked tokens; [`Denylist::run`] keeps its Redis copy complete.
     denylist: Arc<Denylist>,
     store: Store,
+    clock: Clock,
 }
 
 /// Why the token service could not answer. A token that is simply not ours is no error: it is
@@ -69,6 +71,7 @@ impl TokenService {
         ttl_seconds: i64,
         keyring: Keyring,
         denylist: Arc<Denylist>,
+        clock: Clock,
     ) -> Self {
         Self {
             issuer,
@@ -77,6 +80,7 @@ impl TokenService {
             keyring,
             denylist,
             store,
+            clock,
         }
     }
 
@@ -87,7 +91,7 @@ impl TokenService {
         scopes: &Scopes,
     ) -> Result<IssuedToken, TokenError> {
         let signer = self.keyring.signer().await?;
-        let at = now().and_utc().timestamp();
+        let at = self.clock.now().and_utc().timestamp();
         let mut exp = at + self.ttl_seconds;
         if let Some(key_end) = subject.key_expires_at {
             exp = exp.min(key_end.and_utc().timestamp());

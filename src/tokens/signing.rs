@@ -20,6 +20,7 @@ use secrecy::zeroize::Zeroizing;
 use serde_json::json;
 
 use crate::domain::secrets::{DerivedSecrets, SecretKey32};
+use crate::domain::time::Clock;
 use crate::domain::token::SigningAlgorithm;
 use crate::store::models::SigningKeyRow;
 use crate::store::{DbConnection, Store, StoreError, now, signing_keys};
@@ -207,7 +208,7 @@ struct KeySet {
 }
 
 struct Cached {
-    loaded_at: Instant,
+    loaded_at: NaiveDateTime,
     set: Arc<KeySet>,
 }
 
@@ -220,6 +221,7 @@ pub struct Keyring {
     token_ttl_seconds: i64,
     cache: RwLock<Option<Cached>>,
     last_forced: Mutex<Option<Instant>>,
+    clock: Clock,
 }
 
 impl Keyring {
@@ -228,6 +230,7 @@ impl Keyring {
         cipher: KeyCipher,
         algorithm: SigningAlgorithm,
         token_ttl_seconds: i64,
+        clock: Clock,
     ) -> Self {
         Self {
             store,
@@ -236,6 +239,7 @@ impl Keyring {
             token_ttl_seconds,
             cache: RwLock::new(None),
             last_forced: Mutex::new(None),
+            clock,
         }
     }
 
@@ -250,8 +254,9 @@ impl Keyring {
         }
         let (cipher, algorithm, ttl) =
             (self.cipher.clone(), self.algorithm, self.token_ttl_seconds);
+        let at = self.clock.now();
         self.store
-            .run(move |conn| ensure_active(conn, &cipher, algorithm, ttl))
+            .run(move |conn| ensure_active(conn, &cipher, algorithm, ttl, at))
             .await?;
         self.current(true)
             .await?
@@ -292,17 +297,20 @@ impl Keyring {
                 .read()
                 .unwrap_or_else(|e| e.into_inner())
                 .as_ref()
-            && cached.loaded_at.elapsed() < REFRESH
+            && (self.clock.now() - cached.loaded_at)
+                .to_std()
+                .is_ok_and(|age| age < REFRESH)
         {
             return Ok(cached.set.clone());
         }
+        let at = self.clock.now();
         let rows = self
             .store
-            .run(|conn| signing_keys::published(conn, now()))
+            .run(move |conn| signing_keys::published(conn, at))
             .await?;
         let set = Arc::new(self.build(rows));
         *self.cache.write().unwrap_or_else(|e| e.into_inner()) = Some(Cached {
-            loaded_at: Instant::now(),
+            loaded_at: at,
             set: set.clone(),
         });
         Ok(set)
@@ -366,9 +374,9 @@ fn ensure_active(
     cipher: &KeyCipher,
     algorithm: SigningAlgorithm,
     token_ttl_seconds: i64,
+    at: NaiveDateTime,
 ) -> Result<(), StoreError> {
     crate::store::write_transaction(conn, |conn| {
-        let at = now();
         let usable = signing_keys::published(conn, at)?.into_iter().any(|row| {
             row.retired_at.is_none()
                 && row.algorithm == algorithm.as_str()

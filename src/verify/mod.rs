@@ -17,6 +17,7 @@ use crate::domain::ids::TenantId;
 use crate::domain::inputs::{IpAllowlist, Meta, RateLimit, RefillInterval};
 use crate::domain::key::KeyDigest;
 use crate::domain::scope::{Scope, Scopes};
+use crate::domain::time::Clock;
 use crate::domain::token::{AccessTokenClaims, looks_like_jwt, token_scopes};
 use crate::domain::verify_code::VerifyCode;
 
@@ -24,9 +25,9 @@ use crate::cache::TieredCache;
 use crate::domain::key::KeyHasher;
 use crate::domain::time::utc;
 use crate::metrics::Metrics;
+use crate::store::api_keys;
 use crate::store::models::ApiKeyRow;
 use crate::store::{Store, StoreError};
-use crate::store::{api_keys, now};
 use crate::tokens::TokenService;
 use ratelimit::RateLimiter;
 use usage::UsageRecorder;
@@ -280,26 +281,32 @@ pub struct Verifier {
     metrics: Arc<Metrics>,
     /// Each key's stored digest by key id, for access tokens (which name their key by id).
     key_digests: moka::future::Cache<String, KeyDigest>,
+    clock: Clock,
+}
+
+/// What a [`Verifier`] is built from.
+pub struct Collaborators {
+    pub store: Store,
+    pub hasher: KeyHasher,
+    pub keys: Arc<TieredCache<KeyRecord>>,
+    pub tokens: Arc<TokenService>,
+    pub ratelimiter: RateLimiter,
+    pub usage: Arc<UsageRecorder>,
+    pub metrics: Arc<Metrics>,
+    pub clock: Clock,
 }
 
 impl Verifier {
-    pub fn new(
-        store: Store,
-        hasher: KeyHasher,
-        keys: Arc<TieredCache<KeyRecord>>,
-        tokens: Arc<TokenService>,
-        ratelimiter: RateLimiter,
-        usage: Arc<UsageRecorder>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(with: Collaborators) -> Self {
         Self {
-            store,
-            hasher,
-            keys,
-            tokens,
-            ratelimiter,
-            usage,
-            metrics,
+            store: with.store,
+            hasher: with.hasher,
+            keys: with.keys,
+            tokens: with.tokens,
+            ratelimiter: with.ratelimiter,
+            usage: with.usage,
+            metrics: with.metrics,
+            clock: with.clock,
             key_digests: moka::future::Cache::builder()
                 .max_capacity(KEY_DIGESTS_CAPACITY)
                 .time_to_idle(std::time::Duration::from_secs(3600))
@@ -399,7 +406,7 @@ impl Verifier {
         let started = std::time::Instant::now();
         let resolved = self.resolve(&input.key).await?;
         // After the lookup, which may have waited for the store: expiry is judged as of now.
-        let at = now();
+        let at = self.clock.now();
         let outcome = match resolved {
             Some(resolved) => self.decide(tenant, &resolved.key, &input, at).await?,
             None => VerifyOutcome::not_found(),
@@ -530,12 +537,13 @@ mod tests {
     use crate::domain::secrets::MasterKey;
     use crate::store::models::{KeyspaceRow, Tenant};
     use crate::store::url::DatabaseUrl;
-    use crate::store::{keyspaces, tenants};
+    use crate::store::{keyspaces, now, tenants};
     use crate::tokens::denylist::Denylist;
     use crate::tokens::signing::{KeyCipher, Keyring};
 
     struct World {
         verifier: Verifier,
+        clock: Clock,
         store: Store,
         hasher: KeyHasher,
         metrics: Arc<Metrics>,
@@ -551,11 +559,13 @@ mod tests {
         let secrets = MasterKey::from_bytes(vec![9; 32]).unwrap().derive();
         let hasher = KeyHasher::new(&secrets, &[]);
         let metrics = Arc::new(Metrics::new());
+        let clock = Clock::system();
         let keyring = Keyring::new(
             store.clone(),
             KeyCipher::new(&secrets, &[]),
             crate::domain::token::SigningAlgorithm::EdDSA,
             600,
+            clock.clone(),
         );
         let tokens = TokenService::new(
             store.clone(),
@@ -564,17 +574,19 @@ mod tests {
             600,
             keyring,
             Arc::new(Denylist::new(store.clone(), None)),
+            clock.clone(),
         );
         let keys = TieredCache::new(None, metrics.clone(), std::time::Duration::from_secs(60));
-        let verifier = Verifier::new(
-            store.clone(),
-            hasher.clone(),
-            Arc::new(keys),
-            Arc::new(tokens),
-            RateLimiter::new(None),
-            Arc::new(UsageRecorder::default()),
-            metrics.clone(),
-        );
+        let verifier = Verifier::new(Collaborators {
+            store: store.clone(),
+            hasher: hasher.clone(),
+            keys: Arc::new(keys),
+            tokens: Arc::new(tokens),
+            ratelimiter: RateLimiter::new(None),
+            usage: Arc::new(UsageRecorder::default()),
+            metrics: metrics.clone(),
+            clock: clock.clone(),
+        });
         let (tenant, keyspace_id) = (new_id(), new_id());
         let mut conn = store.conn().unwrap();
         let at = now();
@@ -608,6 +620,7 @@ mod tests {
         drop(conn);
         World {
             verifier,
+            clock,
             store,
             hasher,
             metrics,
@@ -763,6 +776,18 @@ mod tests {
                 "a refusal shows no metadata: {body}"
             );
         }
+    }
+
+    /// Expiry is judged by the engine's clock, also for a record the cache holds: moving the
+    /// clock past the end is enough, with no store change and no wait.
+    #[tokio::test]
+    async fn a_key_expires_when_its_clock_passes_the_end() {
+        let w = world().await;
+        let key = w.key(|k| k.expires_at = Some(now() + TimeDelta::seconds(60)));
+        assert_eq!(w.verify(&key, |_| {}).await.code, VerifyCode::Valid);
+        w.clock.advance(std::time::Duration::from_secs(61));
+        let outcome = w.verify(&key, |_| {}).await;
+        assert_eq!((outcome.valid, outcome.code), (false, VerifyCode::Expired));
     }
 
     #[tokio::test]

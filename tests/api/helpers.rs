@@ -9,6 +9,7 @@ use diesel::RunQueryDsl;
 use diesel::pg::PgConnection;
 use latchkey::config::Settings;
 use latchkey::domain::key::KeyHasher;
+use latchkey::domain::time::Clock;
 use latchkey::startup::Application;
 use latchkey::store::Store;
 
@@ -124,6 +125,8 @@ pub struct TestApp {
     pub store: Store,
     pub hasher: KeyHasher,
     pub db: TestDatabase,
+    /// The app's clock: move it (`app.clock.advance(..)`) instead of waiting for time to pass.
+    pub clock: Clock,
 }
 
 impl TestApp {
@@ -138,7 +141,8 @@ impl TestApp {
         let env = test_env(&db, extra);
         let settings = Settings::load(&env, None).expect("test settings are valid");
         let hasher = settings.key_hasher().expect("test secret is valid");
-        let app = Application::build(settings)
+        let clock = Clock::system();
+        let app = Application::build_with_clock(settings, clock.clone())
             .await
             .expect("application builds");
         let port = app.port();
@@ -161,6 +165,7 @@ impl TestApp {
             store,
             hasher,
             db,
+            clock,
         }
     }
 

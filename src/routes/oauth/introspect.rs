@@ -9,7 +9,6 @@ use super::{OAuthError, OAuthForm, no_store};
 use crate::domain::token::scope_param;
 use crate::routes::extractor::{Authorized, KeysVerify};
 use crate::routes::state::AppState;
-use crate::store::now;
 use crate::verify;
 
 #[derive(Serialize)]
@@ -47,7 +46,9 @@ pub async fn introspect(
         return Ok(inactive());
     };
     let key = resolved.key;
-    if key.tenant_id != auth.tenant.as_str() || verify::status_check(&key, now()).is_some() {
+    if key.tenant_id != auth.tenant.as_str()
+        || verify::status_check(&key, state.clock.now()).is_some()
+    {
         return Ok(inactive());
     }
     let exp = key.expires_at.map(|e| e.and_utc().timestamp());

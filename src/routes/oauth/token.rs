@@ -10,7 +10,7 @@ use crate::domain::ids::TenantId;
 use crate::domain::token::parse_scope_param;
 use crate::domain::verify_code::VerifyCode;
 use crate::routes::state::AppState;
-use crate::store::{keyspaces, now};
+use crate::store::keyspaces;
 use crate::tokens::TokenSubject;
 use crate::verify::{self, VerifyInput};
 
@@ -38,7 +38,7 @@ pub async fn token(
             "only the client_credentials grant is supported",
         ));
     }
-    let at = now();
+    let at = state.clock.now();
     match verify::status_check(&key, at) {
         Some(VerifyCode::Revoked) => return Err(OAuthError::invalid_client("this key is revoked")),
         Some(VerifyCode::Disabled) => {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::{World, parts};
 use crate::helpers::TEST_SECRET_KEY;
 
-/// Longer than a node trusts its cached key set.
+/// Longer than a node trusts its cached key set (the app's clock is moved by it, not waited).
 const KEYRING_REFRESH: Duration = Duration::from_millis(5_300);
 
 #[tokio::test]
@@ -144,7 +144,7 @@ async fn rotation_keeps_old_tokens_verifying_until_the_old_key_is_removed() {
     assert_ne!(new_kid, old_kid);
     assert_eq!(rotated["retired"], 1);
 
-    tokio::time::sleep(KEYRING_REFRESH).await;
+    world.app.clock.advance(KEYRING_REFRESH);
     let new_token = world.token(&client, None).await;
     assert_eq!(parts(&new_token).0["kid"], new_kid.as_str());
     let jwks: Value = world
@@ -181,7 +181,7 @@ async fn rotation_keeps_old_tokens_verifying_until_the_old_key_is_removed() {
     })
     .await
     .unwrap();
-    tokio::time::sleep(KEYRING_REFRESH).await;
+    world.app.clock.advance(KEYRING_REFRESH);
     let jwks: Value = world
         .app
         .get("/.well-known/jwks.json")
