@@ -4,6 +4,7 @@ pub mod account;
 pub mod ids;
 pub mod inputs;
 pub mod key;
+pub mod key_status;
 pub mod role;
 pub mod scope;
 pub mod secrets;

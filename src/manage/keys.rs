@@ -15,12 +15,13 @@ use crate::domain::inputs::{
     parse_owner_id,
 };
 use crate::domain::key::{KeyDigest, KeyPrefix};
+use crate::domain::key_status::KeyStatus;
 use crate::domain::scope::Scopes;
 use crate::domain::time::utc;
 use crate::error::ApiError;
 use crate::events::{Change, Event, Source, Subject};
 use crate::routes::state::AppState;
-use crate::store::api_keys::{self, KeyFilter, KeyStatus, RevokeTarget};
+use crate::store::api_keys::{self, KeyFilter, RevokeTarget};
 use crate::store::models::{ApiKeyChanges, ApiKeyRow};
 use crate::store::{DbConnection, StoreError, keyspaces};
 
@@ -117,7 +118,7 @@ pub struct KeyView {
 
 impl KeyView {
     pub fn from_row(row: ApiKeyRow, at: NaiveDateTime) -> Self {
-        let status = KeyStatus::of(&row, at);
+        let status = row.status(at);
         let credits = row.credits_remaining.map(|remaining| Credits {
             remaining,
             refill: match (
@@ -666,7 +667,7 @@ pub async fn rotate(
                     .collect();
                 return Ok(Err(events));
             }
-            if KeyStatus::of(&old, at) == KeyStatus::Expired {
+            if old.status(at) == KeyStatus::Expired {
                 return Err(ApiError::conflict(
                     "key_expired",
                     "an expired key cannot be rotated; create a new key instead",

@@ -9,6 +9,7 @@ use super::schema::api_keys;
 use super::{DbConnection, StoreError};
 use crate::domain::ids::TenantId;
 use crate::domain::key::KeyDigest;
+use crate::domain::key_status::KeyStatus;
 
 /// Which keys a list shows.
 #[derive(Clone, Debug, Default)]
@@ -20,29 +21,10 @@ pub struct KeyFilter {
     pub name_contains: Option<String>,
 }
 
-/// A key's state, in the order verification checks it: revoked, then disabled, then expired.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyStatus {
-    Active,
-    Revoked,
-    Expired,
-    Disabled,
-}
-
-impl KeyStatus {
-    pub fn of(row: &ApiKeyRow, now: NaiveDateTime) -> Self {
-        if row.revoked_at.is_some() {
-            Self::Revoked
-        } else if !row.enabled {
-            Self::Disabled
-        } else if row.expires_at.is_some_and(|at| at <= now) {
-            Self::Expired
-        } else {
-            Self::Active
-        }
+impl ApiKeyRow {
+    /// This key's state as of `at`.
+    pub fn status(&self, at: NaiveDateTime) -> KeyStatus {
+        KeyStatus::of(self.revoked_at.is_some(), self.enabled, self.expires_at, at)
     }
 }
 

@@ -16,6 +16,7 @@ use crate::cache::Lookup;
 use crate::domain::ids::TenantId;
 use crate::domain::inputs::{IpAllowlist, Meta, RateLimit, RefillInterval};
 use crate::domain::key::KeyDigest;
+use crate::domain::key_status::KeyStatus;
 use crate::domain::scope::{Scope, Scopes};
 use crate::domain::time::Clock;
 use crate::domain::token::{AccessTokenClaims, looks_like_jwt, token_scopes};
@@ -207,16 +208,7 @@ impl VerifyOutcome {
 /// The checks on a key's own state, in order: revoked, disabled, expired. Shared by verification
 /// and introspection.
 pub fn status_check(key: &KeyRecord, at: NaiveDateTime) -> Option<VerifyCode> {
-    if key.revoked {
-        return Some(VerifyCode::Revoked);
-    }
-    if !key.enabled {
-        return Some(VerifyCode::Disabled);
-    }
-    if key.expires_at.is_some_and(|e| e <= at) {
-        return Some(VerifyCode::Expired);
-    }
-    None
+    KeyStatus::of(key.revoked, key.enabled, key.expires_at, at).refusal()
 }
 
 /// The checks that need no counters, in order: tenant, keyspace, revoked, disabled, expired,

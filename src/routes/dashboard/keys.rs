@@ -13,6 +13,7 @@ use super::forms::{FormState, all_of, first_of, pairs, split_list};
 use super::usage::{Chart, key_chart};
 use super::{PageError, render, see_other, urlencode};
 use crate::domain::inputs::{Credits, Refill, RefillInterval};
+use crate::domain::key_status::KeyStatus;
 use crate::domain::role::Action;
 use crate::error::ApiError;
 use crate::manage::audit::{AuditEventView, AuditQuery};
@@ -20,7 +21,6 @@ use crate::manage::keys::{self, BulkRevoke, CreateKey, KeyView, ListQuery};
 use crate::manage::keyspaces::KeyspaceView;
 use crate::manage::parse_path_id;
 use crate::routes::state::AppState;
-use crate::store::api_keys::KeyStatus;
 
 /// Fields of the create form, for putting service errors next to them.
 const CREATE_FIELDS: &[&str] = &[
