@@ -1,0 +1,156 @@
+//! API keys, one file per job: create (plaintext shown once, idempotent), read and list, update,
+//! rotate with grace, revoke, and the usage report. Here: the key as the API shows it and the
+//! input rules the jobs share.
+
+mod create;
+mod read;
+mod revoke;
+mod rotate;
+mod update;
+mod usage;
+
+pub use create::{CreateKey, CreatedKey, create};
+pub use read::{ListQuery, family, get, list};
+pub use revoke::{BulkRevoke, BulkRevoked, MAX_BULK, revoke, revoke_bulk};
+pub use rotate::{MAX_GRACE_SECONDS, PreviousKey, RotatedKey, rotate};
+pub use update::{UpdateKey, update};
+pub use usage::{KeyUsage, UsageHour, UsageQuery, usage};
+
+use actix_web::http::StatusCode;
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use crate::audit::AuditContext;
+use crate::domain::ids::{TenantId, new_id};
+use crate::domain::inputs::{
+    Credits, IpAllowlist, Meta, RateLimit, Refill, RefillInterval, parse_expiry, parse_name,
+    parse_owner_id,
+};
+use crate::domain::key::{KeyDigest, KeyPrefix};
+use crate::domain::key_status::KeyStatus;
+use crate::domain::scope::Scopes;
+use crate::domain::time::utc;
+use crate::error::ApiError;
+use crate::events::{Change, Event, Source, Subject};
+use crate::manage::{Page, PageRequest, double_option, parse_filter};
+use crate::routes::state::AppState;
+use crate::store::api_keys::{self, KeyFilter, RevokeTarget};
+use crate::store::models::{ApiKeyChanges, ApiKeyRow};
+use crate::store::{DbConnection, StoreError, keyspaces};
+
+/// A key as the API shows it: never the secret, never its digest.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KeyView {
+    pub id: String,
+    pub keyspace_id: String,
+    pub name: Option<String>,
+    pub owner_id: Option<String>,
+    /// The prefix and the first characters of the secret, to recognise the key.
+    #[schema(example = "acme_live_8Hq2")]
+    pub start: String,
+    pub status: KeyStatus,
+    pub enabled: bool,
+    pub scopes: Vec<String>,
+    #[schema(value_type = Object)]
+    pub meta: Value,
+    pub ip_allowlist: Vec<String>,
+    pub ratelimit: Option<RateLimit>,
+    pub credits: Option<Credits>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_reason: Option<String>,
+    pub rotated_from: Option<String>,
+    pub family_id: String,
+}
+
+impl KeyView {
+    pub fn from_row(row: ApiKeyRow, at: NaiveDateTime) -> Self {
+        let status = row.status(at);
+        let credits = row.credits_remaining.map(|remaining| Credits {
+            remaining,
+            refill: match (
+                row.credits_refill_amount,
+                row.credits_refill_interval.as_deref(),
+            ) {
+                (Some(amount), Some(interval)) => RefillInterval::from_stored(interval)
+                    .map(|interval| Refill { amount, interval }),
+                _ => None,
+            },
+        });
+        Self {
+            scopes: Scopes::from_json(&row.scopes).to_strings(),
+            meta: Meta::from_stored(&row.meta).to_value(),
+            ip_allowlist: IpAllowlist::from_stored(&row.ip_allowlist).to_strings(),
+            ratelimit: RateLimit::from_stored(row.ratelimit_limit, row.ratelimit_window),
+            credits,
+            status,
+            id: row.id,
+            keyspace_id: row.keyspace_id,
+            name: row.name,
+            owner_id: row.owner_id,
+            start: row.start,
+            enabled: row.enabled,
+            created_at: utc(row.created_at),
+            updated_at: utc(row.updated_at),
+            last_used_at: row.last_used_at.map(utc),
+            expires_at: row.expires_at.map(utc),
+            revoked_at: row.revoked_at.map(utc),
+            revoked_reason: row.revoked_reason,
+            rotated_from: row.rotated_from,
+            family_id: row.family_id,
+        }
+    }
+}
+
+fn field(name: &'static str) -> impl FnOnce(String) -> ApiError {
+    move |message| ApiError::invalid_field(name, message)
+}
+
+fn parse_scopes(raw: &[String]) -> Result<Scopes, ApiError> {
+    Scopes::parse(raw).map_err(|e| ApiError::invalid_field("scopes", e.to_string()))
+}
+
+fn parse_credits(credits: Credits) -> Result<Credits, ApiError> {
+    credits.validate().map_err(field("credits"))
+}
+
+fn parse_ratelimit(limit: RateLimit) -> Result<RateLimit, ApiError> {
+    limit.validate().map_err(field("ratelimit"))
+}
+
+/// Reads a key id from a path or body; malformed ids are simply not found.
+fn key_not_found() -> ApiError {
+    ApiError::not_found("key")
+}
+
+fn audit_actor_label(audit: &AuditContext) -> String {
+    match &audit.actor {
+        crate::audit::Actor::RootKey(id) => format!("root_key:{id}"),
+        crate::audit::Actor::User(id) => format!("user:{id}"),
+        crate::audit::Actor::Cli => "cli".into(),
+        crate::audit::Actor::LeakReporter(id) => format!("leak_reporter:{id}"),
+        crate::audit::Actor::Client(id) => format!("oauth_client:{id}"),
+    }
+}
+
+/// The configuration of a new key, for the audit log (never the secret or digest).
+fn creation_fields(row: &ApiKeyRow) -> Value {
+    json!({
+        "keyspace_id": row.keyspace_id,
+        "name": row.name,
+        "owner_id": row.owner_id,
+        "scopes": Scopes::from_json(&row.scopes).to_strings(),
+        "expires_at": row.expires_at.map(utc),
+        "ip_allowlist": IpAllowlist::from_stored(&row.ip_allowlist).to_strings(),
+        "ratelimit": RateLimit::from_stored(row.ratelimit_limit, row.ratelimit_window),
+        "credits_remaining": row.credits_remaining,
+        "enabled": row.enabled,
+        "rotated_from": row.rotated_from,
+    })
+}

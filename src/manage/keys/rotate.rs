@@ -1,0 +1,174 @@
+//! Rotating a key: a successor with the same configuration, the old key valid until the grace
+//! ends; rotating a revoked key revokes its whole family (reuse detection).
+
+use super::*;
+
+/// Longest rotation grace period: 30 days.
+pub const MAX_GRACE_SECONDS: i64 = 30 * 24 * 3600;
+
+/// The answer to a rotation: the new key (plaintext once) and the old key's new expiry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedKey {
+    #[serde(flatten)]
+    pub view: KeyView,
+    /// The new key's plaintext, shown only in this response.
+    pub key: String,
+    pub previous_key: PreviousKey,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreviousKey {
+    pub id: String,
+    /// The old key keeps working until this moment (now plus the grace period, or sooner if
+    /// it already expired earlier).
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn rotate(
+    state: &AppState,
+    audit: &AuditContext,
+    tenant: &TenantId,
+    id: String,
+    grace_period_seconds: i64,
+) -> Result<RotatedKey, ApiError> {
+    if !(0..=MAX_GRACE_SECONDS).contains(&grace_period_seconds) {
+        return Err(ApiError::invalid_field(
+            "grace_period_seconds",
+            format!("must be between 0 and {MAX_GRACE_SECONDS}"),
+        ));
+    }
+    let at = state.clock.now();
+    let hasher = state.keys.clone();
+    let (audit, tenant) = (audit.clone(), tenant.clone());
+    let outcome = state
+        .store
+        .transaction(move |conn| {
+            let old = api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
+            if old.revoked_at.is_some() {
+                // Someone is rotating a key that was revoked: whoever holds it is not who we
+                // think. Revoke the whole family and refuse (reuse detection).
+                let revoked = api_keys::revoke(
+                    conn,
+                    &tenant,
+                    RevokeTarget::Family(&old.family_id),
+                    Some("rotation_reuse_detected"),
+                    at,
+                )?;
+                // One audit event for the family; one event per key it revoked.
+                audit.record(
+                    conn,
+                    &tenant,
+                    "key.family_revoke",
+                    ("key", &old.id),
+                    json!({
+                        "reason": "rotation_reuse_detected",
+                        "family_id": old.family_id,
+                        "revoked_key_ids": revoked.iter().map(|r| &r.id).collect::<Vec<_>>(),
+                    }),
+                )?;
+                let reason = Some("rotation_reuse_detected".to_owned());
+                let events: Vec<Event> = revoked
+                    .iter()
+                    .map(|row| {
+                        let change = Change::Revoked {
+                            reason: reason.clone(),
+                        };
+                        Event::new(&audit, &tenant, Subject::key(row), change)
+                            .with_source(Source::ReuseDetection)
+                    })
+                    .collect();
+                return Ok(Err(events));
+            }
+            if old.status(at) == KeyStatus::Expired {
+                return Err(ApiError::conflict(
+                    "key_expired",
+                    "an expired key cannot be rotated; create a new key instead",
+                ));
+            }
+            if api_keys::has_successor(conn, &tenant, &old.id)? {
+                return Err(ApiError::conflict(
+                    "key_already_rotated",
+                    "this key was already rotated; rotate its newest successor instead",
+                ));
+            }
+            let prefix = old
+                .start
+                .rsplit_once('_')
+                .and_then(|(prefix, _)| KeyPrefix::parse(prefix).ok())
+                .ok_or_else(|| {
+                    ApiError::internal(anyhow::anyhow!("stored key start is malformed"))
+                })?;
+            let generated = hasher.generate(&prefix);
+            let new = ApiKeyRow {
+                id: new_id(),
+                digest: generated.digest.as_bytes().to_vec(),
+                start: generated.start,
+                created_at: at,
+                updated_at: at,
+                last_used_at: None,
+                rotated_from: Some(old.id.clone()),
+                idempotency_key: None,
+                idempotency_fingerprint: None,
+                created_by: audit_actor_label(&audit),
+                ..old.clone()
+            };
+            api_keys::insert(conn, &new)?;
+            let grace_end = at + TimeDelta::seconds(grace_period_seconds);
+            let old_expires_at = old.expires_at.map_or(grace_end, |e| e.min(grace_end));
+            api_keys::set_expiry(conn, &tenant, &old.id, old_expires_at, at)?;
+            // The old key's expiry changed: its event evicts it so every node sees the grace end.
+            let rotated = Event::record(
+                conn,
+                &audit,
+                &tenant,
+                Subject::key(&old),
+                Change::Rotated {
+                    successor_id: new.id.clone(),
+                },
+                json!({
+                    "new_key_id": new.id,
+                    "grace_period_seconds": grace_period_seconds,
+                    "expires_at": utc(old_expires_at),
+                }),
+            )?;
+            let fields = creation_fields(&new);
+            let created = Event::record(
+                conn,
+                &audit,
+                &tenant,
+                Subject::key(&new),
+                Change::Created,
+                fields,
+            )?;
+            let changed = [rotated, created];
+            Ok(Ok((
+                RotatedKey {
+                    view: KeyView::from_row(new, at),
+                    key: generated.key.expose_secret().to_owned(),
+                    previous_key: PreviousKey {
+                        id: old.id,
+                        expires_at: utc(old_expires_at),
+                    },
+                },
+                changed,
+            )))
+        })
+        .await?;
+    match outcome {
+        Ok((rotated, changed)) => {
+            state.events.dispatch(&changed).await;
+            Ok(rotated)
+        }
+        Err(revoked) => {
+            state.events.dispatch(&revoked).await;
+            Err(ApiError::conflict(
+                "key_revoked_reuse_detected",
+                format!(
+                    "this key was revoked, so rotating it means someone else may hold it; every \
+                     active key of its rotation family ({} keys) has been revoked",
+                    revoked.len()
+                ),
+            ))
+        }
+    }
+}

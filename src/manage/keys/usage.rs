@@ -1,0 +1,90 @@
+//! A key's usage report: hourly verification counts by outcome.
+
+use super::*;
+
+/// `?since=&until=` of a usage query (default: the last 24 hours, at most 31 days).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UsageQuery {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Verifications of one hour, by outcome code.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageHour {
+    pub hour: DateTime<Utc>,
+    #[schema(value_type = Object, example = json!({"VALID": 120, "RATE_LIMITED": 3}))]
+    pub outcomes: std::collections::BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyUsage {
+    pub key_id: String,
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Totals over the period, by outcome code.
+    #[schema(value_type = Object)]
+    pub totals: std::collections::BTreeMap<String, i64>,
+    pub hours: Vec<UsageHour>,
+}
+
+/// Hourly verification counts of a key (flushed from every node every few seconds).
+pub async fn usage(
+    state: &AppState,
+    tenant: &TenantId,
+    id: String,
+    query: UsageQuery,
+) -> Result<KeyUsage, ApiError> {
+    let until = query.until.unwrap_or_else(Utc::now);
+    let since = query.since.unwrap_or(until - TimeDelta::hours(24));
+    if since >= until {
+        return Err(ApiError::invalid_field("since", "must be before until"));
+    }
+    if until - since > TimeDelta::days(31) {
+        return Err(ApiError::invalid_field(
+            "since",
+            "the period may span at most 31 days",
+        ));
+    }
+    let tenant = tenant.clone();
+    let (key, rows) = state
+        .store
+        .run(move |conn| {
+            let key = api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
+            let rows = crate::store::usage::hourly(
+                conn,
+                &tenant,
+                Some(&key.id),
+                since.naive_utc(),
+                until.naive_utc(),
+            )?;
+            Ok::<_, ApiError>((key, rows))
+        })
+        .await?;
+    let mut totals = std::collections::BTreeMap::new();
+    let mut hours: Vec<UsageHour> = Vec::new();
+    for row in rows {
+        *totals.entry(row.outcome.clone()).or_default() += row.count;
+        let hour = utc(row.hour);
+        match hours.last_mut() {
+            Some(last) if last.hour == hour => {
+                last.outcomes.insert(row.outcome, row.count);
+            }
+            _ => hours.push(UsageHour {
+                hour,
+                outcomes: [(row.outcome, row.count)].into_iter().collect(),
+            }),
+        }
+    }
+    Ok(KeyUsage {
+        key_id: key.id,
+        since,
+        until,
+        last_used_at: key.last_used_at.map(utc),
+        totals,
+        hours,
+    })
+}
