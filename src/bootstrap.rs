@@ -1,5 +1,6 @@
 //! `latchkey bootstrap`: the first tenant, its owner and an all-powerful root key, in one transaction.
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::json;
 
@@ -8,7 +9,7 @@ use crate::auth::password::{self, Password, PasswordError};
 use crate::auth::root_key;
 use crate::domain::account::{parse_email, parse_tenant_name};
 use crate::domain::ids::new_id;
-use crate::domain::key::KeyHasher;
+use crate::domain::key::{KeyHasher, PlainKey};
 use crate::domain::scope::{ROOT_SCOPES, Scopes};
 use crate::store::models::User;
 use crate::store::{Store, StoreError, now, tenants, users};
@@ -36,17 +37,32 @@ impl From<diesel::result::Error> for BootstrapError {
 }
 
 /// What bootstrap created. `password` is set only when it was generated (it is shown once).
+/// The secrets stay in secret types until the command prints them; `Debug` shows neither.
 #[derive(Debug, Serialize)]
 pub struct Bootstrapped {
     pub tenant_id: String,
     pub tenant: String,
     pub user_id: String,
     pub email: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "expose_password"
+    )]
+    pub password: Option<SecretString>,
     pub root_key_id: String,
-    pub root_key: String,
+    #[serde(serialize_with = "PlainKey::serialize_exposed")]
+    pub root_key: PlainKey,
     pub scopes: Vec<String>,
+}
+
+fn expose_password<S: serde::Serializer>(
+    password: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match password {
+        Some(password) => s.serialize_str(password.expose_secret()),
+        None => s.serialize_none(),
+    }
 }
 
 /// Creates tenant, owner (or adds an existing user as owner), root key and audit events.
@@ -120,9 +136,9 @@ pub fn bootstrap(
             user_id,
             email: email.clone(),
             // An existing user keeps the password they have; a generated one is not theirs.
-            password: generated.filter(|_| created_user),
+            password: generated.filter(|_| created_user).map(SecretString::from),
             root_key_id: issued.row.id,
-            root_key: issued.key.expose_secret().to_owned(),
+            root_key: issued.key,
             scopes: scopes.to_strings(),
         })
     })

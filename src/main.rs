@@ -121,13 +121,14 @@ fn print_bootstrapped(done: &latchkey::bootstrap::Bootstrapped, json: bool) {
     println!("Created tenant `{}` ({})", done.tenant, done.tenant_id);
     match &done.password {
         Some(password) => println!(
-            "Owner {} with generated password (shown once): {password}",
-            done.email
+            "Owner {} with generated password (shown once): {}",
+            done.email,
+            secrecy::ExposeSecret::expose_secret(password)
         ),
         None => println!("Owner {}", done.email),
     }
     println!("Root key {} (shown once; store it now):", done.root_key_id);
-    println!("  {}", done.root_key);
+    println!("  {}", done.root_key.expose_secret());
     if json {
         println!(
             "{}",

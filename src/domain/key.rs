@@ -134,6 +134,26 @@ impl PlainKey {
     pub fn expose_secret(&self) -> &str {
         self.0.expose_secret()
     }
+
+    /// For `#[serde(serialize_with)]` on the one response field that shows a new key: the only
+    /// way a `PlainKey` is serialised.
+    pub fn serialize_exposed<S: serde::Serializer>(
+        key: &PlainKey,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(key.expose_secret())
+    }
+
+    /// [`PlainKey::serialize_exposed`] for a key that may be absent.
+    pub fn serialize_exposed_opt<S: serde::Serializer>(
+        key: &Option<PlainKey>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match key {
+            Some(key) => s.serialize_str(key.expose_secret()),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 impl fmt::Debug for PlainKey {
@@ -678,6 +698,26 @@ mod tests {
                         && b[sep - len + 1..sep].iter().all(prefix_char)
                 })
         })
+    }
+
+    /// A response struct holding new keys shows them when serialised and never in `Debug`.
+    #[test]
+    fn a_plain_key_is_serialised_only_through_its_field() {
+        #[derive(Debug, serde::Serialize)]
+        struct Created {
+            #[serde(serialize_with = "PlainKey::serialize_exposed")]
+            key: PlainKey,
+            #[serde(serialize_with = "PlainKey::serialize_exposed_opt")]
+            replay: Option<PlainKey>,
+        }
+        let h = hasher();
+        let key = h.generate(&prefix("acme_live")).key;
+        let raw = key.expose_secret().to_owned();
+        let created = Created { key, replay: None };
+        let json = serde_json::to_value(&created).unwrap();
+        assert_eq!(json, serde_json::json!({"key": raw, "replay": null}));
+        let debug = format!("{created:?}");
+        assert!(!debug.contains(&raw["acme_live_".len()..]), "{debug}");
     }
 
     fn prefix_strategy() -> impl Strategy<Value = KeyPrefix> {

@@ -10,6 +10,7 @@ use crate::audit::AuditContext;
 use crate::auth::root_key;
 use crate::domain::ids::TenantId;
 use crate::domain::inputs::{parse_expiry, parse_name};
+use crate::domain::key::PlainKey;
 use crate::domain::scope::{Scope, Scopes};
 use crate::domain::time::utc;
 use crate::error::ApiError;
@@ -62,7 +63,9 @@ pub struct CreatedRootKey {
     #[serde(flatten)]
     pub view: RootKeyView,
     /// The plaintext root key, shown only in this response.
-    pub key: String,
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "PlainKey::serialize_exposed")]
+    pub key: PlainKey,
 }
 
 /// Creates a root key. `holder` is the power of whoever asks: a root key's scopes, or every
@@ -110,7 +113,7 @@ pub async fn create(
             let subject = Subject::root_key(&issued.row);
             let event = Event::record(conn, &audit, &tenant, subject, Change::Created, fields)?;
             let created = CreatedRootKey {
-                key: issued.key.expose_secret().to_owned(),
+                key: issued.key,
                 view: issued.row.into(),
             };
             Ok::<_, ApiError>((created, event))

@@ -190,7 +190,7 @@ impl TestApp {
             TestTenant {
                 id: done.tenant_id,
                 name,
-                root_key: done.root_key,
+                root_key: done.root_key.expose_secret().to_owned(),
                 root_key_id: done.root_key_id,
             }
         })

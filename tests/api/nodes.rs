@@ -346,11 +346,11 @@ pub async fn space(store: &Store, hasher: &KeyHasher, api: &Api, name: &str) -> 
     .await
     .expect("bootstrap task");
     let keyspace_id = api
-        .create_keyspace(&done.root_key, &format!("{name}_live"))
+        .create_keyspace(done.root_key.expose_secret(), &format!("{name}_live"))
         .await;
     Space {
         tenant_id: done.tenant_id,
-        token: done.root_key,
+        token: done.root_key.expose_secret().to_owned(),
         keyspace_id,
     }
 }

@@ -39,8 +39,9 @@ pub struct CreatedKey {
     #[serde(flatten)]
     pub view: KeyView,
     /// The plaintext key. Shown only in this response; store it now. `null` on an idempotent replay.
-    #[schema(example = "acme_live_8Hq2vR0dXk3N7bYc1LmQ5sTf9WpZ4gJe6UaOiE2x")]
-    pub key: Option<String>,
+    #[schema(value_type = Option<String>, example = "acme_live_8Hq2vR0dXk3N7bYc1LmQ5sTf9WpZ4gJe6UaOiE2x")]
+    #[serde(serialize_with = "PlainKey::serialize_exposed_opt")]
+    pub key: Option<PlainKey>,
     /// Present on an idempotent replay, explaining why `key` is null.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -191,7 +192,7 @@ pub async fn create(
             Ok((
                 CreatedKey {
                     view: KeyView::from_row(row, at),
-                    key: Some(generated.key.expose_secret().to_owned()),
+                    key: Some(generated.key),
                     note: None,
                 },
                 Some(event),

@@ -29,7 +29,7 @@ use crate::domain::inputs::{
     Credits, IpAllowlist, Meta, RateLimit, Refill, RefillInterval, parse_expiry, parse_name,
     parse_owner_id,
 };
-use crate::domain::key::{KeyDigest, KeyPrefix};
+use crate::domain::key::{KeyDigest, KeyPrefix, PlainKey};
 use crate::domain::key_status::KeyStatus;
 use crate::domain::scope::Scopes;
 use crate::domain::time::utc;

@@ -12,7 +12,9 @@ pub struct RotatedKey {
     #[serde(flatten)]
     pub view: KeyView,
     /// The new key's plaintext, shown only in this response.
-    pub key: String,
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "PlainKey::serialize_exposed")]
+    pub key: PlainKey,
     pub previous_key: PreviousKey,
 }
 
@@ -144,7 +146,7 @@ pub async fn rotate(
             Ok(Ok((
                 RotatedKey {
                     view: KeyView::from_row(new, at),
-                    key: generated.key.expose_secret().to_owned(),
+                    key: generated.key,
                     previous_key: PreviousKey {
                         id: old.id,
                         expires_at: utc(old_expires_at),

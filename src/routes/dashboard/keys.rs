@@ -13,6 +13,7 @@ use super::forms::{FormState, all_of, first_of, pairs, split_list};
 use super::usage::{Chart, key_chart};
 use super::{PageError, render, see_other, urlencode};
 use crate::domain::inputs::{Credits, Refill, RefillInterval};
+use crate::domain::key::PlainKey;
 use crate::domain::key_status::KeyStatus;
 use crate::domain::role::Action;
 use crate::error::ApiError;
@@ -258,7 +259,7 @@ struct SecretPage {
     heading: &'static str,
     key_id: String,
     key_name: String,
-    secret: String,
+    secret: PlainKey,
     /// For a rotation: when the previous key stops working.
     previous_expires: Option<String>,
 }
@@ -398,7 +399,11 @@ async fn create(
                         heading: "Your new key",
                         key_name: created.view.name.clone().unwrap_or_default(),
                         key_id: created.view.id,
-                        secret: created.key.unwrap_or_default(),
+                        secret: created.key.ok_or_else(|| {
+                            PageError::from(ApiError::internal(anyhow::anyhow!(
+                                "a key created without an Idempotency-Key has its plaintext"
+                            )))
+                        })?,
                         previous_expires: None,
                     },
                 ));

@@ -9,6 +9,7 @@ use super::context::{Layout, Member, Notice, Permission, can};
 use super::forms::{FormState, all_of, first_of, pairs};
 use super::keys::when;
 use super::{PageError, render, see_other};
+use crate::domain::key::PlainKey;
 use crate::domain::role::{Action, Role};
 use crate::domain::scope::{ROOT_SCOPES, Scopes};
 use crate::manage::root_keys::{self, CreateRootKey, RootKeyView};
@@ -53,7 +54,7 @@ struct RootKeysPage {
     can_revoke: bool,
     form: FormState,
     /// The key just created, shown on this response only.
-    secret: Option<String>,
+    secret: Option<PlainKey>,
     notice: Option<&'static str>,
     problem: Option<String>,
 }
@@ -91,7 +92,7 @@ async fn page<P: Permission>(
     state: &AppState,
     form: FormState,
     chosen: Vec<String>,
-    secret: Option<String>,
+    secret: Option<PlainKey>,
     notice: Option<&'static str>,
     problem: Option<String>,
 ) -> Result<RootKeysPage, PageError> {
