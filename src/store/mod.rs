@@ -355,6 +355,39 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, StoreError
     applied.map_err(|e| StoreError::Migration(e.to_string()))
 }
 
+/// Applies the next pending migration, if any, and names it (the migration test walks them one
+/// by one). No advisory lock: not for a running cluster.
+pub fn run_next_migration(conn: &mut DbConnection) -> Result<Option<String>, StoreError> {
+    let next = match conn {
+        DbConnection::Postgres(pg) => pg.pending_migrations(POSTGRES_MIGRATIONS).and_then(|p| {
+            p.first()
+                .map(|m| pg.run_migration(&**m).map(|v| v.to_string()))
+                .transpose()
+        }),
+        DbConnection::Sqlite(sqlite) => {
+            sqlite.pending_migrations(SQLITE_MIGRATIONS).and_then(|p| {
+                p.first()
+                    .map(|m| sqlite.run_migration(&**m).map(|v| v.to_string()))
+                    .transpose()
+            })
+        }
+    };
+    next.map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+/// Reverts the last applied migration and names it.
+pub fn revert_last_migration(conn: &mut DbConnection) -> Result<String, StoreError> {
+    let reverted = match conn {
+        DbConnection::Postgres(pg) => pg
+            .revert_last_migration(POSTGRES_MIGRATIONS)
+            .map(|v| v.to_string()),
+        DbConnection::Sqlite(sqlite) => sqlite
+            .revert_last_migration(SQLITE_MIGRATIONS)
+            .map(|v| v.to_string()),
+    };
+    reverted.map_err(|e| StoreError::Migration(e.to_string()))
+}
+
 /// Reverts every applied migration (used by the migration round-trip test).
 pub fn revert_all_migrations(conn: &mut DbConnection) -> Result<(), StoreError> {
     let result = match conn {

@@ -3,7 +3,10 @@
 use diesel::RunQueryDsl;
 use diesel::sql_types::Text;
 use latchkey::store::url::DatabaseUrl;
-use latchkey::store::{DbConnection, Store, revert_all_migrations, run_migrations};
+use latchkey::store::{
+    DbConnection, Store, revert_all_migrations, revert_last_migration, run_migrations,
+    run_next_migration,
+};
 
 use crate::helpers::{TestDatabase, backend};
 
@@ -61,4 +64,84 @@ fn down_undoes_up_and_up_is_repeatable() {
 
     run_migrations(&mut conn).unwrap();
     assert_eq!(tables(&mut conn), after_up);
+}
+
+#[derive(diesel::QueryableByName, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct SchemaLine {
+    #[diesel(sql_type = Text)]
+    line: String,
+}
+
+/// The schema as lines to compare: every table's columns (name, type, nullability, default,
+/// key), every index and constraint with its definition. Column order is left out.
+fn schema(conn: &mut DbConnection) -> Vec<String> {
+    let queries: &[&str] = match conn {
+        DbConnection::Postgres(_) => &[
+            "SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || \
+             ' nullable=' || is_nullable || ' default=' || coalesce(column_default, '-') AS line \
+             FROM information_schema.columns WHERE table_schema = 'public' \
+             AND table_name <> '__diesel_schema_migrations'",
+            "SELECT 'index ' || indexname || ': ' || indexdef AS line FROM pg_indexes \
+             WHERE schemaname = 'public' AND tablename <> '__diesel_schema_migrations'",
+            "SELECT 'constraint ' || conrelid::regclass::text || ' ' || conname || ': ' || \
+             pg_get_constraintdef(oid) AS line FROM pg_constraint \
+             WHERE connamespace = 'public'::regnamespace \
+             AND conrelid::regclass::text <> '__diesel_schema_migrations'",
+        ],
+        DbConnection::Sqlite(_) => &[
+            "SELECT 'column ' || m.name || '.' || c.name || ' ' || c.type || \
+             ' notnull=' || c.\"notnull\" || ' default=' || coalesce(c.dflt_value, '-') || \
+             ' pk=' || c.pk AS line \
+             FROM sqlite_master m JOIN pragma_table_info(m.name) c \
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' \
+             AND m.name <> '__diesel_schema_migrations'",
+            "SELECT 'index ' || name || ' on ' || tbl_name || ': ' || coalesce(sql, 'implicit') \
+             AS line FROM sqlite_master WHERE type = 'index' \
+             AND tbl_name <> '__diesel_schema_migrations'",
+            "SELECT 'foreign key ' || m.name || '.' || f.\"from\" || ' -> ' || f.\"table\" || '.' || \
+             f.\"to\" || ' on delete ' || f.on_delete AS line \
+             FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table'",
+        ],
+    };
+    let mut lines: Vec<String> = queries
+        .iter()
+        .flat_map(|sql| diesel::sql_query(*sql).load::<SchemaLine>(conn).unwrap())
+        .map(|l| l.line)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Each migration's `down.sql` restores exactly the schema before its `up.sql` (columns and
+/// their types, nullability and defaults, indexes, constraints), and applying it again gives
+/// exactly the schema it gave the first time.
+#[test]
+fn every_down_restores_the_exact_schema_before_its_up() {
+    let db = TestDatabase::create(backend());
+    let store = Store::connect(&DatabaseUrl::parse(&db.url()).unwrap(), 1).unwrap();
+    let mut conn = store.conn().unwrap();
+    let mut walked = Vec::new();
+    loop {
+        let before = schema(&mut conn);
+        let Some(version) = run_next_migration(&mut conn).unwrap() else {
+            break;
+        };
+        let after = schema(&mut conn);
+        assert_ne!(after, before, "{version} changes the schema");
+        assert_eq!(revert_last_migration(&mut conn).unwrap(), version);
+        let reverted = schema(&mut conn);
+        let missing: Vec<_> = before.iter().filter(|l| !reverted.contains(l)).collect();
+        let extra: Vec<_> = reverted.iter().filter(|l| !before.contains(l)).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{version}'s down.sql: not restored {missing:#?}, left over {extra:#?}"
+        );
+        assert_eq!(
+            run_next_migration(&mut conn).unwrap().as_deref(),
+            Some(version.as_str())
+        );
+        assert_eq!(schema(&mut conn), after, "{version} applied again");
+        walked.push(version);
+    }
+    assert!(walked.len() >= 2, "walked {walked:?}");
 }
