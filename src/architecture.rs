@@ -26,6 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("services", &["manage"]),
     ("engines", &["events", "verify", "auth", "tokens"]),
     ("cache and audit trail", &["cache", "audit"]),
+    ("the Redis client", &["redis"]),
     ("store", &["store"]),
     ("support", &["metrics", "telemetry", "sync"]),
     ("domain", &["domain"]),

@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod manage;
 pub mod metrics;
+pub mod redis;
 pub mod routes;
 pub mod scan;
 pub mod startup;

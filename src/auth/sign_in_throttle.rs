@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::auth::session::SessionKeys;
-use crate::cache::redis::RedisTier;
+use crate::redis::RedisTier;
 use crate::sync::lock;
 
 /// Failed sign-ins allowed per account in one window.
@@ -80,7 +80,7 @@ impl Shared {
     fn counters(&self, account: &str, address: &str) -> [String; 2] {
         let name = |kind: &str, value: &str| {
             let mac = self.names.keyed(&format!("sign-in-{kind}"), value);
-            format!("latchkey:sign-in:{kind}:{}", hex::encode(&mac[..16]))
+            crate::redis::keys::sign_in(kind, &hex::encode(&mac[..16]))
         };
         [name("account", account), name("address", address)]
     }

@@ -8,8 +8,6 @@
 //! node that is not subscribed (Redis down, or reconnecting) does not trust its L1 and reads
 //! through.
 
-pub mod redis;
-
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,9 +21,9 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::key::KeyDigest;
 use crate::metrics::{Metrics, Tier};
+use crate::redis::RedisTier;
 use crate::store::StoreError;
 use crate::sync::lock;
-use redis::RedisTier;
 
 /// Hard bound on how long an L1 entry is trusted without hearing from the store or Redis.
 pub const L1_TTL: Duration = Duration::from_secs(5);
@@ -230,7 +228,7 @@ impl<T: Cached> TieredCache<T> {
     }
 
     fn l2_key(digest: &KeyDigest) -> String {
-        format!("latchkey:{}:{}", T::NAMESPACE, digest.to_hex())
+        crate::redis::keys::record(T::NAMESPACE, &digest.to_hex())
     }
 
     /// Whether L1 may answer: always on a single node; with Redis only while subscribed.
@@ -541,7 +539,7 @@ impl<K: Cached, R: Cached> Caches<K, R> {
             };
             let keys: Vec<String> = hexes
                 .split(',')
-                .map(|h| format!("latchkey:{namespace}:{h}"))
+                .map(|h| crate::redis::keys::record(namespace, h))
                 .collect();
             if !redis.delete_and_publish(&keys, message).await {
                 lock(&self.pending).extend(pending[i..].iter().cloned());
@@ -561,7 +559,11 @@ impl<K: Cached, R: Cached> Caches<K, R> {
         loop {
             match redis.client().get_async_pubsub().await {
                 Ok(mut pubsub) => {
-                    if pubsub.subscribe(redis::INVALIDATION_CHANNEL).await.is_ok() {
+                    if pubsub
+                        .subscribe(crate::redis::INVALIDATION_CHANNEL)
+                        .await
+                        .is_ok()
+                    {
                         // Anything cached before this moment may have missed an eviction.
                         self.keys.clear_l1();
                         self.root_keys.clear_l1();

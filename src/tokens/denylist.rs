@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
 
-use crate::cache::redis::RedisTier;
 use crate::domain::ids::TenantId;
+use crate::redis::RedisTier;
 use crate::store::{Store, StoreError, now, revoked_tokens};
 
 /// The sorted set holding the copy.
-pub const REDIS_KEY: &str = "latchkey:revoked-jti";
+pub const REDIS_KEY: &str = crate::redis::keys::REVOKED_TOKENS;
 /// The member that marks the copy complete; its score is `+inf`, so pruning never drops it.
 pub const LOADED: &str = "loaded";
 /// How often a node checks the copy is there.

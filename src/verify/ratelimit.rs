@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use super::RateLimitState;
-use crate::cache::redis::RedisTier;
 use crate::domain::inputs::RateLimit;
+use crate::redis::RedisTier;
 use crate::sync::lock;
 
 /// Counts in Redis when it answers, else on this node.
@@ -41,7 +41,7 @@ impl RateLimiter {
         let at = Utc::now();
         if let Some(redis) = &self.redis {
             let (start, window) = window_of(limit, at);
-            let counter = format!("latchkey:rl:{key_id}:{start}");
+            let counter = crate::redis::keys::rate_limit(key_id, start);
             // The counter outlives its window a little, so late calls still see it.
             let ttl_ms = (window + 1) * 1000;
             if let Some(count) = redis

@@ -27,8 +27,8 @@ use askama::Template;
 use crate::auth::password::PasswordWorkers;
 use crate::auth::session::SessionKeys;
 use crate::auth::sign_in_throttle::SignInThrottle;
-use crate::cache::redis::RedisTier;
 use crate::error::ApiError;
+use crate::redis::RedisTier;
 
 /// At most this many password hashes run at once (each holds ~19 MiB for ~tens of ms).
 pub const PASSWORD_PERMITS: usize = 4;

@@ -1,6 +1,8 @@
 //! The Redis tier: shared records with a TTL, the invalidation channel, and a short circuit
 //! breaker so a dead Redis costs one failed call per second, not one per request.
 
+pub mod keys;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,7 +13,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use crate::metrics::Metrics;
 
 /// The channel every node listens on for evictions.
-pub const INVALIDATION_CHANNEL: &str = "latchkey:invalidate";
+pub use keys::INVALIDATION_CHANNEL;
 /// How long to stop trying Redis after an error.
 const BREAKER_OPEN: Duration = Duration::from_secs(1);
 
