@@ -29,6 +29,17 @@ impl Actor {
             Self::Client(id) => ("oauth_client", id),
         }
     }
+
+    /// How a row names who made it (`created_by`): `root_key:<id>`, `user:<id>`, `cli`, ...
+    pub fn label(&self) -> String {
+        match self {
+            Self::Cli => "cli".into(),
+            other => {
+                let (kind, id) = other.parts();
+                format!("{kind}:{id}")
+            }
+        }
+    }
 }
 
 /// The request a change came from: actor and where it came from.
@@ -78,5 +89,22 @@ impl AuditContext {
                 request_id: self.request_id.clone(),
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Actor;
+
+    #[test]
+    fn labels_name_the_kind_and_id() {
+        assert_eq!(Actor::RootKey("r1".into()).label(), "root_key:r1");
+        assert_eq!(Actor::User("u1".into()).label(), "user:u1");
+        assert_eq!(Actor::Cli.label(), "cli");
+        assert_eq!(
+            Actor::LeakReporter("github".into()).label(),
+            "leak_reporter:github"
+        );
+        assert_eq!(Actor::Client("k1".into()).label(), "oauth_client:k1");
     }
 }

@@ -102,11 +102,7 @@ pub async fn create(
     let (created, event) = state
         .store
         .transaction(move |conn| {
-            let created_by = match &audit.actor {
-                crate::audit::Actor::RootKey(id) => format!("root_key:{id}"),
-                crate::audit::Actor::User(id) => format!("user:{id}"),
-                other => format!("{other:?}").to_lowercase(),
-            };
+            let created_by = audit.actor.label();
             let issued =
                 root_key::issue(conn, &hasher, &tenant, &name, &scopes, expires_at, &created_by)?;
             let fields = json!({ "name": name, "scopes": scopes.to_strings(), "expires_at": expires_at.map(utc) });

@@ -165,7 +165,7 @@ pub async fn create(
                     .map(|r| r.interval.period_start(at)),
                 rotated_from: None,
                 idempotency_key: idempotency_key.clone(),
-                created_by: audit_actor_label(&audit),
+                created_by: audit.actor.label(),
                 idempotency_fingerprint: fingerprint.clone(),
             };
             match api_keys::insert(conn, &row) {

@@ -129,16 +129,6 @@ fn key_not_found() -> ApiError {
     ApiError::not_found("key")
 }
 
-fn audit_actor_label(audit: &AuditContext) -> String {
-    match &audit.actor {
-        crate::audit::Actor::RootKey(id) => format!("root_key:{id}"),
-        crate::audit::Actor::User(id) => format!("user:{id}"),
-        crate::audit::Actor::Cli => "cli".into(),
-        crate::audit::Actor::LeakReporter(id) => format!("leak_reporter:{id}"),
-        crate::audit::Actor::Client(id) => format!("oauth_client:{id}"),
-    }
-}
-
 /// The configuration of a new key, for the audit log (never the secret or digest).
 fn creation_fields(row: &ApiKeyRow) -> Value {
     json!({

@@ -111,7 +111,7 @@ pub async fn rotate(
                 rotated_from: Some(old.id.clone()),
                 idempotency_key: None,
                 idempotency_fingerprint: None,
-                created_by: audit_actor_label(&audit),
+                created_by: audit.actor.label(),
                 ..old.clone()
             };
             api_keys::insert(conn, &new)?;
