@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use latchkey::cli::{Cli, Command, SigningKeysAction};
-use latchkey::config::{ProcessEnv, Settings};
+use latchkey::config::{ProcessEnv, SecretSource, Settings};
 use latchkey::startup::{Application, open_command_store};
 
 /// Requests allocate and free many small buffers on every worker thread; mimalloc's per-thread
@@ -13,10 +13,13 @@ use latchkey::startup::{Application, open_command_store};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `latchkey scan`'s exit code when it found a key (1 is any error).
+const KEYS_FOUND: u8 = 3;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("latchkey: error: {err:#}");
             ExitCode::FAILURE
@@ -24,7 +27,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(&ProcessEnv, cli.config.as_deref())?;
     latchkey::telemetry::init(settings.log_format);
     actix_web::rt::System::new().block_on(async move {
@@ -56,7 +59,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .await??;
                 print_bootstrapped(&done, json);
             }
-            Command::Scan { files } => scan(&settings, files)?,
+            Command::Scan { files } => return scan(&settings, files),
             Command::SigningKeys {
                 action: SigningKeysAction::Rotate { json },
             } => {
@@ -86,12 +89,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Ok(())
+        Ok(ExitCode::SUCCESS)
     })
 }
 
-/// `latchkey scan`: one line per key found, and an error (exit 1) if there was any.
-fn scan(settings: &Settings, mut files: Vec<PathBuf>) -> anyhow::Result<()> {
+/// `latchkey scan`: one line per key found, and exit code 3 if there was any. It never makes a
+/// secret up: without one to check against, it would find nothing and say so falsely.
+fn scan(settings: &Settings, mut files: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
+    if let SecretSource::Generated { path, .. } = &settings.secret {
+        anyhow::ensure!(
+            path.exists(),
+            "no secret to check keys against: set LATCHKEY_SECRET_KEY or LATCHKEY_SECRET_KEY_FILE, \
+             or run in the directory whose data/ holds the deployment's secret.key"
+        );
+    }
     let hasher = settings.key_hasher()?;
     if files.is_empty() {
         files.push(PathBuf::from("-"));
@@ -110,11 +121,11 @@ fn scan(settings: &Settings, mut files: Vec<PathBuf>) -> anyhow::Result<()> {
         }
         total += findings.len();
     }
-    anyhow::ensure!(
-        total == 0,
-        "found {total} key(s) valid under this deployment's secrets"
-    );
-    Ok(())
+    if total == 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("latchkey: found {total} key(s) valid under this deployment's secrets");
+    Ok(ExitCode::from(KEYS_FOUND))
 }
 
 fn print_bootstrapped(done: &latchkey::bootstrap::Bootstrapped, json: bool) {

@@ -126,8 +126,7 @@ impl RootKeyAuthenticator {
                     Some((RootKeyRecord::from(row), stored))
                 }))
             })
-            .await
-            .map_err(|err| StoreError::Unavailable(err.to_string()))?;
+            .await?;
         let record = match found {
             Lookup::Found(record) | Lookup::Stale(record) => record,
             Lookup::NotFound => return Err(AuthError::Invalid),

@@ -341,7 +341,8 @@ impl KeyHasher {
     ///
     /// Shape alone is not evidence: a random base64url string (a JWK thumbprint, a digest) has
     /// a key's shape about once in 800, but also carries a valid tag only once in 62^6 of those.
-    /// A key is found wherever its body ends at a non-base62 byte, whatever precedes its prefix.
+    /// So a key is found wherever it sits, whatever precedes or follows it (a key glued to text
+    /// or to another key included): its body has a fixed length, and the tag decides.
     pub fn find_in<'a>(&self, text: &'a str) -> Vec<ParsedKey<'a>> {
         let bytes = text.as_bytes();
         let mut found = Vec::new();
@@ -350,8 +351,7 @@ impl KeyHasher {
             let body_end = separator + 1 + BODY_LEN;
             let is_body = bytes
                 .get(separator + 1..body_end)
-                .is_some_and(|body| body.iter().all(u8::is_ascii_alphanumeric))
-                && !bytes.get(body_end).is_some_and(u8::is_ascii_alphanumeric);
+                .is_some_and(|body| body.iter().all(u8::is_ascii_alphanumeric));
             if !is_body || separator < MIN_PREFIX_LEN {
                 continue;
             }
@@ -641,11 +641,12 @@ mod tests {
             (a.to_owned(), vec![a]),
             (format!(r#"{{"msg":"key={a}","other":"{b}"}}"#), vec![a, b]),
             (format!("Bearer {a}\n{b}"), vec![a, b]),
-            // Glued to what precedes it, a key is still a key; its body must end the word.
+            // Glued to what precedes or follows it, a key is still a key.
             (format!("0Xq{a}."), vec![a]),
             (format!("{a}_tail"), vec![a]),
-            (format!("{a}x"), vec![]),
-            (format!("{a}{b}"), vec![b]),
+            (format!("{a}x9"), vec![a]),
+            (format!("{a}{b}"), vec![a, b]),
+            (a[..a.len() - 1].to_owned(), vec![]),
             (format!("\u{e9}{a}\u{e9}"), vec![a]),
         ] {
             assert_eq!(found(&h, &text), expected, "{text}");

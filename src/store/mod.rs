@@ -425,10 +425,14 @@ mod tests {
             // Another connection writes now; with a deferred transaction it would commit first
             // and make this one's write fail at once with "database is locked".
             let (done, finished) = mpsc::channel();
+            let (ready, started) = mpsc::channel();
             std::thread::spawn(move || {
                 let mut conn = other.conn().unwrap();
+                let _ = ready.send(());
                 let _ = done.send(insert_tenant(&mut conn, "second"));
             });
+            // Once the writer holds its connection, its insert takes milliseconds unless it waits.
+            started.recv_timeout(Duration::from_secs(10)).unwrap();
             let early = finished.recv_timeout(Duration::from_millis(300)).ok();
             insert_tenant(conn, "first")?;
             Ok::<_, StoreError>((early, finished))

@@ -237,11 +237,14 @@ fn the_log_check_catches_a_logged_key_and_nothing_else() {
     ));
     std::fs::write(&leaky, lines).unwrap();
 
+    // The script's own default secret must be the test apps' one; a secret in the caller's
+    // shell must not replace it.
     let check_logs = |files: &[&std::path::Path]| {
         Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/check-logs"))
             .args(files)
             .env("LATCHKEY_BIN", env!("CARGO_BIN_EXE_latchkey"))
-            .env("LATCHKEY_SECRET_KEY", TEST_SECRET_KEY)
+            .env_remove("LATCHKEY_CHECK_LOGS_SECRET_KEY")
+            .env("LATCHKEY_SECRET_KEY", "aa".repeat(32))
             .output()
             .expect("run scripts/check-logs")
     };
@@ -249,7 +252,7 @@ fn the_log_check_catches_a_logged_key_and_nothing_else() {
     assert!(out.status.success(), "{}", stderr(&out));
 
     let out = check_logs(&[&clean, &leaky]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     let start = &key[..key.rfind('_').unwrap() + 5];
     assert!(
@@ -283,10 +286,28 @@ fn scan_knows_previous_secrets_and_ignores_other_deployments() {
             ("LATCHKEY_PREVIOUS_SECRET_KEYS", TEST_SECRET_KEY),
         ],
     );
-    assert_eq!(rotated.status.code(), Some(1), "{}", stderr(&rotated));
+    assert_eq!(rotated.status.code(), Some(3), "{}", stderr(&rotated));
     assert!(String::from_utf8_lossy(&rotated.stdout).contains(":1: latchkey key "));
 
     let elsewhere = latchkey(None, &["scan", file], &[("LATCHKEY_SECRET_KEY", &other)]);
     assert!(elsewhere.status.success(), "{}", stderr(&elsewhere));
     assert!(elsewhere.stdout.is_empty());
+}
+
+/// Without a secret to check against, `latchkey scan` says so (exit 1) instead of generating
+/// one and reporting no key; it leaves no secret file behind.
+#[test]
+fn scan_without_a_secret_refuses_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.log");
+    std::fs::write(&file, "nothing here\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["scan", file.to_str().unwrap()])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "no secret to check keys against");
+    assert!(!dir.path().join("data").exists(), "no secret was generated");
 }
