@@ -122,8 +122,12 @@ impl Application {
             denylist.clone(),
             clock.clone(),
         ));
-        let root_keys =
-            RootKeyAuthenticator::new(store.clone(), keys.clone(), caches.root_keys.clone());
+        let root_keys = RootKeyAuthenticator::new(
+            store.clone(),
+            keys.clone(),
+            caches.root_keys.clone(),
+            clock.clone(),
+        );
         let verifier = Verifier::new(Collaborators {
             store: store.clone(),
             hasher: keys.clone(),

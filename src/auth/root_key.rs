@@ -8,6 +8,7 @@ use crate::cache::{Lookup, TieredCache};
 use crate::domain::ids::{TenantId, new_id};
 use crate::domain::key::{KeyDigest, KeyHasher, KeyPrefix, PlainKey};
 use crate::domain::scope::Scopes;
+use crate::domain::time::Clock;
 use crate::store::models::RootKeyRow;
 use crate::store::{DbConnection, Store, StoreError, now, root_keys};
 
@@ -95,14 +96,21 @@ pub struct RootKeyAuthenticator {
     store: Store,
     hasher: KeyHasher,
     cache: Arc<TieredCache<RootKeyRecord>>,
+    clock: Clock,
 }
 
 impl RootKeyAuthenticator {
-    pub fn new(store: Store, hasher: KeyHasher, cache: Arc<TieredCache<RootKeyRecord>>) -> Self {
+    pub fn new(
+        store: Store,
+        hasher: KeyHasher,
+        cache: Arc<TieredCache<RootKeyRecord>>,
+        clock: Clock,
+    ) -> Self {
         Self {
             store,
             hasher,
             cache,
+            clock,
         }
     }
 
@@ -131,7 +139,7 @@ impl RootKeyAuthenticator {
             Lookup::Found(record) | Lookup::Stale(record) => record,
             Lookup::NotFound => return Err(AuthError::Invalid),
         };
-        if record.revoked || record.expires_at.is_some_and(|at| at <= now()) {
+        if record.revoked || record.expires_at.is_some_and(|at| at <= self.clock.now()) {
             return Err(AuthError::Invalid);
         }
         Ok(record)
@@ -159,7 +167,13 @@ mod tests {
         let hasher = KeyHasher::new(&secrets, &[]);
         let metrics = Arc::new(Metrics::new());
         let cache = TieredCache::new(None, metrics.clone(), std::time::Duration::from_secs(60));
-        let auth = RootKeyAuthenticator::new(store.clone(), hasher.clone(), Arc::new(cache));
+        let clock = Clock::system();
+        let auth = RootKeyAuthenticator::new(
+            store.clone(),
+            hasher.clone(),
+            Arc::new(cache),
+            clock.clone(),
+        );
 
         let tenant = TenantId::from_trusted(new_id());
         let mut conn = store.conn().unwrap();
@@ -173,6 +187,8 @@ mod tests {
         let live = issue(&mut conn, &hasher, &tenant, "ci", &scopes, None, "test").unwrap();
         let past = Some(now() - chrono::TimeDelta::minutes(1));
         let expired = issue(&mut conn, &hasher, &tenant, "old", &scopes, past, "test").unwrap();
+        let soon = Some(now() + chrono::TimeDelta::seconds(60));
+        let expiring = issue(&mut conn, &hasher, &tenant, "soon", &scopes, soon, "test").unwrap();
         drop(conn);
 
         let record = auth.authenticate(live.key.expose_secret()).await.unwrap();
@@ -185,6 +201,16 @@ mod tests {
         );
 
         let refused = auth.authenticate(expired.key.expose_secret()).await;
+        assert!(matches!(refused, Err(AuthError::Invalid)), "{refused:?}");
+
+        // Expiry is judged by the authenticator's clock, also for a record it has cached.
+        assert!(
+            auth.authenticate(expiring.key.expose_secret())
+                .await
+                .is_ok()
+        );
+        clock.advance(std::time::Duration::from_secs(61));
+        let refused = auth.authenticate(expiring.key.expose_secret()).await;
         assert!(matches!(refused, Err(AuthError::Invalid)), "{refused:?}");
 
         // An API key of a keyspace, or a forged root key, is refused before any lookup.

@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::events::{Change, Event, Subject};
 use crate::routes::state::AppState;
 use crate::store::models::RootKeyRow;
-use crate::store::{now, root_keys, tenants};
+use crate::store::{root_keys, tenants};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -94,7 +94,7 @@ pub async fn create(
             missing.join(", ")
         )));
     }
-    let at = now();
+    let at = state.clock.now();
     let expires_at = parse_expiry(input.expires_at, input.ttl_seconds, at)
         .map_err(|(f, m)| ApiError::invalid_field(f, m))?;
     let hasher = state.keys.clone();
@@ -146,7 +146,7 @@ pub async fn revoke(
     id: String,
 ) -> Result<RootKeyView, ApiError> {
     let admin_scope = Scope::parse("root_keys:*").expect("valid scope literal");
-    let at = now();
+    let at = state.clock.now();
     let (audit, tenant) = (audit.clone(), tenant.clone());
     let (row, event) = state
         .store
