@@ -73,7 +73,8 @@ struct SchemaLine {
 }
 
 /// The schema as lines to compare: every table's columns (name, type, nullability, default,
-/// key), every index and constraint with its definition. Column order is left out.
+/// key), every index and constraint with its definition (on SQLite, each table's `CREATE`
+/// text too, which holds its CHECK constraints).
 fn schema(conn: &mut DbConnection) -> Vec<String> {
     let queries: &[&str] = match conn {
         DbConnection::Postgres(_) => &[
@@ -98,6 +99,10 @@ fn schema(conn: &mut DbConnection) -> Vec<String> {
             "SELECT 'index ' || name || ' on ' || tbl_name || ': ' || coalesce(sql, 'implicit') \
              AS line FROM sqlite_master WHERE type = 'index' \
              AND tbl_name <> '__diesel_schema_migrations'",
+            // The table's own definition carries what the pragmas do not, CHECK constraints.
+            "SELECT 'table ' || name || ': ' || sql AS line FROM sqlite_master \
+             WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name <> '__diesel_schema_migrations'",
             "SELECT 'foreign key ' || m.name || '.' || f.\"from\" || ' -> ' || f.\"table\" || '.' || \
              f.\"to\" || ' on delete ' || f.on_delete AS line \
              FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table'",
