@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 
 use crate::cache::{Lookup, TieredCache};
 use crate::domain::ids::{TenantId, new_id};
-use crate::domain::key::{KeyDigest, KeyHasher, KeyPrefix, PlainKey};
+use crate::domain::key::{KeyHasher, KeyPrefix, PlainKey};
 use crate::domain::scope::Scopes;
 use crate::domain::time::Clock;
 use crate::store::models::RootKeyRow;
@@ -121,19 +121,9 @@ impl RootKeyAuthenticator {
             return Err(AuthError::Invalid);
         }
         let digests = self.hasher.digests(&parsed);
-        let current = digests[0];
-        let store = self.store.clone();
         let found = self
             .cache
-            .get(current, move || async move {
-                let row = store
-                    .run(move |conn| root_keys::find_by_digests(conn, &digests))
-                    .await?;
-                Ok(row.and_then(|row| {
-                    let stored = KeyDigest::from_slice(&row.digest)?;
-                    Some((RootKeyRecord::from(row), stored))
-                }))
-            })
+            .get_stored(&self.store, digests, root_keys::find_by_digests)
             .await?;
         let record = match found {
             Lookup::Found(record) | Lookup::Stale(record) => record,

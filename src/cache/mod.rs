@@ -22,7 +22,8 @@ use serde::de::DeserializeOwned;
 use crate::domain::key::KeyDigest;
 use crate::metrics::{Metrics, Tier};
 use crate::redis::RedisTier;
-use crate::store::StoreError;
+use crate::store::models::StoredByDigest;
+use crate::store::{DbConnection, Store, StoreError};
 use crate::sync::lock;
 
 /// Hard bound on how long an L1 entry is trusted without hearing from the store or Redis.
@@ -236,6 +237,33 @@ impl<T: Cached> TieredCache<T> {
         self.redis
             .as_ref()
             .is_none_or(|redis| redis.is_subscribed() && redis.is_healthy())
+    }
+
+    /// Finds the record stored under any of `digests` (the current pepper's first): through the
+    /// tiers, and from the store with `find` when no tier has it.
+    pub async fn get_stored<Row, F>(
+        &self,
+        store: &Store,
+        digests: Vec<KeyDigest>,
+        find: F,
+    ) -> Result<Lookup<T>, StoreError>
+    where
+        Row: StoredByDigest + Send + 'static,
+        T: From<Row>,
+        F: FnOnce(&mut DbConnection, &[KeyDigest]) -> Result<Option<Row>, StoreError>
+            + Send
+            + 'static,
+    {
+        let current = digests[0];
+        let store = store.clone();
+        self.get(current, move || async move {
+            let row = store.run(move |conn| find(conn, &digests)).await?;
+            Ok(row.and_then(|row| {
+                let stored = KeyDigest::from_slice(row.digest())?;
+                Some((T::from(row), stored))
+            }))
+        })
+        .await
     }
 
     /// Finds the record for `digest`, loading it from the store with `load` when no tier has it.

@@ -206,3 +206,20 @@ pub struct RevokedTokenRow {
     /// The token's own expiry: after it the entry is useless and may be purged.
     pub expires_at: NaiveDateTime,
 }
+
+/// A row looked up by its digest (API keys, root keys): the digest it is stored under.
+pub trait StoredByDigest {
+    fn digest(&self) -> &[u8];
+}
+
+impl StoredByDigest for ApiKeyRow {
+    fn digest(&self) -> &[u8] {
+        &self.digest
+    }
+}
+
+impl StoredByDigest for RootKeyRow {
+    fn digest(&self) -> &[u8] {
+        &self.digest
+    }
+}

@@ -465,19 +465,9 @@ impl Verifier {
     /// Finds a key through the cache tiers. While the store is down, a record it returned within
     /// the stale bound is still served; with none, verification fails closed (503).
     async fn lookup(&self, digests: Vec<KeyDigest>) -> Result<Option<Arc<KeyRecord>>, StoreError> {
-        let current = digests[0];
-        let store = self.store.clone();
         let found = self
             .keys
-            .get(current, move || async move {
-                let row = store
-                    .run(move |conn| api_keys::find_by_digests(conn, &digests))
-                    .await?;
-                Ok(row.and_then(|row| {
-                    let stored = KeyDigest::from_slice(&row.digest)?;
-                    Some((KeyRecord::from(row), stored))
-                }))
-            })
+            .get_stored(&self.store, digests, api_keys::find_by_digests)
             .await;
         match found {
             Ok(Lookup::Found(record)) => Ok(Some(record)),
