@@ -1,9 +1,9 @@
 //! The layer rule as a test: the top-level modules of `src/` import only downwards, in the order
 //! of STYLE.md's layout, and form no cycle.
 //!
-//! Each file's `crate::…` paths (outside comments) are its imports. The edges that still point
-//! up are listed in [`KNOWN_UPWARD`] with what removes them; the test fails on a new one and on
-//! a listed one that is gone, so the list only ever shrinks.
+//! Each file's `crate::…` paths (outside comments) are its imports. Below the HTTP edge, no file
+//! names actix, `AppState`, `ApiError` or `Settings`: engines and services take their
+//! collaborators and return their own errors.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -30,17 +30,6 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("store", &["store"]),
     ("support", &["metrics", "telemetry", "sync"]),
     ("domain", &["domain"]),
-];
-
-/// Edges that still point up, each with what takes it away (issue 13, item 2: engines and
-/// services get their collaborators passed in and return their own errors).
-const KNOWN_UPWARD: &[(&str, &str, &str)] = &[
-    ("manage", "error", "services return their own error enums"),
-    (
-        "manage",
-        "routes",
-        "services take their collaborators, not AppState",
-    ),
 ];
 
 fn layer_of(module: &str) -> usize {
@@ -84,33 +73,38 @@ fn head(path: &str) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
-/// Every edge between two top-level modules, with one file that makes it.
-fn edges() -> BTreeMap<(String, String), String> {
+/// Every source file below `src/` with its path relative to it, outside this test.
+fn sources() -> Vec<(std::path::PathBuf, String)> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut edges = BTreeMap::new();
+    let mut files = Vec::new();
     let mut stack = vec![src.clone()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).expect("read src/") {
             let path = entry.expect("dir entry").path();
             if path.is_dir() {
                 stack.push(path);
-                continue;
-            }
-            if path.extension().is_none_or(|ext| ext != "rs") {
-                continue;
-            }
-            let relative = path.strip_prefix(&src).expect("under src/");
-            let from = module_of(relative);
-            if from == "architecture" {
-                continue; // this test's own examples are no imports
-            }
-            let source = std::fs::read_to_string(&path).expect("read a source file");
-            for to in imports(&source) {
-                if to != from {
-                    edges
-                        .entry((from.clone(), to))
-                        .or_insert_with(|| relative.display().to_string());
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                let relative = path.strip_prefix(&src).expect("under src/").to_owned();
+                if module_of(&relative) != "architecture" {
+                    let source = std::fs::read_to_string(&path).expect("read a source file");
+                    files.push((relative, source));
                 }
+            }
+        }
+    }
+    files
+}
+
+/// Every edge between two top-level modules, with one file that makes it.
+fn edges() -> BTreeMap<(String, String), String> {
+    let mut edges = BTreeMap::new();
+    for (relative, source) in sources() {
+        let from = module_of(&relative);
+        for to in imports(&source) {
+            if to != from {
+                edges
+                    .entry((from.clone(), to))
+                    .or_insert_with(|| relative.display().to_string());
             }
         }
     }
@@ -119,39 +113,22 @@ fn edges() -> BTreeMap<(String, String), String> {
 
 #[test]
 fn imports_point_down_only() {
-    let edges = edges();
-    let upward: BTreeMap<_, _> = edges
+    let upward: Vec<String> = edges()
         .iter()
         .filter(|((from, to), _)| layer_of(to) < layer_of(from))
-        .collect();
-    let known: BTreeSet<(String, String)> = KNOWN_UPWARD
-        .iter()
-        .map(|(from, to, _)| ((*from).to_owned(), (*to).to_owned()))
-        .collect();
-    let new: Vec<String> = upward
-        .iter()
-        .filter(|(edge, _)| !known.contains(*edge))
         .map(|((from, to), file)| format!("{from} -> {to} (in src/{file})"))
         .collect();
-    assert!(new.is_empty(), "imports that point up a layer: {new:#?}");
-    let gone: Vec<_> = known
-        .iter()
-        .filter(|edge| !upward.contains_key(edge))
-        .collect();
     assert!(
-        gone.is_empty(),
-        "gone, strike them from KNOWN_UPWARD: {gone:?}"
+        upward.is_empty(),
+        "imports that point up a layer: {upward:#?}"
     );
 }
 
 #[test]
-fn top_level_modules_form_no_cycle_but_the_known_upward_edges() {
-    let known: BTreeSet<(&str, &str)> = KNOWN_UPWARD.iter().map(|(f, t, _)| (*f, *t)).collect();
+fn top_level_modules_form_no_cycle() {
     let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (from, to) in edges().into_keys() {
-        if !known.contains(&(from.as_str(), to.as_str())) {
-            graph.entry(from).or_default().push(to);
-        }
+        graph.entry(from).or_default().push(to);
     }
     // Depth-first search; a module met again while still on the path closes a cycle.
     fn visit(
@@ -178,10 +155,53 @@ fn top_level_modules_form_no_cycle_but_the_known_upward_edges() {
     }
 }
 
+/// Names that belong to the HTTP edge and the composition root.
+const EDGE_NAMES: &[&str] = &[
+    "actix_web",
+    "AppState",
+    "ApiError",
+    "Settings",
+    "HttpRequest",
+];
+
+#[test]
+fn below_the_edge_no_file_names_the_web_framework_or_the_app() {
+    let edge = layer_of("routes");
+    let found: Vec<String> = sources()
+        .iter()
+        .filter(|(relative, _)| layer_of(&module_of(relative)) > edge)
+        .flat_map(|(relative, source)| {
+            source
+                .lines()
+                .map(|line| line.split("//").next().unwrap_or_default())
+                .flat_map(|code| EDGE_NAMES.iter().filter(move |name| names(code, name)))
+                .map(move |name| format!("src/{} names {name}", relative.display()))
+        })
+        .collect();
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+/// Whether `code` holds `name` as a whole identifier.
+fn names(code: &str, name: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    code.match_indices(name).any(|(at, _)| {
+        let before = code[..at].chars().next_back();
+        let after = code[at + name.len()..].chars().next();
+        !before.is_some_and(ident) && !after.is_some_and(ident)
+    })
+}
+
 #[test]
 fn imports_are_read_from_paths_and_groups_not_comments() {
     let source = "use crate::store::{self, now};\nuse crate::{audit, domain::ids};\n\
                   // crate::routes is mentioned here\nlet x = crate::metrics::Tier::L1; // crate::cli";
     let names: Vec<String> = imports(source).into_iter().collect();
     assert_eq!(names, ["audit", "domain", "metrics", "store"]);
+}
+
+#[test]
+fn names_are_found_as_whole_identifiers() {
+    assert!(names("fn f(s: &AppState)", "AppState"));
+    assert!(!names("let app_state_like = MyAppState;", "AppState"));
+    assert!(names("use actix_web::web;", "actix_web"));
 }

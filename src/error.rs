@@ -8,13 +8,15 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError, web};
 use serde::Serialize;
 
+use crate::domain::error_code::ErrorCode;
+use crate::manage::ManageError;
 use crate::store::StoreError;
 
 /// One error answer. Construct with the helpers below so codes stay consistent.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// Field-level problems for validation errors: `(field, message)`.
     pub fields: Vec<(String, String)>,
@@ -68,7 +70,7 @@ struct FieldProblem<'a> {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -79,7 +81,7 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
@@ -89,7 +91,7 @@ impl ApiError {
         let message = message.into();
         let mut err = Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
+            ErrorCode::ValidationFailed,
             format!("{field}: {message}"),
         );
         err.fields.push((field, message));
@@ -97,36 +99,36 @@ impl ApiError {
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message)
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
     }
 
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             format!("{what} not found"),
         )
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
     pub fn rate_limited(retry_after: u64) -> Self {
         let mut err = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             format!("too many requests; retry in {retry_after} s"),
         );
         err.retry_after = Some(retry_after);
         err
     }
 
-    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unavailable(code: ErrorCode, message: impl Into<String>) -> Self {
         let mut err = Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
         err.retry_after = Some(1);
         err
@@ -136,7 +138,7 @@ impl ApiError {
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
         let mut err = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ErrorCode::InternalError,
             "an unexpected error occurred; the request id identifies it in the server log",
         );
         err.source = Some(source.into());
@@ -160,12 +162,58 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(_) => {
                 tracing::error!(error = %err, "store unavailable");
                 Self::unavailable(
-                    "store_unavailable",
+                    ErrorCode::StoreUnavailable,
                     "the key store is unavailable; retry shortly",
                 )
             }
             other => Self::internal(other),
         }
+    }
+}
+
+impl From<ManageError> for ApiError {
+    fn from(err: ManageError) -> Self {
+        match err {
+            ManageError::Invalid { field, message } => Self::invalid_field(field, message),
+            ManageError::NotFound(what) => Self::not_found(what),
+            ManageError::Forbidden(message) => Self::forbidden(message),
+            ManageError::Refused { code, message } => {
+                Self::new(refusal_status(code), code, message)
+            }
+            ManageError::Store(err) => err.into(),
+            ManageError::Internal(err) => Self::internal(err),
+        }
+    }
+}
+
+/// The status of a service's refusal: 409 when the state of things is in the way, 422 when the
+/// request contradicts an earlier one, 400 when it is malformed.
+fn refusal_status(code: ErrorCode) -> StatusCode {
+    use ErrorCode as C;
+    match code {
+        C::IdempotencyConflict
+        | C::PrefixTaken
+        | C::KeyExpired
+        | C::KeyAlreadyRotated
+        | C::KeyRevoked
+        | C::KeyRevokedReuseDetected
+        | C::LastRootAdminKey => StatusCode::CONFLICT,
+        C::IdempotencyKeyReused | C::ValidationFailed | C::InvalidBody => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        C::Unauthorized => StatusCode::UNAUTHORIZED,
+        C::Forbidden => StatusCode::FORBIDDEN,
+        C::NotFound => StatusCode::NOT_FOUND,
+        C::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        C::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        C::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        C::InvalidJson
+        | C::InvalidQuery
+        | C::InvalidIdempotencyKey
+        | C::InvalidSelector
+        | C::TooManyTokens => StatusCode::BAD_REQUEST,
     }
 }
 
@@ -192,14 +240,14 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let request_id = crate::telemetry::current_request_id();
         if self.status.is_server_error() {
-            tracing::error!(code = self.code, error = %self, "request failed");
+            tracing::error!(code = self.code.as_str(), error = %self, "request failed");
         }
         let problem = Problem {
             kind: "about:blank",
             title: self.status.canonical_reason().unwrap_or("Error"),
             status: self.status.as_u16(),
             detail: &self.message,
-            code: self.code,
+            code: self.code.as_str(),
             request_id,
             errors: self
                 .fields
@@ -239,28 +287,28 @@ fn json_error(err: &actix_web::error::JsonPayloadError) -> ApiError {
     match err {
         E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             "the request body is too large",
         ),
         E::ContentType => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "send the body as application/json",
         ),
         E::Deserialize(e) if e.is_data() => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
+            ErrorCode::InvalidBody,
             scrub(&e.to_string()),
         ),
-        E::Deserialize(e) => ApiError::bad_request("invalid_json", scrub(&e.to_string())),
-        _ => ApiError::bad_request("invalid_body", "the request body could not be read"),
+        E::Deserialize(e) => ApiError::bad_request(ErrorCode::InvalidJson, scrub(&e.to_string())),
+        _ => ApiError::bad_request(ErrorCode::InvalidBody, "the request body could not be read"),
     }
 }
 
 /// How query strings are read: every failure a problem+json answer.
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _req| {
-        ApiError::bad_request("invalid_query", scrub(&err.to_string())).into()
+        ApiError::bad_request(ErrorCode::InvalidQuery, scrub(&err.to_string())).into()
     })
 }
 

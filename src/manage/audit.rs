@@ -8,8 +8,7 @@ use utoipa::ToSchema;
 use super::{Page, PageRequest, parse_filter};
 use crate::domain::ids::TenantId;
 use crate::domain::time::utc;
-use crate::error::ApiError;
-use crate::routes::state::AppState;
+use crate::manage::{Context, ManageError};
 use crate::store::audit_events::{self, AuditFilter};
 use crate::store::models::AuditEventRow;
 
@@ -82,7 +81,7 @@ impl From<AuditEventRow> for AuditEventView {
 }
 
 impl AuditQuery {
-    pub fn filter(&self) -> Result<AuditFilter, ApiError> {
+    pub fn filter(&self) -> Result<AuditFilter, ManageError> {
         Ok(AuditFilter {
             action: parse_filter("action", self.action.clone())?,
             actor_id: parse_filter("actor", self.actor.clone())?,
@@ -94,17 +93,16 @@ impl AuditQuery {
 }
 
 pub async fn list(
-    state: &AppState,
+    cx: &Context<'_>,
     tenant: &TenantId,
     query: &AuditQuery,
-) -> Result<Page<AuditEventView>, ApiError> {
+) -> Result<Page<AuditEventView>, ManageError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let filter = query.filter()?;
     let tenant = tenant.clone();
     let rows = {
         let page = page.clone();
-        state
-            .store
+        cx.store
             .run(move |conn| {
                 audit_events::list(
                     conn,
@@ -121,14 +119,14 @@ pub async fn list(
 
 /// One chunk of an export: the events after the previous chunk's last id, newest first.
 pub async fn export_chunk(
-    state: &AppState,
+    cx: &Context<'_>,
     tenant: &TenantId,
     filter: AuditFilter,
     before: Option<String>,
     size: i64,
-) -> Result<Vec<AuditEventView>, ApiError> {
+) -> Result<Vec<AuditEventView>, ManageError> {
     let tenant = tenant.clone();
-    let rows = state
+    let rows = cx
         .store
         .run(move |conn| audit_events::list(conn, &tenant, &filter, before.as_deref(), size))
         .await?;

@@ -8,14 +8,15 @@ use utoipa::ToSchema;
 use super::{Page, PageRequest, double_option};
 use crate::audit::AuditContext;
 use crate::auth::root_key::ROOT_KEY_PREFIX;
+use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::{TenantId, new_id};
 use crate::domain::inputs::{MAX_TTL_SECONDS, RateLimit, parse_name};
 use crate::domain::key::KeyPrefix;
 use crate::domain::scope::Scopes;
 use crate::domain::time::utc;
-use crate::error::ApiError;
+use crate::manage::{Context, ManageError};
+use crate::store::keyspaces;
 use crate::store::models::{KeyspaceChanges, KeyspaceRow};
-use crate::store::{Store, keyspaces, now};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -106,9 +107,9 @@ impl From<KeyspaceRow> for KeyspaceView {
     }
 }
 
-fn validate_ttl(ttl: Option<i64>) -> Result<Option<i64>, ApiError> {
+fn validate_ttl(ttl: Option<i64>) -> Result<Option<i64>, ManageError> {
     match ttl {
-        Some(ttl) if !(1..=MAX_TTL_SECONDS).contains(&ttl) => Err(ApiError::invalid_field(
+        Some(ttl) if !(1..=MAX_TTL_SECONDS).contains(&ttl) => Err(ManageError::invalid(
             "default_ttl_seconds",
             format!("must be between 1 and {MAX_TTL_SECONDS}"),
         )),
@@ -116,36 +117,33 @@ fn validate_ttl(ttl: Option<i64>) -> Result<Option<i64>, ApiError> {
     }
 }
 
-fn validate_scopes(field: &str, scopes: &[String]) -> Result<Scopes, ApiError> {
-    Scopes::parse(scopes).map_err(|e| ApiError::invalid_field(field, e.to_string()))
+fn validate_scopes(field: &str, scopes: &[String]) -> Result<Scopes, ManageError> {
+    Scopes::parse(scopes).map_err(|e| ManageError::invalid(field, e.to_string()))
 }
 
-fn validate_ratelimit(limit: Option<RateLimit>) -> Result<Option<RateLimit>, ApiError> {
+fn validate_ratelimit(limit: Option<RateLimit>) -> Result<Option<RateLimit>, ManageError> {
     limit
         .map(|l| l.validate())
         .transpose()
-        .map_err(|e| ApiError::invalid_field("default_ratelimit", e))
+        .map_err(|e| ManageError::invalid("default_ratelimit", e))
 }
 
 pub async fn create(
-    store: &Store,
+    cx: &Context<'_>,
     audit: &AuditContext,
     tenant: &TenantId,
     input: CreateKeyspace,
-) -> Result<KeyspaceView, ApiError> {
-    let name = parse_name(&input.name).map_err(|e| ApiError::invalid_field("name", e))?;
+) -> Result<KeyspaceView, ManageError> {
+    let name = parse_name(&input.name).map_err(|e| ManageError::invalid("name", e))?;
     let prefix = KeyPrefix::parse(&input.prefix)
-        .map_err(|e| ApiError::invalid_field("prefix", e.to_string()))?;
+        .map_err(|e| ManageError::invalid("prefix", e.to_string()))?;
     if prefix.as_str() == ROOT_KEY_PREFIX {
-        return Err(ApiError::invalid_field(
-            "prefix",
-            "is reserved for root keys",
-        ));
+        return Err(ManageError::invalid("prefix", "is reserved for root keys"));
     }
     let default_ttl_seconds = validate_ttl(input.default_ttl_seconds)?;
     let default_scopes = validate_scopes("default_scopes", &input.default_scopes)?;
     let default_ratelimit = validate_ratelimit(input.default_ratelimit)?;
-    let at = now();
+    let at = cx.clock.now();
     let row = KeyspaceRow {
         id: new_id(),
         tenant_id: tenant.as_str().to_owned(),
@@ -161,7 +159,8 @@ pub async fn create(
         updated_at: at,
     };
     let (audit, tenant) = (audit.clone(), tenant.clone());
-    let row = store
+    let row = cx
+        .store
         .transaction(move |conn| {
             if keyspaces::prefix_taken(conn, &tenant, &row.prefix)? {
                 return Err(prefix_taken());
@@ -181,28 +180,28 @@ pub async fn create(
                 ("keyspace", &row.id),
                 json!({ "name": row.name, "prefix": row.prefix, "environment": row.environment }),
             )?;
-            Ok::<_, ApiError>(row)
+            Ok::<_, ManageError>(row)
         })
         .await?;
     Ok(row.into())
 }
 
-fn prefix_taken() -> ApiError {
-    ApiError::conflict(
-        "prefix_taken",
+fn prefix_taken() -> ManageError {
+    ManageError::refused(
+        ErrorCode::PrefixTaken,
         "this tenant already has a keyspace with that prefix",
     )
 }
 
 pub async fn list(
-    store: &Store,
+    cx: &Context<'_>,
     tenant: &TenantId,
     page: PageRequest,
-) -> Result<Page<KeyspaceView>, ApiError> {
+) -> Result<Page<KeyspaceView>, ManageError> {
     let tenant = tenant.clone();
     let rows = {
         let page = page.clone();
-        store
+        cx.store
             .run(move |conn| {
                 keyspaces::list(conn, &tenant, page.before.as_deref(), page.fetch_limit())
             })
@@ -211,29 +210,33 @@ pub async fn list(
     Ok(page.page(rows, |r| &r.id, KeyspaceView::from))
 }
 
-pub async fn get(store: &Store, tenant: &TenantId, id: String) -> Result<KeyspaceView, ApiError> {
+pub async fn get(
+    cx: &Context<'_>,
+    tenant: &TenantId,
+    id: String,
+) -> Result<KeyspaceView, ManageError> {
     let tenant = tenant.clone();
-    store
+    cx.store
         .run(move |conn| keyspaces::find(conn, &tenant, &id))
         .await?
         .map(KeyspaceView::from)
-        .ok_or_else(|| ApiError::not_found("keyspace"))
+        .ok_or_else(|| ManageError::NotFound("keyspace"))
 }
 
 pub async fn update(
-    store: &Store,
+    cx: &Context<'_>,
     audit: &AuditContext,
     tenant: &TenantId,
     id: String,
     input: UpdateKeyspace,
-) -> Result<KeyspaceView, ApiError> {
+) -> Result<KeyspaceView, ManageError> {
     let mut changes = KeyspaceChanges {
-        updated_at: Some(now()),
+        updated_at: Some(cx.clock.now()),
         ..Default::default()
     };
     let mut changed = serde_json::Map::new();
     if let Some(name) = &input.name {
-        let name = parse_name(name).map_err(|e| ApiError::invalid_field("name", e))?;
+        let name = parse_name(name).map_err(|e| ManageError::invalid("name", e))?;
         changed.insert("name".into(), json!(name));
         changes.name = Some(name);
     }
@@ -257,10 +260,10 @@ pub async fn update(
         changed.insert("token_exchange_enabled".into(), json!(enabled));
     }
     let (audit, tenant) = (audit.clone(), tenant.clone());
-    store
+    cx.store
         .transaction(move |conn| {
             if keyspaces::update(conn, &tenant, &id, &changes)? == 0 {
-                return Err(ApiError::not_found("keyspace"));
+                return Err(ManageError::NotFound("keyspace"));
             }
             if !changed.is_empty() {
                 audit.record(
@@ -273,7 +276,7 @@ pub async fn update(
             }
             keyspaces::find(conn, &tenant, &id)?
                 .map(KeyspaceView::from)
-                .ok_or_else(|| ApiError::not_found("keyspace"))
+                .ok_or_else(|| ManageError::NotFound("keyspace"))
         })
         .await
 }

@@ -9,14 +9,13 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::audit::AuditContext;
+use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::TenantId;
 use crate::domain::key::KeyDigest;
-use crate::error::ApiError;
 use crate::events::{Change, Event, Subject};
-use crate::routes::state::AppState;
+use crate::manage::{Context, ManageError};
 use crate::store::api_keys::{self, RevokeTarget};
 use crate::store::models::ApiKeyRow;
-use crate::store::now;
 
 /// Most tokens one report may carry.
 pub const MAX_REPORTED: usize = 5_000;
@@ -64,13 +63,13 @@ fn clip(value: Option<&str>) -> Option<String> {
 
 /// Revokes every live key among `reports` and says which reports were ours.
 pub async fn intake(
-    state: &AppState,
+    cx: &Context<'_>,
     audit: &AuditContext,
     reports: Vec<LeakReport>,
-) -> Result<Vec<LeakFeedback>, ApiError> {
+) -> Result<Vec<LeakFeedback>, ManageError> {
     if reports.len() > MAX_REPORTED {
-        return Err(ApiError::bad_request(
-            "too_many_tokens",
+        return Err(ManageError::refused(
+            ErrorCode::TooManyTokens,
             format!("a report may carry at most {MAX_REPORTED} tokens"),
         ));
     }
@@ -78,14 +77,14 @@ pub async fn intake(
     // deployment cannot exist and cost no lookup.
     let mut by_digest: HashMap<KeyDigest, usize> = HashMap::new();
     for (index, report) in reports.iter().enumerate() {
-        if let Ok(parsed) = state.keys.parse(report.token.trim()) {
-            for digest in state.keys.digests(&parsed) {
+        if let Ok(parsed) = cx.hasher.parse(report.token.trim()) {
+            for digest in cx.hasher.digests(&parsed) {
                 by_digest.insert(digest, index);
             }
         }
     }
     let digests: Vec<KeyDigest> = by_digest.keys().cloned().collect();
-    let found = state
+    let found = cx
         .store
         .run(move |conn| api_keys::find_all_by_digests(conn, &digests))
         .await?;
@@ -116,8 +115,8 @@ pub async fn intake(
             })
             .collect();
         let audit = audit.clone();
-        let at = now();
-        let revoked = state
+        let at = cx.clock.now();
+        let revoked = cx
             .store
             .transaction(move |conn| {
                 let mut revoked = Vec::new();
@@ -146,11 +145,11 @@ pub async fn intake(
                         )?);
                     }
                 }
-                Ok::<_, ApiError>(revoked)
+                Ok::<_, ManageError>(revoked)
             })
             .await?;
         tracing::warn!(count = revoked.len(), "revoked keys reported as leaked");
-        state.events.dispatch(&revoked).await;
+        cx.events.dispatch(&revoked).await;
     }
 
     Ok(reports

@@ -2,6 +2,7 @@
 //! input, works inside one transaction, and records the audit event in that same transaction.
 
 pub mod audit;
+mod error;
 pub mod keys;
 pub mod keyspaces;
 pub mod leaks;
@@ -12,7 +13,22 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
-use crate::error::ApiError;
+pub use error::ManageError;
+
+use crate::domain::key::KeyHasher;
+use crate::domain::time::Clock;
+use crate::events::Dispatcher;
+use crate::store::Store;
+
+/// What the management operations work with: the store, the key hasher (to make and recognise
+/// keys), the dispatcher of after-commit events, and the clock.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub store: &'a Store,
+    pub hasher: &'a KeyHasher,
+    pub events: &'a Dispatcher,
+    pub clock: &'a Clock,
+}
 
 /// Page size when none is asked for, and the most one page may hold.
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -35,10 +51,10 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    pub fn parse(limit: Option<i64>, cursor: Option<&str>) -> Result<Self, ApiError> {
+    pub fn parse(limit: Option<i64>, cursor: Option<&str>) -> Result<Self, ManageError> {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::invalid_field(
+            return Err(ManageError::invalid(
                 "limit",
                 format!("must be between 1 and {MAX_LIMIT}"),
             ));
@@ -52,7 +68,7 @@ impl PageRequest {
                     .and_then(|bytes| String::from_utf8(bytes).ok())
                     .and_then(|id| crate::domain::ids::parse_id(&id))
                     .ok_or_else(|| {
-                        ApiError::invalid_field("cursor", "is not a cursor from this API")
+                        ManageError::invalid("cursor", "is not a cursor from this API")
                     })?,
             ),
         };
@@ -88,12 +104,15 @@ impl PageRequest {
 /// A free-text list filter (`owner_id`, `q`, the audit log's `action`, ...): empty means no
 /// filter. Control characters are refused: they match nothing anyway, and PostgreSQL text cannot
 /// even hold a NUL, so passing one to the store would fail the whole request.
-pub fn parse_filter(field: &'static str, raw: Option<String>) -> Result<Option<String>, ApiError> {
+pub fn parse_filter(
+    field: &'static str,
+    raw: Option<String>,
+) -> Result<Option<String>, ManageError> {
     match raw {
         None => Ok(None),
         Some(value) if value.is_empty() => Ok(None),
         Some(value) if value.chars().count() > 200 || value.chars().any(char::is_control) => {
-            Err(ApiError::invalid_field(
+            Err(ManageError::invalid(
                 field,
                 "must be at most 200 characters, without control characters",
             ))
@@ -103,8 +122,8 @@ pub fn parse_filter(field: &'static str, raw: Option<String>) -> Result<Option<S
 }
 
 /// Parses a public id from a path; anything malformed is simply not found.
-pub fn parse_path_id(raw: &str, what: &str) -> Result<String, ApiError> {
-    crate::domain::ids::parse_id(raw).ok_or_else(|| ApiError::not_found(what))
+pub fn parse_path_id(raw: &str, what: &'static str) -> Result<String, ManageError> {
+    crate::domain::ids::parse_id(raw).ok_or(ManageError::NotFound(what))
 }
 
 /// For PATCH bodies: tells "absent" (`None`) from "explicitly null" (`Some(None)`).

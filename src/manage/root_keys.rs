@@ -8,14 +8,14 @@ use utoipa::ToSchema;
 use super::{Page, PageRequest};
 use crate::audit::AuditContext;
 use crate::auth::root_key;
+use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::TenantId;
 use crate::domain::inputs::{parse_expiry, parse_name};
 use crate::domain::key::PlainKey;
 use crate::domain::scope::{Scope, Scopes};
 use crate::domain::time::utc;
-use crate::error::ApiError;
 use crate::events::{Change, Event, Subject};
-use crate::routes::state::AppState;
+use crate::manage::{Context, ManageError};
 use crate::store::models::RootKeyRow;
 use crate::store::{root_keys, tenants};
 
@@ -71,17 +71,17 @@ pub struct CreatedRootKey {
 /// Creates a root key. `holder` is the power of whoever asks: a root key's scopes, or every
 /// root scope for a dashboard owner or admin.
 pub async fn create(
-    state: &AppState,
+    cx: &Context<'_>,
     audit: &AuditContext,
     tenant: &TenantId,
     holder: &Scopes,
     input: CreateRootKey,
-) -> Result<CreatedRootKey, ApiError> {
-    let name = parse_name(&input.name).map_err(|e| ApiError::invalid_field("name", e))?;
-    let scopes = Scopes::parse(&input.scopes)
-        .map_err(|e| ApiError::invalid_field("scopes", e.to_string()))?;
+) -> Result<CreatedRootKey, ManageError> {
+    let name = parse_name(&input.name).map_err(|e| ManageError::invalid("name", e))?;
+    let scopes =
+        Scopes::parse(&input.scopes).map_err(|e| ManageError::invalid("scopes", e.to_string()))?;
     if scopes.is_empty() {
-        return Err(ApiError::invalid_field("scopes", "give at least one scope"));
+        return Err(ManageError::invalid("scopes", "give at least one scope"));
     }
     if !scopes.is_subset_of(holder) {
         let missing: Vec<String> = scopes
@@ -89,18 +89,17 @@ pub async fn create(
             .filter(|s| !holder.grants(s))
             .map(ToString::to_string)
             .collect();
-        return Err(ApiError::forbidden(format!(
+        return Err(ManageError::Forbidden(format!(
             "a root key cannot grant scopes its creator does not hold: {}",
             missing.join(", ")
         )));
     }
-    let at = state.clock.now();
+    let at = cx.clock.now();
     let expires_at = parse_expiry(input.expires_at, input.ttl_seconds, at)
-        .map_err(|(f, m)| ApiError::invalid_field(f, m))?;
-    let hasher = state.keys.clone();
+        .map_err(|(f, m)| ManageError::invalid(f, m))?;
+    let hasher = cx.hasher.clone();
     let (audit, tenant) = (audit.clone(), tenant.clone());
-    let (created, event) = state
-        .store
+    let (created, event) = cx.store
         .transaction(move |conn| {
             let created_by = audit.actor.label();
             let issued =
@@ -112,23 +111,22 @@ pub async fn create(
                 key: issued.key,
                 view: issued.row.into(),
             };
-            Ok::<_, ApiError>((created, event))
+            Ok::<_, ManageError>((created, event))
         })
         .await?;
-    state.events.dispatch(&[event]).await;
+    cx.events.dispatch(&[event]).await;
     Ok(created)
 }
 
 pub async fn list(
-    state: &AppState,
+    cx: &Context<'_>,
     tenant: &TenantId,
     page: PageRequest,
-) -> Result<Page<RootKeyView>, ApiError> {
+) -> Result<Page<RootKeyView>, ManageError> {
     let tenant = tenant.clone();
     let rows = {
         let page = page.clone();
-        state
-            .store
+        cx.store
             .run(move |conn| {
                 root_keys::list(conn, &tenant, page.before.as_deref(), page.fetch_limit())
             })
@@ -140,22 +138,21 @@ pub async fn list(
 /// Revokes a root key. The tenant's last active root key holding `root_keys:*` cannot be revoked:
 /// create its replacement first, or nobody could manage root keys through the API again.
 pub async fn revoke(
-    state: &AppState,
+    cx: &Context<'_>,
     audit: &AuditContext,
     tenant: &TenantId,
     id: String,
-) -> Result<RootKeyView, ApiError> {
+) -> Result<RootKeyView, ManageError> {
     let admin_scope = Scope::parse("root_keys:*").expect("valid scope literal");
-    let at = state.clock.now();
+    let at = cx.clock.now();
     let (audit, tenant) = (audit.clone(), tenant.clone());
-    let (row, event) = state
-        .store
+    let (row, event) = cx.store
         .transaction(move |conn| {
             // Two admin keys revoking each other at once must not both see the other as the
             // remaining admin.
             tenants::lock(conn, &tenant)?;
             let row = root_keys::find(conn, &tenant, &id)?
-                .ok_or_else(|| ApiError::not_found("root key"))?;
+                .ok_or_else(|| ManageError::NotFound("root key"))?;
             if row.revoked_at.is_some() {
                 return Ok((row, None));
             }
@@ -166,8 +163,7 @@ pub async fn revoke(
                     .filter(|r| r.id != row.id && is_admin(r))
                     .count();
                 if other_admins == 0 {
-                    return Err(ApiError::conflict(
-                        "last_root_admin_key",
+                    return Err(ManageError::refused(ErrorCode::LastRootAdminKey,
                         "this is the last active root key with root_keys:*; create its replacement first",
                     ));
                 }
@@ -177,10 +173,10 @@ pub async fn revoke(
             let fields = json!({ "name": row.name });
             let event = Event::record(conn, &audit, &tenant, Subject::root_key(&row), change, fields)?;
             let row =
-                root_keys::find(conn, &tenant, &id)?.ok_or_else(|| ApiError::not_found("root key"))?;
+                root_keys::find(conn, &tenant, &id)?.ok_or_else(|| ManageError::NotFound("root key"))?;
             Ok((row, Some(event)))
         })
         .await?;
-    state.events.dispatch(event.as_slice()).await;
+    cx.events.dispatch(event.as_slice()).await;
     Ok(row.into())
 }

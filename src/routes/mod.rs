@@ -28,7 +28,7 @@ pub async fn not_found(
 ) -> Result<actix_web::HttpResponse, crate::error::ApiError> {
     Err(crate::error::ApiError::new(
         actix_web::http::StatusCode::NOT_FOUND,
-        "not_found",
+        crate::domain::error_code::ErrorCode::NotFound,
         format!("no route matches {} on this path", req.method()),
     ))
 }

@@ -40,3 +40,15 @@ pub struct AppState {
     /// Load balancers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
 }
+
+impl AppState {
+    /// What the management services need, borrowed from the state.
+    pub fn manage(&self) -> crate::manage::Context<'_> {
+        crate::manage::Context {
+            store: &self.store,
+            hasher: &self.keys,
+            events: &self.events,
+            clock: &self.clock,
+        }
+    }
+}

@@ -48,54 +48,54 @@ pub struct CreatedKey {
 }
 
 pub async fn create(
-    state: &AppState,
+    cx: &Context<'_>,
     audit: &AuditContext,
     tenant: &TenantId,
     input: CreateKey,
     idempotency_key: Option<String>,
-) -> Result<CreatedKey, ApiError> {
+) -> Result<CreatedKey, ManageError> {
     if let Some(key) = &idempotency_key
         && (key.is_empty() || key.len() > 200 || key.chars().any(char::is_control))
     {
-        return Err(ApiError::bad_request(
-            "invalid_idempotency_key",
+        return Err(ManageError::refused(
+            ErrorCode::InvalidIdempotencyKey,
             "Idempotency-Key must be 1 to 200 printable characters",
         ));
     }
     // Only compared with the fingerprint stored with the key the Idempotency-Key made.
     let fingerprint = idempotency_key.as_ref().map(|_| fingerprint(&input));
-    let at = state.clock.now();
+    let at = cx.clock.now();
     let name = input
         .name
         .as_deref()
         .map(parse_name)
         .transpose()
-        .map_err(|e| ApiError::invalid_field("name", e))?;
+        .map_err(|e| ManageError::invalid("name", e))?;
     let owner_id = input
         .owner_id
         .as_deref()
         .map(parse_owner_id)
         .transpose()
-        .map_err(|e| ApiError::invalid_field("owner_id", e))?;
+        .map_err(|e| ManageError::invalid("owner_id", e))?;
     let scopes = input.scopes.as_deref().map(parse_scopes).transpose()?;
     let meta = match input.meta {
         Some(value) => Meta::parse(value).map_err(field("meta"))?,
         None => Meta::empty(),
     };
     let explicit_expiry = parse_expiry(input.expires_at, input.ttl_seconds, at)
-        .map_err(|(f, m)| ApiError::invalid_field(f, m))?;
+        .map_err(|(f, m)| ManageError::invalid(f, m))?;
     let ip_allowlist = IpAllowlist::parse(input.ip_allowlist.as_deref().unwrap_or_default())
         .map_err(field("ip_allowlist"))?;
     let ratelimit = input.ratelimit.map(parse_ratelimit).transpose()?;
     let credits = input.credits.map(parse_credits).transpose()?;
     let keyspace_id = crate::domain::ids::parse_id(&input.keyspace_id)
-        .ok_or_else(|| ApiError::invalid_field("keyspace_id", "no such keyspace"))?;
+        .ok_or_else(|| ManageError::invalid("keyspace_id", "no such keyspace"))?;
 
-    let hasher = state.keys.clone();
+    let hasher = cx.hasher.clone();
     let (audit, tenant) = (audit.clone(), tenant.clone());
     let explicit_ttl = input.expires_at.is_some() || input.ttl_seconds.is_some();
     let enabled = input.enabled.unwrap_or(true);
-    let created = state
+    let created = cx
         .store
         .transaction(move |conn| {
             if let Some(idem) = &idempotency_key
@@ -107,17 +107,17 @@ pub async fn create(
                     .as_ref()
                     .is_some_and(|stored| Some(stored) != fingerprint.as_ref())
                 {
-                    return Err(ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "idempotency_key_reused",
+                    return Err(ManageError::refused(
+                        ErrorCode::IdempotencyKeyReused,
                         "this Idempotency-Key was already used with a different request body",
                     ));
                 }
                 return Ok((replayed(existing, at), None));
             }
             let keyspace = keyspaces::find(conn, &tenant, &keyspace_id)?
-                .ok_or_else(|| ApiError::invalid_field("keyspace_id", "no such keyspace"))?;
-            let prefix = KeyPrefix::parse(&keyspace.prefix).map_err(ApiError::internal)?;
+                .ok_or_else(|| ManageError::invalid("keyspace_id", "no such keyspace"))?;
+            let prefix =
+                KeyPrefix::parse(&keyspace.prefix).map_err(|e| ManageError::Internal(e.into()))?;
             let scopes = scopes.unwrap_or_else(|| Scopes::from_json(&keyspace.default_scopes));
             let expires_at = if explicit_ttl {
                 explicit_expiry
@@ -172,8 +172,8 @@ pub async fn create(
                 Ok(()) => {}
                 // A concurrent retry with the same Idempotency-Key won the race: answer as it did.
                 Err(e) if e.is_unique_violation() && idempotency_key.is_some() => {
-                    return Err(ApiError::conflict(
-                        "idempotency_conflict",
+                    return Err(ManageError::refused(
+                        ErrorCode::IdempotencyConflict,
                         "a request with this Idempotency-Key is being processed; retry it",
                     ));
                 }
@@ -199,7 +199,7 @@ pub async fn create(
             ))
         })
         .await?;
-    state.events.dispatch(created.1.as_slice()).await;
+    cx.events.dispatch(created.1.as_slice()).await;
     Ok(created.0)
 }
 

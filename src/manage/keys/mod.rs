@@ -16,7 +16,6 @@ pub use rotate::{MAX_GRACE_SECONDS, PreviousKey, RotatedKey, rotate};
 pub use update::{UpdateKey, update};
 pub use usage::{KeyUsage, UsageHour, UsageQuery, usage};
 
-use actix_web::http::StatusCode;
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -24,6 +23,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::audit::AuditContext;
+use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::{TenantId, new_id};
 use crate::domain::inputs::{
     Credits, IpAllowlist, Meta, RateLimit, Refill, RefillInterval, parse_expiry, parse_name,
@@ -33,10 +33,9 @@ use crate::domain::key::{KeyDigest, KeyPrefix, PlainKey};
 use crate::domain::key_status::KeyStatus;
 use crate::domain::scope::Scopes;
 use crate::domain::time::utc;
-use crate::error::ApiError;
 use crate::events::{Change, Event, Source, Subject};
+use crate::manage::{Context, ManageError};
 use crate::manage::{Page, PageRequest, double_option, parse_filter};
-use crate::routes::state::AppState;
 use crate::store::api_keys::{self, KeyFilter, RevokeTarget};
 use crate::store::models::{ApiKeyChanges, ApiKeyRow};
 use crate::store::{DbConnection, StoreError, keyspaces};
@@ -108,25 +107,25 @@ impl KeyView {
     }
 }
 
-fn field(name: &'static str) -> impl FnOnce(String) -> ApiError {
-    move |message| ApiError::invalid_field(name, message)
+fn field(name: &'static str) -> impl FnOnce(String) -> ManageError {
+    move |message| ManageError::invalid(name, message)
 }
 
-fn parse_scopes(raw: &[String]) -> Result<Scopes, ApiError> {
-    Scopes::parse(raw).map_err(|e| ApiError::invalid_field("scopes", e.to_string()))
+fn parse_scopes(raw: &[String]) -> Result<Scopes, ManageError> {
+    Scopes::parse(raw).map_err(|e| ManageError::invalid("scopes", e.to_string()))
 }
 
-fn parse_credits(credits: Credits) -> Result<Credits, ApiError> {
+fn parse_credits(credits: Credits) -> Result<Credits, ManageError> {
     credits.validate().map_err(field("credits"))
 }
 
-fn parse_ratelimit(limit: RateLimit) -> Result<RateLimit, ApiError> {
+fn parse_ratelimit(limit: RateLimit) -> Result<RateLimit, ManageError> {
     limit.validate().map_err(field("ratelimit"))
 }
 
 /// Reads a key id from a path or body; malformed ids are simply not found.
-fn key_not_found() -> ApiError {
-    ApiError::not_found("key")
+fn key_not_found() -> ManageError {
+    ManageError::NotFound("key")
 }
 
 /// The configuration of a new key, for the audit log (never the secret or digest).

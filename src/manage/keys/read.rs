@@ -15,10 +15,10 @@ pub struct ListQuery {
 }
 
 pub async fn list(
-    state: &AppState,
+    cx: &Context<'_>,
     tenant: &TenantId,
     query: ListQuery,
-) -> Result<Page<KeyView>, ApiError> {
+) -> Result<Page<KeyView>, ManageError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let filter = KeyFilter {
         keyspace_id: parse_filter("keyspace_id", query.keyspace_id)?,
@@ -29,11 +29,10 @@ pub async fn list(
             .filter(|q| !q.is_empty()),
     };
     let tenant = tenant.clone();
-    let at = state.clock.now();
+    let at = cx.clock.now();
     let rows = {
         let page = page.clone();
-        state
-            .store
+        cx.store
             .run(move |conn| {
                 api_keys::list(
                     conn,
@@ -49,26 +48,24 @@ pub async fn list(
     Ok(page.page(rows, |r| &r.id, |r| KeyView::from_row(r, at)))
 }
 
-pub async fn get(state: &AppState, tenant: &TenantId, id: String) -> Result<KeyView, ApiError> {
+pub async fn get(cx: &Context<'_>, tenant: &TenantId, id: String) -> Result<KeyView, ManageError> {
     let tenant = tenant.clone();
-    state
-        .store
+    cx.store
         .run(move |conn| api_keys::find(conn, &tenant, &id))
         .await?
-        .map(|row| KeyView::from_row(row, state.clock.now()))
+        .map(|row| KeyView::from_row(row, cx.clock.now()))
         .ok_or_else(key_not_found)
 }
 
 /// Every key of `id`'s rotation family, oldest first.
 pub async fn family(
-    state: &AppState,
+    cx: &Context<'_>,
     tenant: &TenantId,
     id: String,
-) -> Result<Vec<KeyView>, ApiError> {
+) -> Result<Vec<KeyView>, ManageError> {
     let tenant = tenant.clone();
-    let at = state.clock.now();
-    state
-        .store
+    let at = cx.clock.now();
+    cx.store
         .run(move |conn| {
             let key = api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
             let rows = api_keys::family(conn, &tenant, &key.family_id)?;

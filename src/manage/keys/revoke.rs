@@ -7,16 +7,16 @@ pub const MAX_BULK: usize = 1000;
 
 /// Revokes one key. Revoking an already revoked key changes nothing and answers the key as it is.
 pub async fn revoke(
-    state: &AppState,
+    cx: &Context<'_>,
     audit: &AuditContext,
     tenant: &TenantId,
     id: String,
     reason: Option<String>,
-) -> Result<KeyView, ApiError> {
+) -> Result<KeyView, ManageError> {
     let reason = parse_reason(reason)?;
-    let at = state.clock.now();
+    let at = cx.clock.now();
     let (audit, tenant) = (audit.clone(), tenant.clone());
-    let (row, revoked) = state
+    let (row, revoked) = cx
         .store
         .transaction(move |conn| {
             api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
@@ -30,10 +30,10 @@ pub async fn revoke(
             let fields = json!({ "reason": reason });
             let events = record_revocations(conn, &audit, &tenant, &revoked, &reason, &fields)?;
             let row = api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
-            Ok::<_, ApiError>((row, events))
+            Ok::<_, ManageError>((row, events))
         })
         .await?;
-    state.events.dispatch(&revoked).await;
+    cx.events.dispatch(&revoked).await;
     Ok(KeyView::from_row(row, at))
 }
 
@@ -64,10 +64,10 @@ fn record_revocations(
         .collect()
 }
 
-fn parse_reason(reason: Option<String>) -> Result<Option<String>, ApiError> {
+fn parse_reason(reason: Option<String>) -> Result<Option<String>, ManageError> {
     match reason {
         Some(r) if r.chars().count() > 500 || r.chars().any(char::is_control) => {
-            Err(ApiError::invalid_field(
+            Err(ManageError::invalid(
                 "reason",
                 "must be at most 500 characters, without control characters",
             ))
@@ -100,11 +100,11 @@ pub struct BulkRevoked {
 }
 
 pub async fn revoke_bulk(
-    state: &AppState,
+    cx: &Context<'_>,
     audit: &AuditContext,
     tenant: &TenantId,
     input: BulkRevoke,
-) -> Result<BulkRevoked, ApiError> {
+) -> Result<BulkRevoked, ManageError> {
     let reason = parse_reason(input.reason)?;
     let selectors = [
         input.ids.is_some(),
@@ -113,8 +113,8 @@ pub async fn revoke_bulk(
         input.keys.is_some(),
     ];
     if selectors.iter().filter(|s| **s).count() != 1 {
-        return Err(ApiError::bad_request(
-            "invalid_selector",
+        return Err(ManageError::refused(
+            ErrorCode::InvalidSelector,
             "give exactly one of ids, owner_id, keyspace_id or keys",
         ));
     }
@@ -126,7 +126,7 @@ pub async fn revoke_bulk(
     }
     let (selector, selector_audit) = if let Some(ids) = input.ids {
         if ids.is_empty() || ids.len() > MAX_BULK {
-            return Err(ApiError::invalid_field(
+            return Err(ManageError::invalid(
                 "ids",
                 format!("give 1 to {MAX_BULK} ids"),
             ));
@@ -139,7 +139,7 @@ pub async fn revoke_bulk(
         let audit_value = json!({ "ids": ids });
         (Selector::Ids(ids), audit_value)
     } else if let Some(owner) = input.owner_id {
-        let owner = parse_owner_id(&owner).map_err(|e| ApiError::invalid_field("owner_id", e))?;
+        let owner = parse_owner_id(&owner).map_err(|e| ManageError::invalid("owner_id", e))?;
         let audit_value = json!({ "owner_id": owner });
         (Selector::Owner(owner), audit_value)
     } else if let Some(keyspace) = input.keyspace_id {
@@ -152,7 +152,7 @@ pub async fn revoke_bulk(
     } else {
         let keys = input.keys.unwrap_or_default();
         if keys.is_empty() || keys.len() > MAX_BULK {
-            return Err(ApiError::invalid_field(
+            return Err(ManageError::invalid(
                 "keys",
                 format!("give 1 to {MAX_BULK} keys"),
             ));
@@ -160,15 +160,15 @@ pub async fn revoke_bulk(
         // Values that are not well-formed keys of this deployment cannot exist; skip them.
         let digests: Vec<KeyDigest> = keys
             .iter()
-            .filter_map(|raw| state.keys.parse(raw.trim()).ok())
-            .flat_map(|parsed| state.keys.digests(&parsed))
+            .filter_map(|raw| cx.hasher.parse(raw.trim()).ok())
+            .flat_map(|parsed| cx.hasher.digests(&parsed))
             .collect();
         let audit_value = json!({ "keys": keys.len() });
         (Selector::Digests(digests), audit_value)
     };
-    let at = state.clock.now();
+    let at = cx.clock.now();
     let (audit, tenant) = (audit.clone(), tenant.clone());
-    let revoked = state
+    let revoked = cx
         .store
         .transaction(move |conn| {
             let target = match &selector {
@@ -179,12 +179,12 @@ pub async fn revoke_bulk(
             };
             let revoked = revoke_rows(conn, &tenant, target, reason.as_deref(), at)?;
             let fields = json!({ "reason": reason, "bulk": true, "selector": selector_audit });
-            Ok::<_, ApiError>(record_revocations(
+            Ok::<_, ManageError>(record_revocations(
                 conn, &audit, &tenant, &revoked, &reason, &fields,
             )?)
         })
         .await?;
-    state.events.dispatch(&revoked).await;
+    cx.events.dispatch(&revoked).await;
     Ok(BulkRevoked {
         revoked: revoked.len(),
     })
@@ -196,6 +196,6 @@ fn revoke_rows(
     target: RevokeTarget<'_>,
     reason: Option<&str>,
     at: NaiveDateTime,
-) -> Result<Vec<ApiKeyRow>, ApiError> {
+) -> Result<Vec<ApiKeyRow>, ManageError> {
     Ok(api_keys::revoke(conn, tenant, target, reason, at)?)
 }

@@ -27,22 +27,22 @@ pub struct PreviousKey {
 }
 
 pub async fn rotate(
-    state: &AppState,
+    cx: &Context<'_>,
     audit: &AuditContext,
     tenant: &TenantId,
     id: String,
     grace_period_seconds: i64,
-) -> Result<RotatedKey, ApiError> {
+) -> Result<RotatedKey, ManageError> {
     if !(0..=MAX_GRACE_SECONDS).contains(&grace_period_seconds) {
-        return Err(ApiError::invalid_field(
+        return Err(ManageError::invalid(
             "grace_period_seconds",
             format!("must be between 0 and {MAX_GRACE_SECONDS}"),
         ));
     }
-    let at = state.clock.now();
-    let hasher = state.keys.clone();
+    let at = cx.clock.now();
+    let hasher = cx.hasher.clone();
     let (audit, tenant) = (audit.clone(), tenant.clone());
-    let outcome = state
+    let outcome = cx
         .store
         .transaction(move |conn| {
             let old = api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
@@ -82,14 +82,14 @@ pub async fn rotate(
                 return Ok(Err(events));
             }
             if old.status(at) == KeyStatus::Expired {
-                return Err(ApiError::conflict(
-                    "key_expired",
+                return Err(ManageError::refused(
+                    ErrorCode::KeyExpired,
                     "an expired key cannot be rotated; create a new key instead",
                 ));
             }
             if api_keys::has_successor(conn, &tenant, &old.id)? {
-                return Err(ApiError::conflict(
-                    "key_already_rotated",
+                return Err(ManageError::refused(
+                    ErrorCode::KeyAlreadyRotated,
                     "this key was already rotated; rotate its newest successor instead",
                 ));
             }
@@ -98,7 +98,7 @@ pub async fn rotate(
                 .rsplit_once('_')
                 .and_then(|(prefix, _)| KeyPrefix::parse(prefix).ok())
                 .ok_or_else(|| {
-                    ApiError::internal(anyhow::anyhow!("stored key start is malformed"))
+                    ManageError::Internal(anyhow::anyhow!("stored key start is malformed"))
                 })?;
             let generated = hasher.generate(&prefix);
             let new = ApiKeyRow {
@@ -158,13 +158,13 @@ pub async fn rotate(
         .await?;
     match outcome {
         Ok((rotated, changed)) => {
-            state.events.dispatch(&changed).await;
+            cx.events.dispatch(&changed).await;
             Ok(rotated)
         }
         Err(revoked) => {
-            state.events.dispatch(&revoked).await;
-            Err(ApiError::conflict(
-                "key_revoked_reuse_detected",
+            cx.events.dispatch(&revoked).await;
+            Err(ManageError::refused(
+                ErrorCode::KeyRevokedReuseDetected,
                 format!(
                     "this key was revoked, so rotating it means someone else may hold it; every \
                      active key of its rotation family ({} keys) has been revoked",

@@ -31,13 +31,13 @@ pub struct UpdateKey {
 }
 
 pub async fn update(
-    state: &AppState,
+    cx: &Context<'_>,
     audit: &AuditContext,
     tenant: &TenantId,
     id: String,
     input: UpdateKey,
-) -> Result<KeyView, ApiError> {
-    let at = state.clock.now();
+) -> Result<KeyView, ManageError> {
+    let at = cx.clock.now();
     let mut changes = ApiKeyChanges {
         updated_at: Some(at),
         ..Default::default()
@@ -48,7 +48,7 @@ pub async fn update(
             .as_deref()
             .map(parse_name)
             .transpose()
-            .map_err(|e| ApiError::invalid_field("name", e))?;
+            .map_err(|e| ManageError::invalid("name", e))?;
         changed.insert("name".into(), json!(name));
         changes.name = Some(name);
     }
@@ -57,7 +57,7 @@ pub async fn update(
             .as_deref()
             .map(parse_owner_id)
             .transpose()
-            .map_err(|e| ApiError::invalid_field("owner_id", e))?;
+            .map_err(|e| ManageError::invalid("owner_id", e))?;
         changed.insert("owner_id".into(), json!(owner));
         changes.owner_id = Some(owner);
     }
@@ -74,7 +74,7 @@ pub async fn update(
     if let Some(expires_at) = input.expires_at {
         let expires_at = match expires_at {
             Some(at_value) => parse_expiry(Some(at_value), None, at)
-                .map_err(|(f, m)| ApiError::invalid_field(f, m))?,
+                .map_err(|(f, m)| ManageError::invalid(f, m))?,
             None => None,
         };
         changed.insert("expires_at".into(), json!(expires_at.map(utc)));
@@ -104,13 +104,13 @@ pub async fn update(
         changes.enabled = Some(enabled);
     }
     let (audit, tenant) = (audit.clone(), tenant.clone());
-    let row = state
+    let row = cx
         .store
         .transaction(move |conn| {
             let current = api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
             if current.revoked_at.is_some() && !changed.is_empty() {
-                return Err(ApiError::conflict(
-                    "key_revoked",
+                return Err(ManageError::refused(
+                    ErrorCode::KeyRevoked,
                     "a revoked key cannot be changed; revoking is permanent",
                 ));
             }
@@ -130,10 +130,10 @@ pub async fn update(
                 )?)
             };
             let row = api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
-            Ok::<_, ApiError>((row, event))
+            Ok::<_, ManageError>((row, event))
         })
         .await?;
     let (row, event) = row;
-    state.events.dispatch(event.as_slice()).await;
+    cx.events.dispatch(event.as_slice()).await;
     Ok(KeyView::from_row(row, at))
 }

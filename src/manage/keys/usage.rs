@@ -33,24 +33,24 @@ pub struct KeyUsage {
 
 /// Hourly verification counts of a key (flushed from every node every few seconds).
 pub async fn usage(
-    state: &AppState,
+    cx: &Context<'_>,
     tenant: &TenantId,
     id: String,
     query: UsageQuery,
-) -> Result<KeyUsage, ApiError> {
+) -> Result<KeyUsage, ManageError> {
     let until = query.until.unwrap_or_else(Utc::now);
     let since = query.since.unwrap_or(until - TimeDelta::hours(24));
     if since >= until {
-        return Err(ApiError::invalid_field("since", "must be before until"));
+        return Err(ManageError::invalid("since", "must be before until"));
     }
     if until - since > TimeDelta::days(31) {
-        return Err(ApiError::invalid_field(
+        return Err(ManageError::invalid(
             "since",
             "the period may span at most 31 days",
         ));
     }
     let tenant = tenant.clone();
-    let (key, rows) = state
+    let (key, rows) = cx
         .store
         .run(move |conn| {
             let key = api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
@@ -61,7 +61,7 @@ pub async fn usage(
                 since.naive_utc(),
                 until.naive_utc(),
             )?;
-            Ok::<_, ApiError>((key, rows))
+            Ok::<_, ManageError>((key, rows))
         })
         .await?;
     let mut totals = std::collections::BTreeMap::new();

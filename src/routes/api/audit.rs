@@ -31,7 +31,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     match query.format.as_deref() {
         None | Some("json") => {
-            Ok(HttpResponse::Ok().json(audit::list(&state, &auth.tenant, &query).await?))
+            Ok(HttpResponse::Ok().json(audit::list(&state.manage(), &auth.tenant, &query).await?))
         }
         Some("ndjson") => Ok(export(state, auth.caller.tenant.clone(), query.filter()?)),
         Some(_) => Err(ApiError::invalid_field("format", "must be json or ndjson")),
@@ -49,7 +49,9 @@ fn export(
         async move {
             let before = cursor?;
             let chunk =
-                match audit::export_chunk(&state, &tenant, filter, before, EXPORT_CHUNK).await {
+                match audit::export_chunk(&state.manage(), &tenant, filter, before, EXPORT_CHUNK)
+                    .await
+                {
                     Ok(chunk) => chunk,
                     Err(err) => {
                         tracing::error!(error = %err, "audit export failed mid-stream");

@@ -63,7 +63,7 @@ pub async fn create(
                 .to_str()
                 .map_err(|_| {
                     ApiError::bad_request(
-                        "invalid_idempotency_key",
+                        crate::domain::error_code::ErrorCode::InvalidIdempotencyKey,
                         "Idempotency-Key must be printable ASCII",
                     )
                 })?
@@ -72,7 +72,7 @@ pub async fn create(
         None => None,
     };
     let created = keys::create(
-        &state,
+        &state.manage(),
         &auth.audit,
         &auth.tenant,
         body.into_inner(),
@@ -99,7 +99,8 @@ pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(keys::list(&state, &auth.tenant, query.into_inner()).await?))
+    Ok(HttpResponse::Ok()
+        .json(keys::list(&state.manage(), &auth.tenant, query.into_inner()).await?))
 }
 
 /// Read a key (never its secret or digest).
@@ -116,7 +117,7 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "key")?;
-    Ok(HttpResponse::Ok().json(keys::get(&state, &auth.tenant, id).await?))
+    Ok(HttpResponse::Ok().json(keys::get(&state.manage(), &auth.tenant, id).await?))
 }
 
 /// Hourly verification counts of a key, by outcome (flushed from every node every 5 s).
@@ -135,7 +136,7 @@ pub async fn usage(
     query: web::Query<UsageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "key")?;
-    let usage = keys::usage(&state, &auth.tenant, id, query.into_inner()).await?;
+    let usage = keys::usage(&state.manage(), &auth.tenant, id, query.into_inner()).await?;
     Ok(HttpResponse::Ok().json(usage))
 }
 
@@ -156,7 +157,14 @@ pub async fn update(
     body: web::Json<UpdateKey>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "key")?;
-    let view = keys::update(&state, &auth.audit, &auth.tenant, id, body.into_inner()).await?;
+    let view = keys::update(
+        &state.manage(),
+        &auth.audit,
+        &auth.tenant,
+        id,
+        body.into_inner(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -185,7 +193,7 @@ pub async fn rotate(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "key")?;
     let grace = body.0.and_then(|b| b.grace_period_seconds).unwrap_or(0);
-    let rotated = keys::rotate(&state, &auth.audit, &auth.tenant, id, grace).await?;
+    let rotated = keys::rotate(&state.manage(), &auth.audit, &auth.tenant, id, grace).await?;
     Ok(no_store(HttpResponse::Created().json(rotated)))
 }
 
@@ -213,7 +221,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "key")?;
     let reason = body.0.and_then(|b| b.reason);
-    let view = keys::revoke(&state, &auth.audit, &auth.tenant, id, reason).await?;
+    let view = keys::revoke(&state.manage(), &auth.audit, &auth.tenant, id, reason).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -229,7 +237,13 @@ pub async fn revoke_bulk(
     state: web::Data<AppState>,
     body: web::Json<BulkRevoke>,
 ) -> Result<HttpResponse, ApiError> {
-    let result = keys::revoke_bulk(&state, &auth.audit, &auth.tenant, body.into_inner()).await?;
+    let result = keys::revoke_bulk(
+        &state.manage(),
+        &auth.audit,
+        &auth.tenant,
+        body.into_inner(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(result))
 }
 

@@ -29,8 +29,13 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<CreateKeyspace>,
 ) -> Result<HttpResponse, ApiError> {
-    let view =
-        keyspaces::create(&state.store, &auth.audit, &auth.tenant, body.into_inner()).await?;
+    let view = keyspaces::create(
+        &state.manage(),
+        &auth.audit,
+        &auth.tenant,
+        body.into_inner(),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -44,7 +49,7 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    Ok(HttpResponse::Ok().json(keyspaces::list(&state.store, &auth.tenant, page).await?))
+    Ok(HttpResponse::Ok().json(keyspaces::list(&state.manage(), &auth.tenant, page).await?))
 }
 
 /// Read a keyspace.
@@ -61,7 +66,7 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "keyspace")?;
-    Ok(HttpResponse::Ok().json(keyspaces::get(&state.store, &auth.tenant, id).await?))
+    Ok(HttpResponse::Ok().json(keyspaces::get(&state.manage(), &auth.tenant, id).await?))
 }
 
 /// Change a keyspace's name or defaults (only the fields given).
@@ -81,7 +86,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "keyspace")?;
     let view = keyspaces::update(
-        &state.store,
+        &state.manage(),
         &auth.audit,
         &auth.tenant,
         id,

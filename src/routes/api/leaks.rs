@@ -48,7 +48,7 @@ pub async fn report(
     }
     let reports: Vec<LeakReport> = serde_json::from_slice(&body).map_err(|_| {
         ApiError::bad_request(
-            "invalid_body",
+            crate::domain::error_code::ErrorCode::InvalidBody,
             "expected a JSON array of {token, type, url, source}",
         )
     })?;
@@ -56,7 +56,7 @@ pub async fn report(
         &req,
         Actor::LeakReporter(identifier.unwrap_or_default().chars().take(200).collect()),
     );
-    let feedback = leaks::intake(&state, &audit, reports).await?;
+    let feedback = leaks::intake(&state.manage(), &audit, reports).await?;
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
         .json(feedback))

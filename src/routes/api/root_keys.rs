@@ -30,7 +30,7 @@ pub async fn create(
     body: web::Json<CreateRootKey>,
 ) -> Result<HttpResponse, ApiError> {
     let created = root_keys::create(
-        &state,
+        &state.manage(),
         &auth.audit,
         &auth.tenant,
         &auth.scopes,
@@ -52,7 +52,7 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    Ok(HttpResponse::Ok().json(root_keys::list(&state, &auth.tenant, page).await?))
+    Ok(HttpResponse::Ok().json(root_keys::list(&state.manage(), &auth.tenant, page).await?))
 }
 
 /// Revoke a root key.
@@ -70,5 +70,6 @@ pub async fn revoke(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "root key")?;
-    Ok(HttpResponse::Ok().json(root_keys::revoke(&state, &auth.audit, &auth.tenant, id).await?))
+    Ok(HttpResponse::Ok()
+        .json(root_keys::revoke(&state.manage(), &auth.audit, &auth.tenant, id).await?))
 }

@@ -76,9 +76,9 @@ async fn list(
         cursor: Some(filter.cursor.clone()),
         ..AuditQuery::default()
     };
-    let found = match audit::list(&state, member.tenant_id(), &query).await {
+    let found = match audit::list(&state.manage(), member.tenant_id(), &query).await {
         Ok(found) => found,
-        Err(err) if err.status.is_client_error() => crate::manage::Page {
+        Err(err) if err.is_client_error() => crate::manage::Page {
             data: Vec::new(),
             next_cursor: None,
         },

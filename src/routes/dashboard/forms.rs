@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::domain::inputs::RateLimit;
+use crate::manage::ManageError;
 
 #[derive(Debug, Default, Clone)]
 pub struct FormState {
@@ -28,19 +29,18 @@ impl FormState {
         self
     }
 
-    /// Copies field errors from a service error (`ApiError.fields`); a field the form does
-    /// not show becomes the summary.
-    pub fn absorb(&mut self, err: &crate::error::ApiError, shown: &[&str]) {
-        if err.fields.is_empty() {
-            self.summary = Some(err.message.clone());
-        }
-        for (field, message) in &err.fields {
-            let field = field.split(['.', '[']).next().unwrap_or(field);
-            if shown.contains(&field) {
-                self.errors.insert(field.to_owned(), message.clone());
-            } else {
-                self.summary = Some(format!("{field}: {message}"));
-            }
+    /// Puts a service's refusal beside the field it names; a field the form does not show,
+    /// or a refusal of the whole request, becomes the summary.
+    pub fn absorb(&mut self, err: &ManageError, shown: &[&str]) {
+        let ManageError::Invalid { field, message } = err else {
+            self.summary = Some(err.to_string());
+            return;
+        };
+        let field = field.split(['.', '[']).next().unwrap_or(field);
+        if shown.contains(&field) {
+            self.errors.insert(field.to_owned(), message.clone());
+        } else {
+            self.summary = Some(format!("{field}: {message}"));
         }
     }
 

@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::manage::audit::{AuditEventView, AuditQuery};
 use crate::manage::keys::{self, BulkRevoke, CreateKey, KeyView, ListQuery};
 use crate::manage::keyspaces::KeyspaceView;
-use crate::manage::parse_path_id;
+use crate::manage::{ManageError, parse_path_id};
 use crate::routes::state::AppState;
 
 /// Fields of the create form, for putting service errors next to them.
@@ -191,9 +191,9 @@ async fn keys_page<P: Permission>(
         cursor: Some(filter.cursor.clone()),
     };
     // A cursor or id that means nothing shows an empty page rather than an error.
-    let found = match keys::list(state, member.tenant_id(), query).await {
+    let found = match keys::list(&state.manage(), member.tenant_id(), query).await {
         Ok(found) => found,
-        Err(err) if err.status.is_client_error() => crate::manage::Page {
+        Err(err) if err.is_client_error() => crate::manage::Page {
             data: Vec::new(),
             next_cursor: None,
         },
@@ -363,22 +363,14 @@ fn read_create(form: &CreateForm, shown: &mut FormState) -> CreateKey {
 }
 
 /// Service errors name API fields; some form fields are named differently.
-fn absorb(shown: &mut FormState, err: &ApiError) {
-    let mut renamed = ApiError::new(err.status, err.code, err.message.clone());
-    renamed.fields = err
-        .fields
-        .iter()
-        .map(|(field, message)| {
-            let field = match field.as_str() {
-                "ttl_seconds" | "expires_at" => "ttl_days",
-                "ratelimit" => "ratelimit_limit",
-                "credits" => "credits_remaining",
-                other => other,
-            };
-            (field.to_owned(), message.clone())
-        })
-        .collect();
-    shown.absorb(&renamed, CREATE_FIELDS);
+fn absorb(shown: &mut FormState, err: ManageError) {
+    let err = err.with_field_names(|field| match field {
+        "ttl_seconds" | "expires_at" => Some("ttl_days"),
+        "ratelimit" => Some("ratelimit_limit"),
+        "credits" => Some("credits_remaining"),
+        _ => None,
+    });
+    shown.absorb(&err, CREATE_FIELDS);
 }
 
 /// Creates a key and shows its secret, once.
@@ -390,7 +382,15 @@ async fn create(
     let mut shown = FormState::new();
     let input = read_create(&form, &mut shown);
     if !shown.has_errors() {
-        match keys::create(&state, &member.audit, member.tenant_id(), input, None).await {
+        match keys::create(
+            &state.manage(),
+            &member.audit,
+            member.tenant_id(),
+            input,
+            None,
+        )
+        .await
+        {
             Ok(created) => {
                 return Ok(render(
                     StatusCode::CREATED,
@@ -408,7 +408,7 @@ async fn create(
                     },
                 ));
             }
-            Err(err) if err.status.is_client_error() => absorb(&mut shown, &err),
+            Err(err) if err.is_client_error() => absorb(&mut shown, err),
             Err(err) => return Err(err.into()),
         }
     }
@@ -494,11 +494,11 @@ async fn key_page<P: Permission>(
 ) -> Result<KeyPage, PageError> {
     let id = parse_path_id(raw_id, "key")?;
     let tenant = member.tenant_id();
-    let key = keys::get(state, tenant, id.clone()).await?;
+    let key = keys::get(&state.manage(), tenant, id.clone()).await?;
     let keyspaces = super::keyspaces::all(state, tenant).await?;
-    let family = keys::family(state, tenant, id.clone()).await?;
+    let family = keys::family(&state.manage(), tenant, id.clone()).await?;
     let events = crate::manage::audit::list(
-        state,
+        &state.manage(),
         tenant,
         &AuditQuery {
             target: Some(id.clone()),
@@ -545,7 +545,15 @@ async fn rotate(
     if !shown.has_errors() {
         let id = parse_path_id(&path, "key")?;
         let grace_seconds = grace.saturating_mul(3600);
-        match keys::rotate(&state, &member.audit, member.tenant_id(), id, grace_seconds).await {
+        match keys::rotate(
+            &state.manage(),
+            &member.audit,
+            member.tenant_id(),
+            id,
+            grace_seconds,
+        )
+        .await
+        {
             Ok(rotated) => {
                 return Ok(render(
                     StatusCode::CREATED,
@@ -559,12 +567,11 @@ async fn rotate(
                     },
                 ));
             }
-            Err(err) if err.status.is_client_error() => {
-                let message = err.fields.first().map_or_else(
-                    || err.message.clone(),
-                    |(_, m)| format!("Grace period {m} seconds."),
-                );
-                shown.error("grace_hours", message);
+            Err(ManageError::Invalid { message, .. }) => {
+                shown.error("grace_hours", format!("Grace period {message} seconds."));
+            }
+            Err(err) if err.is_client_error() => {
+                shown.error("grace_hours", err.to_string());
             }
             Err(err) => return Err(err.into()),
         }
@@ -598,7 +605,7 @@ async fn revoke(
         let id = parse_path_id(&path, "key")?;
         let reason = Some(form.reason.clone());
         match keys::revoke(
-            &state,
+            &state.manage(),
             &member.audit,
             member.tenant_id(),
             id.clone(),
@@ -607,7 +614,7 @@ async fn revoke(
         .await
         {
             Ok(_) => return Ok(see_other(&format!("/keys/{id}?notice=revoked"))),
-            Err(err) if err.status.is_client_error() => shown.absorb(&err, &["reason"]),
+            Err(err) if err.is_client_error() => shown.absorb(&err, &["reason"]),
             Err(err) => return Err(err.into()),
         }
     }
@@ -646,7 +653,7 @@ async fn revoke_bulk(
         reason: Some(first_of(&pairs, "reason").to_owned()),
         ..BulkRevoke::default()
     };
-    let done = keys::revoke_bulk(&state, &member.audit, member.tenant_id(), input).await?;
+    let done = keys::revoke_bulk(&state.manage(), &member.audit, member.tenant_id(), input).await?;
     Ok(see_other(&format!("/keys?revoked={}", done.revoked)))
 }
 
@@ -734,7 +741,14 @@ async fn report_leak(
     } else {
         form.reason.trim().to_owned()
     };
-    let revoked = keys::revoke(&state, &member.audit, &tenant, found.id, Some(reason)).await?;
+    let revoked = keys::revoke(
+        &state.manage(),
+        &member.audit,
+        &tenant,
+        found.id,
+        Some(reason),
+    )
+    .await?;
     let keyspaces = super::keyspaces::all(&state, &tenant).await?;
     Ok(render(
         StatusCode::OK,

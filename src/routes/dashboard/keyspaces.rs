@@ -8,10 +8,11 @@ use serde::Deserialize;
 use super::context::{Layout, Member, Notice, Permission, can};
 use super::forms::{FormState, split_list};
 use super::{PageError, render, see_other};
+use crate::domain::error_code::ErrorCode;
 use crate::domain::inputs::RateLimit;
 use crate::domain::role::Action;
 use crate::manage::keyspaces::{self, CreateKeyspace, Environment, KeyspaceView, UpdateKeyspace};
-use crate::manage::{PageRequest, parse_path_id};
+use crate::manage::{ManageError, PageRequest, parse_path_id};
 use crate::routes::state::AppState;
 
 const DAY: i64 = 24 * 3600;
@@ -49,7 +50,7 @@ pub async fn all(
     member_tenant: &crate::domain::ids::TenantId,
 ) -> Result<Vec<KeyspaceView>, PageError> {
     let page = PageRequest::parse(Some(crate::manage::MAX_LIMIT), None)?;
-    Ok(keyspaces::list(&state.store, member_tenant, page)
+    Ok(keyspaces::list(&state.manage(), member_tenant, page)
         .await?
         .data)
 }
@@ -134,28 +135,24 @@ fn keep_all(form: &KeyspaceForm, shown: &mut FormState) {
 }
 
 /// Service errors name API fields; the form names some differently.
-fn absorb(shown: &mut FormState, err: &crate::error::ApiError) {
-    if err.code == "prefix_taken" {
+fn absorb(shown: &mut FormState, err: ManageError) {
+    if let ManageError::Refused {
+        code: ErrorCode::PrefixTaken,
+        ..
+    } = err
+    {
         shown.error(
             "prefix",
             "Another keyspace of this tenant already uses this prefix. Choose another.",
         );
         return;
     }
-    let mut renamed = crate::error::ApiError::new(err.status, err.code, err.message.clone());
-    renamed.fields = err
-        .fields
-        .iter()
-        .map(|(field, message)| {
-            let field = match field.as_str() {
-                "default_ttl_seconds" => "default_ttl_days",
-                "default_ratelimit" => "ratelimit_limit",
-                other => other,
-            };
-            (field.to_owned(), message.clone())
-        })
-        .collect();
-    shown.absorb(&renamed, FIELDS);
+    let err = err.with_field_names(|field| match field {
+        "default_ttl_seconds" => Some("default_ttl_days"),
+        "default_ratelimit" => Some("ratelimit_limit"),
+        _ => None,
+    });
+    shown.absorb(&err, FIELDS);
 }
 
 async fn create(
@@ -184,9 +181,9 @@ async fn create(
             default_ratelimit: defaults.ratelimit,
             token_exchange_enabled: None,
         };
-        match keyspaces::create(&state.store, &member.audit, member.tenant_id(), input).await {
+        match keyspaces::create(&state.manage(), &member.audit, member.tenant_id(), input).await {
             Ok(_) => return Ok(see_other("/keyspaces?notice=created")),
-            Err(err) if err.status.is_client_error() => absorb(&mut shown, &err),
+            Err(err) if err.is_client_error() => absorb(&mut shown, err),
             Err(err) => return Err(err.into()),
         }
     }
@@ -227,7 +224,7 @@ async fn edit_page(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let id = parse_path_id(&path, "keyspace")?;
-    let keyspace = keyspaces::get(&state.store, member.tenant_id(), id).await?;
+    let keyspace = keyspaces::get(&state.manage(), member.tenant_id(), id).await?;
     Ok(render(
         StatusCode::OK,
         &KeyspacePage {
@@ -246,7 +243,7 @@ async fn update(
     form: web::Form<KeyspaceForm>,
 ) -> Result<HttpResponse, PageError> {
     let id = parse_path_id(&path, "keyspace")?;
-    let keyspace = keyspaces::get(&state.store, member.tenant_id(), id.clone()).await?;
+    let keyspace = keyspaces::get(&state.manage(), member.tenant_id(), id.clone()).await?;
     let mut shown = FormState::new();
     keep_all(&form, &mut shown);
     let defaults = read_defaults(&form, &mut shown);
@@ -258,9 +255,17 @@ async fn update(
             default_ratelimit: Some(defaults.ratelimit),
             token_exchange_enabled: None,
         };
-        match keyspaces::update(&state.store, &member.audit, member.tenant_id(), id, input).await {
+        match keyspaces::update(
+            &state.manage(),
+            &member.audit,
+            member.tenant_id(),
+            id,
+            input,
+        )
+        .await
+        {
             Ok(_) => return Ok(see_other("/keyspaces?notice=saved")),
-            Err(err) if err.status.is_client_error() => absorb(&mut shown, &err),
+            Err(err) if err.is_client_error() => absorb(&mut shown, err),
             Err(err) => return Err(err.into()),
         }
     }

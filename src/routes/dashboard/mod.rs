@@ -186,6 +186,12 @@ impl From<ApiError> for PageError {
     }
 }
 
+impl From<crate::manage::ManageError> for PageError {
+    fn from(err: crate::manage::ManageError) -> Self {
+        Self::Api(err.into())
+    }
+}
+
 impl From<crate::store::StoreError> for PageError {
     fn from(err: crate::store::StoreError) -> Self {
         Self::Api(err.into())

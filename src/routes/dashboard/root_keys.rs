@@ -9,11 +9,12 @@ use super::context::{Layout, Member, Notice, Permission, can};
 use super::forms::{FormState, all_of, first_of, pairs};
 use super::keys::when;
 use super::{PageError, render, see_other};
+use crate::domain::error_code::ErrorCode;
 use crate::domain::key::PlainKey;
 use crate::domain::role::{Action, Role};
 use crate::domain::scope::{ROOT_SCOPES, Scopes};
 use crate::manage::root_keys::{self, CreateRootKey, RootKeyView};
-use crate::manage::{PageRequest, parse_path_id};
+use crate::manage::{ManageError, PageRequest, parse_path_id};
 use crate::routes::state::AppState;
 
 const ROOT_ADMIN_SCOPE: &str = "root_keys:*";
@@ -97,7 +98,7 @@ async fn page<P: Permission>(
     problem: Option<String>,
 ) -> Result<RootKeysPage, PageError> {
     let listed = root_keys::list(
-        state,
+        &state.manage(),
         member.tenant_id(),
         PageRequest::parse(Some(crate::manage::MAX_LIMIT), None)?,
     )
@@ -155,7 +156,15 @@ async fn create(
             expires_at: None,
             ttl_seconds,
         };
-        match root_keys::create(&state, &member.audit, member.tenant_id(), &holder, input).await {
+        match root_keys::create(
+            &state.manage(),
+            &member.audit,
+            member.tenant_id(),
+            &holder,
+            input,
+        )
+        .await
+        {
             Ok(created) => {
                 let page = page(
                     &member,
@@ -169,12 +178,12 @@ async fn create(
                 .await?;
                 return Ok(render(StatusCode::CREATED, &page));
             }
-            Err(err) if err.status.is_client_error() => {
-                if err.fields.is_empty() {
-                    shown.error("scopes", err.message.clone());
-                } else {
-                    shown.absorb(&rename_ttl(&err), &["name", "scopes", "ttl_days"]);
-                }
+            Err(ManageError::Forbidden(message)) => {
+                shown.error("scopes", message);
+            }
+            Err(err) if err.is_client_error() => {
+                let err = err.with_field_names(|f| (f == "ttl_seconds").then_some("ttl_days"));
+                shown.absorb(&err, &["name", "scopes", "ttl_days"]);
             }
             Err(err) => return Err(err.into()),
         }
@@ -183,32 +192,18 @@ async fn create(
     Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
-fn rename_ttl(err: &crate::error::ApiError) -> crate::error::ApiError {
-    let mut renamed = crate::error::ApiError::new(err.status, err.code, err.message.clone());
-    renamed.fields = err
-        .fields
-        .iter()
-        .map(|(f, m)| {
-            let f = if f == "ttl_seconds" {
-                "ttl_days"
-            } else {
-                f.as_str()
-            };
-            (f.to_owned(), m.clone())
-        })
-        .collect();
-    renamed
-}
-
 async fn revoke(
     member: Member<can::RevokeRootKeys>,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let id = parse_path_id(&path, "root key")?;
-    match root_keys::revoke(&state, &member.audit, member.tenant_id(), id).await {
+    match root_keys::revoke(&state.manage(), &member.audit, member.tenant_id(), id).await {
         Ok(_) => Ok(see_other("/root-keys?notice=revoked")),
-        Err(err) if err.status == StatusCode::CONFLICT => {
+        Err(ManageError::Refused {
+            code: ErrorCode::LastRootAdminKey,
+            ..
+        }) => {
             let page = page(
                 &member,
                 &state,

@@ -218,7 +218,8 @@ pub async fn key_chart(
         since: Some((end - TimeDelta::hours(HOURS - 1)).and_utc()),
         until: Some((end + TimeDelta::hours(1)).and_utc()),
     };
-    let found = crate::manage::keys::usage(state, tenant, key_id.to_owned(), query).await?;
+    let found =
+        crate::manage::keys::usage(&state.manage(), tenant, key_id.to_owned(), query).await?;
     let rows: Vec<_> = found
         .hours
         .into_iter()

@@ -129,6 +129,12 @@ impl From<crate::store::StoreError> for OAuthError {
     }
 }
 
+impl From<crate::manage::ManageError> for OAuthError {
+    fn from(err: crate::manage::ManageError) -> Self {
+        ApiError::from(err).into()
+    }
+}
+
 impl From<crate::tokens::TokenError> for OAuthError {
     fn from(err: crate::tokens::TokenError) -> Self {
         ApiError::from(err).into()

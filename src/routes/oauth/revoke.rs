@@ -44,7 +44,7 @@ pub async fn revoke(
             return Err(not_yours());
         }
         keys::revoke(
-            &state,
+            &state.manage(),
             &audit,
             &tenant,
             key.id.clone(),

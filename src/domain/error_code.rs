@@ -1,0 +1,88 @@
+//! Every stable error code the API answers with, in one list: services and engines name a
+//! code, and only the HTTP edge decides which status and body it becomes.
+
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident => $text:literal,)+) => {
+        /// A stable, machine-readable error code (the `code` of a problem+json answer).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl ErrorCode {
+            /// Every code, in declaration order.
+            pub const ALL: &[ErrorCode] = &[$(Self::$variant,)+];
+
+            /// The code as clients see it.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// A field of the request failed validation; `errors` names it.
+    ValidationFailed => "validation_failed",
+    /// The body is JSON of the wrong shape, or could not be read.
+    InvalidBody => "invalid_body",
+    /// The body is not JSON.
+    InvalidJson => "invalid_json",
+    /// The query string could not be read.
+    InvalidQuery => "invalid_query",
+    PayloadTooLarge => "payload_too_large",
+    UnsupportedMediaType => "unsupported_media_type",
+    /// No credential, or one that is not valid.
+    Unauthorized => "unauthorized",
+    /// A valid credential without the power the request needs.
+    Forbidden => "forbidden",
+    NotFound => "not_found",
+    RateLimited => "rate_limited",
+    /// Unexpected; the request id finds the cause in the server log.
+    InternalError => "internal_error",
+    StoreUnavailable => "store_unavailable",
+    InvalidIdempotencyKey => "invalid_idempotency_key",
+    /// The Idempotency-Key was used before with a different request.
+    IdempotencyKeyReused => "idempotency_key_reused",
+    /// A request with the same Idempotency-Key is still being processed.
+    IdempotencyConflict => "idempotency_conflict",
+    /// A bulk revocation named no selector, or several.
+    InvalidSelector => "invalid_selector",
+    /// A leak report carried more tokens than one report may.
+    TooManyTokens => "too_many_tokens",
+    /// The tenant already has a keyspace with that prefix.
+    PrefixTaken => "prefix_taken",
+    KeyExpired => "key_expired",
+    KeyAlreadyRotated => "key_already_rotated",
+    KeyRevoked => "key_revoked",
+    /// A revoked key was rotated: its whole family has been revoked.
+    KeyRevokedReuseDetected => "key_revoked_reuse_detected",
+    /// The tenant's last root key able to manage root keys cannot be revoked.
+    LastRootAdminKey => "last_root_admin_key",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn codes_are_unique_snake_case_words() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            let text = code.as_str();
+            assert!(seen.insert(text), "{text} twice");
+            assert!(
+                !text.is_empty() && text.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{text} is not snake_case"
+            );
+        }
+    }
+}
