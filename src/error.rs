@@ -186,6 +186,12 @@ impl From<ManageError> for ApiError {
     }
 }
 
+impl From<crate::domain::commands::Invalid> for ApiError {
+    fn from(err: crate::domain::commands::Invalid) -> Self {
+        Self::invalid_field(err.field, err.message)
+    }
+}
+
 /// The status of a service's refusal: 409 when the state of things is in the way, 422 when the
 /// request contradicts an earlier one, 400 when it is malformed.
 fn refusal_status(code: ErrorCode) -> StatusCode {

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use chrono::NaiveDateTime;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -250,40 +250,6 @@ impl Credits {
     }
 }
 
-/// When a key stops working: an absolute time in the future, or a lifetime from now. Not both.
-pub fn parse_expiry(
-    expires_at: Option<DateTime<Utc>>,
-    ttl_seconds: Option<i64>,
-    now: NaiveDateTime,
-) -> Result<Option<NaiveDateTime>, (&'static str, String)> {
-    match (expires_at, ttl_seconds) {
-        (Some(_), Some(_)) => Err((
-            "expires_at",
-            "give expires_at or ttl_seconds, not both".into(),
-        )),
-        (Some(at), None) => {
-            let at = at.naive_utc();
-            if at <= now {
-                return Err(("expires_at", "must be in the future".into()));
-            }
-            if at > now + TimeDelta::seconds(MAX_TTL_SECONDS) {
-                return Err(("expires_at", "must be within ten years".into()));
-            }
-            Ok(Some(at))
-        }
-        (None, Some(ttl)) => {
-            if !(1..=MAX_TTL_SECONDS).contains(&ttl) {
-                return Err((
-                    "ttl_seconds",
-                    format!("must be between 1 and {MAX_TTL_SECONDS}"),
-                ));
-            }
-            Ok(Some(now + TimeDelta::seconds(ttl)))
-        }
-        (None, None) => Ok(None),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,24 +275,6 @@ mod tests {
         assert!(!list.allows("11.0.0.1".parse().unwrap()));
         assert!(IpAllowlist::parse(&["10.0.0.0/33"]).is_err());
         assert!(IpAllowlist::parse(&["example.com"]).is_err());
-    }
-
-    #[test]
-    fn expiry_rules() {
-        let now = Utc::now().naive_utc();
-        let future = Utc::now() + TimeDelta::hours(1);
-        let past = Utc::now() - TimeDelta::hours(1);
-        assert!(parse_expiry(Some(future), None, now).unwrap().is_some());
-        assert_eq!(
-            parse_expiry(Some(past), None, now).unwrap_err().0,
-            "expires_at"
-        );
-        assert!(parse_expiry(Some(future), Some(5), now).is_err());
-        assert_eq!(
-            parse_expiry(None, Some(0), now).unwrap_err().0,
-            "ttl_seconds"
-        );
-        assert_eq!(parse_expiry(None, None, now).unwrap(), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Pure domain types with no I/O: the master key and derived secrets, the API key format and digest, scopes.
 
 pub mod account;
+pub mod commands;
 pub mod error_code;
 pub mod ids;
 pub mod inputs;

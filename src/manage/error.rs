@@ -44,22 +44,16 @@ impl ManageError {
     pub fn is_client_error(&self) -> bool {
         !matches!(self, Self::Store(_) | Self::Internal(_))
     }
-
-    /// Renames the field an `Invalid` names: for a form whose fields are called differently
-    /// from the API's.
-    pub fn with_field_names(self, rename: impl Fn(&str) -> Option<&'static str>) -> Self {
-        match self {
-            Self::Invalid { field, message } => Self::Invalid {
-                field: rename(&field).map_or(field, str::to_owned),
-                message,
-            },
-            other => other,
-        }
-    }
 }
 
 impl From<diesel::result::Error> for ManageError {
     fn from(err: diesel::result::Error) -> Self {
         Self::Store(err.into())
+    }
+}
+
+impl From<crate::domain::commands::Invalid> for ManageError {
+    fn from(err: crate::domain::commands::Invalid) -> Self {
+        Self::invalid(err.field, err.message)
     }
 }

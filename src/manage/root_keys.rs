@@ -1,16 +1,16 @@
 //! Root keys: create (never more power than the creator), list, revoke.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
 use super::{Page, PageRequest};
 use crate::audit::AuditContext;
 use crate::auth::root_key;
+use crate::domain::commands::NewRootKey;
 use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::TenantId;
-use crate::domain::inputs::{parse_expiry, parse_name};
 use crate::domain::key::PlainKey;
 use crate::domain::scope::{Scope, Scopes};
 use crate::domain::time::utc;
@@ -18,17 +18,6 @@ use crate::events::{Change, Event, Subject};
 use crate::manage::{Context, ManageError};
 use crate::store::models::RootKeyRow;
 use crate::store::{root_keys, tenants};
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "billing service", "scopes": ["keys:verify"], "ttl_seconds": 31536000}))]
-pub struct CreateRootKey {
-    pub name: String,
-    /// Must all be held by the calling root key.
-    pub scopes: Vec<String>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub ttl_seconds: Option<i64>,
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RootKeyView {
@@ -75,14 +64,13 @@ pub async fn create(
     audit: &AuditContext,
     tenant: &TenantId,
     holder: &Scopes,
-    input: CreateRootKey,
+    new: NewRootKey,
 ) -> Result<CreatedRootKey, ManageError> {
-    let name = parse_name(&input.name).map_err(|e| ManageError::invalid("name", e))?;
-    let scopes =
-        Scopes::parse(&input.scopes).map_err(|e| ManageError::invalid("scopes", e.to_string()))?;
-    if scopes.is_empty() {
-        return Err(ManageError::invalid("scopes", "give at least one scope"));
-    }
+    let NewRootKey {
+        name,
+        scopes,
+        expiry,
+    } = new;
     if !scopes.is_subset_of(holder) {
         let missing: Vec<String> = scopes
             .iter()
@@ -95,8 +83,7 @@ pub async fn create(
         )));
     }
     let at = cx.clock.now();
-    let expires_at = parse_expiry(input.expires_at, input.ttl_seconds, at)
-        .map_err(|(f, m)| ManageError::invalid(f, m))?;
+    let expires_at = expiry.map(|e| e.from(at, "expires_at")).transpose()?;
     let hasher = cx.hasher.clone();
     let (audit, tenant) = (audit.clone(), tenant.clone());
     let (created, event) = cx.store

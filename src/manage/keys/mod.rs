@@ -9,33 +9,31 @@ mod rotate;
 mod update;
 mod usage;
 
-pub use create::{CreateKey, CreatedKey, create};
+pub use create::{CreatedKey, Idempotency, create};
 pub use read::{ListQuery, family, get, list};
-pub use revoke::{BulkRevoke, BulkRevoked, MAX_BULK, revoke, revoke_bulk};
+pub use revoke::{BulkRevoked, revoke, revoke_bulk};
 pub use rotate::{MAX_GRACE_SECONDS, PreviousKey, RotatedKey, rotate};
-pub use update::{UpdateKey, update};
+pub use update::update;
 pub use usage::{KeyUsage, UsageHour, UsageQuery, usage};
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::audit::AuditContext;
+use crate::domain::commands::{Expiry, KeyChanges, NewKey, RevokeSelection};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::{TenantId, new_id};
-use crate::domain::inputs::{
-    Credits, IpAllowlist, Meta, RateLimit, Refill, RefillInterval, parse_expiry, parse_name,
-    parse_owner_id,
-};
+use crate::domain::inputs::{Credits, IpAllowlist, Meta, RateLimit, Refill, RefillInterval};
 use crate::domain::key::{KeyDigest, KeyPrefix, PlainKey};
 use crate::domain::key_status::KeyStatus;
 use crate::domain::scope::Scopes;
 use crate::domain::time::utc;
 use crate::events::{Change, Event, Source, Subject};
 use crate::manage::{Context, ManageError};
-use crate::manage::{Page, PageRequest, double_option, parse_filter};
+use crate::manage::{Page, PageRequest, parse_filter};
 use crate::store::api_keys::{self, KeyFilter, RevokeTarget};
 use crate::store::models::{ApiKeyChanges, ApiKeyRow};
 use crate::store::{DbConnection, StoreError, keyspaces};
@@ -105,22 +103,6 @@ impl KeyView {
             family_id: row.family_id,
         }
     }
-}
-
-fn field(name: &'static str) -> impl FnOnce(String) -> ManageError {
-    move |message| ManageError::invalid(name, message)
-}
-
-fn parse_scopes(raw: &[String]) -> Result<Scopes, ManageError> {
-    Scopes::parse(raw).map_err(|e| ManageError::invalid("scopes", e.to_string()))
-}
-
-fn parse_credits(credits: Credits) -> Result<Credits, ManageError> {
-    credits.validate().map_err(field("credits"))
-}
-
-fn parse_ratelimit(limit: RateLimit) -> Result<RateLimit, ManageError> {
-    limit.validate().map_err(field("ratelimit"))
 }
 
 /// Reads a key id from a path or body; malformed ids are simply not found.

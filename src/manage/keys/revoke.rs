@@ -2,9 +2,6 @@
 
 use super::*;
 
-/// Most keys one bulk revocation names.
-pub const MAX_BULK: usize = 1000;
-
 /// Revokes one key. Revoking an already revoked key changes nothing and answers the key as it is.
 pub async fn revoke(
     cx: &Context<'_>,
@@ -77,22 +74,6 @@ fn parse_reason(reason: Option<String>) -> Result<Option<String>, ManageError> {
     }
 }
 
-/// A bulk revocation: exactly one of the selectors.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"owner_id": "customer_42", "reason": "customer offboarded"}))]
-pub struct BulkRevoke {
-    /// Key ids (at most 1,000).
-    pub ids: Option<Vec<String>>,
-    /// Every key of this owner.
-    pub owner_id: Option<String>,
-    /// Every key of this keyspace.
-    pub keyspace_id: Option<String>,
-    /// Raw key values, e.g. found in a leak (at most 1,000). The answer does not say which existed.
-    pub keys: Option<Vec<String>>,
-    pub reason: Option<String>,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BulkRevoked {
     /// How many of this tenant's keys were revoked by this request.
@@ -103,79 +84,40 @@ pub async fn revoke_bulk(
     cx: &Context<'_>,
     audit: &AuditContext,
     tenant: &TenantId,
-    input: BulkRevoke,
+    selection: RevokeSelection,
+    reason: Option<String>,
 ) -> Result<BulkRevoked, ManageError> {
-    let reason = parse_reason(input.reason)?;
-    let selectors = [
-        input.ids.is_some(),
-        input.owner_id.is_some(),
-        input.keyspace_id.is_some(),
-        input.keys.is_some(),
-    ];
-    if selectors.iter().filter(|s| **s).count() != 1 {
-        return Err(ManageError::refused(
-            ErrorCode::InvalidSelector,
-            "give exactly one of ids, owner_id, keyspace_id or keys",
-        ));
-    }
-    enum Selector {
-        Ids(Vec<String>),
-        Owner(String),
-        Keyspace(String),
-        Digests(Vec<KeyDigest>),
-    }
-    let (selector, selector_audit) = if let Some(ids) = input.ids {
-        if ids.is_empty() || ids.len() > MAX_BULK {
-            return Err(ManageError::invalid(
-                "ids",
-                format!("give 1 to {MAX_BULK} ids"),
-            ));
-        }
-        // Malformed ids cannot match anything; drop them rather than fail the batch.
-        let ids: Vec<String> = ids
-            .iter()
-            .filter_map(|id| crate::domain::ids::parse_id(id))
-            .collect();
-        let audit_value = json!({ "ids": ids });
-        (Selector::Ids(ids), audit_value)
-    } else if let Some(owner) = input.owner_id {
-        let owner = parse_owner_id(&owner).map_err(|e| ManageError::invalid("owner_id", e))?;
-        let audit_value = json!({ "owner_id": owner });
-        (Selector::Owner(owner), audit_value)
-    } else if let Some(keyspace) = input.keyspace_id {
-        // A malformed id names no keyspace (and must not reach the store): nothing to revoke.
-        let Some(keyspace) = crate::domain::ids::parse_id(&keyspace) else {
-            return Ok(BulkRevoked { revoked: 0 });
-        };
-        let audit_value = json!({ "keyspace_id": keyspace });
-        (Selector::Keyspace(keyspace), audit_value)
-    } else {
-        let keys = input.keys.unwrap_or_default();
-        if keys.is_empty() || keys.len() > MAX_BULK {
-            return Err(ManageError::invalid(
-                "keys",
-                format!("give 1 to {MAX_BULK} keys"),
-            ));
-        }
-        // Values that are not well-formed keys of this deployment cannot exist; skip them.
-        let digests: Vec<KeyDigest> = keys
-            .iter()
-            .filter_map(|raw| cx.hasher.parse(raw.trim()).ok())
-            .flat_map(|parsed| cx.hasher.digests(&parsed))
-            .collect();
-        let audit_value = json!({ "keys": keys.len() });
-        (Selector::Digests(digests), audit_value)
+    let reason = parse_reason(reason)?;
+    let selector_audit = match &selection {
+        RevokeSelection::Ids(ids) => json!({ "ids": ids }),
+        RevokeSelection::Owner(owner) => json!({ "owner_id": owner }),
+        RevokeSelection::Keyspace(keyspace) => json!({ "keyspace_id": keyspace }),
+        RevokeSelection::Keys(keys) => json!({ "keys": keys.len() }),
     };
+    // Values that are not well-formed keys of this deployment cannot exist; they match nothing.
+    let digests: Vec<KeyDigest> = match &selection {
+        RevokeSelection::Keys(keys) => keys
+            .iter()
+            .filter_map(|raw| cx.hasher.parse(raw.expose_secret().trim()).ok())
+            .flat_map(|parsed| cx.hasher.digests(&parsed))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if let RevokeSelection::Keyspace(None) = selection {
+        return Ok(BulkRevoked { revoked: 0 });
+    }
     let at = cx.clock.now();
     let (audit, tenant) = (audit.clone(), tenant.clone());
     let revoked = cx
         .store
         .transaction(move |conn| {
-            let target = match &selector {
-                Selector::Ids(ids) => RevokeTarget::Ids(ids),
-                Selector::Owner(owner) => RevokeTarget::Owner(owner),
-                Selector::Keyspace(ks) => RevokeTarget::Keyspace(ks),
-                Selector::Digests(digests) => RevokeTarget::Digests(digests),
+            let target = match &selection {
+                RevokeSelection::Ids(ids) => RevokeTarget::Ids(ids),
+                RevokeSelection::Owner(owner) => RevokeTarget::Owner(owner),
+                RevokeSelection::Keyspace(Some(ks)) => RevokeTarget::Keyspace(ks),
+                RevokeSelection::Keyspace(None) | RevokeSelection::Keys(_) => {
+                    RevokeTarget::Digests(&digests)
+                }
             };
             let revoked = revoke_rows(conn, &tenant, target, reason.as_deref(), at)?;
             let fields = json!({ "reason": reason, "bulk": true, "selector": selector_audit });

@@ -1,11 +1,19 @@
 //! `/v1/keyspaces`: groups of keys with their own prefix and defaults.
 
 use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::PageQuery;
+use crate::domain::commands::{
+    Environment, ForField, Invalid, KeyspaceChanges, NewKeyspace, default_ttl, optional, patch,
+};
+use crate::domain::inputs::{RateLimit, parse_name};
+use crate::domain::key::KeyPrefix;
+use crate::domain::scope::Scopes;
 use crate::error::{ApiError, ProblemDoc};
-use crate::manage::keyspaces::{self, CreateKeyspace, KeyspaceView, UpdateKeyspace};
-use crate::manage::{Page, PageRequest, parse_path_id};
+use crate::manage::keyspaces::{self, KeyspaceView};
+use crate::manage::{Page, PageRequest, double_option, parse_path_id};
 use crate::routes::extractor::{Authorized, KeyspacesCreate, KeyspacesRead, KeyspacesUpdate};
 use crate::routes::state::AppState;
 
@@ -29,13 +37,8 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<CreateKeyspace>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = keyspaces::create(
-        &state.manage(),
-        &auth.audit,
-        &auth.tenant,
-        body.into_inner(),
-    )
-    .await?;
+    let new = NewKeyspace::try_from(body.into_inner())?;
+    let view = keyspaces::create(&state.manage(), &auth.audit, &auth.tenant, new).await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -85,13 +88,91 @@ pub async fn update(
     body: web::Json<UpdateKeyspace>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "keyspace")?;
-    let view = keyspaces::update(
-        &state.manage(),
-        &auth.audit,
-        &auth.tenant,
-        id,
-        body.into_inner(),
-    )
-    .await?;
+    let changes = KeyspaceChanges::try_from(body.into_inner())?;
+    let view = keyspaces::update(&state.manage(), &auth.audit, &auth.tenant, id, changes).await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Production", "prefix": "acme_live", "environment": "live",
+    "default_ttl_seconds": 7776000, "default_scopes": ["documents:read"],
+    "default_ratelimit": {"limit": 100, "window_seconds": 60}}))]
+pub struct CreateKeyspace {
+    pub name: String,
+    /// Start of every key in this keyspace: 2–24 of `[a-z0-9_]`, starting with a letter.
+    pub prefix: String,
+    #[serde(default)]
+    pub environment: Environment,
+    pub default_ttl_seconds: Option<i64>,
+    #[serde(default)]
+    pub default_scopes: Vec<String>,
+    pub default_ratelimit: Option<RateLimit>,
+    /// Whether keys of this keyspace may be exchanged for OAuth access tokens (default true).
+    pub token_exchange_enabled: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Production (EU)", "default_ttl_seconds": null}))]
+pub struct UpdateKeyspace {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub default_ttl_seconds: Option<Option<i64>>,
+    pub default_scopes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<RateLimit>)]
+    pub default_ratelimit: Option<Option<RateLimit>>,
+    pub token_exchange_enabled: Option<bool>,
+}
+
+impl TryFrom<CreateKeyspace> for NewKeyspace {
+    type Error = Invalid;
+
+    fn try_from(body: CreateKeyspace) -> Result<Self, Invalid> {
+        Ok(Self {
+            name: parse_name(&body.name).for_field("name")?,
+            prefix: KeyPrefix::parse(&body.prefix).for_field("prefix")?,
+            environment: body.environment,
+            default_ttl_seconds: optional(
+                "default_ttl_seconds",
+                body.default_ttl_seconds,
+                default_ttl,
+            )?,
+            default_scopes: Scopes::parse(&body.default_scopes).for_field("default_scopes")?,
+            default_ratelimit: optional(
+                "default_ratelimit",
+                body.default_ratelimit,
+                RateLimit::validate,
+            )?,
+            token_exchange_enabled: body.token_exchange_enabled.unwrap_or(true),
+        })
+    }
+}
+
+impl TryFrom<UpdateKeyspace> for KeyspaceChanges {
+    type Error = Invalid;
+
+    fn try_from(body: UpdateKeyspace) -> Result<Self, Invalid> {
+        Ok(Self {
+            name: optional("name", body.name.as_deref(), parse_name)?,
+            default_ttl_seconds: patch(
+                "default_ttl_seconds",
+                body.default_ttl_seconds,
+                default_ttl,
+            )?,
+            default_scopes: optional(
+                "default_scopes",
+                body.default_scopes.as_deref(),
+                Scopes::parse,
+            )?,
+            default_ratelimit: patch(
+                "default_ratelimit",
+                body.default_ratelimit,
+                RateLimit::validate,
+            )?,
+            token_exchange_enabled: body.token_exchange_enabled,
+        })
+    }
 }

@@ -5,7 +5,14 @@ use actix_web::{HttpResponse, web};
 
 use super::PageQuery;
 use crate::error::{ApiError, ProblemDoc};
-use crate::manage::root_keys::{self, CreateRootKey, CreatedRootKey, RootKeyView};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::domain::commands::{Expiry, ForField, Invalid, NewRootKey};
+use crate::domain::inputs::parse_name;
+use crate::domain::scope::Scopes;
+use crate::manage::root_keys::{self, CreatedRootKey, RootKeyView};
 use crate::manage::{Page, PageRequest, parse_path_id};
 use crate::routes::extractor::{Authorized, RootKeysCreate, RootKeysRead, RootKeysRevoke};
 use crate::routes::state::AppState;
@@ -34,7 +41,7 @@ pub async fn create(
         &auth.audit,
         &auth.tenant,
         &auth.scopes,
-        body.into_inner(),
+        NewRootKey::try_from(body.into_inner())?,
     )
     .await?;
     Ok(HttpResponse::Created()
@@ -72,4 +79,33 @@ pub async fn revoke(
     let id = parse_path_id(&path, "root key")?;
     Ok(HttpResponse::Ok()
         .json(root_keys::revoke(&state.manage(), &auth.audit, &auth.tenant, id).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "billing service", "scopes": ["keys:verify"], "ttl_seconds": 31536000}))]
+pub struct CreateRootKey {
+    pub name: String,
+    /// Must all be held by the calling root key.
+    pub scopes: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub ttl_seconds: Option<i64>,
+}
+
+impl TryFrom<CreateRootKey> for NewRootKey {
+    type Error = Invalid;
+
+    fn try_from(body: CreateRootKey) -> Result<Self, Invalid> {
+        let name = parse_name(&body.name).for_field("name")?;
+        let scopes = Scopes::parse(&body.scopes).for_field("scopes")?;
+        if scopes.is_empty() {
+            return Err(Invalid::new("scopes", "give at least one scope"));
+        }
+        let expiry = Expiry::from_fields(body.expires_at, body.ttl_seconds)?;
+        Ok(Self {
+            name,
+            scopes,
+            expiry,
+        })
+    }
 }

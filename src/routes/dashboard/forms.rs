@@ -44,6 +44,21 @@ impl FormState {
         }
     }
 
+    /// The value a parser made of a field, or its complaint beside the field.
+    pub fn parsed<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        parsed: Result<T, E>,
+    ) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.error(field, e.to_string());
+                None
+            }
+        }
+    }
+
     pub fn has_errors(&self) -> bool {
         !self.errors.is_empty() || self.summary.is_some()
     }

@@ -12,13 +12,18 @@ use super::context::{Layout, Member, Permission, can};
 use super::forms::{FormState, all_of, first_of, pairs, split_list};
 use super::usage::{Chart, key_chart};
 use super::{PageError, render, see_other, urlencode};
-use crate::domain::inputs::{Credits, Refill, RefillInterval};
+use crate::domain::commands::{Expiry, NewKey, RevokeSelection};
+use crate::domain::ids::parse_id;
+use crate::domain::inputs::{
+    Credits, IpAllowlist, Meta, Refill, RefillInterval, parse_name, parse_owner_id,
+};
 use crate::domain::key::PlainKey;
 use crate::domain::key_status::KeyStatus;
 use crate::domain::role::Action;
+use crate::domain::scope::Scopes;
 use crate::error::ApiError;
 use crate::manage::audit::{AuditEventView, AuditQuery};
-use crate::manage::keys::{self, BulkRevoke, CreateKey, KeyView, ListQuery};
+use crate::manage::keys::{self, KeyView, ListQuery};
 use crate::manage::keyspaces::KeyspaceView;
 use crate::manage::{ManageError, parse_path_id};
 use crate::routes::state::AppState;
@@ -292,8 +297,8 @@ pub struct CreateForm {
     meta: String,
 }
 
-/// Reads the create form into the service's input; problems go next to their fields.
-fn read_create(form: &CreateForm, shown: &mut FormState) -> CreateKey {
+/// Reads the create form into a new key; problems go next to their fields.
+fn read_create(form: &CreateForm, shown: &mut FormState) -> Option<NewKey> {
     for (field, value) in [
         ("keyspace_id", &form.keyspace_id),
         ("name", &form.name),
@@ -310,10 +315,27 @@ fn read_create(form: &CreateForm, shown: &mut FormState) -> CreateKey {
     ] {
         shown.keep(field, value);
     }
-    let ttl_seconds = shown
+    let keyspace_id = parse_id(&form.keyspace_id);
+    if keyspace_id.is_none() {
+        shown.error("keyspace_id", "no such keyspace");
+    }
+    let name = optional(&form.name).and_then(|n| shown.parsed("name", parse_name(n)));
+    let owner_id =
+        optional(&form.owner_id).and_then(|o| shown.parsed("owner_id", parse_owner_id(o)));
+    let scopes = split_list(&form.scopes);
+    let scopes = if scopes.is_empty() {
+        None
+    } else {
+        shown.parsed("scopes", Scopes::parse(&scopes))
+    };
+    let expiry = shown
         .number("ttl_days", &form.ttl_days)
-        .map(|d| d.saturating_mul(DAY));
-    let ratelimit = shown.rate_limit(&form.ratelimit_limit, &form.ratelimit_window);
+        .and_then(|days| shown.parsed("ttl_days", Expiry::after_seconds(days.saturating_mul(DAY))));
+    let allowlist = split_list(&form.ip_allowlist);
+    let ip_allowlist = shown.parsed("ip_allowlist", IpAllowlist::parse(&allowlist));
+    let ratelimit = shown
+        .rate_limit(&form.ratelimit_limit, &form.ratelimit_window)
+        .and_then(|limit| shown.parsed("ratelimit_limit", limit.validate()));
     let remaining = shown.number("credits_remaining", &form.credits_remaining);
     let refill_amount = shown.number("refill_amount", &form.refill_amount);
     let interval = match form.refill_interval.as_str() {
@@ -327,50 +349,47 @@ fn read_create(form: &CreateForm, shown: &mut FormState) -> CreateKey {
             shown.error("credits_remaining", "Give the starting credits too.");
             None
         }
-        (Some(remaining), amount) => Some(Credits {
-            remaining,
-            refill: amount
+        (Some(remaining), amount) => {
+            let refill = amount
                 .zip(interval)
-                .map(|(amount, interval)| Refill { amount, interval }),
-        }),
+                .map(|(amount, interval)| Refill { amount, interval });
+            shown.parsed(
+                "credits_remaining",
+                Credits { remaining, refill }.validate(),
+            )
+        }
     };
     let meta = if form.meta.trim().is_empty() {
-        None
+        Some(Meta::empty())
     } else {
         match serde_json::from_str::<serde_json::Value>(&form.meta) {
-            Ok(value) => Some(value),
+            Ok(value) => shown.parsed("meta", Meta::parse(value)),
             Err(_) => {
                 shown.error("meta", "Enter a JSON object, like {\"plan\": \"pro\"}.");
                 None
             }
         }
     };
-    let scopes = split_list(&form.scopes);
-    let allowlist = split_list(&form.ip_allowlist);
-    CreateKey {
-        keyspace_id: form.keyspace_id.clone(),
-        name: Some(form.name.trim().to_owned()).filter(|s| !s.is_empty()),
-        owner_id: Some(form.owner_id.trim().to_owned()).filter(|s| !s.is_empty()),
-        scopes: (!scopes.is_empty()).then_some(scopes),
-        meta,
-        expires_at: None,
-        ttl_seconds,
-        ip_allowlist: (!allowlist.is_empty()).then_some(allowlist),
+    if shown.has_errors() {
+        return None;
+    }
+    Some(NewKey {
+        keyspace_id: keyspace_id?,
+        name,
+        owner_id,
+        scopes,
+        meta: meta?,
+        expiry,
+        ip_allowlist: ip_allowlist?,
         ratelimit,
         credits,
-        enabled: None,
-    }
+        enabled: true,
+    })
 }
 
-/// Service errors name API fields; some form fields are named differently.
-fn absorb(shown: &mut FormState, err: ManageError) {
-    let err = err.with_field_names(|field| match field {
-        "ttl_seconds" | "expires_at" => Some("ttl_days"),
-        "ratelimit" => Some("ratelimit_limit"),
-        "credits" => Some("credits_remaining"),
-        _ => None,
-    });
-    shown.absorb(&err, CREATE_FIELDS);
+/// A text field's value, unless it was left empty.
+fn optional(raw: &str) -> Option<&str> {
+    Some(raw.trim()).filter(|s| !s.is_empty())
 }
 
 /// Creates a key and shows its secret, once.
@@ -380,13 +399,12 @@ async fn create(
     form: web::Form<CreateForm>,
 ) -> Result<HttpResponse, PageError> {
     let mut shown = FormState::new();
-    let input = read_create(&form, &mut shown);
-    if !shown.has_errors() {
+    if let Some(new) = read_create(&form, &mut shown) {
         match keys::create(
             &state.manage(),
             &member.audit,
             member.tenant_id(),
-            input,
+            new,
             None,
         )
         .await
@@ -408,7 +426,7 @@ async fn create(
                     },
                 ));
             }
-            Err(err) if err.is_client_error() => absorb(&mut shown, err),
+            Err(err) if err.is_client_error() => shown.absorb(&err, CREATE_FIELDS),
             Err(err) => return Err(err.into()),
         }
     }
@@ -648,12 +666,10 @@ async fn revoke_bulk(
         .await?;
         return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
     }
-    let input = BulkRevoke {
-        ids: Some(ids),
-        reason: Some(first_of(&pairs, "reason").to_owned()),
-        ..BulkRevoke::default()
-    };
-    let done = keys::revoke_bulk(&state.manage(), &member.audit, member.tenant_id(), input).await?;
+    let selection = RevokeSelection::Ids(ids.iter().filter_map(|id| parse_id(id)).collect());
+    let reason = Some(first_of(&pairs, "reason").to_owned());
+    let cx = state.manage();
+    let done = keys::revoke_bulk(&cx, &member.audit, member.tenant_id(), selection, reason).await?;
     Ok(see_other(&format!("/keys?revoked={}", done.revoked)))
 }
 

@@ -8,10 +8,14 @@ use serde::Deserialize;
 use super::context::{Layout, Member, Notice, Permission, can};
 use super::forms::{FormState, split_list};
 use super::{PageError, render, see_other};
+use crate::domain::commands::{Environment, KeyspaceChanges, NewKeyspace, default_ttl};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::inputs::RateLimit;
+use crate::domain::inputs::parse_name;
+use crate::domain::key::KeyPrefix;
 use crate::domain::role::Action;
-use crate::manage::keyspaces::{self, CreateKeyspace, Environment, KeyspaceView, UpdateKeyspace};
+use crate::domain::scope::Scopes;
+use crate::manage::keyspaces::{self, KeyspaceView};
 use crate::manage::{ManageError, PageRequest, parse_path_id};
 use crate::routes::state::AppState;
 
@@ -104,23 +108,36 @@ pub struct KeyspaceForm {
     ratelimit_window: String,
 }
 
-/// The defaults a form describes, in the service's terms.
+/// The name and defaults a form describes, each valid.
 struct Defaults {
+    name: String,
     ttl_seconds: Option<i64>,
-    scopes: Vec<String>,
+    scopes: Scopes,
     ratelimit: Option<RateLimit>,
 }
 
-fn read_defaults(form: &KeyspaceForm, shown: &mut FormState) -> Defaults {
+/// Reads the form's name and defaults; `None` when any is wrong (each said beside its field).
+fn read_defaults(form: &KeyspaceForm, shown: &mut FormState) -> Option<Defaults> {
+    let name = shown.parsed("name", parse_name(&form.name));
     let ttl_seconds = shown
         .number("default_ttl_days", &form.default_ttl_days)
-        .map(|days| days.saturating_mul(DAY));
-    let ratelimit = shown.rate_limit(&form.ratelimit_limit, &form.ratelimit_window);
-    Defaults {
-        ttl_seconds,
-        scopes: split_list(&form.default_scopes),
-        ratelimit,
+        .and_then(|days| shown.parsed("default_ttl_days", default_ttl(days.saturating_mul(DAY))));
+    let scopes = shown.parsed(
+        "default_scopes",
+        Scopes::parse(split_list(&form.default_scopes)),
+    );
+    let ratelimit = shown
+        .rate_limit(&form.ratelimit_limit, &form.ratelimit_window)
+        .and_then(|limit| shown.parsed("ratelimit_limit", limit.validate()));
+    if shown.has_errors() {
+        return None;
     }
+    Some(Defaults {
+        name: name?,
+        ttl_seconds,
+        scopes: scopes?,
+        ratelimit,
+    })
 }
 
 fn keep_all(form: &KeyspaceForm, shown: &mut FormState) {
@@ -134,7 +151,7 @@ fn keep_all(form: &KeyspaceForm, shown: &mut FormState) {
         .keep("ratelimit_window", &form.ratelimit_window);
 }
 
-/// Service errors name API fields; the form names some differently.
+/// A refusal of the service, said beside the field it concerns.
 fn absorb(shown: &mut FormState, err: ManageError) {
     if let ManageError::Refused {
         code: ErrorCode::PrefixTaken,
@@ -147,11 +164,6 @@ fn absorb(shown: &mut FormState, err: ManageError) {
         );
         return;
     }
-    let err = err.with_field_names(|field| match field {
-        "default_ttl_seconds" => Some("default_ttl_days"),
-        "default_ratelimit" => Some("ratelimit_limit"),
-        _ => None,
-    });
     shown.absorb(&err, FIELDS);
 }
 
@@ -162,7 +174,7 @@ async fn create(
 ) -> Result<HttpResponse, PageError> {
     let mut shown = FormState::new();
     keep_all(&form, &mut shown);
-    let defaults = read_defaults(&form, &mut shown);
+    let prefix = shown.parsed("prefix", KeyPrefix::parse(form.prefix.trim()));
     let environment = match form.environment.as_str() {
         "test" => Environment::Test,
         "live" | "" => Environment::Live,
@@ -171,17 +183,18 @@ async fn create(
             Environment::Live
         }
     };
-    if !shown.has_errors() {
-        let input = CreateKeyspace {
-            name: form.name.clone(),
-            prefix: form.prefix.trim().to_owned(),
+    let defaults = read_defaults(&form, &mut shown);
+    if let (Some(defaults), Some(prefix), false) = (defaults, prefix, shown.has_errors()) {
+        let new = NewKeyspace {
+            name: defaults.name,
+            prefix,
             environment,
             default_ttl_seconds: defaults.ttl_seconds,
             default_scopes: defaults.scopes,
             default_ratelimit: defaults.ratelimit,
-            token_exchange_enabled: None,
+            token_exchange_enabled: true,
         };
-        match keyspaces::create(&state.manage(), &member.audit, member.tenant_id(), input).await {
+        match keyspaces::create(&state.manage(), &member.audit, member.tenant_id(), new).await {
             Ok(_) => return Ok(see_other("/keyspaces?notice=created")),
             Err(err) if err.is_client_error() => absorb(&mut shown, err),
             Err(err) => return Err(err.into()),
@@ -246,10 +259,9 @@ async fn update(
     let keyspace = keyspaces::get(&state.manage(), member.tenant_id(), id.clone()).await?;
     let mut shown = FormState::new();
     keep_all(&form, &mut shown);
-    let defaults = read_defaults(&form, &mut shown);
-    if !shown.has_errors() {
-        let input = UpdateKeyspace {
-            name: Some(form.name.clone()),
+    if let Some(defaults) = read_defaults(&form, &mut shown) {
+        let input = KeyspaceChanges {
+            name: Some(defaults.name),
             default_ttl_seconds: Some(defaults.ttl_seconds),
             default_scopes: Some(defaults.scopes),
             default_ratelimit: Some(defaults.ratelimit),

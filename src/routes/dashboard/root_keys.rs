@@ -9,11 +9,15 @@ use super::context::{Layout, Member, Notice, Permission, can};
 use super::forms::{FormState, all_of, first_of, pairs};
 use super::keys::when;
 use super::{PageError, render, see_other};
+use crate::domain::commands::{Expiry, NewRootKey};
 use crate::domain::error_code::ErrorCode;
+use crate::domain::inputs::parse_name;
 use crate::domain::key::PlainKey;
 use crate::domain::role::{Action, Role};
 use crate::domain::scope::{ROOT_SCOPES, Scopes};
-use crate::manage::root_keys::{self, CreateRootKey, RootKeyView};
+use crate::manage::root_keys::{self, RootKeyView};
+
+const DAY: i64 = 24 * 3600;
 use crate::manage::{ManageError, PageRequest, parse_path_id};
 use crate::routes::state::AppState;
 
@@ -142,19 +146,20 @@ async fn create(
     shown
         .keep("name", &name)
         .keep("ttl_days", first_of(&pairs, "ttl_days"));
-    let ttl_seconds = shown
+    let valid_name = shown.parsed("name", parse_name(&name));
+    let expiry = shown
         .number("ttl_days", first_of(&pairs, "ttl_days"))
-        .map(|d| d.saturating_mul(24 * 3600));
+        .and_then(|days| shown.parsed("ttl_days", Expiry::after_seconds(days.saturating_mul(DAY))));
+    let scopes = shown.parsed("scopes", Scopes::parse(&chosen));
     if chosen.is_empty() {
         shown.error("scopes", "Choose at least one scope.");
     }
-    if !shown.has_errors() {
+    if let (Some(name), Some(scopes), false) = (valid_name, scopes, shown.has_errors()) {
         let holder = Scopes::parse(grantable(member.role())).expect("root scopes are valid");
-        let input = CreateRootKey {
+        let input = NewRootKey {
             name,
-            scopes: chosen.clone(),
-            expires_at: None,
-            ttl_seconds,
+            scopes,
+            expiry,
         };
         match root_keys::create(
             &state.manage(),
@@ -182,8 +187,7 @@ async fn create(
                 shown.error("scopes", message);
             }
             Err(err) if err.is_client_error() => {
-                let err = err.with_field_names(|f| (f == "ttl_seconds").then_some("ttl_days"));
-                shown.absorb(&err, &["name", "scopes", "ttl_days"]);
+                shown.absorb(&err, &["name", "scopes", "ttl_days"])
             }
             Err(err) => return Err(err.into()),
         }

@@ -319,6 +319,60 @@ async fn key_form_errors_stay_next_to_their_fields() {
     assert!(body.contains("id=\"scopes-error\""), "{body}");
     assert!(body.contains("value=\"not a scope!\""));
 
+    // Numbers out of range: every one is named beside its own form field, all at once.
+    let response = owner
+        .submit(
+            "/keys/new",
+            "/keys",
+            &[
+                ("keyspace_id", &keyspace_id),
+                ("ttl_days", "99999"),
+                ("ratelimit_limit", "0"),
+                ("ratelimit_window", "60"),
+                ("credits_remaining", "-1"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let body = response.text().await.unwrap();
+    for field in ["ttl_days", "ratelimit_limit", "credits_remaining"] {
+        assert!(
+            body.contains(&format!("id=\"{field}-error\"")),
+            "{field}: {body}"
+        );
+    }
+    let listed: Value = app
+        .client
+        .get(app.url("/v1/keys"))
+        .bearer_auth(&tenant.root_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["data"].as_array().map(Vec::len),
+        Some(1),
+        "no key was made"
+    );
+
+    // The same for a keyspace's default lifetime.
+    let response = owner
+        .submit(
+            "/keyspaces",
+            "/keyspaces",
+            &[
+                ("name", "Short"),
+                ("prefix", "short"),
+                ("default_ttl_days", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("id=\"default_ttl_days-error\""), "{body}");
+
     // Keyspace prefix taken: the error is on the prefix field.
     let response = owner
         .submit(

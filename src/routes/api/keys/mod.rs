@@ -10,9 +10,15 @@ use utoipa::ToSchema;
 use super::OptionalJson;
 use crate::domain::scope::Scope;
 use crate::error::{ApiError, ProblemDoc};
+mod body;
+
+pub use body::{BulkRevoke, CreateKey, UpdateKey};
+
+use crate::domain::commands::{KeyChanges, NewKey};
+use crate::domain::error_code::ErrorCode;
 use crate::manage::keys::{
-    self, BulkRevoke, BulkRevoked, CreateKey, CreatedKey, KeyUsage, KeyView, ListQuery, RotatedKey,
-    UpdateKey, UsageQuery,
+    self, BulkRevoked, CreatedKey, Idempotency, KeyUsage, KeyView, ListQuery, RotatedKey,
+    UsageQuery,
 };
 use crate::manage::{Page, parse_path_id};
 use crate::routes::extractor::{
@@ -57,26 +63,25 @@ pub async fn create(
     req: HttpRequest,
     body: web::Json<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
-    let idempotency_key = match req.headers().get("idempotency-key") {
-        Some(value) => Some(
-            value
-                .to_str()
-                .map_err(|_| {
-                    ApiError::bad_request(
-                        crate::domain::error_code::ErrorCode::InvalidIdempotencyKey,
-                        "Idempotency-Key must be printable ASCII",
-                    )
-                })?
-                .to_owned(),
-        ),
+    let body = body.into_inner();
+    let idempotency = match req.headers().get("idempotency-key") {
+        Some(value) => {
+            let key = value.to_str().map_err(|_| {
+                ApiError::bad_request(
+                    ErrorCode::InvalidIdempotencyKey,
+                    "Idempotency-Key must be printable ASCII",
+                )
+            })?;
+            Some(Idempotency::new(key.to_owned(), body.fingerprint())?)
+        }
         None => None,
     };
     let created = keys::create(
         &state.manage(),
         &auth.audit,
         &auth.tenant,
-        body.into_inner(),
-        idempotency_key,
+        NewKey::try_from(body)?,
+        idempotency,
     )
     .await?;
     let response = if created.key.is_some() {
@@ -157,14 +162,8 @@ pub async fn update(
     body: web::Json<UpdateKey>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "key")?;
-    let view = keys::update(
-        &state.manage(),
-        &auth.audit,
-        &auth.tenant,
-        id,
-        body.into_inner(),
-    )
-    .await?;
+    let changes = KeyChanges::try_from(body.into_inner())?;
+    let view = keys::update(&state.manage(), &auth.audit, &auth.tenant, id, changes).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -237,13 +236,9 @@ pub async fn revoke_bulk(
     state: web::Data<AppState>,
     body: web::Json<BulkRevoke>,
 ) -> Result<HttpResponse, ApiError> {
-    let result = keys::revoke_bulk(
-        &state.manage(),
-        &auth.audit,
-        &auth.tenant,
-        body.into_inner(),
-    )
-    .await?;
+    let (selection, reason) = body.into_inner().into_command()?;
+    let cx = state.manage();
+    let result = keys::revoke_bulk(&cx, &auth.audit, &auth.tenant, selection, reason).await?;
     Ok(HttpResponse::Ok().json(result))
 }
 
