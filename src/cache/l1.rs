@@ -60,14 +60,16 @@ impl Default for L1Timing {
 #[derive(Clone, Debug)]
 pub(super) struct L1Entry<T> {
     pub(super) record: Option<Arc<T>>,
-    pub(super) read_at: Instant,
+    /// On tokio's clock, like the cache's timers: a test that pauses and moves that clock ages
+    /// entries without waiting.
+    pub(super) read_at: tokio::time::Instant,
 }
 
 impl<T> L1Entry<T> {
     pub(super) fn new(record: Option<Arc<T>>) -> Self {
         Self {
             record,
-            read_at: Instant::now(),
+            read_at: tokio::time::Instant::now(),
         }
     }
 

@@ -353,7 +353,8 @@ impl Drop for Reloading {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicU32;
-    use std::time::Instant;
+
+    use tokio::time::Instant;
 
     use super::*;
 
@@ -424,58 +425,62 @@ mod tests {
         (cache, store, start)
     }
 
-    async fn sleep_until(start: Instant, at_ms: u64) {
-        tokio::time::sleep_until((start + Duration::from_millis(at_ms)).into()).await;
+    /// Moves the paused clock to `at_ms` after `start`; a task whose timer comes due on the way
+    /// runs at its time.
+    async fn move_to(start: Instant, at_ms: u64) {
+        tokio::time::sleep_until(start + Duration::from_millis(at_ms)).await;
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_hot_entry_is_reloaded_in_the_background_without_a_request_waiting() {
         let (cache, store, start) = loaded_once().await;
 
         // Past the reload age: the hit answers from L1 at once and starts a slow reload.
-        sleep_until(start, 450).await;
+        move_to(start, 450).await;
         store.version.store(2, Ordering::SeqCst);
         let hit = Instant::now();
         assert_eq!(
             store.get(&cache, Duration::from_millis(300)).await,
             Record(1)
         );
-        // A hit that waited for the 300 ms reload would take at least that long.
-        assert!(
-            hit.elapsed() < Duration::from_millis(250),
+        // Paused time moves only while every task waits: a hit that waited for the 300 ms
+        // reload would have moved it.
+        assert_eq!(
+            hit.elapsed(),
+            Duration::ZERO,
             "the hit waited for the reload"
         );
 
-        // Past the first entry's lifetime: the reloaded entry answers, with no further load.
-        sleep_until(start, 1100).await;
+        // After the reload: the reloaded entry answers, with no further load.
+        move_to(start, 1100).await;
         assert_eq!(store.loads(), 2, "the hit started a reload");
         assert_eq!(store.get(&cache, Duration::ZERO).await, Record(2));
         assert_eq!(store.loads(), 2);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_reload_that_overlaps_an_eviction_is_dropped() {
         let (cache, store, start) = loaded_once().await;
 
         // The reload reads version 1; the key changes and is evicted before the reload ends.
-        sleep_until(start, 450).await;
+        move_to(start, 450).await;
         assert_eq!(
             store.get(&cache, Duration::from_millis(300)).await,
             Record(1)
         );
-        sleep_until(start, 500).await;
+        move_to(start, 500).await;
         store.version.store(2, Ordering::SeqCst);
         cache
             .evict_local(&[KeyDigest::from_slice(&DIGEST).unwrap()])
             .await;
 
-        sleep_until(start, 900).await;
+        move_to(start, 900).await;
         assert_eq!(store.loads(), 2, "the reload ran");
         assert_eq!(store.get(&cache, Duration::ZERO).await, Record(2));
         assert_eq!(store.loads(), 3);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn entries_read_together_are_reloaded_at_different_times() {
         let cache = cache();
         let start = Instant::now();
@@ -506,26 +511,31 @@ mod tests {
         lock(&reloads).clear();
 
         // Every key is hit every 5 ms until well past the latest reload age (400 ms).
+        let every = Duration::from_millis(5);
         while start.elapsed() < Duration::from_millis(600) {
             for &digest in &digests {
                 get(digest).await;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(every).await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
 
         let reloads = lock(&reloads).clone();
         assert_eq!(reloads.len(), digests.len(), "every key was reloaded");
+        for digest in &digests {
+            let (age, at) = (
+                cache.timing.refresh_after(digest),
+                reloads[digest.as_bytes()],
+            );
+            assert!(
+                age <= at && at < age + every,
+                "reloaded on the first hit past its age {age:?}: {at:?}"
+            );
+        }
         let (first, last) = (
             reloads.values().min().unwrap(),
             reloads.values().max().unwrap(),
         );
-        assert!(
-            *first >= Duration::from_millis(200) && *last < Duration::from_millis(600),
-            "reloads between the spread's start and the reload age: {first:?} .. {last:?}"
-        );
-        // Spread evenly they span about 200 ms; in one burst, a few. A stalled machine may
-        // shift a few of them, so the bound leaves room.
+        // Spread evenly they span about 200 ms; in one burst, a few.
         assert!(
             *last - *first >= Duration::from_millis(100),
             "reloads spread over the window, not in one burst: {first:?} .. {last:?}"
