@@ -144,202 +144,36 @@ impl<const N: usize> Env for [(&str, &str); N] {
 impl Settings {
     /// Loads settings from `env`, layered over the TOML file named by `config_path` or `LATCHKEY_CONFIG`.
     pub fn load(env: &impl Env, config_path: Option<&Path>) -> Result<Self, ConfigError> {
-        let config_path = config_path
-            .map(Path::to_path_buf)
-            .or_else(|| env.var("LATCHKEY_CONFIG").map(PathBuf::from));
-        let file = match config_path {
-            Some(path) => read_file_settings(&path)?,
-            None => FileSettings::default(),
-        };
-
-        let bind_raw = env
-            .var("LATCHKEY_BIND")
-            .or(file.bind)
-            .unwrap_or_else(|| "127.0.0.1:8080".into());
-        let bind: SocketAddr = bind_raw.parse().map_err(|_| ConfigError::Invalid {
-            name: "LATCHKEY_BIND",
-            message: format!("`{bind_raw}` is not an address such as 127.0.0.1:8080"),
-        })?;
-
-        let database = DatabaseUrl::parse(
-            &env.var("DATABASE_URL")
-                .or(file.database_url)
-                .unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
-        )
-        .map_err(|err| ConfigError::Invalid {
-            name: "DATABASE_URL",
-            message: err.0,
-        })?;
-
-        let redis_url = env.var("REDIS_URL").or(file.redis_url);
-        if let Some(url) = &redis_url
-            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
-        {
-            return Err(ConfigError::Invalid {
-                name: "REDIS_URL",
-                message: "expected redis://host:port or rediss://host:port".into(),
-            });
-        }
-
-        let redis_timeout_ms = number(
-            env,
-            "LATCHKEY_REDIS_TIMEOUT_MS",
-            file.redis_timeout_ms,
-            500,
-            10..=60_000,
-        )?;
-
-        let log_format = match env
-            .var("LATCHKEY_LOG_FORMAT")
-            .or(file.log_format)
-            .as_deref()
-        {
-            None | Some("pretty") => LogFormat::Pretty,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    name: "LATCHKEY_LOG_FORMAT",
-                    message: format!("`{other}` is not one of pretty, json"),
-                });
-            }
-        };
-
-        let public_url = env
-            .var("LATCHKEY_PUBLIC_URL")
-            .or(file.public_url)
-            .unwrap_or_else(|| format!("http://{bind}"));
-        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
-            return Err(ConfigError::Invalid {
-                name: "LATCHKEY_PUBLIC_URL",
-                message: "expected an http:// or https:// URL".into(),
-            });
-        }
-        let public_url = public_url.trim_end_matches('/').to_owned();
-
-        let db_pool_size = number(env, "LATCHKEY_DB_POOL_SIZE", file.db_pool_size, 16, 1..=512)?;
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let workers = number(env, "LATCHKEY_WORKERS", file.workers, cores, 1..=1024)?;
-        let max_body_bytes = number(
-            env,
-            "LATCHKEY_MAX_BODY_BYTES",
-            file.max_body_bytes,
-            256 * 1024,
-            1024..=16 * 1024 * 1024,
-        )?;
-        let stale_seconds = number(
-            env,
-            "LATCHKEY_STALE_SECONDS",
-            file.stale_seconds,
-            60,
-            0..=86_400,
-        )?;
-        let management_rate_limit_per_minute = number(
-            env,
-            "LATCHKEY_MANAGEMENT_RATE_LIMIT",
-            file.management_rate_limit_per_minute,
-            600,
-            1..=1_000_000,
-        )?;
-
-        let token_ttl_seconds = number(
-            env,
-            "LATCHKEY_TOKEN_TTL_SECONDS",
-            file.token_ttl_seconds,
-            600,
-            1..=86_400,
-        )?;
-        let token_audience = env
-            .var("LATCHKEY_TOKEN_AUDIENCE")
-            .or(file.token_audience)
-            .map(|a| a.trim().to_owned())
-            .filter(|a| !a.is_empty())
-            .unwrap_or_else(|| public_url.clone());
-        let signing_algorithm = match env
-            .var("LATCHKEY_SIGNING_ALGORITHM")
-            .or(file.signing_algorithm)
-        {
-            None => SigningAlgorithm::EdDSA,
-            Some(raw) => {
-                SigningAlgorithm::parse(raw.trim()).ok_or_else(|| ConfigError::Invalid {
-                    name: "LATCHKEY_SIGNING_ALGORITHM",
-                    message: format!("`{raw}` is not one of EdDSA, ES256"),
-                })?
-            }
-        };
+        let file = FileSettings::find(env, config_path)?;
+        let http = HttpSettings::load(env, &file)?;
+        let store = StoreSettings::load(env, &file)?;
+        let redis = RedisSettings::load(env, &file)?;
+        let log_format = log_format(env, &file)?;
+        let tokens = TokenSettings::load(env, &file, &http.public_url)?;
         let leak_reporter_keys = env
             .var("LATCHKEY_LEAK_REPORTER_KEYS")
             .map(PathBuf::from)
             .or(file.leak_reporter_keys);
-        let trusted_proxies = TrustedProxies::parse(
-            &env.var("LATCHKEY_TRUSTED_PROXIES")
-                .or(file.trusted_proxies)
-                .unwrap_or_default(),
-        )
-        .map_err(|message| ConfigError::Invalid {
-            name: "LATCHKEY_TRUSTED_PROXIES",
-            message,
-        })?;
-
-        let previous = match env.var("LATCHKEY_PREVIOUS_SECRET_KEYS") {
-            None => Vec::new(),
-            Some(list) => list
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    MasterKey::parse(s).map_err(|source| ConfigError::SecretKey {
-                        name: "LATCHKEY_PREVIOUS_SECRET_KEYS",
-                        source,
-                    })
-                })
-                .collect::<Result<_, _>>()?,
-        };
-        let secret_file = env
-            .var("LATCHKEY_SECRET_KEY_FILE")
-            .map(PathBuf::from)
-            .or(file.secret_key_file);
-        let secret = if let Some(raw) = env.var("LATCHKEY_SECRET_KEY") {
-            let current = MasterKey::parse(&raw).map_err(|source| ConfigError::SecretKey {
-                name: "LATCHKEY_SECRET_KEY",
-                source,
-            })?;
-            SecretSource::Given { current, previous }
-        } else if let Some(path) = secret_file {
-            let raw = std::fs::read_to_string(&path)
-                .map_err(|source| ConfigError::SecretKeyFile { path, source })?;
-            let current = MasterKey::parse(&raw).map_err(|source| ConfigError::SecretKey {
-                name: "LATCHKEY_SECRET_KEY_FILE",
-                source,
-            })?;
-            SecretSource::Given { current, previous }
-        } else {
-            match &database {
-                DatabaseUrl::Postgres(_) => return Err(ConfigError::MissingSecretKey),
-                DatabaseUrl::Sqlite(db_path) => SecretSource::Generated {
-                    path: data_dir_of(db_path).join(GENERATED_SECRET_FILE),
-                    previous,
-                },
-            }
-        };
+        let secret = SecretSource::load(env, file.secret_key_file, &store.database)?;
 
         Ok(Self {
-            bind,
-            database,
-            redis_url,
-            redis_timeout_ms,
+            bind: http.bind,
+            database: store.database,
+            redis_url: redis.url,
+            redis_timeout_ms: redis.timeout_ms,
             log_format,
-            public_url,
-            db_pool_size,
-            workers,
-            max_body_bytes,
-            stale_seconds,
-            management_rate_limit_per_minute,
+            public_url: http.public_url,
+            db_pool_size: store.pool_size,
+            workers: http.workers,
+            max_body_bytes: http.max_body_bytes,
+            stale_seconds: store.stale_seconds,
+            management_rate_limit_per_minute: http.management_rate_limit_per_minute,
             secret,
-            token_ttl_seconds,
-            token_audience,
-            signing_algorithm,
+            token_ttl_seconds: tokens.ttl_seconds,
+            token_audience: tokens.audience,
+            signing_algorithm: tokens.signing_algorithm,
             leak_reporter_keys,
-            trusted_proxies,
+            trusted_proxies: http.trusted_proxies,
         })
     }
 
@@ -361,6 +195,264 @@ impl Settings {
         let (current, previous) = self.derived_secrets()?;
         Ok(KeyHasher::new(&current, &previous))
     }
+}
+
+impl FileSettings {
+    /// The file named by `config_path` or `LATCHKEY_CONFIG`; none named: every value unset.
+    fn find(env: &impl Env, config_path: Option<&Path>) -> Result<Self, ConfigError> {
+        let config_path = config_path
+            .map(Path::to_path_buf)
+            .or_else(|| env.var("LATCHKEY_CONFIG").map(PathBuf::from));
+        match config_path {
+            Some(path) => read_file_settings(&path),
+            None => Ok(Self::default()),
+        }
+    }
+}
+
+/// How the server listens, how it is reached, and what it accepts from clients.
+struct HttpSettings {
+    bind: SocketAddr,
+    public_url: String,
+    workers: usize,
+    max_body_bytes: usize,
+    management_rate_limit_per_minute: u32,
+    trusted_proxies: TrustedProxies,
+}
+
+impl HttpSettings {
+    fn load(env: &impl Env, file: &FileSettings) -> Result<Self, ConfigError> {
+        let bind_raw = env
+            .var("LATCHKEY_BIND")
+            .or_else(|| file.bind.clone())
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let bind: SocketAddr = bind_raw.parse().map_err(|_| ConfigError::Invalid {
+            name: "LATCHKEY_BIND",
+            message: format!("`{bind_raw}` is not an address such as 127.0.0.1:8080"),
+        })?;
+
+        let public_url = env
+            .var("LATCHKEY_PUBLIC_URL")
+            .or_else(|| file.public_url.clone())
+            .unwrap_or_else(|| format!("http://{bind}"));
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                name: "LATCHKEY_PUBLIC_URL",
+                message: "expected an http:// or https:// URL".into(),
+            });
+        }
+        let public_url = public_url.trim_end_matches('/').to_owned();
+
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let workers = number(env, "LATCHKEY_WORKERS", file.workers, cores, 1..=1024)?;
+        let max_body_bytes = number(
+            env,
+            "LATCHKEY_MAX_BODY_BYTES",
+            file.max_body_bytes,
+            256 * 1024,
+            1024..=16 * 1024 * 1024,
+        )?;
+        let management_rate_limit_per_minute = number(
+            env,
+            "LATCHKEY_MANAGEMENT_RATE_LIMIT",
+            file.management_rate_limit_per_minute,
+            600,
+            1..=1_000_000,
+        )?;
+        let trusted_proxies = TrustedProxies::parse(
+            &env.var("LATCHKEY_TRUSTED_PROXIES")
+                .or_else(|| file.trusted_proxies.clone())
+                .unwrap_or_default(),
+        )
+        .map_err(|message| ConfigError::Invalid {
+            name: "LATCHKEY_TRUSTED_PROXIES",
+            message,
+        })?;
+        Ok(Self {
+            bind,
+            public_url,
+            workers,
+            max_body_bytes,
+            management_rate_limit_per_minute,
+            trusted_proxies,
+        })
+    }
+}
+
+/// The database, and how long cached answers may stand in for it while it is down.
+struct StoreSettings {
+    database: DatabaseUrl,
+    pool_size: u32,
+    stale_seconds: u64,
+}
+
+impl StoreSettings {
+    fn load(env: &impl Env, file: &FileSettings) -> Result<Self, ConfigError> {
+        let database = DatabaseUrl::parse(
+            &env.var("DATABASE_URL")
+                .or_else(|| file.database_url.clone())
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+        )
+        .map_err(|err| ConfigError::Invalid {
+            name: "DATABASE_URL",
+            message: err.0,
+        })?;
+        let pool_size = number(env, "LATCHKEY_DB_POOL_SIZE", file.db_pool_size, 16, 1..=512)?;
+        let stale_seconds = number(
+            env,
+            "LATCHKEY_STALE_SECONDS",
+            file.stale_seconds,
+            60,
+            0..=86_400,
+        )?;
+        Ok(Self {
+            database,
+            pool_size,
+            stale_seconds,
+        })
+    }
+}
+
+/// The shared Redis, if any, and how long one call to it may take.
+struct RedisSettings {
+    url: Option<String>,
+    timeout_ms: u64,
+}
+
+impl RedisSettings {
+    fn load(env: &impl Env, file: &FileSettings) -> Result<Self, ConfigError> {
+        let url = env.var("REDIS_URL").or_else(|| file.redis_url.clone());
+        if let Some(url) = &url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(ConfigError::Invalid {
+                name: "REDIS_URL",
+                message: "expected redis://host:port or rediss://host:port".into(),
+            });
+        }
+        let timeout_ms = number(
+            env,
+            "LATCHKEY_REDIS_TIMEOUT_MS",
+            file.redis_timeout_ms,
+            500,
+            10..=60_000,
+        )?;
+        Ok(Self { url, timeout_ms })
+    }
+}
+
+fn log_format(env: &impl Env, file: &FileSettings) -> Result<LogFormat, ConfigError> {
+    match env
+        .var("LATCHKEY_LOG_FORMAT")
+        .or_else(|| file.log_format.clone())
+        .as_deref()
+    {
+        None | Some("pretty") => Ok(LogFormat::Pretty),
+        Some("json") => Ok(LogFormat::Json),
+        Some(other) => Err(ConfigError::Invalid {
+            name: "LATCHKEY_LOG_FORMAT",
+            message: format!("`{other}` is not one of pretty, json"),
+        }),
+    }
+}
+
+/// The access tokens the OAuth endpoints issue.
+struct TokenSettings {
+    ttl_seconds: i64,
+    audience: String,
+    signing_algorithm: SigningAlgorithm,
+}
+
+impl TokenSettings {
+    /// `public_url` is the audience unless one is set.
+    fn load(env: &impl Env, file: &FileSettings, public_url: &str) -> Result<Self, ConfigError> {
+        let ttl_seconds = number(
+            env,
+            "LATCHKEY_TOKEN_TTL_SECONDS",
+            file.token_ttl_seconds,
+            600,
+            1..=86_400,
+        )?;
+        let audience = env
+            .var("LATCHKEY_TOKEN_AUDIENCE")
+            .or_else(|| file.token_audience.clone())
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| public_url.to_owned());
+        let signing_algorithm = match env
+            .var("LATCHKEY_SIGNING_ALGORITHM")
+            .or_else(|| file.signing_algorithm.clone())
+        {
+            None => SigningAlgorithm::EdDSA,
+            Some(raw) => {
+                SigningAlgorithm::parse(raw.trim()).ok_or_else(|| ConfigError::Invalid {
+                    name: "LATCHKEY_SIGNING_ALGORITHM",
+                    message: format!("`{raw}` is not one of EdDSA, ES256"),
+                })?
+            }
+        };
+        Ok(Self {
+            ttl_seconds,
+            audience,
+            signing_algorithm,
+        })
+    }
+}
+
+impl SecretSource {
+    /// The master key given in the environment or a key file (`file_path` unless the
+    /// environment names one); with neither, generated for SQLite and required for PostgreSQL.
+    fn load(
+        env: &impl Env,
+        file_path: Option<PathBuf>,
+        database: &DatabaseUrl,
+    ) -> Result<Self, ConfigError> {
+        let previous = previous_secret_keys(env)?;
+        let secret_file = env
+            .var("LATCHKEY_SECRET_KEY_FILE")
+            .map(PathBuf::from)
+            .or(file_path);
+        if let Some(raw) = env.var("LATCHKEY_SECRET_KEY") {
+            let current = MasterKey::parse(&raw).map_err(|source| ConfigError::SecretKey {
+                name: "LATCHKEY_SECRET_KEY",
+                source,
+            })?;
+            Ok(Self::Given { current, previous })
+        } else if let Some(path) = secret_file {
+            let raw = std::fs::read_to_string(&path)
+                .map_err(|source| ConfigError::SecretKeyFile { path, source })?;
+            let current = MasterKey::parse(&raw).map_err(|source| ConfigError::SecretKey {
+                name: "LATCHKEY_SECRET_KEY_FILE",
+                source,
+            })?;
+            Ok(Self::Given { current, previous })
+        } else {
+            match database {
+                DatabaseUrl::Postgres(_) => Err(ConfigError::MissingSecretKey),
+                DatabaseUrl::Sqlite(db_path) => Ok(Self::Generated {
+                    path: data_dir_of(db_path).join(GENERATED_SECRET_FILE),
+                    previous,
+                }),
+            }
+        }
+    }
+}
+
+/// Retired master keys whose secrets still verify, comma-separated.
+fn previous_secret_keys(env: &impl Env) -> Result<Vec<MasterKey>, ConfigError> {
+    let Some(list) = env.var("LATCHKEY_PREVIOUS_SECRET_KEYS") else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            MasterKey::parse(s).map_err(|source| ConfigError::SecretKey {
+                name: "LATCHKEY_PREVIOUS_SECRET_KEYS",
+                source,
+            })
+        })
+        .collect()
 }
 
 fn read_file_settings(path: &Path) -> Result<FileSettings, ConfigError> {
@@ -520,6 +612,54 @@ mod tests {
         std::fs::write(&path, "bogus = 1\n").unwrap();
         let err = Settings::load(&[("X", "")], Some(&path)).unwrap_err();
         assert!(matches!(err, ConfigError::ParseFile { .. }), "{err}");
+    }
+
+    #[test]
+    fn every_file_value_reaches_its_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, key_file) = (dir.path().join("latchkey.toml"), dir.path().join("key"));
+        std::fs::write(&key_file, KEY).unwrap();
+        let toml = format!(
+            r#"bind = "127.0.0.1:9000"
+database_url = "postgres://db/latchkey"
+redis_url = "redis://cache:6379"
+redis_timeout_ms = 700
+secret_key_file = "{}"
+log_format = "json"
+public_url = "https://keys.example/"
+db_pool_size = 8
+workers = 3
+max_body_bytes = 4096
+stale_seconds = 30
+management_rate_limit_per_minute = 100
+token_ttl_seconds = 300
+token_audience = "api://billing"
+signing_algorithm = "ES256"
+leak_reporter_keys = "reporters.json"
+trusted_proxies = "10.0.0.0/8"
+"#,
+            key_file.display()
+        );
+        std::fs::write(&path, toml).unwrap();
+        let s = Settings::load(&[("X", "")], Some(&path)).unwrap();
+        assert_eq!(s.bind.port(), 9000);
+        assert!(matches!(s.database, DatabaseUrl::Postgres(_)));
+        assert_eq!(s.redis_url.as_deref(), Some("redis://cache:6379"));
+        assert_eq!(s.redis_timeout_ms, 700);
+        assert!(matches!(s.secret, SecretSource::Given { .. }));
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.public_url, "https://keys.example");
+        assert_eq!((s.db_pool_size, s.workers, s.max_body_bytes), (8, 3, 4096));
+        assert_eq!(s.stale_seconds, 30);
+        assert_eq!(s.management_rate_limit_per_minute, 100);
+        assert_eq!(s.token_ttl_seconds, 300);
+        assert_eq!(s.token_audience, "api://billing");
+        assert_eq!(s.signing_algorithm, SigningAlgorithm::ES256);
+        assert_eq!(s.leak_reporter_keys, Some(PathBuf::from("reporters.json")));
+        assert_eq!(
+            s.trusted_proxies,
+            TrustedProxies::parse("10.0.0.0/8").unwrap()
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::auth::session::SessionKeys;
 use crate::redis::RedisTier;
@@ -177,6 +179,7 @@ struct Limiter {
 
 struct Entry {
     attempts: u32,
+    /// On tokio's clock, so a test that pauses and moves it ends windows without waiting.
     since: Instant,
 }
 
@@ -270,13 +273,14 @@ mod tests {
         assert_eq!(admitted, 5);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn windows_expire() {
-        // Wide enough that the two first attempts always fall in one window.
-        let throttle = throttle(1, 10, Duration::from_millis(500));
+        let throttle = throttle(1, 10, Duration::from_secs(60));
         assert_eq!(throttle.attempt("a@x.io", "1.2.3.4").await, Ok(()));
         assert!(throttle.attempt("a@x.io", "1.2.3.4").await.is_err());
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert_eq!(throttle.attempt("a@x.io", "1.2.3.4").await, Err(1));
+        tokio::time::advance(Duration::from_secs(1)).await;
         assert_eq!(throttle.attempt("a@x.io", "1.2.3.4").await, Ok(()));
     }
 }

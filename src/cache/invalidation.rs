@@ -1,0 +1,175 @@
+//! The invalidation channel: a change evicts its digests here, deletes their L2 records and
+//! publishes them over Redis, and every node's subscriber evicts them from its L1.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use super::{Cached, TieredCache};
+use crate::domain::key::KeyDigest;
+use crate::metrics::Metrics;
+use crate::redis::RedisTier;
+use crate::sync::lock;
+
+/// How long after a change the second eviction goes out.
+const SECOND_EVICTION_DELAY: Duration = Duration::from_millis(500);
+
+/// The L2 keys of `digests` and the message that evicts them everywhere.
+fn invalidation<T: Cached>(digests: &[KeyDigest]) -> (Vec<String>, String) {
+    let keys = digests.iter().map(TieredCache::<T>::l2_key).collect();
+    let hexes: Vec<String> = digests.iter().map(KeyDigest::to_hex).collect();
+    (keys, format!("{}:{}", T::NAMESPACE, hexes.join(",")))
+}
+
+/// Both record kinds' tiers and the invalidation channel between nodes.
+pub struct Caches<K: Cached, R: Cached> {
+    pub keys: Arc<TieredCache<K>>,
+    pub root_keys: Arc<TieredCache<R>>,
+    pub redis: Option<RedisTier>,
+    /// Invalidations that could not be published (Redis down); sent again on reconnect.
+    pending: Mutex<Vec<String>>,
+    metrics: Arc<Metrics>,
+}
+
+impl<K: Cached, R: Cached> Caches<K, R> {
+    pub fn new(redis: Option<RedisTier>, metrics: Arc<Metrics>, stale_bound: Duration) -> Self {
+        Self {
+            keys: Arc::new(TieredCache::new(
+                redis.clone(),
+                metrics.clone(),
+                stale_bound,
+            )),
+            root_keys: Arc::new(TieredCache::new(
+                redis.clone(),
+                metrics.clone(),
+                stale_bound,
+            )),
+            redis,
+            pending: Default::default(),
+            metrics,
+        }
+    }
+
+    pub async fn invalidate_keys(&self, digests: &[KeyDigest]) {
+        self.keys.evict_local(digests).await;
+        self.publish::<K>(digests).await;
+    }
+
+    pub async fn invalidate_root_keys(&self, digests: &[KeyDigest]) {
+        self.root_keys.evict_local(digests).await;
+        self.publish::<R>(digests).await;
+    }
+
+    async fn publish<T: Cached>(&self, digests: &[KeyDigest]) {
+        let Some(redis) = &self.redis else { return };
+        if digests.is_empty() {
+            return;
+        }
+        self.send::<T>(redis, digests).await;
+        // A load that read the store just before the change may write the old record to L2 (or
+        // a peer's L1) just after our eviction. Evicting again shortly after closes that window.
+        let (redis, digests) = (redis.clone(), digests.to_vec());
+        tokio::spawn(async move {
+            tokio::time::sleep(SECOND_EVICTION_DELAY).await;
+            for chunk in digests.chunks(500) {
+                let (keys, message) = invalidation::<T>(chunk);
+                redis.delete_and_publish(&keys, &message).await;
+            }
+        });
+    }
+
+    async fn send<T: Cached>(&self, redis: &RedisTier, digests: &[KeyDigest]) {
+        for chunk in digests.chunks(500) {
+            let (keys, message) = invalidation::<T>(chunk);
+            if !redis.delete_and_publish(&keys, &message).await {
+                lock(&self.pending).push(message);
+            }
+        }
+    }
+
+    async fn apply(&self, message: &str) {
+        let Some((namespace, hexes)) = message.split_once(':') else {
+            return;
+        };
+        let digests: Vec<KeyDigest> = hexes
+            .split(',')
+            .filter_map(|h| hex::decode(h).ok())
+            .filter_map(|bytes| KeyDigest::from_slice(&bytes))
+            .collect();
+        self.metrics
+            .invalidations_received
+            .inc_by(digests.len() as u64);
+        if namespace == K::NAMESPACE {
+            self.keys.evict_local(&digests).await;
+        } else if namespace == R::NAMESPACE {
+            self.root_keys.evict_local(&digests).await;
+        }
+    }
+
+    /// Re-sends invalidations that failed while Redis was unreachable (their L2 records may
+    /// still exist). Returns whether all went out.
+    async fn flush_pending(&self) -> bool {
+        let Some(redis) = &self.redis else {
+            return true;
+        };
+        let pending = std::mem::take(&mut *lock(&self.pending));
+        for (i, message) in pending.iter().enumerate() {
+            let Some((namespace, hexes)) = message.split_once(':') else {
+                continue;
+            };
+            let keys: Vec<String> = hexes
+                .split(',')
+                .map(|h| crate::redis::keys::record(namespace, h))
+                .collect();
+            if !redis.delete_and_publish(&keys, message).await {
+                lock(&self.pending).extend(pending[i..].iter().cloned());
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Listens on the invalidation channel for as long as the process runs, reconnecting after
+    /// any drop. L1 is cleared and bypassed whenever the subscription is not live.
+    pub async fn run_subscriber(self: Arc<Self>) {
+        let Some(redis) = self.redis.clone() else {
+            return;
+        };
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match redis.client().get_async_pubsub().await {
+                Ok(mut pubsub) => {
+                    if pubsub
+                        .subscribe(crate::redis::INVALIDATION_CHANNEL)
+                        .await
+                        .is_ok()
+                    {
+                        // Anything cached before this moment may have missed an eviction.
+                        self.keys.clear_l1();
+                        self.root_keys.clear_l1();
+                        self.flush_pending().await;
+                        redis.set_subscribed(true);
+                        tracing::info!("subscribed to cache invalidations");
+                        backoff = Duration::from_millis(50);
+                        let mut messages = pubsub.on_message();
+                        while let Some(message) = messages.next().await {
+                            if let Ok(payload) = message.get_payload::<String>() {
+                                self.apply(&payload).await;
+                            }
+                        }
+                    }
+                }
+                Err(err) => tracing::debug!(error = %err, "cannot subscribe to invalidations"),
+            }
+            if redis.is_subscribed() {
+                tracing::warn!("lost the invalidation channel; bypassing the in-process cache");
+            }
+            redis.set_subscribed(false);
+            self.keys.clear_l1();
+            self.root_keys.clear_l1();
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
+    }
+}

@@ -1,0 +1,544 @@
+//! The tiered read-through: L1, then L2 in Redis, then the store, with concurrent loads of one
+//! digest coalesced and hot entries reloaded in the background.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::l1::{EntryExpiry, L1_CAPACITY, L1Entry, L1Timing, NEGATIVE_TTL};
+use crate::domain::key::KeyDigest;
+use crate::metrics::{Metrics, Tier};
+use crate::redis::RedisTier;
+use crate::store::models::StoredByDigest;
+use crate::store::{DbConnection, Store, StoreError};
+use crate::sync::lock;
+
+/// L2 records live this long; changes delete them explicitly before that. Never longer than
+/// the stale bound: an L2 hit does not touch the store, so while the store is down L2 serves
+/// what it holds, and `LATCHKEY_STALE_SECONDS` promises that is at most that old.
+pub const L2_TTL: Duration = Duration::from_secs(60);
+/// The shortest L2 lifetime, when the stale bound is smaller (0 included).
+const MIN_L2_TTL: Duration = Duration::from_secs(1);
+
+/// A record kind the tiers can hold.
+pub trait Cached: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// Distinguishes kinds in Redis keys and invalidation messages.
+    const NAMESPACE: &'static str;
+}
+
+/// What a tier lookup found.
+#[derive(Debug)]
+pub enum Lookup<T> {
+    Found(Arc<T>),
+    NotFound,
+    /// The store is down; this is the last known record, younger than the stale bound.
+    Stale(Arc<T>),
+}
+
+/// A store lookup's answer: the record and the digest it is stored under.
+pub type Loaded<T> = Option<(T, KeyDigest)>;
+
+/// What reading past L1 found; `Found(_, false)` must not be cached in L1.
+enum Through<T> {
+    Found(Arc<T>, bool),
+    NotFound,
+    Stale(Arc<T>),
+}
+
+impl<T> Through<T> {
+    /// What L1 may keep of this answer, or why it keeps nothing.
+    fn into_l1(self) -> Result<L1Entry<T>, NotCached<T>> {
+        match self {
+            Through::Found(record, true) => Ok(L1Entry::new(Some(record))),
+            Through::Found(record, false) => Err(NotCached::Uncacheable(record)),
+            Through::NotFound => Ok(L1Entry::new(None)),
+            Through::Stale(record) => Err(NotCached::Stale(record)),
+        }
+    }
+}
+
+/// Why a load is not put into L1: either it must not be cached, or it failed.
+#[derive(Debug)]
+enum NotCached<T> {
+    /// Found under a previous pepper's digest: invalidations name the stored digest, so an
+    /// entry under this lookup digest could not be evicted. Always read through.
+    Uncacheable(Arc<T>),
+    Stale(Arc<T>),
+    Failed(StoreError),
+}
+
+/// One record kind's tiers. A clone is a handle to the same tiers (for a background reload).
+#[derive(Clone)]
+pub struct TieredCache<T: Cached> {
+    l1: moka::future::Cache<[u8; 32], L1Entry<T>>,
+    timing: L1Timing,
+    /// Positive records kept for the stale bound, served only while the store is down.
+    last_known: moka::future::Cache<[u8; 32], Arc<T>>,
+    redis: Option<RedisTier>,
+    /// [`L2_TTL`], capped at the stale bound.
+    l2_ttl: Duration,
+    metrics: Arc<Metrics>,
+    /// Digests being reloaded in the background (at most one reload each).
+    refreshing: Arc<Mutex<HashSet<[u8; 32]>>>,
+    /// Counts local evictions (of any digest): a background reload that overlapped one is
+    /// dropped, since it may have read the record before the change that evicted it.
+    evictions: Arc<AtomicU64>,
+}
+
+impl<T: Cached> TieredCache<T> {
+    pub fn new(redis: Option<RedisTier>, metrics: Arc<Metrics>, stale_bound: Duration) -> Self {
+        Self::with_timing(redis, metrics, stale_bound, L1Timing::default())
+    }
+
+    pub fn with_timing(
+        redis: Option<RedisTier>,
+        metrics: Arc<Metrics>,
+        stale_bound: Duration,
+        timing: L1Timing,
+    ) -> Self {
+        Self {
+            l1: moka::future::Cache::builder()
+                .max_capacity(L1_CAPACITY)
+                .expire_after(EntryExpiry(timing))
+                .build(),
+            timing,
+            last_known: moka::future::Cache::builder()
+                .max_capacity(L1_CAPACITY)
+                .time_to_live(stale_bound.max(Duration::from_millis(1)))
+                .build(),
+            redis,
+            l2_ttl: L2_TTL.min(stale_bound).max(MIN_L2_TTL),
+            metrics,
+            refreshing: Default::default(),
+            evictions: Default::default(),
+        }
+    }
+
+    pub(super) fn l2_key(digest: &KeyDigest) -> String {
+        crate::redis::keys::record(T::NAMESPACE, &digest.to_hex())
+    }
+
+    /// Whether L1 may answer: always on a single node; with Redis only while subscribed.
+    fn l1_trusted(&self) -> bool {
+        self.redis
+            .as_ref()
+            .is_none_or(|redis| redis.is_subscribed() && redis.is_healthy())
+    }
+
+    /// Finds the record stored under any of `digests` (the current pepper's first): through the
+    /// tiers, and from the store with `find` when no tier has it.
+    pub async fn get_stored<Row, F>(
+        &self,
+        store: &Store,
+        digests: Vec<KeyDigest>,
+        find: F,
+    ) -> Result<Lookup<T>, StoreError>
+    where
+        Row: StoredByDigest + Send + 'static,
+        T: From<Row>,
+        F: FnOnce(&mut DbConnection, &[KeyDigest]) -> Result<Option<Row>, StoreError>
+            + Send
+            + 'static,
+    {
+        let current = digests[0];
+        let store = store.clone();
+        self.get(current, move || async move {
+            let row = store.run(move |conn| find(conn, &digests)).await?;
+            Ok(row.and_then(|row| {
+                let stored = KeyDigest::from_slice(row.digest())?;
+                Some((T::from(row), stored))
+            }))
+        })
+        .await
+    }
+
+    /// Finds the record for `digest`, loading it from the store with `load` when no tier has it.
+    pub async fn get<F, Fut>(&self, digest: KeyDigest, load: F) -> Result<Lookup<T>, StoreError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Loaded<T>, StoreError>> + Send + 'static,
+    {
+        // Both read-through paths are boxed: their futures (L2, the store, the coalescing) are
+        // kilobytes, and an L1 hit should not build and move them on every call.
+        if !self.l1_trusted() {
+            return Box::pin(self.read_past_l1(digest, load)).await;
+        }
+        if let Some(hit) = self.l1.get(digest.as_bytes()).await {
+            self.metrics.cache_lookup(Tier::L1, true);
+            if hit.record.is_some() && hit.read_at.elapsed() >= self.timing.refresh_after(&digest) {
+                self.refresh_in_background(digest, load);
+            }
+            return Ok(hit.lookup());
+        }
+        self.metrics.cache_lookup(Tier::L1, false);
+        Box::pin(self.load_into_l1(digest, load)).await
+    }
+
+    /// With L1 not trusted: read through L2 and the store, and keep nothing in L1.
+    async fn read_past_l1<F, Fut>(
+        &self,
+        digest: KeyDigest,
+        load: F,
+    ) -> Result<Lookup<T>, StoreError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Loaded<T>, StoreError>>,
+    {
+        Ok(match self.read_through(digest, load).await? {
+            Through::Found(record, _) => Lookup::Found(record),
+            Through::NotFound => Lookup::NotFound,
+            Through::Stale(record) => Lookup::Stale(record),
+        })
+    }
+
+    /// After an L1 miss: one read through L2 and the store, shared by concurrent callers for the
+    /// digest and kept in L1 if it may be.
+    async fn load_into_l1<F, Fut>(
+        &self,
+        digest: KeyDigest,
+        load: F,
+    ) -> Result<Lookup<T>, StoreError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Loaded<T>, StoreError>>,
+    {
+        let key = *digest.as_bytes();
+        // Coalesced: concurrent callers for one digest wait for this single load.
+        let loaded = self
+            .l1
+            .try_get_with(key, async {
+                match self.read_through(digest, load).await {
+                    Ok(through) => through.into_l1(),
+                    Err(err) => Err(NotCached::Failed(err)),
+                }
+            })
+            .await;
+        match loaded {
+            Ok(entry) => Ok(entry.lookup()),
+            Err(err) => match &*err {
+                NotCached::Stale(record) => Ok(Lookup::Stale(record.clone())),
+                NotCached::Uncacheable(record) => Ok(Lookup::Found(record.clone())),
+                NotCached::Failed(err) => Err(StoreError::Unavailable(err.to_string())),
+            },
+        }
+    }
+
+    /// Reloads a hot entry through L2 and the store while requests go on being answered from
+    /// L1; replaces it if nothing was evicted meanwhile. A reload that fails leaves the entry to
+    /// expire, after which requests read through as on any miss.
+    fn refresh_in_background<F, Fut>(&self, digest: KeyDigest, load: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Loaded<T>, StoreError>> + Send + 'static,
+    {
+        let key = *digest.as_bytes();
+        if !lock(&self.refreshing).insert(key) {
+            return;
+        }
+        let tiers = self.clone();
+        tokio::spawn(async move {
+            // Frees the digest for the next reload however this task ends.
+            let _reloading = Reloading {
+                set: tiers.refreshing.clone(),
+                key,
+            };
+            let evictions = tiers.evictions.load(Ordering::Acquire);
+            let entry = match tiers.read_through(digest, load).await {
+                Ok(through) => through.into_l1().ok(),
+                Err(_) => None,
+            };
+            let unchanged = || tiers.evictions.load(Ordering::Acquire) == evictions;
+            if let Some(entry) = entry
+                && unchanged()
+                && tiers.l1_trusted()
+            {
+                tiers.l1.insert(key, entry).await;
+                // An eviction between the check and the insert: take the entry back out.
+                if !unchanged() {
+                    tiers.l1.invalidate(&key).await;
+                }
+            }
+        });
+    }
+
+    /// L2, then the store; fills L2 (and the stale copy) on the way back.
+    async fn read_through<F, Fut>(
+        &self,
+        digest: KeyDigest,
+        load: F,
+    ) -> Result<Through<T>, StoreError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Loaded<T>, StoreError>>,
+    {
+        let l2_key = Self::l2_key(&digest);
+        if let Some(redis) = &self.redis {
+            match redis.get(&l2_key).await {
+                Some(bytes) if bytes == b"-" => {
+                    self.metrics.cache_lookup(Tier::L2, true);
+                    return Ok(Through::NotFound);
+                }
+                Some(bytes) => {
+                    if let Ok(record) = serde_json::from_slice::<T>(&bytes) {
+                        self.metrics.cache_lookup(Tier::L2, true);
+                        return Ok(Through::Found(Arc::new(record), true));
+                    }
+                }
+                None => {}
+            }
+            self.metrics.cache_lookup(Tier::L2, false);
+        }
+        self.metrics.store_lookups.inc();
+        match load().await {
+            Ok(Some((record, stored))) => {
+                let record = Arc::new(record);
+                if stored != digest {
+                    return Ok(Through::Found(record, false));
+                }
+                if let Some(redis) = &self.redis
+                    && let Ok(bytes) = serde_json::to_vec(&*record)
+                {
+                    redis.set(&l2_key, &bytes, self.l2_ttl).await;
+                }
+                self.last_known
+                    .insert(*digest.as_bytes(), record.clone())
+                    .await;
+                Ok(Through::Found(record, true))
+            }
+            Ok(None) => {
+                if let Some(redis) = &self.redis {
+                    redis.set(&l2_key, b"-", NEGATIVE_TTL).await;
+                }
+                Ok(Through::NotFound)
+            }
+            Err(err) => match self.last_known.get(digest.as_bytes()).await {
+                Some(record) => Ok(Through::Stale(record)),
+                None => Err(err),
+            },
+        }
+    }
+
+    /// Evicts digests from this node's tiers (L1 and the stale copy).
+    pub async fn evict_local(&self, digests: &[KeyDigest]) {
+        self.evictions.fetch_add(1, Ordering::AcqRel);
+        for digest in digests {
+            self.l1.invalidate(digest.as_bytes()).await;
+            self.last_known.invalidate(digest.as_bytes()).await;
+        }
+    }
+
+    pub fn clear_l1(&self) {
+        self.evictions.fetch_add(1, Ordering::AcqRel);
+        self.l1.invalidate_all();
+    }
+}
+
+/// A digest's place in [`TieredCache::refreshing`], released when its reload task ends.
+struct Reloading {
+    set: Arc<Mutex<HashSet<[u8; 32]>>>,
+    key: [u8; 32],
+}
+
+impl Drop for Reloading {
+    fn drop(&mut self) {
+        lock(&self.set).remove(&self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU32;
+
+    use tokio::time::Instant;
+
+    use super::*;
+
+    #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Record(u32);
+
+    impl Cached for Record {
+        const NAMESPACE: &'static str = "test";
+    }
+
+    const DIGEST: [u8; 32] = [7; 32];
+
+    /// A single-node cache (L1 always trusted) whose entries live 1 s and are reloaded after 0.2
+    /// to 0.4 s ([`DIGEST`]: after 0.395 s).
+    fn cache() -> TieredCache<Record> {
+        let timing = L1Timing {
+            ttl: Duration::from_millis(1000),
+            refresh_after: Duration::from_millis(400),
+            refresh_spread: Duration::from_millis(200),
+            negative_ttl: Duration::from_millis(100),
+        };
+        TieredCache::with_timing(
+            None,
+            Arc::new(Metrics::new()),
+            Duration::from_secs(60),
+            timing,
+        )
+    }
+
+    /// The store: counts its loads, answers the version current when a load starts, after `delay`.
+    #[derive(Clone, Default)]
+    struct Store {
+        loads: Arc<AtomicU32>,
+        version: Arc<AtomicU32>,
+    }
+
+    impl Store {
+        async fn get(&self, cache: &TieredCache<Record>, delay: Duration) -> Record {
+            let store = self.clone();
+            let load = move || async move {
+                store.loads.fetch_add(1, Ordering::SeqCst);
+                let version = store.version.load(Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
+                Ok(Some((
+                    Record(version),
+                    KeyDigest::from_slice(&DIGEST).unwrap(),
+                )))
+            };
+            match cache
+                .get(KeyDigest::from_slice(&DIGEST).unwrap(), load)
+                .await
+            {
+                Ok(Lookup::Found(record)) => (*record).clone(),
+                other => panic!("expected a record, got {other:?}"),
+            }
+        }
+
+        fn loads(&self) -> u32 {
+            self.loads.load(Ordering::SeqCst)
+        }
+    }
+
+    /// A cache that has read version 1 of the record, and when it did.
+    async fn loaded_once() -> (TieredCache<Record>, Store, Instant) {
+        let (cache, store, start) = (cache(), Store::default(), Instant::now());
+        store.version.store(1, Ordering::SeqCst);
+        assert_eq!(store.get(&cache, Duration::ZERO).await, Record(1));
+        (cache, store, start)
+    }
+
+    /// Moves the paused clock to `at_ms` after `start`; a task whose timer comes due on the way
+    /// runs at its time.
+    async fn move_to(start: Instant, at_ms: u64) {
+        tokio::time::sleep_until(start + Duration::from_millis(at_ms)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hot_entry_is_reloaded_in_the_background_without_a_request_waiting() {
+        let (cache, store, start) = loaded_once().await;
+
+        // Past the reload age: the hit answers from L1 at once and starts a slow reload.
+        move_to(start, 450).await;
+        store.version.store(2, Ordering::SeqCst);
+        let hit = Instant::now();
+        assert_eq!(
+            store.get(&cache, Duration::from_millis(300)).await,
+            Record(1)
+        );
+        // Paused time moves only while every task waits: a hit that waited for the 300 ms
+        // reload would have moved it.
+        assert_eq!(
+            hit.elapsed(),
+            Duration::ZERO,
+            "the hit waited for the reload"
+        );
+
+        // After the reload: the reloaded entry answers, with no further load.
+        move_to(start, 1100).await;
+        assert_eq!(store.loads(), 2, "the hit started a reload");
+        assert_eq!(store.get(&cache, Duration::ZERO).await, Record(2));
+        assert_eq!(store.loads(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reload_that_overlaps_an_eviction_is_dropped() {
+        let (cache, store, start) = loaded_once().await;
+
+        // The reload reads version 1; the key changes and is evicted before the reload ends.
+        move_to(start, 450).await;
+        assert_eq!(
+            store.get(&cache, Duration::from_millis(300)).await,
+            Record(1)
+        );
+        move_to(start, 500).await;
+        store.version.store(2, Ordering::SeqCst);
+        cache
+            .evict_local(&[KeyDigest::from_slice(&DIGEST).unwrap()])
+            .await;
+
+        move_to(start, 900).await;
+        assert_eq!(store.loads(), 2, "the reload ran");
+        assert_eq!(store.get(&cache, Duration::ZERO).await, Record(2));
+        assert_eq!(store.loads(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn entries_read_together_are_reloaded_at_different_times() {
+        let cache = cache();
+        let start = Instant::now();
+        // 64 digests whose first bytes spread evenly, all read at once.
+        let digests: Vec<KeyDigest> = (0..64u8)
+            .map(|i| KeyDigest::from_slice(&[i * 4; 32]).unwrap())
+            .collect();
+        // Each digest's first load after `start`, by digest.
+        let reloads = Arc::new(Mutex::new(std::collections::HashMap::new()));
+        let get = |digest: KeyDigest| {
+            let reloads = reloads.clone();
+            let cache = &cache;
+            async move {
+                let load = move || async move {
+                    let at = start.elapsed();
+                    lock(&reloads).entry(*digest.as_bytes()).or_insert(at);
+                    Ok(Some((Record(0), digest)))
+                };
+                assert!(matches!(
+                    cache.get(digest, load).await,
+                    Ok(Lookup::Found(_))
+                ));
+            }
+        };
+        for &digest in &digests {
+            get(digest).await;
+        }
+        lock(&reloads).clear();
+
+        // Every key is hit every 5 ms until well past the latest reload age (400 ms).
+        let every = Duration::from_millis(5);
+        while start.elapsed() < Duration::from_millis(600) {
+            for &digest in &digests {
+                get(digest).await;
+            }
+            tokio::time::sleep(every).await;
+        }
+
+        let reloads = lock(&reloads).clone();
+        assert_eq!(reloads.len(), digests.len(), "every key was reloaded");
+        for digest in &digests {
+            let (age, at) = (
+                cache.timing.refresh_after(digest),
+                reloads[digest.as_bytes()],
+            );
+            assert!(
+                age <= at && at < age + every,
+                "reloaded on the first hit past its age {age:?}: {at:?}"
+            );
+        }
+        let (first, last) = (
+            reloads.values().min().unwrap(),
+            reloads.values().max().unwrap(),
+        );
+        // Spread evenly they span about 200 ms; in one burst, a few.
+        assert!(
+            *last - *first >= Duration::from_millis(100),
+            "reloads spread over the window, not in one burst: {first:?} .. {last:?}"
+        );
+    }
+}
