@@ -8,10 +8,9 @@ use crate::audit::AuditContext;
 use crate::auth::password::{self, Password, PasswordError};
 use crate::auth::root_key;
 use crate::domain::account::{parse_email, parse_tenant_name};
-use crate::domain::ids::new_id;
 use crate::domain::key::{KeyHasher, PlainKey};
 use crate::domain::scope::{ROOT_SCOPES, Scopes};
-use crate::store::models::User;
+use crate::events::{Change, Event, Subject};
 use crate::store::{Store, StoreError, now, tenants, users};
 
 #[derive(Debug, thiserror::Error)]
@@ -97,20 +96,11 @@ pub fn bootstrap(
         let at = now();
         let (user_id, created_user) = match users::find_by_email(conn, &email)? {
             Some(existing) => (existing.id, false),
-            None => {
-                let user = User {
-                    id: new_id(),
-                    email: email.clone(),
-                    password_hash,
-                    created_at: at,
-                    updated_at: at,
-                };
-                users::insert(conn, &user)?;
-                (user.id, true)
-            }
+            None => (users::create(conn, &email, password_hash, at)?, true),
         };
         let audit = AuditContext::cli();
-        let tenant_id = crate::manage::tenants::create_with_owner(
+        // Its events are recorded but go nowhere: no server runs yet, so nothing subscribes.
+        let (tenant_id, _owner_joined) = crate::manage::tenants::create_with_owner(
             conn,
             &audit,
             tenant_name,
@@ -122,13 +112,9 @@ pub fn bootstrap(
             Scopes::parse(ROOT_SCOPES.iter().copied()).expect("the root scope list is valid");
         let issued = root_key::issue(conn, hasher, &tenant_id, "bootstrap", &scopes, None, "cli")?;
 
-        audit.record(
-            conn,
-            &tenant_id,
-            "root_key.create",
-            ("root_key", &issued.row.id),
-            json!({ "name": "bootstrap", "scopes": scopes.to_strings() }),
-        )?;
+        let fields = json!({ "name": "bootstrap", "scopes": scopes.to_strings() });
+        let subject = Subject::root_key(&issued.row);
+        Event::record(conn, &audit, &tenant_id, subject, Change::Created, fields)?;
 
         Ok(Bootstrapped {
             tenant_id: tenant_id.as_str().to_owned(),

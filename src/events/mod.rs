@@ -1,4 +1,5 @@
-//! After-commit events: every change to a key or root key is one typed event, built in the
+//! After-commit events: every change to a key, root key, keyspace or membership is one typed
+//! event, built in the
 //! change's transaction together with the audit event it records, and handed after commit to
 //! one dispatcher whose subscribers do what must follow (today: evicting caches on every node).
 //!
@@ -30,6 +31,13 @@ pub enum Subject {
         id: String,
         digest: Option<KeyDigest>,
     },
+    Keyspace {
+        id: String,
+    },
+    /// A user's membership of the tenant.
+    Member {
+        user_id: String,
+    },
 }
 
 impl Subject {
@@ -52,6 +60,8 @@ impl Subject {
         match self {
             Self::Key { id, .. } => ("key", id),
             Self::RootKey { id, .. } => ("root_key", id),
+            Self::Keyspace { id } => ("keyspace", id),
+            Self::Member { user_id } => ("user", user_id),
         }
     }
 }
@@ -70,6 +80,8 @@ pub enum Change {
     Revoked {
         reason: Option<String>,
     },
+    /// The subject is gone (a member removed from the tenant).
+    Removed,
 }
 
 /// Where a change came from.
@@ -155,9 +167,15 @@ impl Event {
             (Subject::Key { .. }, Change::Enabled) => "key.enable",
             (Subject::Key { .. }, Change::Rotated { .. }) => "key.rotate",
             (Subject::Key { .. }, Change::Revoked { .. }) => "key.revoke",
+            (Subject::Key { .. }, Change::Removed) => "key.delete",
             (Subject::RootKey { .. }, Change::Created) => "root_key.create",
             (Subject::RootKey { .. }, Change::Revoked { .. }) => "root_key.revoke",
             (Subject::RootKey { .. }, _) => "root_key.update",
+            (Subject::Keyspace { .. }, Change::Created) => "keyspace.create",
+            (Subject::Keyspace { .. }, _) => "keyspace.update",
+            (Subject::Member { .. }, Change::Created) => "membership.create",
+            (Subject::Member { .. }, Change::Removed) => "membership.delete",
+            (Subject::Member { .. }, _) => "membership.update",
         }
     }
 }
@@ -209,6 +227,9 @@ impl Subscriber for CacheEviction {
                 match &event.subject {
                     Subject::Key { digest, .. } => keys.extend(*digest),
                     Subject::RootKey { digest, .. } => root_keys.extend(*digest),
+                    // Nothing cached is read from them: keys copy a keyspace's defaults when
+                    // made, and sessions check memberships in the store.
+                    Subject::Keyspace { .. } | Subject::Member { .. } => {}
                 }
             }
             if !keys.is_empty() {
@@ -272,6 +293,23 @@ mod tests {
                 "b key.revoke"
             ]
         );
+    }
+
+    #[test]
+    fn keyspace_and_membership_events_keep_their_audit_names() {
+        let audit = AuditContext::cli();
+        let tenant = TenantId::from_trusted("t".into());
+        let action =
+            |subject: Subject, change| Event::new(&audit, &tenant, subject, change).action();
+        let keyspace = || Subject::Keyspace { id: "ks".into() };
+        let member = || Subject::Member {
+            user_id: "u".into(),
+        };
+        assert_eq!(action(keyspace(), Change::Created), "keyspace.create");
+        assert_eq!(action(keyspace(), Change::Updated), "keyspace.update");
+        assert_eq!(action(member(), Change::Created), "membership.create");
+        assert_eq!(action(member(), Change::Updated), "membership.update");
+        assert_eq!(action(member(), Change::Removed), "membership.delete");
     }
 
     #[test]

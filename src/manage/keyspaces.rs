@@ -14,6 +14,7 @@ use crate::domain::ids::{TenantId, new_id};
 use crate::domain::inputs::RateLimit;
 use crate::domain::scope::Scopes;
 use crate::domain::time::utc;
+use crate::events::{Change, Event, Subject};
 use crate::manage::{Context, ManageError};
 use crate::store::keyspaces;
 use crate::store::models::{self, KeyspaceRow};
@@ -92,16 +93,15 @@ pub async fn create(
                     e.into()
                 }
             })?;
-            audit.record(
-                conn,
-                &tenant,
-                "keyspace.create",
-                ("keyspace", &row.id),
-                json!({ "name": row.name, "prefix": row.prefix, "environment": row.environment }),
-            )?;
-            Ok::<_, ManageError>(row)
+            let subject = Subject::Keyspace { id: row.id.clone() };
+            let fields =
+                json!({ "name": row.name, "prefix": row.prefix, "environment": row.environment });
+            let event = Event::record(conn, &audit, &tenant, subject, Change::Created, fields)?;
+            Ok::<_, ManageError>((row, event))
         })
         .await?;
+    let (row, event) = row;
+    cx.events.dispatch(&[event]).await;
     Ok(row.into())
 }
 
@@ -176,23 +176,32 @@ pub async fn update(
         changed.insert("token_exchange_enabled".into(), json!(enabled));
     }
     let (audit, tenant) = (audit.clone(), tenant.clone());
-    cx.store
+    let (view, event) = cx
+        .store
         .transaction(move |conn| {
             if keyspaces::update(conn, &tenant, &id, &changes)? == 0 {
                 return Err(ManageError::NotFound("keyspace"));
             }
-            if !changed.is_empty() {
-                audit.record(
+            let event = if changed.is_empty() {
+                None
+            } else {
+                let subject = Subject::Keyspace { id: id.clone() };
+                let fields = serde_json::Value::Object(changed);
+                Some(Event::record(
                     conn,
+                    &audit,
                     &tenant,
-                    "keyspace.update",
-                    ("keyspace", &id),
-                    serde_json::Value::Object(changed),
-                )?;
-            }
-            keyspaces::find(conn, &tenant, &id)?
+                    subject,
+                    Change::Updated,
+                    fields,
+                )?)
+            };
+            let view = keyspaces::find(conn, &tenant, &id)?
                 .map(KeyspaceView::from)
-                .ok_or_else(|| ManageError::NotFound("keyspace"))
+                .ok_or(ManageError::NotFound("keyspace"))?;
+            Ok((view, event))
         })
-        .await
+        .await?;
+    cx.events.dispatch(event.as_slice()).await;
+    Ok(view)
 }

@@ -134,3 +134,6 @@ where
 {
     <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
 }
+
+#[cfg(test)]
+mod tests;

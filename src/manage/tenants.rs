@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::audit::AuditContext;
 use crate::domain::ids::TenantId;
+use crate::events::{Change, Event, Subject};
 use crate::store::models::{Membership, Tenant};
 use crate::store::{DbConnection, StoreError, memberships, tenants};
 
@@ -17,7 +18,7 @@ pub fn create_with_owner(
     user_id: &str,
     email: &str,
     at: NaiveDateTime,
-) -> Result<TenantId, StoreError> {
+) -> Result<(TenantId, Event), StoreError> {
     let tenant_id = TenantId::new();
     tenants::insert(
         conn,
@@ -43,12 +44,10 @@ pub fn create_with_owner(
         ("tenant", tenant_id.as_str()),
         json!({ "name": name }),
     )?;
-    audit.record(
-        conn,
-        &tenant_id,
-        "membership.create",
-        ("user", user_id),
-        json!({ "email": email, "role": "owner" }),
-    )?;
-    Ok(tenant_id)
+    let owner = Subject::Member {
+        user_id: user_id.to_owned(),
+    };
+    let fields = json!({ "email": email, "role": "owner" });
+    let joined = Event::record(conn, audit, &tenant_id, owner, Change::Created, fields)?;
+    Ok((tenant_id, joined))
 }

@@ -1,16 +1,31 @@
 //! Dashboard users (not tenant-owned: a user may belong to several tenants).
 
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::models::User;
 use super::schema::users;
 use super::{DbConnection, StoreError};
+use crate::domain::ids::new_id;
 
-pub fn insert(conn: &mut DbConnection, user: &User) -> Result<(), StoreError> {
+/// Makes a new account (sign-up, an accepted invitation, `latchkey bootstrap`) and returns its id.
+pub fn create(
+    conn: &mut DbConnection,
+    email: &str,
+    password_hash: String,
+    at: NaiveDateTime,
+) -> Result<String, StoreError> {
+    let user = User {
+        id: new_id(),
+        email: email.to_owned(),
+        password_hash,
+        created_at: at,
+        updated_at: at,
+    };
     diesel::insert_into(users::table)
-        .values(user)
+        .values(&user)
         .execute(conn)?;
-    Ok(())
+    Ok(user.id)
 }
 
 /// Looks a user up by e-mail; callers normalise the address to lower case first.

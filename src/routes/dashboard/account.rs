@@ -13,9 +13,9 @@ use crate::audit::Actor;
 use crate::auth::password::{Password, PasswordError};
 use crate::auth::session;
 use crate::domain::account::{parse_email, parse_tenant_name};
-use crate::domain::ids::{TenantId, new_id};
+use crate::domain::ids::TenantId;
+use crate::events::Event;
 use crate::routes::state::AppState;
-use crate::store::models::User;
 use crate::store::{StoreError, memberships, now, sessions, tenants, users};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -143,42 +143,41 @@ async fn sign_up(
     let mut audit = crate::routes::audit_context(&req, Actor::Cli);
     let created = state
         .store
-        .transaction(move |conn| -> Result<session::SessionToken, SignUpError> {
-            if tenants::find_by_name(conn, &tenant_name)?.is_some() {
-                return Err(SignUpError::Taken(
-                    "tenant",
-                    "A tenant with this name already exists. Choose another name.",
-                ));
-            }
-            if users::find_by_email(conn, &email)?.is_some() {
-                return Err(SignUpError::Taken(
-                    "email",
-                    "An account with this e-mail address already exists. Sign in instead.",
-                ));
-            }
-            let at = now();
-            let user = User {
-                id: new_id(),
-                email: email.clone(),
-                password_hash,
-                created_at: at,
-                updated_at: at,
-            };
-            users::insert(conn, &user)?;
-            audit.actor = Actor::User(user.id.clone());
-            let tenant_id = crate::manage::tenants::create_with_owner(
-                conn,
-                &audit,
-                &tenant_name,
-                &user.id,
-                &email,
-                at,
-            )?;
-            Ok(session::start(conn, &keys, &user.id, Some(&tenant_id), at)?)
-        })
+        .transaction(
+            move |conn| -> Result<(session::SessionToken, Event), SignUpError> {
+                if tenants::find_by_name(conn, &tenant_name)?.is_some() {
+                    return Err(SignUpError::Taken(
+                        "tenant",
+                        "A tenant with this name already exists. Choose another name.",
+                    ));
+                }
+                if users::find_by_email(conn, &email)?.is_some() {
+                    return Err(SignUpError::Taken(
+                        "email",
+                        "An account with this e-mail address already exists. Sign in instead.",
+                    ));
+                }
+                let at = now();
+                let user_id = users::create(conn, &email, password_hash, at)?;
+                audit.actor = Actor::User(user_id.clone());
+                let (tenant_id, joined) = crate::manage::tenants::create_with_owner(
+                    conn,
+                    &audit,
+                    &tenant_name,
+                    &user_id,
+                    &email,
+                    at,
+                )?;
+                let token = session::start(conn, &keys, &user_id, Some(&tenant_id), at)?;
+                Ok((token, joined))
+            },
+        )
         .await;
     match created {
-        Ok(token) => Ok(signed_in_response(&dashboard, token, "/")),
+        Ok((token, joined)) => {
+            state.events.dispatch(&[joined]).await;
+            Ok(signed_in_response(&dashboard, token, "/"))
+        }
         Err(SignUpError::Taken(field, message)) => {
             shown.error(field, message);
             Ok(sign_up_again(&visit, shown))

@@ -15,7 +15,8 @@ use super::{Dashboard, PageError, render, see_other, urlencode};
 use crate::audit::Actor;
 use crate::auth::password::Password;
 use crate::auth::session::{self, INVITE_PURPOSE, SessionToken};
-use crate::domain::ids::{TenantId, new_id};
+use crate::domain::ids::TenantId;
+use crate::events::{Change, Event, Subject};
 use crate::routes::state::AppState;
 use crate::store::models::{InvitationRow, Membership, User};
 use crate::store::{StoreError, invitations, memberships, now, sessions, tenants, users};
@@ -208,29 +209,22 @@ async fn accept(
     let joined = state
         .store
         .transaction(
-            move |conn| -> Result<Option<session::SessionToken>, StoreError> {
+            move |conn| -> Result<(Option<session::SessionToken>, Option<Event>), StoreError> {
                 // Re-read inside the transaction: the link works once.
                 let Some(found) = find_valid(conn, &digest)? else {
-                    return Ok(None);
+                    return Ok((None, None));
                 };
                 let at = now();
                 let tenant = TenantId::from_trusted(found.row.tenant_id.clone());
                 let user_id = match (found.account, password_hash) {
                     (Some(user), None) => user.id,
                     (None, Some(password_hash)) => {
-                        let user = User {
-                            id: new_id(),
-                            email: found.row.email.clone(),
-                            password_hash,
-                            created_at: at,
-                            updated_at: at,
-                        };
-                        users::insert(conn, &user)?;
-                        user.id
+                        users::create(conn, &found.row.email, password_hash, at)?
                     }
                     // The account appeared or vanished since the page was shown: start over.
-                    _ => return Ok(None),
+                    _ => return Ok((None, None)),
                 };
+                let mut joined = None;
                 if memberships::find(conn, &tenant, &user_id)?.is_none() {
                     memberships::insert(
                         conn,
@@ -242,36 +236,33 @@ async fn accept(
                         },
                     )?;
                     audit.actor = Actor::User(user_id.clone());
-                    audit.record(
-                        conn,
-                        &tenant,
-                        "membership.create",
-                        ("user", &user_id),
-                        json!({
-                            "email": found.row.email,
-                            "role": found.row.role,
-                            "invitation_id": invitation_id,
-                        }),
-                    )?;
+                    let fields = json!({
+                        "email": found.row.email,
+                        "role": found.row.role,
+                        "invitation_id": invitation_id,
+                    });
+                    let subject = Subject::Member {
+                        user_id: user_id.clone(),
+                    };
+                    let event =
+                        Event::record(conn, &audit, &tenant, subject, Change::Created, fields)?;
+                    joined = Some(event);
                 }
                 invitations::mark_accepted(conn, &found.row.id, at)?;
-                match signed_in {
+                let started = match signed_in {
                     Some(s) => {
                         sessions::set_tenant(conn, &s.digest, &tenant)?;
-                        Ok(None)
+                        None
                     }
-                    None => Ok(Some(session::start(
-                        conn,
-                        &keys,
-                        &user_id,
-                        Some(&tenant),
-                        at,
-                    )?)),
-                }
+                    None => Some(session::start(conn, &keys, &user_id, Some(&tenant), at)?),
+                };
+                Ok((started, joined))
             },
         )
         .await?;
-    Ok(match joined {
+    let (started, joined) = joined;
+    state.events.dispatch(joined.as_slice()).await;
+    Ok(match started {
         Some(token) => signed_in_response(&dashboard, token, "/"),
         None => see_other("/"),
     })

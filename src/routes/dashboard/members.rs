@@ -15,6 +15,7 @@ use crate::auth::session::{INVITE_PURPOSE, SessionToken};
 use crate::domain::account::parse_email;
 use crate::domain::ids::{TenantId, new_id};
 use crate::domain::role::{Action, Role};
+use crate::events::{Change, Event, Subject};
 use crate::routes::state::AppState;
 use crate::store::models::InvitationRow;
 use crate::store::{StoreError, invitations, memberships, now, sessions, tenants};
@@ -367,24 +368,23 @@ async fn change_role(
     let audit = member.audit.clone();
     let changed = state
         .store
-        .transaction(move |conn| -> Result<(), ChangeError> {
+        .transaction(move |conn| -> Result<Option<Event>, ChangeError> {
             let current = lock_target(conn, &tenant, actor, &user_id, |_| new_role != Role::Owner)?;
             if current == new_role {
-                return Ok(());
+                return Ok(None);
             }
             memberships::set_role(conn, &tenant, &user_id, new_role.as_str())?;
-            audit.record(
-                conn,
-                &tenant,
-                "membership.update",
-                ("user", &user_id),
-                json!({ "role": { "from": current.as_str(), "to": new_role.as_str() } }),
-            )?;
-            Ok(())
+            let fields = json!({ "role": { "from": current.as_str(), "to": new_role.as_str() } });
+            let subject = Subject::Member { user_id };
+            let event = Event::record(conn, &audit, &tenant, subject, Change::Updated, fields)?;
+            Ok(Some(event))
         })
         .await;
     match changed {
-        Ok(()) => Ok(see_other("/members?notice=role_changed")),
+        Ok(event) => {
+            state.events.dispatch(event.as_slice()).await;
+            Ok(see_other("/members?notice=role_changed"))
+        }
         Err(err) => refused(&member, &state, err).await,
     }
 }
@@ -402,23 +402,28 @@ async fn remove(
     let target = user_id.clone();
     let removed = state
         .store
-        .transaction(move |conn| -> Result<(), ChangeError> {
+        .transaction(move |conn| -> Result<Event, ChangeError> {
             let current = lock_target(conn, &tenant, actor, &target, |_| true)?;
             memberships::delete(conn, &tenant, &target)?;
             let ended = sessions::delete_in_tenant(conn, &tenant, &target)?;
-            audit.record(
+            let fields = json!({ "role": current.as_str(), "sessions_ended": ended });
+            let subject = Subject::Member { user_id: target };
+            Ok(Event::record(
                 conn,
+                &audit,
                 &tenant,
-                "membership.delete",
-                ("user", &target),
-                json!({ "role": current.as_str(), "sessions_ended": ended }),
-            )?;
-            Ok(())
+                subject,
+                Change::Removed,
+                fields,
+            )?)
         })
         .await;
+    if let Ok(event) = &removed {
+        state.events.dispatch(std::slice::from_ref(event)).await;
+    }
     match removed {
-        Ok(()) if user_id == member.user_id() => Ok(see_other("/")),
-        Ok(()) => Ok(see_other("/members?notice=removed")),
+        Ok(_) if user_id == member.user_id() => Ok(see_other("/")),
+        Ok(_) => Ok(see_other("/members?notice=removed")),
         Err(err) => refused(&member, &state, err).await,
     }
 }

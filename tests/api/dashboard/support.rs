@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use diesel::prelude::*;
 use latchkey::auth::password::{self, Password};
-use latchkey::store::models::{Membership, User};
+use latchkey::store::models::Membership;
 use latchkey::store::{memberships, now, schema, users};
 
 use crate::helpers::TestApp;
@@ -172,18 +172,7 @@ pub async fn add_member(app: &TestApp, tenant_id: &str, email: &str, role: &str)
         let mut conn = store.conn().expect("conn");
         let user_id = match users::find_by_email(&mut conn, &email).expect("find user") {
             Some(user) => user.id,
-            None => {
-                let at = now();
-                let user = User {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    email,
-                    password_hash: hash,
-                    created_at: at,
-                    updated_at: at,
-                };
-                users::insert(&mut conn, &user).expect("insert user");
-                user.id
-            }
+            None => users::create(&mut conn, &email, hash, now()).expect("insert user"),
         };
         memberships::insert(
             &mut conn,
