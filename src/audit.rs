@@ -1,10 +1,12 @@
 //! Audit events: who did what to which target, written in the same transaction as the change.
 
+use chrono::NaiveDateTime;
 use serde_json::Value;
 
 use crate::domain::ids::{TenantId, new_id};
+use crate::domain::time::system_now;
 use crate::store::models::AuditEventRow;
-use crate::store::{DbConnection, StoreError, audit_events, now};
+use crate::store::{DbConnection, StoreError, audit_events};
 
 /// Who performed an action.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,10 +44,12 @@ impl Actor {
     }
 }
 
-/// The request a change came from: actor and where it came from.
+/// The request a change came from: actor, where it came from, and when.
 #[derive(Clone, Debug)]
 pub struct AuditContext {
     pub actor: Actor,
+    /// When the request arrived, by the app's clock: the time of every event it records.
+    pub at: NaiveDateTime,
     /// Formatted only when an event is recorded (most authenticated requests record none).
     pub ip: Option<std::net::IpAddr>,
     pub user_agent: Option<String>,
@@ -56,6 +60,7 @@ impl AuditContext {
     pub fn cli() -> Self {
         Self {
             actor: Actor::Cli,
+            at: system_now(),
             ip: None,
             user_agent: None,
             request_id: None,
@@ -77,7 +82,7 @@ impl AuditContext {
             &AuditEventRow {
                 id: new_id(),
                 tenant_id: tenant.as_str().to_owned(),
-                occurred_at: now(),
+                occurred_at: self.at,
                 actor_type: actor_type.to_owned(),
                 actor_id: actor_id.to_owned(),
                 action: action.to_owned(),

@@ -208,8 +208,9 @@ async fn filters_and_pages() {
     let other = app.create_root_key(t, &["keys:create", "audit:read"]).await;
     let other_key = s(&other, "key");
     let k1 = s(&app.create_key(&space, json!({})).await, "id");
-    let before_second = chrono::Utc::now();
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    app.clock.advance(std::time::Duration::from_secs(1));
+    let before_second = app.clock.now().and_utc();
+    app.clock.advance(std::time::Duration::from_secs(1));
     let k2 = expect_json(
         app.post_json(
             "/v1/keys",
@@ -221,8 +222,9 @@ async fn filters_and_pages() {
     )
     .await;
     let k2 = s(&k2, "id");
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let after_second = chrono::Utc::now();
+    app.clock.advance(std::time::Duration::from_secs(1));
+    let after_second = app.clock.now().and_utc();
+    app.clock.advance(std::time::Duration::from_secs(1));
     expect_json(
         app.post_json(&format!("/v1/keys/{k1}/revoke"), t, &json!({}))
             .await,

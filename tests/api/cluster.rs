@@ -10,7 +10,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::dashboard::support::{PASSWORD, Visitor};
-use crate::nodes::{Cluster, cluster_tests_enabled, within};
+use crate::helpers::within;
+use crate::nodes::{Cluster, cluster_tests_enabled};
 
 /// The test's bound on propagation between nodes while Redis is up: under the 2 s age at which
 /// L1 starts reloading entries by itself, with room for a loaded CI machine (the goal, about a

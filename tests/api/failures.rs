@@ -12,8 +12,9 @@ use diesel::pg::PgConnection;
 use diesel::{Connection, sql_query};
 use serde_json::json;
 
+use crate::helpers::within;
 use crate::helpers::{Backend, TestDatabase};
-use crate::nodes::{Api, Cluster, Node, RedisServer, cluster_tests_enabled, within};
+use crate::nodes::{Api, Cluster, Node, RedisServer, cluster_tests_enabled};
 
 /// L1's hard staleness bound (5 s) plus a margin for a loaded CI machine.
 const L1_BOUND: Duration = Duration::from_millis(6_500);

@@ -466,20 +466,22 @@ pub fn assert_no_secret(value: &Value, secret: &str) {
     walk(value);
 }
 
-/// Polls `check` every 100 ms until it is true or `within` passed.
-pub async fn eventually<F, Fut>(within: std::time::Duration, mut check: F) -> bool
+/// The one way tests wait for something outside their control (another process, Redis, a
+/// browser): polls `check` every 25 ms until it holds, and answers how long that took, or
+/// `None` once `limit` has passed. Time inside the app is moved with `TestApp::clock` instead.
+pub async fn within<F, Fut>(limit: std::time::Duration, mut check: F) -> Option<std::time::Duration>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = std::time::Instant::now() + within;
+    let started = std::time::Instant::now();
     loop {
         if check().await {
-            return true;
+            return Some(started.elapsed());
         }
-        if std::time::Instant::now() > deadline {
-            return false;
+        if started.elapsed() > limit {
+            return None;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }

@@ -15,6 +15,7 @@ use latchkey::domain::key::KeyHasher;
 use latchkey::store::Store;
 use serde_json::{Value, json};
 
+use crate::helpers::within;
 use crate::helpers::{Backend, TEST_SECRET_KEY, TestApp, TestDatabase, backend};
 
 /// Whether to run tests that spawn several processes over PostgreSQL and Redis: only in the
@@ -372,24 +373,6 @@ pub fn store_of(db: &TestDatabase) -> Store {
     .expect("test store connects")
 }
 
-/// Polls `check` every 50 ms until it holds; answers how long that took, or `None` after `within`.
-pub async fn within<F, Fut>(within: Duration, mut check: F) -> Option<Duration>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    loop {
-        if check().await {
-            return Some(started.elapsed());
-        }
-        if started.elapsed() > within {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 // ---- latchkey processes ------------------------------------------------------------------------
 
 /// One `latchkey serve` process on a free port; killed (SIGKILL) when dropped unless it already
@@ -511,8 +494,8 @@ impl Node {
     }
 
     /// Waits until `/readyz` says `ready` (store and Redis up, invalidations subscribed).
-    pub async fn wait_ready(&self, within_: Duration) {
-        let ready = within(within_, || async {
+    pub async fn wait_ready(&self, limit: Duration) {
+        let ready = within(limit, || async {
             let (status, body) = self.readyz().await;
             status == 200 && body["status"] == "ready"
         })
@@ -530,23 +513,23 @@ impl Node {
     }
 
     /// Sends SIGTERM (graceful shutdown) and waits for the process to exit; answers its status.
-    pub async fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+    pub async fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
         let sent = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .status()
             .expect("run kill");
         assert!(sent.success(), "kill -TERM failed");
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the node did not stop within {within:?} of SIGTERM"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let child = &mut self.child;
+        let stopped = within(limit, || {
+            let exited = child.try_wait().expect("wait").is_some();
+            async move { exited }
+        })
+        .await;
+        assert!(
+            stopped.is_some(),
+            "the node did not stop within {limit:?} of SIGTERM"
+        );
+        self.child.wait().expect("wait")
     }
 
     /// The last `lines` lines of the node's log.

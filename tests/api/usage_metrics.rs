@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::helpers::within;
 use crate::helpers::{TestDatabase, backend};
-use crate::nodes::{Api, Node, RedisServer, hasher, metric, space, store_of, within};
+use crate::nodes::{Api, Node, RedisServer, hasher, metric, space, store_of};
 
 async fn usage(api: &Api, token: &str, id: &str) -> Value {
     let path = format!("/v1/keys/{id}/usage");

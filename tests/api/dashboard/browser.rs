@@ -12,7 +12,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
 use super::support::PASSWORD;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, within};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -56,12 +56,10 @@ impl Browser {
             .expect("start chromedriver");
         let profile = tempfile::tempdir().expect("profile dir");
         let webdriver = format!("http://127.0.0.1:{port}");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        within(Duration::from_secs(5), || async move {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
+        .await;
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".into(),
@@ -234,11 +232,13 @@ impl Browser {
     }
 
     pub async fn wait_for_path(&self, expected: &str) {
-        for _ in 0..300 {
-            if self.path().await == expected {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        if within(Duration::from_secs(15), || async {
+            self.path().await == expected
+        })
+        .await
+        .is_some()
+        {
+            return;
         }
         panic!(
             "expected to reach {expected}, still on {}",

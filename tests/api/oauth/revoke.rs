@@ -11,7 +11,8 @@ use redis::AsyncCommands;
 use serde_json::{Value, json};
 
 use super::{Client, World, assert_oauth_error};
-use crate::nodes::{RedisServer, within};
+use crate::helpers::within;
+use crate::nodes::RedisServer;
 
 async fn revoke(world: &World, client: &Client, form: &[(&str, &str)]) -> reqwest::Response {
     world

@@ -282,7 +282,7 @@ async fn keys_that_would_not_verify_get_no_token() {
     .await;
 
     let expiring = world.client(json!({"ttl_seconds": 1})).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    world.app.clock.advance(std::time::Duration::from_secs(2));
     assert_oauth_error(
         token_request(&world.app, &expiring, &cc).await,
         401,
