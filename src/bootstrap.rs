@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::audit::AuditContext;
 use crate::auth::password::{self, Password, PasswordError};
-use crate::auth::root_key;
+use crate::auth::root_key::{self, RootKeySpec};
 use crate::domain::account::{parse_email, parse_tenant_name};
 use crate::domain::key::{KeyHasher, PlainKey};
 use crate::domain::scope::{ROOT_SCOPES, Scopes};
@@ -110,7 +110,18 @@ pub fn bootstrap(
         )?;
         let scopes =
             Scopes::parse(ROOT_SCOPES.iter().copied()).expect("the root scope list is valid");
-        let issued = root_key::issue(conn, hasher, &tenant_id, "bootstrap", &scopes, None, "cli")?;
+        let issued = root_key::issue(
+            conn,
+            hasher,
+            &tenant_id,
+            RootKeySpec {
+                name: "bootstrap",
+                scopes: &scopes,
+                expires_at: None,
+                created_by: "cli",
+                created_at: at,
+            },
+        )?;
 
         let fields = json!({ "name": "bootstrap", "scopes": scopes.to_strings() });
         let subject = Subject::root_key(&issued.row);

@@ -112,7 +112,7 @@ impl Application {
             settings.token_ttl_seconds,
             clock.clone(),
         );
-        let denylist = Arc::new(Denylist::new(store.clone(), redis.clone()));
+        let denylist = Arc::new(Denylist::new(store.clone(), redis.clone(), clock.clone()));
         let tokens = Arc::new(TokenService::new(
             store.clone(),
             public_url.clone(),

@@ -10,7 +10,7 @@ use crate::domain::key::{KeyHasher, KeyPrefix, PlainKey};
 use crate::domain::scope::Scopes;
 use crate::domain::time::Clock;
 use crate::store::models::RootKeyRow;
-use crate::store::{DbConnection, Store, StoreError, now, root_keys};
+use crate::store::{DbConnection, Store, StoreError, root_keys};
 
 /// Every root key starts with this prefix; keyspaces may not use it.
 pub const ROOT_KEY_PREFIX: &str = "lk_root";
@@ -21,31 +21,38 @@ pub struct IssuedRootKey {
     pub key: PlainKey,
 }
 
+/// What a new root key is.
+pub struct RootKeySpec<'a> {
+    pub name: &'a str,
+    pub scopes: &'a Scopes,
+    pub expires_at: Option<NaiveDateTime>,
+    /// The actor's label (`Actor::label`).
+    pub created_by: &'a str,
+    pub created_at: NaiveDateTime,
+}
+
 /// Creates and stores a root key. The caller checks that `scopes` do not exceed its own and
 /// records the audit event in the same transaction.
 pub fn issue(
     conn: &mut DbConnection,
     hasher: &KeyHasher,
     tenant: &TenantId,
-    name: &str,
-    scopes: &Scopes,
-    expires_at: Option<NaiveDateTime>,
-    created_by: &str,
+    spec: RootKeySpec<'_>,
 ) -> Result<IssuedRootKey, StoreError> {
     let prefix = KeyPrefix::parse(ROOT_KEY_PREFIX).expect("the root key prefix is a valid prefix");
     let generated = hasher.generate(&prefix);
     let row = RootKeyRow {
         id: new_id(),
         tenant_id: tenant.as_str().to_owned(),
-        name: name.to_owned(),
-        scopes: serde_json::to_string(&scopes.to_strings()).expect("strings serialize"),
+        name: spec.name.to_owned(),
+        scopes: spec.scopes.to_json(),
         digest: generated.digest.as_bytes().to_vec(),
         start: generated.start,
-        created_at: now(),
-        expires_at,
+        created_at: spec.created_at,
+        expires_at: spec.expires_at,
         revoked_at: None,
         last_used_at: None,
-        created_by: created_by.to_owned(),
+        created_by: spec.created_by.to_owned(),
     };
     root_keys::insert(conn, &row)?;
     Ok(IssuedRootKey {
@@ -143,8 +150,22 @@ mod tests {
     use super::*;
     use crate::metrics::Metrics;
     use crate::store::models::Tenant;
-    use crate::store::tenants;
     use crate::store::url::DatabaseUrl;
+    use crate::store::{now, tenants};
+
+    fn spec<'a>(
+        name: &'a str,
+        scopes: &'a Scopes,
+        expires_at: Option<NaiveDateTime>,
+    ) -> RootKeySpec<'a> {
+        RootKeySpec {
+            name,
+            scopes,
+            expires_at,
+            created_by: "test",
+            created_at: now(),
+        }
+    }
 
     #[tokio::test]
     async fn only_a_live_root_key_authenticates() {
@@ -174,11 +195,11 @@ mod tests {
         };
         tenants::insert(&mut conn, &row).unwrap();
         let scopes = Scopes::parse(["keys:read"]).unwrap();
-        let live = issue(&mut conn, &hasher, &tenant, "ci", &scopes, None, "test").unwrap();
+        let live = issue(&mut conn, &hasher, &tenant, spec("ci", &scopes, None)).unwrap();
         let past = Some(now() - chrono::TimeDelta::minutes(1));
-        let expired = issue(&mut conn, &hasher, &tenant, "old", &scopes, past, "test").unwrap();
+        let expired = issue(&mut conn, &hasher, &tenant, spec("old", &scopes, past)).unwrap();
         let soon = Some(now() + chrono::TimeDelta::seconds(60));
-        let expiring = issue(&mut conn, &hasher, &tenant, "soon", &scopes, soon, "test").unwrap();
+        let expiring = issue(&mut conn, &hasher, &tenant, spec("soon", &scopes, soon)).unwrap();
         drop(conn);
 
         let record = auth.authenticate(live.key.expose_secret()).await.unwrap();

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::{Page, PageRequest};
 use crate::audit::AuditContext;
-use crate::auth::root_key;
+use crate::auth::root_key::{self, RootKeySpec};
 use crate::domain::commands::NewRootKey;
 use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::TenantId;
@@ -90,7 +90,18 @@ pub async fn create(
         .transaction(move |conn| {
             let created_by = audit.actor.label();
             let issued =
-                root_key::issue(conn, &hasher, &tenant, &name, &scopes, expires_at, &created_by)?;
+                root_key::issue(
+                conn,
+                &hasher,
+                &tenant,
+                RootKeySpec {
+                    name: &name,
+                    scopes: &scopes,
+                    expires_at,
+                    created_by: &created_by,
+                    created_at: at,
+                },
+            )?;
             let fields = json!({ "name": name, "scopes": scopes.to_strings(), "expires_at": expires_at.map(utc) });
             let subject = Subject::root_key(&issued.row);
             let event = Event::record(conn, &audit, &tenant, subject, Change::Created, fields)?;

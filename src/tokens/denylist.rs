@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDateTime;
 
 use crate::domain::ids::TenantId;
+use crate::domain::time::Clock;
 use crate::redis::RedisTier;
-use crate::store::{Store, StoreError, now, revoked_tokens};
+use crate::store::{Store, StoreError, revoked_tokens};
 
 /// The sorted set holding the copy.
 pub const REDIS_KEY: &str = crate::redis::keys::REVOKED_TOKENS;
@@ -36,6 +37,8 @@ const CHUNK: usize = 500;
 pub struct Denylist {
     store: Store,
     redis: Option<RedisTier>,
+    /// Which revoked tokens have expired (and need no entry any more).
+    clock: Clock,
     /// An entry may be missing from the Redis copy: copy the whole list at the next tick.
     missed: AtomicBool,
 }
@@ -50,10 +53,11 @@ fn millis(at: NaiveDateTime) -> i64 {
 }
 
 impl Denylist {
-    pub fn new(store: Store, redis: Option<RedisTier>) -> Self {
+    pub fn new(store: Store, redis: Option<RedisTier>, clock: Clock) -> Self {
         Self {
             store,
             redis,
+            clock,
             missed: AtomicBool::new(false),
         }
     }
@@ -133,9 +137,10 @@ impl Denylist {
     /// Copies every live entry of the store to Redis, prunes expired ones, and marks the copy
     /// complete, in one pipeline. `Ok(false)` if Redis failed.
     async fn copy(&self, redis: &RedisTier) -> Result<bool, StoreError> {
+        let at = self.clock.now();
         let rows = self
             .store
-            .run(|conn| revoked_tokens::unexpired(conn, now()))
+            .run(move |conn| revoked_tokens::unexpired(conn, at))
             .await?;
         let mut pipe = redis::pipe();
         for chunk in rows.chunks(CHUNK) {
@@ -148,7 +153,7 @@ impl Denylist {
                 .collect();
             pipe.zadd_multiple(REDIS_KEY, &items).ignore();
         }
-        pipe.zrembyscore(REDIS_KEY, "-inf", millis(now()) - EXPIRED_SLACK_MS)
+        pipe.zrembyscore(REDIS_KEY, "-inf", millis(at) - EXPIRED_SLACK_MS)
             .ignore()
             .zadd(REDIS_KEY, LOADED, "+inf")
             .ignore();

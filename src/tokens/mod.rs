@@ -15,7 +15,7 @@ use crate::domain::scope::Scopes;
 use crate::domain::time::Clock;
 use crate::domain::token::{ACCESS_TOKEN_TYPE, AccessTokenClaims, scope_param};
 use crate::store::models::RevokedTokenRow;
-use crate::store::{Store, StoreError, now, revoked_tokens};
+use crate::store::{Store, StoreError, revoked_tokens};
 use denylist::Denylist;
 use signing::Keyring;
 
@@ -168,6 +168,7 @@ impl TokenService {
             expires_at: expiry(claims),
         };
         let (jti, expires_at) = (row.jti.clone(), row.expires_at);
+        let at = self.clock.now();
         let (audit, owner, client_id) = (audit.clone(), tenant.clone(), claims.client_id.clone());
         self.store
             .transaction(move |conn| {
@@ -185,7 +186,7 @@ impl TokenService {
                     }),
                 )?;
                 // Entries of expired tokens are dead weight; sweep them on the (rare) write path.
-                revoked_tokens::purge_expired(conn, now() - TimeDelta::minutes(5))?;
+                revoked_tokens::purge_expired(conn, at - TimeDelta::minutes(5))?;
                 Ok::<_, StoreError>(())
             })
             .await?;

@@ -429,7 +429,7 @@ impl Verifier {
 
         let ratelimit = match key.ratelimit {
             Some(limit) => {
-                let decision = self.ratelimiter.check(&key.id, limit).await;
+                let decision = self.ratelimiter.check(&key.id, limit, at.and_utc()).await;
                 if !decision.allowed {
                     let mut outcome = VerifyOutcome::refused(VerifyCode::RateLimited, Some(key));
                     outcome.ratelimit = Some(decision.state);
@@ -555,7 +555,7 @@ mod tests {
             "http://issuer.test".into(),
             600,
             keyring,
-            Arc::new(Denylist::new(store.clone(), None)),
+            Arc::new(Denylist::new(store.clone(), None, clock.clone())),
             clock.clone(),
         );
         let keys = TieredCache::new(None, metrics.clone(), std::time::Duration::from_secs(60));
@@ -792,6 +792,21 @@ mod tests {
             (outcome.code, outcome.credits_remaining),
             (VerifyCode::Valid, Some(0))
         );
+    }
+
+    /// Rate-limit windows are the engine's clock's too: the next window opens when the clock
+    /// is moved into it.
+    #[tokio::test]
+    async fn a_rate_limit_window_ends_when_its_clock_passes_it() {
+        let w = world().await;
+        let key = w.key(|k| {
+            k.ratelimit_limit = Some(1);
+            k.ratelimit_window = Some(3600);
+        });
+        assert_eq!(w.verify(&key, |_| {}).await.code, VerifyCode::Valid);
+        assert_eq!(w.verify(&key, |_| {}).await.code, VerifyCode::RateLimited);
+        w.clock.advance(std::time::Duration::from_secs(3600));
+        assert_eq!(w.verify(&key, |_| {}).await.code, VerifyCode::Valid);
     }
 
     #[tokio::test]

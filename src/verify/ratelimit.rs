@@ -36,9 +36,8 @@ impl RateLimiter {
         }
     }
 
-    /// Counts one verification of `key_id` against `limit`.
-    pub async fn check(&self, key_id: &str, limit: RateLimit) -> Decision {
-        let at = Utc::now();
+    /// Counts one verification of `key_id`, made `at`, against `limit`.
+    pub async fn check(&self, key_id: &str, limit: RateLimit, at: DateTime<Utc>) -> Decision {
         if let Some(redis) = &self.redis {
             let (start, window) = window_of(limit, at);
             let counter = crate::redis::keys::rate_limit(key_id, start);

@@ -16,7 +16,7 @@ use crate::domain::account::{parse_email, parse_tenant_name};
 use crate::domain::ids::TenantId;
 use crate::events::Event;
 use crate::routes::state::AppState;
-use crate::store::{StoreError, memberships, now, sessions, tenants, users};
+use crate::store::{StoreError, memberships, sessions, tenants, users};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
@@ -141,6 +141,7 @@ async fn sign_up(
     let keys = dashboard.keys.clone();
     // The actor is the user about to be created; filled in once their id exists.
     let mut audit = crate::routes::audit_context(&req, Actor::Cli);
+    let at = state.clock.now();
     let created = state
         .store
         .transaction(
@@ -157,7 +158,6 @@ async fn sign_up(
                         "An account with this e-mail address already exists. Sign in instead.",
                     ));
                 }
-                let at = now();
                 let user_id = users::create(conn, &email, password_hash, at)?;
                 audit.actor = Actor::User(user_id.clone());
                 let (tenant_id, joined) = crate::manage::tenants::create_with_owner(
@@ -321,13 +321,13 @@ async fn sign_in(
 
     let keys = dashboard.keys.clone();
     let previous = visit.signed_in.map(|s| s.digest);
+    let at = state.clock.now();
     let token = state
         .store
         .transaction(move |conn| -> Result<_, StoreError> {
             if let Some(previous) = previous {
                 sessions::delete(conn, &previous)?;
             }
-            let at = now();
             sessions::delete_expired(conn, at)?;
             let tenant = memberships::list_for_user(conn, &user.id)?
                 .into_iter()

@@ -10,7 +10,6 @@ use actix_web::{Error, HttpMessage, ResponseError, web};
 use super::{Dashboard, PageError};
 use crate::auth::session::{self, SESSION_PURPOSE, SessionToken, SignedIn};
 use crate::routes::state::AppState;
-use crate::store::now;
 
 /// What the guard learned about the visitor, for the handlers (see `context.rs`).
 #[derive(Clone, Debug)]
@@ -43,9 +42,10 @@ pub async fn guard(
     let signed_in = match token {
         Some(token) => {
             let digest = dashboard.keys.digest(SESSION_PURPOSE, &token);
+            let at = state.clock.now();
             match state
                 .store
-                .run(move |conn| session::resolve(conn, &digest, now()))
+                .run(move |conn| session::resolve(conn, &digest, at))
                 .await
             {
                 Ok(found) => found,

@@ -19,7 +19,9 @@ use crate::domain::ids::TenantId;
 use crate::events::{Change, Event, Subject};
 use crate::routes::state::AppState;
 use crate::store::models::{InvitationRow, Membership, User};
-use crate::store::{StoreError, invitations, memberships, now, sessions, tenants, users};
+use chrono::NaiveDateTime;
+
+use crate::store::{StoreError, invitations, memberships, sessions, tenants, users};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/invitations/{token}", web::get().to(show))
@@ -79,11 +81,12 @@ struct Found {
 fn find_valid(
     conn: &mut crate::store::DbConnection,
     digest: &[u8],
+    at: NaiveDateTime,
 ) -> Result<Option<Found>, StoreError> {
     let Some(row) = invitations::find_by_digest(conn, digest)? else {
         return Ok(None);
     };
-    if row.accepted_at.is_some() || row.expires_at <= now() {
+    if row.accepted_at.is_some() || row.expires_at <= at {
         return Ok(None);
     }
     let Some(tenant) = tenants::find(conn, &TenantId::from_trusted(row.tenant_id.clone()))? else {
@@ -106,9 +109,10 @@ async fn lookup(
         return Ok(None);
     };
     let digest = dashboard.keys.digest(INVITE_PURPOSE, &token);
+    let at = state.clock.now();
     Ok(state
         .store
-        .run(move |conn| find_valid(conn, &digest))
+        .run(move |conn| find_valid(conn, &digest, at))
         .await?)
 }
 
@@ -206,15 +210,15 @@ async fn accept(
     let signed_in = visit.signed_in.clone();
     let mut audit = crate::routes::audit_context(&req, Actor::Cli);
     let digest = found.row.token_digest.clone();
+    let at = state.clock.now();
     let joined = state
         .store
         .transaction(
             move |conn| -> Result<(Option<session::SessionToken>, Option<Event>), StoreError> {
                 // Re-read inside the transaction: the link works once.
-                let Some(found) = find_valid(conn, &digest)? else {
+                let Some(found) = find_valid(conn, &digest, at)? else {
                     return Ok((None, None));
                 };
-                let at = now();
                 let tenant = TenantId::from_trusted(found.row.tenant_id.clone());
                 let user_id = match (found.account, password_hash) {
                     (Some(user), None) => user.id,

@@ -18,7 +18,7 @@ use crate::domain::role::{Action, Role};
 use crate::events::{Change, Event, Subject};
 use crate::routes::state::AppState;
 use crate::store::models::InvitationRow;
-use crate::store::{StoreError, invitations, memberships, now, sessions, tenants};
+use crate::store::{StoreError, invitations, memberships, sessions, tenants};
 
 /// How long an invite link stays valid.
 pub const INVITATION_LIFETIME: TimeDelta = TimeDelta::days(7);
@@ -96,12 +96,13 @@ async fn members_page<P: Permission>(
     problem: Option<String>,
 ) -> Result<MembersPage, PageError> {
     let tenant = member.tenant_id().clone();
+    let at = state.clock.now();
     let (rows, pending) = state
         .store
         .run(move |conn| -> Result<_, StoreError> {
             Ok((
                 memberships::list_for_tenant(conn, &tenant)?,
-                invitations::list_pending(conn, &tenant, now())?,
+                invitations::list_pending(conn, &tenant, at)?,
             ))
         })
         .await?;
@@ -211,6 +212,7 @@ async fn invite(
     let invited_by = member.user_id().to_owned();
     let audit = member.audit.clone();
     let invited = email.clone();
+    let at = state.clock.now();
     let created = state
         .store
         .transaction(move |conn| -> Result<(), InviteError> {
@@ -221,7 +223,6 @@ async fn invite(
                 return Err(InviteError::AlreadyMember);
             }
             invitations::delete_pending_for_email(conn, &tenant, &invited)?;
-            let at = now();
             let row = InvitationRow {
                 id: new_id(),
                 tenant_id: tenant.as_str().to_owned(),

@@ -10,7 +10,7 @@ use super::context::{Layout, Member};
 use super::{PageError, render};
 use crate::domain::ids::TenantId;
 use crate::routes::state::AppState;
-use crate::store::{StoreError, api_keys, now, usage};
+use crate::store::{StoreError, api_keys, usage};
 
 const HOURS: i64 = 24;
 /// Chart geometry, in SVG user units.
@@ -185,14 +185,14 @@ fn nice_ceiling(n: i64) -> i64 {
     }
 }
 
-fn current_hour() -> NaiveDateTime {
-    let at = now();
+/// The start of the hour `at` is in.
+fn hour_of(at: NaiveDateTime) -> NaiveDateTime {
     at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at)
 }
 
 /// The tenant's chart: every key's rollups, summed per hour and outcome.
 async fn tenant_chart(state: &AppState, tenant: &TenantId) -> Result<Chart, PageError> {
-    let end = current_hour();
+    let end = hour_of(state.clock.now());
     let since = end - TimeDelta::hours(HOURS - 1);
     let until = end + TimeDelta::hours(1);
     let tenant = tenant.clone();
@@ -213,7 +213,7 @@ pub async fn key_chart(
     tenant: &TenantId,
     key_id: &str,
 ) -> Result<Chart, PageError> {
-    let end = current_hour();
+    let end = hour_of(state.clock.now());
     let query = crate::manage::keys::UsageQuery {
         since: Some((end - TimeDelta::hours(HOURS - 1)).and_utc()),
         until: Some((end + TimeDelta::hours(1)).and_utc()),
@@ -251,7 +251,7 @@ struct UsagePage {
 async fn page(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let tenant = member.tenant_id().clone();
     let chart = tenant_chart(&state, &tenant).await?;
-    let since = current_hour() - TimeDelta::hours(HOURS - 1);
+    let since = hour_of(state.clock.now()) - TimeDelta::hours(HOURS - 1);
     let top = state
         .store
         .run(move |conn| -> Result<Vec<TopKey>, StoreError> {

@@ -90,7 +90,11 @@ pub async fn token(
         VerifyCode::RateLimited => {
             let wait = outcome
                 .ratelimit
-                .map(|r| (r.reset_at - chrono::Utc::now()).num_seconds().max(1) as u64)
+                .map(|r| {
+                    (r.reset_at - state.clock.now().and_utc())
+                        .num_seconds()
+                        .max(1) as u64
+                })
                 .unwrap_or(1);
             return Err(OAuthError::slow_down(wait));
         }
