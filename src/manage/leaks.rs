@@ -77,10 +77,8 @@ pub async fn intake(
     // deployment cannot exist and cost no lookup.
     let mut by_digest: HashMap<KeyDigest, usize> = HashMap::new();
     for (index, report) in reports.iter().enumerate() {
-        if let Ok(parsed) = cx.hasher.parse(report.token.trim()) {
-            for digest in cx.hasher.digests(&parsed) {
-                by_digest.insert(digest, index);
-            }
+        for digest in cx.hasher.digests_of(report.token.trim()) {
+            by_digest.insert(digest, index);
         }
     }
     let digests: Vec<KeyDigest> = by_digest.keys().cloned().collect();

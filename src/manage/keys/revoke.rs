@@ -98,8 +98,7 @@ pub async fn revoke_bulk(
     let digests: Vec<KeyDigest> = match &selection {
         RevokeSelection::Keys(keys) => keys
             .iter()
-            .filter_map(|raw| cx.hasher.parse(raw.expose_secret().trim()).ok())
-            .flat_map(|parsed| cx.hasher.digests(&parsed))
+            .flat_map(|raw| cx.hasher.digests_of(raw.expose_secret().trim()))
             .collect(),
         _ => Vec::new(),
     };

@@ -68,10 +68,7 @@ pub(super) async fn report_leak(
         ));
     }
     let tenant = member.tenant_id().clone();
-    let digests = match state.keys.parse(&raw) {
-        Ok(parsed) => state.keys.digests(&parsed),
-        Err(_) => Vec::new(),
-    };
+    let digests = state.keys.digests_of(&raw);
     let found = if digests.is_empty() {
         None
     } else {
