@@ -1,13 +1,14 @@
 //! The leaked-key report: paste a key found somewhere public, and it is revoked if it is one of
-//! this tenant's.
+//! this tenant's (`manage::leaks::report_pasted` decides; this page only says what happened).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{KeyRow, row};
-use crate::manage::keys;
+use super::{KeyRow, row, when};
+use crate::manage::leaks::{self, PastedLeak};
 use crate::routes::dashboard;
 use crate::routes::dashboard::context::{Layout, Member, can};
 use crate::routes::dashboard::forms::FormState;
@@ -19,10 +20,18 @@ use crate::routes::state::AppState;
 struct LeakPage {
     layout: Layout,
     form: FormState,
-    /// The key that was revoked, when the pasted value was one of this tenant's.
-    found: Option<KeyRow>,
-    /// Set after a report that matched nothing.
-    nothing: bool,
+    /// What the last report found; none before any.
+    outcome: Option<Outcome>,
+}
+
+/// What a report found, as the page says it.
+enum Outcome {
+    /// A key of this tenant, revoked by this report.
+    Revoked(KeyRow),
+    /// A key of this tenant that was revoked before, at `since`; nothing changed.
+    AlreadyRevoked { key: KeyRow, since: String },
+    /// Not one of this tenant's keys.
+    Nothing,
 }
 
 pub(super) async fn leak_page(member: Member<can::ManageKeys>) -> HttpResponse {
@@ -31,8 +40,7 @@ pub(super) async fn leak_page(member: Member<can::ManageKeys>) -> HttpResponse {
         &LeakPage {
             layout: member.layout("leaks"),
             form: FormState::new(),
-            found: None,
-            nothing: false,
+            outcome: None,
         },
     )
 }
@@ -46,71 +54,55 @@ pub struct LeakForm {
 }
 
 /// Revokes a pasted key if it is one of this tenant's and says which; otherwise says
-/// nothing was found (the same answer whether or not another tenant has such a key).
+/// nothing was found. The pasted key is never shown back: only the reason is kept in the form.
 pub(super) async fn report_leak(
     member: Member<can::ManageKeys>,
     state: web::Data<AppState>,
     form: web::Form<LeakForm>,
 ) -> Result<HttpResponse, PageError> {
-    let raw = form.key.trim().to_owned();
+    let LeakForm { key, reason } = form.into_inner();
     let mut shown = FormState::new();
-    shown.keep("reason", &form.reason);
-    if raw.is_empty() {
+    shown.keep("reason", &reason);
+    if key.trim().is_empty() {
         shown.error("key", "Paste the leaked key.");
         return Ok(render(
             StatusCode::UNPROCESSABLE_ENTITY,
             &LeakPage {
                 layout: member.layout("leaks"),
                 form: shown,
-                found: None,
-                nothing: false,
+                outcome: None,
             },
         ));
     }
-    let tenant = member.tenant_id().clone();
-    let digests = state.keys.digests_of(&raw);
-    let found = if digests.is_empty() {
-        None
-    } else {
-        let lookup = tenant.clone();
-        state
-            .store
-            .run(move |conn| crate::store::api_keys::find_by_digests(conn, &digests))
-            .await?
-            .filter(|row| row.tenant_id == lookup.as_str())
-    };
-    let Some(found) = found else {
-        return Ok(render(
-            StatusCode::OK,
-            &LeakPage {
-                layout: member.layout("leaks"),
-                form: shown,
-                found: None,
-                nothing: true,
-            },
-        ));
-    };
-    let reason = if form.reason.trim().is_empty() {
-        "reported as leaked in the dashboard".to_owned()
-    } else {
-        form.reason.trim().to_owned()
-    };
-    let revoked = keys::revoke(
+    let tenant = member.tenant_id();
+    let pasted = SecretString::from(key);
+    let found = leaks::report_pasted(
         &state.manage(),
         &member.audit,
-        &tenant,
-        found.id,
+        tenant,
+        &pasted,
         Some(reason),
     )
     .await?;
-    let keyspaces = dashboard::keyspaces::all(&state, &tenant).await?;
+    let (outcome, form) = match found {
+        PastedLeak::NotOurs => (Outcome::Nothing, shown),
+        PastedLeak::Revoked(key) => {
+            let keyspaces = dashboard::keyspaces::all(&state, tenant).await?;
+            (Outcome::Revoked(row(&key, &keyspaces)), FormState::new())
+        }
+        PastedLeak::AlreadyRevoked(key) => {
+            let keyspaces = dashboard::keyspaces::all(&state, tenant).await?;
+            let since = when(key.revoked_at, "earlier");
+            let key = row(&key, &keyspaces);
+            (Outcome::AlreadyRevoked { key, since }, FormState::new())
+        }
+    };
     Ok(render(
         StatusCode::OK,
         &LeakPage {
             layout: member.layout("leaks"),
-            form: FormState::new(),
-            found: Some(row(&revoked, &keyspaces)),
-            nothing: false,
+            form,
+            outcome: Some(outcome),
         },
     ))
 }
