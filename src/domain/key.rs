@@ -333,6 +333,14 @@ impl KeyHasher {
             .map(|pepper| hmac_digest(pepper, key.raw.as_bytes()))
             .collect()
     }
+
+    /// The digests of a presented value, or none when it is not a well-formed key of this
+    /// deployment: such a value cannot exist, so looking it up would only cost I/O.
+    pub fn digests_of(&self, raw: &str) -> Vec<KeyDigest> {
+        self.parse(raw)
+            .map(|parsed| self.digests(&parsed))
+            .unwrap_or_default()
+    }
 }
 
 impl KeyHasher {
@@ -609,6 +617,20 @@ mod tests {
     }
 
     #[test]
+    fn a_value_that_is_no_key_has_no_digests() {
+        let h = hasher();
+        let g = h.generate(&prefix("acme_live"));
+        assert_eq!(h.digests_of(g.key.expose_secret()), [g.digest]);
+        let mut forged = g.key.expose_secret().to_owned();
+        let last = forged.pop().unwrap();
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        let padded = format!(" {}", g.key.expose_secret());
+        for raw in ["", "acme_live_short", &forged, &padded] {
+            assert!(h.digests_of(raw).is_empty(), "{raw:?}");
+        }
+    }
+
+    #[test]
     fn debug_never_shows_the_secret() {
         let h = hasher();
         let g = h.generate(&prefix("acme_live"));
@@ -797,6 +819,7 @@ mod tests {
             let rotated = KeyHasher::new(&secrets(new_master), &[old]);
             let parsed = rotated.parse(g.key.expose_secret()).unwrap();
             let digests = rotated.digests(&parsed);
+            prop_assert_eq!(&rotated.digests_of(g.key.expose_secret()), &digests);
             prop_assert_eq!(digests.len(), 2);
             prop_assert_ne!(digests[0], g.digest);
             prop_assert_eq!(digests[1], g.digest);

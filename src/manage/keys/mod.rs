@@ -11,7 +11,7 @@ mod usage;
 
 pub use create::{CreatedKey, Idempotency, create};
 pub use read::{ListQuery, family, get, list};
-pub use revoke::{BulkRevoked, revoke, revoke_bulk};
+pub use revoke::{BulkRevoked, Revocation, revoke, revoke_bulk};
 pub use rotate::{MAX_GRACE_SECONDS, PreviousKey, RotatedKey, rotate};
 pub use update::update;
 pub use usage::{KeyUsage, UsageHour, UsageQuery, usage};

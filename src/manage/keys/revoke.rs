@@ -2,6 +2,15 @@
 
 use super::*;
 
+/// A key after a request to revoke it.
+#[derive(Debug)]
+pub struct Revocation {
+    pub key: KeyView,
+    /// Whether this request revoked it; false when it had been revoked before. Decided inside
+    /// the transaction, so of two concurrent requests exactly one is told it revoked the key.
+    pub revoked_now: bool,
+}
+
 /// Revokes one key. Revoking an already revoked key changes nothing and answers the key as it is.
 pub async fn revoke(
     cx: &Context<'_>,
@@ -9,7 +18,7 @@ pub async fn revoke(
     tenant: &TenantId,
     id: String,
     reason: Option<String>,
-) -> Result<KeyView, ManageError> {
+) -> Result<Revocation, ManageError> {
     let reason = parse_reason(reason)?;
     let at = cx.clock.now();
     let (audit, tenant) = (audit.clone(), tenant.clone());
@@ -31,7 +40,10 @@ pub async fn revoke(
         })
         .await?;
     cx.events.dispatch(&revoked).await;
-    Ok(KeyView::from_row(row, at))
+    Ok(Revocation {
+        key: KeyView::from_row(row, at),
+        revoked_now: !revoked.is_empty(),
+    })
 }
 
 /// The audit event (with `fields`) and the after-commit event of each key just revoked.
@@ -98,8 +110,7 @@ pub async fn revoke_bulk(
     let digests: Vec<KeyDigest> = match &selection {
         RevokeSelection::Keys(keys) => keys
             .iter()
-            .filter_map(|raw| cx.hasher.parse(raw.expose_secret().trim()).ok())
-            .flat_map(|parsed| cx.hasher.digests(&parsed))
+            .flat_map(|raw| cx.hasher.digests_of(raw.expose_secret().trim()))
             .collect(),
         _ => Vec::new(),
     };

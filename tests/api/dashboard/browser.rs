@@ -498,6 +498,14 @@ async fn create_copy_verify_revoke_and_report_a_leak() {
     assert!(result.contains("Revoked Leaky CI job"), "{result}");
     assert_eq!(verify(&app, &root, &leaked).await, "REVOKED");
     browser.screenshot("leak-report").await;
+    // Reported again: it was already revoked, and the page says so rather than revoking it anew.
+    browser.fill("#key", &leaked).await;
+    browser
+        .click_through("form[action='/leaks'] button[type=submit]")
+        .await;
+    let result = browser.find("#leak-result").await.text().await.unwrap();
+    assert!(result.contains("Leaky CI job"), "{result}");
+    assert!(result.contains("was already revoked"), "{result}");
     // Something that is not ours: nothing found, nothing said about anyone else.
     browser
         .fill("#key", "acme_live_notarealkeynotarealkeynotarealkey1")

@@ -266,14 +266,45 @@ async fn another_tenants_keys_are_not_found_and_their_leaks_not_revoked() {
         .await;
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["location"], "/keys?revoked=0");
-    let response = acme.submit("/leaks", "/leaks", &[("key", &key)]).await;
-    assert_eq!(response.status(), 200);
-    let body = response.text().await.unwrap();
+    let body = report_leak(&acme, &key, "").await;
     assert!(body.contains("Nothing found"), "{body}");
     assert!(!body.contains("globex"));
     assert_eq!(code(&app, &globex, &key).await, "VALID");
     let (_, list) = acme.page("/keys").await;
     assert!(!list.contains(&key_id));
+}
+
+/// Pastes `key` into the leak report page; answers the page, which never shows the key back.
+async fn report_leak(who: &Visitor, key: &str, reason: &str) -> String {
+    let response = who
+        .submit("/leaks", "/leaks", &[("key", key), ("reason", reason)])
+        .await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    assert!(!body.contains(key), "the pasted key is not shown back");
+    body
+}
+
+#[tokio::test]
+async fn a_leaked_key_is_revoked_once_and_a_second_report_says_it_was_already() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("acme").await;
+    let (_, key_id, key) = api_key(&app, &tenant, "acme_live").await;
+    let owner = Visitor::signed_in(&app, "owner@acme.example.com").await;
+
+    let body = report_leak(&owner, &key, "in a public gist").await;
+    let link = format!("href=\"/keys/{key_id}\"");
+    assert!(body.contains(&format!("Revoked <a {link}>")), "{body}");
+    assert!(body.contains("It no longer verifies anywhere"), "{body}");
+    assert_eq!(code(&app, &tenant, &key).await, "REVOKED");
+
+    // Reported again (or revoked some other way before): nothing changes, and the page says so.
+    let body = report_leak(&owner, &key, "again").await;
+    assert!(body.contains("was already revoked"), "{body}");
+    assert!(body.contains(&link), "{body}");
+    assert!(!body.contains("It no longer verifies anywhere"), "{body}");
+    let shown = app.get_key(&tenant.root_key, &key_id).await;
+    assert_eq!(shown["revoked_reason"], "in a public gist");
 }
 
 #[tokio::test]

@@ -220,8 +220,8 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "key")?;
     let reason = body.0.and_then(|b| b.reason);
-    let view = keys::revoke(&state.manage(), &auth.audit, &auth.tenant, id, reason).await?;
-    Ok(HttpResponse::Ok().json(view))
+    let done = keys::revoke(&state.manage(), &auth.audit, &auth.tenant, id, reason).await?;
+    Ok(HttpResponse::Ok().json(done.key))
 }
 
 /// Revoke many keys: by ids, owner, keyspace, or raw key values.

@@ -1,0 +1,110 @@
+//! What the detail page's forms do to a key: rotate it with a grace period, or revoke it.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::detail::key_page;
+use super::{SecretPage, when};
+use crate::manage::keys;
+use crate::manage::{ManageError, parse_path_id};
+use crate::routes::dashboard::context::{Member, can};
+use crate::routes::dashboard::forms::FormState;
+use crate::routes::dashboard::{PageError, render, see_other};
+use crate::routes::state::AppState;
+
+#[derive(Deserialize)]
+pub struct RotateForm {
+    #[serde(default)]
+    grace_hours: String,
+}
+
+/// Issues the successor of a key; the old one keeps working for the grace period.
+pub(super) async fn rotate(
+    member: Member<can::ManageKeys>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<RotateForm>,
+) -> Result<HttpResponse, PageError> {
+    let mut shown = FormState::new();
+    shown.keep("grace_hours", &form.grace_hours);
+    let grace = shown.number("grace_hours", &form.grace_hours).unwrap_or(0);
+    if !shown.has_errors() {
+        let id = parse_path_id(&path, "key")?;
+        let grace_seconds = grace.saturating_mul(3600);
+        match keys::rotate(
+            &state.manage(),
+            &member.audit,
+            member.tenant_id(),
+            id,
+            grace_seconds,
+        )
+        .await
+        {
+            Ok(rotated) => {
+                return Ok(render(
+                    StatusCode::CREATED,
+                    &SecretPage {
+                        layout: member.layout("keys"),
+                        heading: "The rotated key",
+                        key_name: rotated.view.name.clone().unwrap_or_default(),
+                        key_id: rotated.view.id,
+                        secret: rotated.key,
+                        previous_expires: Some(when(Some(rotated.previous_key.expires_at), "")),
+                    },
+                ));
+            }
+            Err(ManageError::Invalid { message, .. }) => {
+                shown.error("grace_hours", format!("Grace period {message} seconds."));
+            }
+            Err(err) if err.is_client_error() => {
+                shown.error("grace_hours", err.to_string());
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let page = key_page(&member, &state, &path, shown, None).await?;
+    Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    #[serde(default)]
+    reason: String,
+    confirm: Option<String>,
+}
+
+/// Revokes one key at once; the form must be confirmed.
+pub(super) async fn revoke(
+    member: Member<can::ManageKeys>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<RevokeForm>,
+) -> Result<HttpResponse, PageError> {
+    let mut shown = FormState::new();
+    shown.keep("reason", &form.reason);
+    if form.confirm.is_none() {
+        shown.error(
+            "confirm",
+            "Tick the box to confirm: revoking cannot be undone.",
+        );
+    } else {
+        let id = parse_path_id(&path, "key")?;
+        let reason = Some(form.reason.clone());
+        match keys::revoke(
+            &state.manage(),
+            &member.audit,
+            member.tenant_id(),
+            id.clone(),
+            reason,
+        )
+        .await
+        {
+            Ok(_) => return Ok(see_other(&format!("/keys/{id}?notice=revoked"))),
+            Err(err) if err.is_client_error() => shown.absorb(&err, &["reason"]),
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let page = key_page(&member, &state, &path, shown, None).await?;
+    Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}

@@ -1,0 +1,122 @@
+//! One key's page: status, limits, rotation family, audit trail and usage, with the rotate and
+//! revoke forms (which re-render it with their errors).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{KeyRow, row};
+use crate::domain::role::Action;
+use crate::manage::audit::{AuditEventView, AuditQuery};
+use crate::manage::keys::{self, KeyView};
+use crate::manage::parse_path_id;
+use crate::routes::dashboard;
+use crate::routes::dashboard::context::{Layout, Member, Permission};
+use crate::routes::dashboard::forms::FormState;
+use crate::routes::dashboard::usage::{Chart, key_chart};
+use crate::routes::dashboard::{PageError, render};
+use crate::routes::state::AppState;
+
+#[derive(Template)]
+#[template(path = "key.html")]
+pub(super) struct KeyPage {
+    layout: Layout,
+    key: KeyView,
+    row: KeyRow,
+    meta: String,
+    family: Vec<KeyRow>,
+    events: Vec<AuditEventView>,
+    chart: Chart,
+    can_manage: bool,
+    notice: Option<&'static str>,
+    form: FormState,
+}
+
+impl KeyPage {
+    fn ratelimit(&self) -> String {
+        self.key.ratelimit.map_or_else(
+            || "none".to_owned(),
+            |r| format!("{} per {} s", r.limit, r.window_seconds),
+        )
+    }
+
+    fn credits(&self) -> String {
+        match self.key.credits {
+            None => "unlimited".to_owned(),
+            Some(c) => match c.refill {
+                Some(r) => format!(
+                    "{} left, refilled to {} {}",
+                    c.remaining,
+                    r.amount,
+                    r.interval.as_str()
+                ),
+                None => format!("{} left", c.remaining),
+            },
+        }
+    }
+
+    fn is_current(&self, id: &str) -> bool {
+        self.key.id == id
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DetailQuery {
+    notice: Option<String>,
+}
+
+pub(super) async fn detail(
+    member: Member,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<DetailQuery>,
+) -> Result<HttpResponse, PageError> {
+    let notice = match query.notice.as_deref() {
+        Some("revoked") => Some("The key was revoked. Verifications now answer REVOKED."),
+        _ => None,
+    };
+    let page = key_page(&member, &state, &path, FormState::new(), notice).await?;
+    Ok(render(StatusCode::OK, &page))
+}
+
+pub(super) async fn key_page<P: Permission>(
+    member: &Member<P>,
+    state: &AppState,
+    raw_id: &str,
+    mut form: FormState,
+    notice: Option<&'static str>,
+) -> Result<KeyPage, PageError> {
+    let id = parse_path_id(raw_id, "key")?;
+    let tenant = member.tenant_id();
+    let key = keys::get(&state.manage(), tenant, id.clone()).await?;
+    let keyspaces = dashboard::keyspaces::all(state, tenant).await?;
+    let family = keys::family(&state.manage(), tenant, id.clone()).await?;
+    let events = crate::manage::audit::list(
+        &state.manage(),
+        tenant,
+        &AuditQuery {
+            target: Some(id.clone()),
+            limit: Some(20),
+            ..AuditQuery::default()
+        },
+    )
+    .await?
+    .data;
+    let chart = key_chart(state, tenant, &id).await?;
+    if form.value("grace_hours").is_empty() {
+        form.keep("grace_hours", "24");
+    }
+    Ok(KeyPage {
+        layout: member.layout("keys"),
+        row: row(&key, &keyspaces),
+        meta: serde_json::to_string_pretty(&key.meta).unwrap_or_default(),
+        family: family.iter().map(|k| row(k, &keyspaces)).collect(),
+        events,
+        chart,
+        key,
+        can_manage: member.can(Action::ManageKeys),
+        notice,
+        form,
+    })
+}

@@ -1,0 +1,108 @@
+//! The leaked-key report: paste a key found somewhere public, and it is revoked if it is one of
+//! this tenant's (`manage::leaks::report_pasted` decides; this page only says what happened).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::{KeyRow, row, when};
+use crate::manage::leaks::{self, PastedLeak};
+use crate::routes::dashboard;
+use crate::routes::dashboard::context::{Layout, Member, can};
+use crate::routes::dashboard::forms::FormState;
+use crate::routes::dashboard::{PageError, render};
+use crate::routes::state::AppState;
+
+#[derive(Template)]
+#[template(path = "leaks.html")]
+struct LeakPage {
+    layout: Layout,
+    form: FormState,
+    /// What the last report found; none before any.
+    outcome: Option<Outcome>,
+}
+
+/// What a report found, as the page says it.
+enum Outcome {
+    /// A key of this tenant, revoked by this report.
+    Revoked(KeyRow),
+    /// A key of this tenant that was revoked before, at `since`; nothing changed.
+    AlreadyRevoked { key: KeyRow, since: String },
+    /// Not one of this tenant's keys.
+    Nothing,
+}
+
+pub(super) async fn leak_page(member: Member<can::ManageKeys>) -> HttpResponse {
+    render(
+        StatusCode::OK,
+        &LeakPage {
+            layout: member.layout("leaks"),
+            form: FormState::new(),
+            outcome: None,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LeakForm {
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Revokes a pasted key if it is one of this tenant's and says which; otherwise says
+/// nothing was found. The pasted key is never shown back: only the reason is kept in the form.
+pub(super) async fn report_leak(
+    member: Member<can::ManageKeys>,
+    state: web::Data<AppState>,
+    form: web::Form<LeakForm>,
+) -> Result<HttpResponse, PageError> {
+    let LeakForm { key, reason } = form.into_inner();
+    let mut shown = FormState::new();
+    shown.keep("reason", &reason);
+    if key.trim().is_empty() {
+        shown.error("key", "Paste the leaked key.");
+        return Ok(render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &LeakPage {
+                layout: member.layout("leaks"),
+                form: shown,
+                outcome: None,
+            },
+        ));
+    }
+    let tenant = member.tenant_id();
+    let pasted = SecretString::from(key);
+    let found = leaks::report_pasted(
+        &state.manage(),
+        &member.audit,
+        tenant,
+        &pasted,
+        Some(reason),
+    )
+    .await?;
+    let (outcome, form) = match found {
+        PastedLeak::NotOurs => (Outcome::Nothing, shown),
+        PastedLeak::Revoked(key) => {
+            let keyspaces = dashboard::keyspaces::all(&state, tenant).await?;
+            (Outcome::Revoked(row(&key, &keyspaces)), FormState::new())
+        }
+        PastedLeak::AlreadyRevoked(key) => {
+            let keyspaces = dashboard::keyspaces::all(&state, tenant).await?;
+            let since = when(key.revoked_at, "earlier");
+            let key = row(&key, &keyspaces);
+            (Outcome::AlreadyRevoked { key, since }, FormState::new())
+        }
+    };
+    Ok(render(
+        StatusCode::OK,
+        &LeakPage {
+            layout: member.layout("leaks"),
+            form,
+            outcome: Some(outcome),
+        },
+    ))
+}
