@@ -217,7 +217,7 @@ async fn a_key_lives_its_whole_life_on_the_apps_clock() {
         })
     ));
     let revoked = keys::revoke(&cx, &world.audit, &world.tenant, id, None).await;
-    assert_eq!(revoked.unwrap().status, KeyStatus::Revoked);
+    assert_eq!(revoked.unwrap().key.status, KeyStatus::Revoked);
     assert_eq!(
         world.dispatched(),
         ["key.create", "key.disable", "key.enable", "key.revoke"]
