@@ -77,12 +77,12 @@ pub fn bootstrap(
     let email = parse_email(email).ok_or_else(|| BootstrapError::InvalidEmail(email.to_owned()))?;
     let (password, generated) = match password {
         Some(raw) => (
-            Password::parse_new(raw).map_err(BootstrapError::InvalidPassword)?,
+            Password::parse_new(raw.into()).map_err(BootstrapError::InvalidPassword)?,
             None,
         ),
         None => {
             let raw = generate_password();
-            (Password::candidate(raw.clone()), Some(raw))
+            (Password::candidate(raw.clone().into()), Some(raw))
         }
     };
     let password_hash =

@@ -1,5 +1,6 @@
 //! Dashboard passwords: argon2id at OWASP's parameters (m = 19 MiB, t = 2, p = 1).
 
+use secrecy::{ExposeSecret, SecretString};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -19,7 +20,7 @@ pub enum PasswordError {
 }
 
 /// A password as typed; `Debug` never prints it.
-pub struct Password(secrecy::SecretString);
+pub struct Password(SecretString);
 
 impl std::fmt::Debug for Password {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -29,24 +30,23 @@ impl std::fmt::Debug for Password {
 
 impl Password {
     /// Accepts a new password if its length is sensible.
-    pub fn parse_new(raw: String) -> Result<Self, PasswordError> {
-        let chars = raw.chars().count();
+    pub fn parse_new(raw: SecretString) -> Result<Self, PasswordError> {
+        let chars = raw.expose_secret().chars().count();
         if chars < MIN_PASSWORD_CHARS {
             return Err(PasswordError::TooShort);
         }
         if chars > MAX_PASSWORD_CHARS {
             return Err(PasswordError::TooLong);
         }
-        Ok(Self(raw.into()))
+        Ok(Self(raw))
     }
 
     /// Wraps a password typed at sign-in (no rules: it is only compared).
-    pub fn candidate(raw: String) -> Self {
-        Self(raw.into())
+    pub fn candidate(raw: SecretString) -> Self {
+        Self(raw)
     }
 
     pub fn expose(&self) -> &str {
-        use secrecy::ExposeSecret;
         self.0.expose_secret()
     }
 }
@@ -86,7 +86,7 @@ pub struct PasswordWorkers {
 impl PasswordWorkers {
     /// Computes the dummy hash now (one argon2id call), so call it once at start.
     pub fn new(permits: usize) -> Self {
-        let dummy = Password::candidate(generate_dummy());
+        let dummy = Password::candidate(generate_dummy().into());
         let dummy_hash = hash(&dummy).expect("argon2id hashes a 32-character password");
         Self {
             permits: Arc::new(Semaphore::new(permits)),
@@ -136,7 +136,7 @@ mod tests {
         assert!(Password::parse_new("correct horse battery".into()).is_ok());
         assert!(Password::parse_new("aaaaaaaaaaaa".into()).is_ok());
         assert_eq!(
-            Password::parse_new("x".repeat(257)).unwrap_err(),
+            Password::parse_new("x".repeat(257).into()).unwrap_err(),
             PasswordError::TooLong
         );
     }

@@ -33,7 +33,8 @@ const REPORTED_IN_DASHBOARD: &str = "reported as leaked in the dashboard";
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LeakReport {
     /// The secret found.
-    pub token: String,
+    #[schema(value_type = String)]
+    pub token: SecretString,
     /// The token type the scanner matched (its pattern's name).
     #[serde(rename = "type", default)]
     pub token_type: String,
@@ -82,7 +83,7 @@ pub async fn intake(
     // deployment cannot exist and cost no lookup.
     let mut by_digest: HashMap<KeyDigest, usize> = HashMap::new();
     for (index, report) in reports.iter().enumerate() {
-        for digest in cx.hasher.digests_of(report.token.trim()) {
+        for digest in cx.hasher.digests_of(report.token.expose_secret().trim()) {
             by_digest.insert(digest, index);
         }
     }
@@ -161,13 +162,13 @@ pub async fn intake(
         .map(|(report, ours)| {
             if ours {
                 LeakFeedback::TruePositive {
-                    token_raw: report.token,
+                    token_raw: report.token.expose_secret().to_owned(),
                     token_type: report.token_type,
                     label: "true_positive",
                 }
             } else {
                 LeakFeedback::FalsePositive {
-                    token_hash: hex::encode(Sha256::digest(report.token.as_bytes())),
+                    token_hash: hex::encode(Sha256::digest(report.token.expose_secret().as_bytes())),
                     token_type: report.token_type,
                     label: "false_positive",
                 }

@@ -78,8 +78,9 @@ async fn sign_up_page(visit: Visit) -> HttpResponse {
 pub struct SignUpForm {
     #[serde(default)]
     email: String,
+    /// Never kept or shown back.
     #[serde(default)]
-    password: String,
+    password: secrecy::SecretString,
     #[serde(default)]
     tenant: String,
 }
@@ -256,8 +257,9 @@ async fn sign_in_page(visit: Visit, query: web::Query<SignInQuery>) -> HttpRespo
 pub struct SignInForm {
     #[serde(default)]
     email: String,
+    /// Never kept or shown back.
     #[serde(default)]
-    password: String,
+    password: secrecy::SecretString,
     next: Option<String>,
 }
 

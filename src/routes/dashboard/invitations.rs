@@ -168,8 +168,9 @@ async fn show(
 
 #[derive(Deserialize)]
 pub struct AcceptForm {
+    /// Never kept or shown back.
     #[serde(default)]
-    password: String,
+    password: secrecy::SecretString,
 }
 
 /// Joins the tenant: as the signed-in invitee, or as a new account with the chosen password.
