@@ -1,10 +1,9 @@
 //! Audit events: who did what to which target, written in the same transaction as the change.
 
-use chrono::NaiveDateTime;
 use serde_json::Value;
 
 use crate::domain::ids::{TenantId, new_id};
-use crate::domain::time::system_now;
+use crate::domain::time::Clock;
 use crate::store::models::AuditEventRow;
 use crate::store::{DbConnection, StoreError, audit_events};
 
@@ -48,8 +47,8 @@ impl Actor {
 #[derive(Clone, Debug)]
 pub struct AuditContext {
     pub actor: Actor,
-    /// When the request arrived, by the app's clock: the time of every event it records.
-    pub at: NaiveDateTime,
+    /// The app's clock: each event is stamped when it is written, inside its transaction.
+    pub clock: Clock,
     /// Formatted only when an event is recorded (most authenticated requests record none).
     pub ip: Option<std::net::IpAddr>,
     pub user_agent: Option<String>,
@@ -60,7 +59,7 @@ impl AuditContext {
     pub fn cli() -> Self {
         Self {
             actor: Actor::Cli,
-            at: system_now(),
+            clock: Clock::system(),
             ip: None,
             user_agent: None,
             request_id: None,
@@ -82,7 +81,7 @@ impl AuditContext {
             &AuditEventRow {
                 id: new_id(),
                 tenant_id: tenant.as_str().to_owned(),
-                occurred_at: self.at,
+                occurred_at: self.clock.now(),
                 actor_type: actor_type.to_owned(),
                 actor_id: actor_id.to_owned(),
                 action: action.to_owned(),

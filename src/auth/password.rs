@@ -1,9 +1,9 @@
 //! Dashboard passwords: argon2id at OWASP's parameters (m = 19 MiB, t = 2, p = 1).
 
-use secrecy::{ExposeSecret, SecretString};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 

@@ -168,7 +168,9 @@ pub async fn intake(
                 }
             } else {
                 LeakFeedback::FalsePositive {
-                    token_hash: hex::encode(Sha256::digest(report.token.expose_secret().as_bytes())),
+                    token_hash: hex::encode(Sha256::digest(
+                        report.token.expose_secret().as_bytes(),
+                    )),
                     token_type: report.token_type,
                     label: "false_positive",
                 }
@@ -211,7 +213,8 @@ pub async fn report_pasted(
         return Ok(PastedLeak::NotOurs);
     };
     let reason = reason
-        .filter(|r| !r.trim().is_empty())
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty())
         .unwrap_or_else(|| REPORTED_IN_DASHBOARD.to_owned());
     let done = keys::revoke(cx, audit, tenant, row.id, Some(reason)).await?;
     Ok(if done.revoked_now {

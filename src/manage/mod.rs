@@ -1,5 +1,6 @@
-//! The key lifecycle as operations shared by the REST API and the dashboard: each validates its
-//! input, works inside one transaction, and records the audit event in that same transaction.
+//! The key lifecycle as operations shared by the REST API and the dashboard: each takes a valid
+//! command (see `domain::commands`), checks what needs the store, works inside one transaction
+//! that records its audit event and its after-commit event, and dispatches that after commit.
 
 pub mod audit;
 mod error;

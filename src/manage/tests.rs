@@ -263,3 +263,18 @@ async fn rotating_a_revoked_key_revokes_its_family_and_says_why() {
         .unwrap();
     assert_eq!(successor.status, KeyStatus::Revoked);
 }
+
+#[tokio::test]
+async fn a_bulk_revocation_names_at_most_a_thousand_keys_whoever_built_it() {
+    let world = World::new();
+    let ids = (0..=crate::domain::commands::MAX_BULK)
+        .map(|_| crate::domain::ids::new_id())
+        .collect();
+    let selection = crate::domain::commands::RevokeSelection::Ids(ids);
+    let cx = world.cx();
+    let refused = keys::revoke_bulk(&cx, &world.audit, &world.tenant, selection, None).await;
+    assert!(matches!(
+        refused,
+        Err(ManageError::Invalid { field, .. }) if field == "ids"
+    ));
+}

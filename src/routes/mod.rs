@@ -34,14 +34,12 @@ pub async fn not_found(
 }
 
 /// The audit context of a request made by `actor`: the client's address (through trusted
-/// proxies), its user agent (first 256 characters), the request id, and now by the app's clock.
+/// proxies), its user agent (first 256 characters), the request id, and the app's clock.
 pub fn audit_context(req: &actix_web::HttpRequest, actor: Actor) -> AuditContext {
-    let clock = req
-        .app_data::<web::Data<state::AppState>>()
-        .map(|s| &s.clock);
+    let state = req.app_data::<web::Data<state::AppState>>();
     AuditContext {
         actor,
-        at: clock.map_or_else(crate::domain::time::system_now, |c| c.now()),
+        clock: state.map_or_else(crate::domain::time::Clock::system, |s| s.clock.clone()),
         ip: client_addr::of(req),
         user_agent: req
             .headers()

@@ -485,3 +485,12 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }
+
+/// A port that was free a moment ago, for a server the test starts itself (Redis,
+/// chromedriver); callers retry on the rare collision.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}

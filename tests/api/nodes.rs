@@ -7,7 +7,7 @@
 #![allow(dead_code)] // each test module uses a different subset
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,8 +15,8 @@ use latchkey::domain::key::KeyHasher;
 use latchkey::store::Store;
 use serde_json::{Value, json};
 
-use crate::helpers::within;
 use crate::helpers::{Backend, TEST_SECRET_KEY, TestApp, TestDatabase, backend};
+use crate::helpers::{free_port, within};
 
 /// Whether to run tests that spawn several processes over PostgreSQL and Redis: only in the
 /// PostgreSQL pass, since they would do exactly the same work in the SQLite pass.
@@ -26,14 +26,6 @@ pub fn cluster_tests_enabled() -> bool {
         eprintln!("skipped: multi-process tests run when LATCHKEY_TEST_BACKEND=postgres");
     }
     enabled
-}
-
-/// A port that was free a moment ago (callers retry on the rare collision).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 // ---- Redis ------------------------------------------------------------------------------------

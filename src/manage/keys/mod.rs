@@ -1,6 +1,6 @@
 //! API keys, one file per job: create (plaintext shown once, idempotent), read and list, update,
-//! rotate with grace, revoke, and the usage report. Here: the key as the API shows it and the
-//! input rules the jobs share.
+//! rotate with grace, revoke, and the usage report. Here: the key as the API shows it and what
+//! the jobs share.
 
 mod create;
 mod read;
@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::audit::AuditContext;
-use crate::domain::commands::{Expiry, KeyChanges, NewKey, RevokeSelection};
+use crate::domain::commands::{Expiry, KeyChanges, MAX_BULK, NewKey, RevokeSelection};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::{TenantId, new_id};
 use crate::domain::inputs::{Credits, IpAllowlist, Meta, RateLimit, Refill, RefillInterval};

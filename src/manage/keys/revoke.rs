@@ -100,6 +100,23 @@ pub async fn revoke_bulk(
     reason: Option<String>,
 ) -> Result<BulkRevoked, ManageError> {
     let reason = parse_reason(reason)?;
+    // Whoever built the selection, one request revokes at most MAX_BULK named keys. (Malformed
+    // ids were dropped already, so an empty list is no error: it names nothing.)
+    match &selection {
+        RevokeSelection::Ids(ids) if ids.len() > MAX_BULK => {
+            return Err(ManageError::invalid(
+                "ids",
+                format!("give 1 to {MAX_BULK} ids"),
+            ));
+        }
+        RevokeSelection::Keys(keys) if keys.len() > MAX_BULK => {
+            return Err(ManageError::invalid(
+                "keys",
+                format!("give 1 to {MAX_BULK} keys"),
+            ));
+        }
+        _ => {}
+    }
     let selector_audit = match &selection {
         RevokeSelection::Ids(ids) => json!({ "ids": ids }),
         RevokeSelection::Owner(owner) => json!({ "owner_id": owner }),

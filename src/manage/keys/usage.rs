@@ -38,7 +38,7 @@ pub async fn usage(
     id: String,
     query: UsageQuery,
 ) -> Result<KeyUsage, ManageError> {
-    let until = query.until.unwrap_or_else(Utc::now);
+    let until = query.until.unwrap_or_else(|| cx.clock.now().and_utc());
     let since = query.since.unwrap_or(until - TimeDelta::hours(24));
     if since >= until {
         return Err(ManageError::invalid("since", "must be before until"));

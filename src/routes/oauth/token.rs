@@ -38,8 +38,7 @@ pub async fn token(
             "only the client_credentials grant is supported",
         ));
     }
-    let at = state.clock.now();
-    match verify::status_check(&key, at) {
+    match verify::status_check(&key, state.clock.now()) {
         Some(VerifyCode::Revoked) => return Err(OAuthError::invalid_client("this key is revoked")),
         Some(VerifyCode::Disabled) => {
             return Err(OAuthError::invalid_client("this key is disabled"));
@@ -74,6 +73,8 @@ pub async fn token(
     };
     let subject_owner = key.owner_id.clone();
     let subject_expiry = key.expires_at;
+    // Now, not before the lookups above: the rate-limit window is judged at this moment.
+    let at = state.clock.now();
     let outcome = state.verifier.decide(&tenant, &key, &input, at).await?;
     match outcome.code {
         VerifyCode::Valid => {}

@@ -12,7 +12,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
 use super::support::PASSWORD;
-use crate::helpers::{TestApp, within};
+use crate::helpers::{TestApp, free_port, within};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -282,13 +282,6 @@ fn processes_mentioning(needle: &str) -> Vec<u32> {
         })
         .filter(|pid| *pid != std::process::id())
         .collect()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 #[tokio::test]
