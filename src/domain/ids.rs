@@ -1,5 +1,6 @@
 //! Identifier newtypes. A tenant id is required by every query on tenant-owned rows, so an
-//! unscoped query does not type-check.
+//! unscoped query does not type-check; the other ids keep a key's id from being passed where a
+//! keyspace's is expected.
 
 use std::fmt;
 
@@ -15,32 +16,76 @@ pub fn parse_id(raw: &str) -> Option<String> {
     (canonical == raw).then_some(canonical)
 }
 
-/// The isolation boundary: every row a tenant owns carries this.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TenantId(String);
+/// One id newtype: `new()` mints a UUIDv7, `parse` accepts only the canonical form a client
+/// may send, `from_trusted` wraps what the store returned. There is no `Default`: an id is
+/// always one on purpose.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
 
-impl TenantId {
-    /// A new tenant's id. There is no `Default`: a tenant id is always one on purpose.
-    #[allow(clippy::new_without_default)]
-    pub fn new() -> Self {
-        Self(new_id())
-    }
+        impl $name {
+            /// A new, time-ordered id.
+            #[allow(clippy::new_without_default)]
+            pub fn new() -> Self {
+                Self(new_id())
+            }
 
-    /// Wraps an id read from the store (already trusted).
-    pub fn from_trusted(id: String) -> Self {
-        Self(id)
-    }
+            /// The id a client sent, if it is a canonical UUID.
+            pub fn parse(raw: &str) -> Option<Self> {
+                parse_id(raw).map(Self)
+            }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+            /// Wraps an id read from the store (already trusted).
+            pub fn from_trusted(id: String) -> Self {
+                Self(id)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
 }
 
-impl fmt::Display for TenantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+id_type!(
+    /// The isolation boundary: every row a tenant owns carries this.
+    TenantId
+);
+id_type!(
+    /// An API key (`api_keys.id`).
+    KeyId
+);
+id_type!(
+    /// A keyspace (`keyspaces.id`).
+    KeyspaceId
+);
+id_type!(
+    /// A root key (`root_keys.id`).
+    RootKeyId
+);
+id_type!(
+    /// A dashboard user (`users.id`).
+    UserId
+);
 
 #[cfg(test)]
 mod tests {
@@ -55,5 +100,14 @@ mod tests {
         assert_eq!(parse_id(&a.to_uppercase()), None);
         assert_eq!(parse_id("not-a-uuid"), None);
         assert_eq!(parse_id(""), None);
+    }
+
+    #[test]
+    fn typed_ids_accept_only_canonical_uuids_and_serialise_as_strings() {
+        let key = KeyId::new();
+        assert_eq!(KeyId::parse(key.as_str()), Some(key.clone()));
+        assert_eq!(KeyId::parse(&key.as_str().to_uppercase()), None);
+        assert_eq!(KeyspaceId::parse("ks_1"), None);
+        assert_eq!(serde_json::to_string(&key).unwrap(), format!("\"{key}\""));
     }
 }
