@@ -77,6 +77,7 @@ pub async fn create(
         token_exchange_enabled: new.token_exchange_enabled,
         created_at: at,
         updated_at: at,
+        token_audience: None,
     };
     let (audit, tenant) = (audit.clone(), tenant.clone());
     let row = cx

@@ -3,6 +3,7 @@
 
 mod discovery;
 mod introspect;
+mod issuers;
 mod leaks;
 mod revoke;
 mod token;
@@ -53,6 +54,45 @@ impl World {
     pub async fn default_client(&self) -> Client {
         self.client(json!({"scopes": ["documents:read", "documents:write"]}))
             .await
+    }
+
+    /// The tenant's issuer path, `/oauth/{tenant_id}`: its endpoints and JWKS are below it.
+    pub fn issuer_path(&self) -> String {
+        format!("/oauth/{}", self.tenant.id)
+    }
+
+    /// The tenant's issuer as its tokens name it (the app's address without a public URL).
+    pub fn issuer(&self) -> String {
+        self.app.url(&self.issuer_path())
+    }
+
+    /// The tenant's RFC 8414 metadata, found by path insertion as libraries do.
+    pub async fn metadata(&self) -> Value {
+        let path = format!(
+            "/.well-known/oauth-authorization-server/oauth/{}",
+            self.tenant.id
+        );
+        let response = self.app.get(&path).await;
+        assert_eq!(response.status(), 200, "metadata");
+        response.json().await.expect("metadata")
+    }
+
+    /// The key set the tenant's metadata names.
+    pub async fn jwks_of_metadata(&self, metadata: &Value) -> jsonwebtoken::jwk::JwkSet {
+        let url = metadata["jwks_uri"].as_str().expect("jwks_uri");
+        let response = self.app.client.get(url).send().await.expect("JWKS");
+        assert_eq!(response.status(), 200, "JWKS");
+        response.json().await.expect("JWKS")
+    }
+
+    /// The tenant's published key set.
+    pub async fn jwks(&self) -> Value {
+        let response = self
+            .app
+            .get(&format!("{}/jwks.json", self.issuer_path()))
+            .await;
+        assert_eq!(response.status(), 200, "JWKS");
+        response.json().await.expect("JWKS")
     }
 
     pub async fn token(&self, client: &Client, scope: Option<&str>) -> String {

@@ -1,36 +1,24 @@
 //! `POST /oauth/token`: the client credentials grant and every RFC 6749 §5.2 error that applies.
 
-use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{Value, json};
 
 use super::{Client, World, assert_oauth_error, parts, token_request};
 
 /// Checks a token the way an independent resource server would: `jsonwebtoken` with the key
-/// from the published JWKS, requiring issuer and audience.
+/// from the JWKS the tenant's metadata names, requiring its issuer and the keyspace's audience.
 async fn check_with_jwks(world: &World, token: &str, alg: jsonwebtoken::Algorithm) -> Value {
-    let jwks: JwkSet = world
-        .app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .expect("JWKS");
+    let metadata = world.metadata().await;
+    let issuer = metadata["issuer"].as_str().expect("issuer");
+    let jwks = world.jwks_of_metadata(&metadata).await;
     let header = jsonwebtoken::decode_header(token).expect("header");
     let jwk = jwks
         .find(header.kid.as_deref().expect("kid"))
         .expect("the token's kid is published");
-    let metadata: Value = world
-        .app
-        .get("/.well-known/oauth-authorization-server")
-        .await
-        .json()
-        .await
-        .expect("metadata");
-    let issuer = metadata["issuer"].as_str().expect("issuer");
+    let audience = format!("{issuer}/keyspaces/{}", world.keyspace_id);
     let mut validation = Validation::new(alg);
     validation.set_issuer(&[issuer]);
-    validation.set_audience(&[issuer]);
+    validation.set_audience(&[audience]);
     validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
     jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
         .expect("the token verifies with the published key")
@@ -68,9 +56,17 @@ async fn basic_auth_issues_an_rfc9068_token_that_verifies_with_the_jwks() {
 
     let checked = check_with_jwks(&world, token, jsonwebtoken::Algorithm::EdDSA).await;
     assert_eq!(
-        checked["iss"], checked["aud"],
-        "the audience defaults to the issuer"
+        checked["iss"],
+        world.issuer(),
+        "each tenant is its own issuer"
     );
+    assert_eq!(
+        checked["aud"],
+        format!("{}/keyspaces/{}", world.issuer(), world.keyspace_id),
+        "the audience defaults to the keyspace below the issuer"
+    );
+    assert_eq!(checked["tenant_id"], world.tenant.id);
+    assert_eq!(checked["keyspace_id"], world.keyspace_id);
 }
 
 #[tokio::test]
@@ -98,10 +94,9 @@ async fn client_secret_post_works_and_the_sub_falls_back_to_the_key_id() {
 }
 
 #[tokio::test]
-async fn es256_is_available_and_audience_is_configurable() {
+async fn es256_is_available_and_the_lifetime_is_configurable() {
     let world = World::with(&[
         ("LATCHKEY_SIGNING_ALGORITHM", "ES256"),
-        ("LATCHKEY_TOKEN_AUDIENCE", "https://api.acme.example"),
         ("LATCHKEY_TOKEN_TTL_SECONDS", "120"),
     ])
     .await;
@@ -109,23 +104,11 @@ async fn es256_is_available_and_audience_is_configurable() {
     let token = world.token(&client, None).await;
     let (header, claims) = parts(&token);
     assert_eq!(header["alg"], "ES256");
-    assert_eq!(claims["aud"], "https://api.acme.example");
     assert_eq!(
         claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
         120
     );
-    let jwks: JwkSet = world
-        .app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let jwk = jwks.find(header["kid"].as_str().unwrap()).unwrap();
-    let mut validation = Validation::new(jsonwebtoken::Algorithm::ES256);
-    validation.set_audience(&["https://api.acme.example"]);
-    jsonwebtoken::decode::<Value>(&token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
-        .expect("ES256 token verifies");
+    check_with_jwks(&world, &token, jsonwebtoken::Algorithm::ES256).await;
     assert_eq!(world.verify(&token, json!({})).await["code"], "VALID");
 }
 

@@ -136,13 +136,7 @@ async fn forged_tokens_are_refused() {
     .unwrap();
 
     // HS256 keyed with the published public key (algorithm confusion).
-    let jwks: Value = world
-        .app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let jwks = world.jwks().await;
     let public_x = jwks["keys"][0]["x"].as_str().unwrap().to_owned();
     let mut hs_header = Header::new(jsonwebtoken::Algorithm::HS256);
     hs_header.typ = Some("at+jwt".into());
