@@ -8,6 +8,7 @@ use super::PageQuery;
 use crate::domain::commands::{
     Environment, ForField, Invalid, KeyspaceChanges, NewKeyspace, default_ttl, optional, patch,
 };
+use crate::domain::ids::KeyspaceId;
 use crate::domain::inputs::{RateLimit, parse_name};
 use crate::domain::key::KeyPrefix;
 use crate::domain::scope::Scopes;
@@ -68,7 +69,7 @@ pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_path_id(&path, "keyspace")?;
+    let id = parse_path_id::<KeyspaceId>(&path, "keyspace")?.into_string();
     Ok(HttpResponse::Ok().json(keyspaces::get(&state.manage(), &auth.tenant, id).await?))
 }
 
@@ -87,7 +88,7 @@ pub async fn update(
     path: web::Path<String>,
     body: web::Json<UpdateKeyspace>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_path_id(&path, "keyspace")?;
+    let id = parse_path_id::<KeyspaceId>(&path, "keyspace")?.into_string();
     let changes = KeyspaceChanges::try_from(body.into_inner())?;
     let view = keyspaces::update(&state.manage(), &auth.audit, &auth.tenant, id, changes).await?;
     Ok(HttpResponse::Ok().json(view))

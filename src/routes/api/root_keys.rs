@@ -10,6 +10,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::domain::commands::{Expiry, ForField, Invalid, NewRootKey};
+use crate::domain::ids::RootKeyId;
 use crate::domain::inputs::parse_name;
 use crate::domain::scope::Scopes;
 use crate::manage::root_keys::{self, CreatedRootKey, RootKeyView};
@@ -76,7 +77,7 @@ pub async fn revoke(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_path_id(&path, "root key")?;
+    let id = parse_path_id::<RootKeyId>(&path, "root key")?.into_string();
     Ok(HttpResponse::Ok()
         .json(root_keys::revoke(&state.manage(), &auth.audit, &auth.tenant, id).await?))
 }

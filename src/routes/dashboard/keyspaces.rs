@@ -10,6 +10,7 @@ use super::forms::{FormState, split_list};
 use super::{PageError, render, see_other};
 use crate::domain::commands::{Environment, KeyspaceChanges, NewKeyspace, default_ttl};
 use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::KeyspaceId;
 use crate::domain::inputs::RateLimit;
 use crate::domain::inputs::parse_name;
 use crate::domain::key::KeyPrefix;
@@ -236,7 +237,7 @@ async fn edit_page(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let id = parse_path_id(&path, "keyspace")?;
+    let id = parse_path_id::<KeyspaceId>(&path, "keyspace")?.into_string();
     let keyspace = keyspaces::get(&state.manage(), member.tenant_id(), id).await?;
     Ok(render(
         StatusCode::OK,
@@ -255,7 +256,7 @@ async fn update(
     path: web::Path<String>,
     form: web::Form<KeyspaceForm>,
 ) -> Result<HttpResponse, PageError> {
-    let id = parse_path_id(&path, "keyspace")?;
+    let id = parse_path_id::<KeyspaceId>(&path, "keyspace")?.into_string();
     let keyspace = keyspaces::get(&state.manage(), member.tenant_id(), id.clone()).await?;
     let mut shown = FormState::new();
     keep_all(&form, &mut shown);

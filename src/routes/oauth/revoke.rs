@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{OAuthError, OAuthForm, client, no_store};
 use crate::audit::Actor;
-use crate::domain::ids::TenantId;
+use crate::domain::ids::{KeyId, TenantId};
 use crate::domain::token::looks_like_jwt;
 use crate::manage::keys;
 use crate::routes::state::AppState;
@@ -47,7 +47,7 @@ pub async fn revoke(
             &state.manage(),
             &audit,
             &tenant,
-            key.id.clone(),
+            &KeyId::from_trusted(key.id.clone()),
             Some(SELF_REVOKED.into()),
         )
         .await?;
