@@ -146,17 +146,10 @@ async fn each_keyspace_change_is_audited_and_dispatched_once_a_no_op_not_at_all(
         ..KeyspaceChanges::default()
     };
     let cx = world.cx();
-    let view = keyspaces::update(
-        &cx,
-        &world.audit,
-        &world.tenant,
-        id.clone().into_string(),
-        rename,
-    )
-    .await;
+    let view = keyspaces::update(&cx, &world.audit, &world.tenant, &id, rename).await;
     assert_eq!(view.unwrap().name, "Production EU");
     let nothing = KeyspaceChanges::default();
-    keyspaces::update(&cx, &world.audit, &world.tenant, id.into_string(), nothing)
+    keyspaces::update(&cx, &world.audit, &world.tenant, &id, nothing)
         .await
         .unwrap();
     assert_eq!(world.dispatched(), ["keyspace.create", "keyspace.update"]);

@@ -69,8 +69,8 @@ pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_path_id::<KeyspaceId>(&path, "keyspace")?.into_string();
-    Ok(HttpResponse::Ok().json(keyspaces::get(&state.manage(), &auth.tenant, id).await?))
+    let id = parse_path_id::<KeyspaceId>(&path, "keyspace")?;
+    Ok(HttpResponse::Ok().json(keyspaces::get(&state.manage(), &auth.tenant, &id).await?))
 }
 
 /// Change a keyspace's name or defaults (only the fields given).
@@ -88,9 +88,9 @@ pub async fn update(
     path: web::Path<String>,
     body: web::Json<UpdateKeyspace>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_path_id::<KeyspaceId>(&path, "keyspace")?.into_string();
+    let id = parse_path_id::<KeyspaceId>(&path, "keyspace")?;
     let changes = KeyspaceChanges::try_from(body.into_inner())?;
-    let view = keyspaces::update(&state.manage(), &auth.audit, &auth.tenant, id, changes).await?;
+    let view = keyspaces::update(&state.manage(), &auth.audit, &auth.tenant, &id, changes).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 

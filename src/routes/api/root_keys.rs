@@ -77,9 +77,9 @@ pub async fn revoke(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_path_id::<RootKeyId>(&path, "root key")?.into_string();
+    let id = parse_path_id::<RootKeyId>(&path, "root key")?;
     Ok(HttpResponse::Ok()
-        .json(root_keys::revoke(&state.manage(), &auth.audit, &auth.tenant, id).await?))
+        .json(root_keys::revoke(&state.manage(), &auth.audit, &auth.tenant, &id).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

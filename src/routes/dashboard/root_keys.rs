@@ -202,8 +202,8 @@ async fn revoke(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let id = parse_path_id::<RootKeyId>(&path, "root key")?.into_string();
-    match root_keys::revoke(&state.manage(), &member.audit, member.tenant_id(), id).await {
+    let id = parse_path_id::<RootKeyId>(&path, "root key")?;
+    match root_keys::revoke(&state.manage(), &member.audit, member.tenant_id(), &id).await {
         Ok(_) => Ok(see_other("/root-keys?notice=revoked")),
         Err(ManageError::Refused {
             code: ErrorCode::LastRootAdminKey,
