@@ -93,7 +93,9 @@ pub async fn create(
                     e.into()
                 }
             })?;
-            let subject = Subject::Keyspace { id: row.id.clone() };
+            let subject = Subject::Keyspace {
+                id: KeyspaceId::from_trusted(row.id.clone()),
+            };
             let fields =
                 json!({ "name": row.name, "prefix": row.prefix, "environment": row.environment });
             let event = Event::record(conn, &audit, &tenant, subject, Change::Created, fields)?;
@@ -185,9 +187,7 @@ pub async fn update(
             let event = if changed.is_empty() {
                 None
             } else {
-                let subject = Subject::Keyspace {
-                    id: id.as_str().to_owned(),
-                };
+                let subject = Subject::Keyspace { id: id.clone() };
                 let fields = serde_json::Value::Object(changed);
                 Some(Event::record(
                     conn,

@@ -125,7 +125,7 @@ pub async fn rotate(
                 &tenant,
                 Subject::key(&old),
                 Change::Rotated {
-                    successor_id: new.id.clone(),
+                    successor_id: KeyId::from_trusted(new.id.clone()),
                 },
                 json!({
                     "new_key_id": new.id,

@@ -27,7 +27,8 @@ pub async fn revoke(
     // holder may still want its tokens gone.
     let client = client::authenticate(&state, &credentials).await?;
     let tenant = TenantId::from_trusted(client.tenant_id.clone());
-    let audit = crate::routes::audit_context(&req, Actor::Client(client.id.clone()));
+    let audit =
+        crate::routes::audit_context(&req, Actor::Client(KeyId::from_trusted(client.id.clone())));
     let not_yours =
         || OAuthError::unauthorized_client("this token was not issued to the authenticated client");
     // The hint (`access_token`, `refresh_token`, ...) only speeds up a search; both kinds are
