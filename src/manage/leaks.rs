@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::AuditContext;
 use crate::domain::error_code::ErrorCode;
-use crate::domain::ids::TenantId;
+use crate::domain::ids::{KeyId, TenantId};
 use crate::domain::key::KeyDigest;
 use crate::events::{Change, Event, Subject};
 use crate::manage::keys::{self, KeyView};
@@ -126,7 +126,10 @@ pub async fn intake(
                 let mut revoked = Vec::new();
                 for (tenant, rows) in to_revoke {
                     let tenant = TenantId::from_trusted(tenant);
-                    let ids: Vec<String> = rows.iter().map(|(row, _)| row.id.clone()).collect();
+                    let ids: Vec<KeyId> = rows
+                        .iter()
+                        .map(|(row, _)| KeyId::from_trusted(row.id.clone()))
+                        .collect();
                     let done =
                         api_keys::revoke(conn, &tenant, RevokeTarget::Ids(&ids), Some(LEAKED), at)?;
                     for row in &done {
@@ -216,7 +219,14 @@ pub async fn report_pasted(
         .map(|r| r.trim().to_owned())
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| REPORTED_IN_DASHBOARD.to_owned());
-    let done = keys::revoke(cx, audit, tenant, row.id, Some(reason)).await?;
+    let done = keys::revoke(
+        cx,
+        audit,
+        tenant,
+        &KeyId::from_trusted(row.id),
+        Some(reason),
+    )
+    .await?;
     Ok(if done.revoked_now {
         PastedLeak::Revoked(done.key)
     } else {
@@ -235,6 +245,7 @@ mod tests {
 
     use super::*;
     use crate::domain::commands::{Environment, NewKey, NewKeyspace};
+    use crate::domain::ids::KeyspaceId;
     use crate::domain::inputs::{IpAllowlist, Meta};
     use crate::domain::key::{KeyHasher, KeyPrefix};
     use crate::domain::key_status::KeyStatus;
@@ -322,7 +333,7 @@ mod tests {
                 .await
                 .unwrap();
             let new = NewKey {
-                keyspace_id: keyspace.id,
+                keyspace_id: KeyspaceId::from_trusted(keyspace.id),
                 name: Some("ci".into()),
                 owner_id: None,
                 scopes: None,
@@ -421,7 +432,9 @@ mod tests {
             let found = w.report(&acme, pasted, "leaked").await;
             assert!(matches!(found, PastedLeak::NotOurs), "{found:?}");
         }
-        let still = keys::get(&w.cx(), &globex, globex_id).await.unwrap();
+        let still = keys::get(&w.cx(), &globex, &KeyId::from_trusted(globex_id))
+            .await
+            .unwrap();
         assert_eq!(still.status, KeyStatus::Active);
         assert!(w.dispatched().is_empty());
     }

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use serde_json::json;
 
 use crate::audit::AuditContext;
-use crate::domain::ids::TenantId;
+use crate::domain::ids::{TenantId, UserId};
 use crate::events::{Change, Event, Subject};
 use crate::store::models::{Membership, Tenant};
 use crate::store::{DbConnection, StoreError, memberships, tenants};
@@ -45,7 +45,7 @@ pub fn create_with_owner(
         json!({ "name": name }),
     )?;
     let owner = Subject::Member {
-        user_id: user_id.to_owned(),
+        user_id: UserId::from_trusted(user_id.to_owned()),
     };
     let fields = json!({ "email": email, "role": "owner" });
     let joined = Event::record(conn, audit, &tenant_id, owner, Change::Created, fields)?;

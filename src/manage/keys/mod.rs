@@ -25,7 +25,7 @@ use utoipa::ToSchema;
 use crate::audit::AuditContext;
 use crate::domain::commands::{Expiry, KeyChanges, MAX_BULK, NewKey, RevokeSelection};
 use crate::domain::error_code::ErrorCode;
-use crate::domain::ids::{TenantId, new_id};
+use crate::domain::ids::{KeyId, TenantId, new_id};
 use crate::domain::inputs::{Credits, IpAllowlist, Meta, RateLimit, Refill, RefillInterval};
 use crate::domain::key::{KeyDigest, KeyPrefix, PlainKey};
 use crate::domain::key_status::KeyStatus;

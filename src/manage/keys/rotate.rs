@@ -30,7 +30,7 @@ pub async fn rotate(
     cx: &Context<'_>,
     audit: &AuditContext,
     tenant: &TenantId,
-    id: String,
+    id: &KeyId,
     grace_period_seconds: i64,
 ) -> Result<RotatedKey, ManageError> {
     if !(0..=MAX_GRACE_SECONDS).contains(&grace_period_seconds) {
@@ -41,11 +41,11 @@ pub async fn rotate(
     }
     let at = cx.clock.now();
     let hasher = cx.hasher.clone();
-    let (audit, tenant) = (audit.clone(), tenant.clone());
+    let (audit, tenant, id) = (audit.clone(), tenant.clone(), id.clone());
     let outcome = cx
         .store
         .transaction(move |conn| {
-            let old = api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
+            let old = api_keys::find(conn, &tenant, id.as_str())?.ok_or_else(key_not_found)?;
             if old.revoked_at.is_some() {
                 // Someone is rotating a key that was revoked: whoever holds it is not who we
                 // think. Revoke the whole family and refuse (reuse detection).
@@ -125,7 +125,7 @@ pub async fn rotate(
                 &tenant,
                 Subject::key(&old),
                 Change::Rotated {
-                    successor_id: new.id.clone(),
+                    successor_id: KeyId::from_trusted(new.id.clone()),
                 },
                 json!({
                     "new_key_id": new.id,

@@ -160,7 +160,8 @@ async fn sign_up(
                     ));
                 }
                 let user_id = users::create(conn, &email, password_hash, at)?;
-                audit.actor = Actor::User(user_id.clone());
+                audit.actor =
+                    Actor::User(crate::domain::ids::UserId::from_trusted(user_id.clone()));
                 let (tenant_id, joined) = crate::manage::tenants::create_with_owner(
                     conn,
                     &audit,

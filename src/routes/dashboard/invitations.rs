@@ -240,14 +240,15 @@ async fn accept(
                             created_at: at,
                         },
                     )?;
-                    audit.actor = Actor::User(user_id.clone());
+                    audit.actor =
+                        Actor::User(crate::domain::ids::UserId::from_trusted(user_id.clone()));
                     let fields = json!({
                         "email": found.row.email,
                         "role": found.row.role,
                         "invitation_id": invitation_id,
                     });
                     let subject = Subject::Member {
-                        user_id: user_id.clone(),
+                        user_id: crate::domain::ids::UserId::from_trusted(user_id.clone()),
                     };
                     let event =
                         Event::record(conn, &audit, &tenant, subject, Change::Created, fields)?;

@@ -376,7 +376,9 @@ async fn change_role(
             }
             memberships::set_role(conn, &tenant, &user_id, new_role.as_str())?;
             let fields = json!({ "role": { "from": current.as_str(), "to": new_role.as_str() } });
-            let subject = Subject::Member { user_id };
+            let subject = Subject::Member {
+                user_id: crate::domain::ids::UserId::from_trusted(user_id),
+            };
             let event = Event::record(conn, &audit, &tenant, subject, Change::Updated, fields)?;
             Ok(Some(event))
         })
@@ -408,7 +410,9 @@ async fn remove(
             memberships::delete(conn, &tenant, &target)?;
             let ended = sessions::delete_in_tenant(conn, &tenant, &target)?;
             let fields = json!({ "role": current.as_str(), "sessions_ended": ended });
-            let subject = Subject::Member { user_id: target };
+            let subject = Subject::Member {
+                user_id: crate::domain::ids::UserId::from_trusted(target),
+            };
             Ok(Event::record(
                 conn,
                 &audit,

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{Issuer, OAuthError, OAuthForm, client, no_store};
 use crate::audit::Actor;
-use crate::domain::ids::TenantId;
+use crate::domain::ids::{KeyId, TenantId};
 use crate::domain::token::looks_like_jwt;
 use crate::manage::keys;
 use crate::routes::state::AppState;
@@ -47,7 +47,8 @@ async fn revoke(
     // holder may still want its tokens gone.
     let client = client::authenticate(&state, issuer.as_ref(), &credentials).await?;
     let tenant = TenantId::from_trusted(client.tenant_id.clone());
-    let audit = crate::routes::audit_context(&req, Actor::Client(client.id.clone()));
+    let audit =
+        crate::routes::audit_context(&req, Actor::Client(KeyId::from_trusted(client.id.clone())));
     let not_yours =
         || OAuthError::unauthorized_client("this token was not issued to the authenticated client");
     // The hint (`access_token`, `refresh_token`, ...) only speeds up a search; both kinds are
@@ -67,7 +68,7 @@ async fn revoke(
             &state.manage(),
             &audit,
             &tenant,
-            key.id.clone(),
+            &KeyId::from_trusted(key.id.clone()),
             Some(SELF_REVOKED.into()),
         )
         .await?;
