@@ -267,3 +267,82 @@ async fn rotating_a_revoked_key_revokes_its_whole_family() {
     expected.sort();
     assert_eq!(revoked, expected);
 }
+
+/// Parallel rotations of one key: one successor, whatever the backend's isolation level. Before
+/// the unique index, PostgreSQL answered two or three 201s and every successor verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_rotations_of_one_key_make_one_successor() {
+    let app = TestApp::spawn().await;
+    let space = app.space("acme").await;
+    let t = space.token();
+    for _ in 0..5 {
+        let old = app.create_key(&space, json!({})).await;
+        let path = format!("/v1/keys/{}/rotate", s(&old, "id"));
+        let body = json!({"grace_period_seconds": 3600});
+        let answers = futures_util::future::join_all(
+            (0..4).map(|_| async { app.post_json(&path, t, &body).await }),
+        )
+        .await;
+        let mut statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+        statuses.sort_unstable();
+        assert_eq!(statuses, vec![201, 409, 409, 409], "one rotation wins");
+        for answer in answers.into_iter().filter(|r| r.status() == 409) {
+            assert_problem(answer, 409, "key_already_rotated").await;
+        }
+        let family = app.get_ok("/v1/keys?limit=100", t).await;
+        let successors = family["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["rotated_from"] == old["id"])
+            .count();
+        assert_eq!(successors, 1, "{family}");
+    }
+}
+
+/// A family revocation racing a rotation of its newest key never leaves a successor alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_family_revocation_racing_a_rotation_leaves_no_live_successor() {
+    let app = TestApp::spawn().await;
+    let space = app.space("acme").await;
+    let t = space.token();
+    for _ in 0..5 {
+        let first = app.create_key(&space, json!({})).await;
+        let first_id = s(&first, "id");
+        let second = expect_json(
+            app.post_json(
+                &format!("/v1/keys/{first_id}/rotate"),
+                t,
+                &json!({"grace_period_seconds": 3600}),
+            )
+            .await,
+            201,
+        )
+        .await;
+        expect_json(
+            app.post_json(&format!("/v1/keys/{first_id}/revoke"), t, &json!({}))
+                .await,
+            200,
+        )
+        .await;
+        // Reuse of the revoked first key revokes the family while the second key rotates.
+        let (reuse_path, rotate_path) = (
+            format!("/v1/keys/{first_id}/rotate"),
+            format!("/v1/keys/{}/rotate", s(&second, "id")),
+        );
+        let (empty, grace) = (json!({}), json!({"grace_period_seconds": 3600}));
+        let reuse = app.post_json(&reuse_path, t, &empty);
+        let rotate = app.post_json(&rotate_path, t, &grace);
+        let (reuse, rotate) = futures_util::future::join(reuse, rotate).await;
+        assert_eq!(reuse.status(), 409);
+        if rotate.status() == 201 {
+            let third: serde_json::Value = rotate.json().await.unwrap();
+            assert_eq!(
+                app.verify_code(t, &s(&third, "key")).await,
+                "REVOKED",
+                "a successor made during the family's revocation is revoked with it"
+            );
+        }
+        assert_eq!(app.verify_code(t, &s(&second, "key")).await, "REVOKED");
+    }
+}

@@ -36,7 +36,7 @@ use crate::manage::{Context, ManageError};
 use crate::manage::{Page, PageRequest, parse_filter};
 use crate::store::api_keys::{self, KeyFilter, RevokeTarget};
 use crate::store::models::{ApiKeyChanges, ApiKeyRow};
-use crate::store::{DbConnection, StoreError, keyspaces};
+use crate::store::{DbConnection, StoreError, keyspaces, tenants};
 
 /// A key as the API shows it: never the secret, never its digest.
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -45,6 +45,9 @@ pub async fn rotate(
     let outcome = cx
         .store
         .transaction(move |conn| {
+            // Rotations and family revocations of a tenant take turns: on PostgreSQL a family
+            // revocation would not see a successor inserted by a rotation still in flight.
+            tenants::lock(conn, &tenant)?;
             let old = api_keys::find(conn, &tenant, id.as_str())?.ok_or_else(key_not_found)?;
             if old.revoked_at.is_some() {
                 // Someone is rotating a key that was revoked: whoever holds it is not who we
@@ -87,11 +90,14 @@ pub async fn rotate(
                     "an expired key cannot be rotated; create a new key instead",
                 ));
             }
-            if api_keys::has_successor(conn, &tenant, &old.id)? {
-                return Err(ManageError::refused(
+            let already_rotated = || {
+                ManageError::refused(
                     ErrorCode::KeyAlreadyRotated,
                     "this key was already rotated; rotate its newest successor instead",
-                ));
+                )
+            };
+            if api_keys::has_successor(conn, &tenant, &old.id)? {
+                return Err(already_rotated());
             }
             let prefix = old
                 .start
@@ -114,7 +120,14 @@ pub async fn rotate(
                 created_by: audit.actor.label(),
                 ..old.clone()
             };
-            api_keys::insert(conn, &new)?;
+            // The unique index on `rotated_from` is the last word if anything raced past the lock.
+            api_keys::insert(conn, &new).map_err(|e| {
+                if e.is_unique_violation() {
+                    already_rotated()
+                } else {
+                    e.into()
+                }
+            })?;
             let grace_end = at + TimeDelta::seconds(grace_period_seconds);
             let old_expires_at = old.expires_at.map_or(grace_end, |e| e.min(grace_end));
             api_keys::set_expiry(conn, &tenant, &old.id, old_expires_at, at)?;
