@@ -125,17 +125,17 @@ fn endpoints(
 
 #[tokio::test]
 async fn every_endpoint_refuses_a_root_key_without_its_scope() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let key = app.create_key(&space, json!({})).await;
-    let key_id = s(&key, "id");
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let created = world.create_key(|k| k).await;
+    let (app, space, key) = (&world.app, world.space(), &created);
+    let key_id = &key.id;
     let victim = s(
         &app.create_root_key(space.token(), &["keys:read"]).await,
         "id",
     );
     let before_keys = app.get_ok("/v1/keys", space.token()).await;
     let before_audit = app.audit(space.token(), "").await.len();
-    for (method, path, body, scope) in endpoints(&space.keyspace_id, &key_id, &victim) {
+    for (method, path, body, scope) in endpoints(&space.keyspace_id, key_id, &victim) {
         let others: Vec<&str> = ALL_SCOPES.iter().copied().filter(|s| *s != scope).collect();
         let lacking = s(&app.create_root_key(space.token(), &others).await, "key");
         let body = (!body.is_null()).then_some(&body);
@@ -149,23 +149,20 @@ async fn every_endpoint_refuses_a_root_key_without_its_scope() {
     let events = app.audit(space.token(), "").await;
     let new = &events[..events.len() - before_audit];
     assert!(new.iter().all(|e| e["action"] == "root_key.create"));
-    assert_eq!(
-        app.verify_code(space.token(), &s(&key, "key")).await,
-        "VALID"
-    );
+    assert_eq!(app.verify_code(space.token(), &key.key).await, "VALID");
 }
 
 #[tokio::test]
 async fn a_root_key_with_only_the_needed_scope_is_let_through() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let key = app.create_key(&space, json!({})).await;
-    let key_id = s(&key, "id");
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let created = world.create_key(|k| k).await;
+    let (app, space, key) = (&world.app, world.space(), &created);
+    let key_id = &key.id;
     let victim = s(
         &app.create_root_key(space.token(), &["keys:read"]).await,
         "id",
     );
-    for (method, path, body, scope) in endpoints(&space.keyspace_id, &key_id, &victim) {
+    for (method, path, body, scope) in endpoints(&space.keyspace_id, key_id, &victim) {
         let only = s(&app.create_root_key(space.token(), &[scope]).await, "key");
         let body = (!body.is_null()).then_some(&body);
         let response = app.call(method.clone(), &path, Some(&only), body).await;
@@ -179,9 +176,9 @@ async fn a_root_key_with_only_the_needed_scope_is_let_through() {
 
 #[tokio::test]
 async fn missing_malformed_revoked_or_expired_root_keys_are_401() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let key = app.create_key(&space, json!({})).await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let created = world.create_key(|k| k).await;
+    let (app, space, key) = (&world.app, world.space(), &created);
     let revoked = app.create_root_key(space.token(), ALL_SCOPES).await;
     let path = format!("/v1/root-keys/{}/revoke", s(&revoked, "id"));
     let response = app.post_json(&path, space.token(), &json!({})).await;
@@ -210,12 +207,12 @@ async fn missing_malformed_revoked_or_expired_root_keys_are_401() {
         Some(format!("Basic {}", space.tenant.root_key)),
         Some(format!("Bearer {forged}")),
         Some(format!("Bearer {other_deployment}")),
-        Some(format!("Bearer {}", s(&key, "key"))),
+        Some(format!("Bearer {}", key.key)),
         Some(format!("Bearer {}", s(&revoked, "key"))),
         Some(format!("Bearer {}", s(&expiring, "key"))),
         Some(format!("Bearer {}", "x".repeat(10_000))),
     ];
-    let endpoints = endpoints(&space.keyspace_id, &s(&key, "id"), &s(&revoked, "id"));
+    let endpoints = endpoints(&space.keyspace_id, &key.id, &s(&revoked, "id"));
     for (method, path, body, _) in endpoints {
         for header in &headers {
             let mut request = app.client.request(method.clone(), app.url(&path));
@@ -238,10 +235,7 @@ async fn missing_malformed_revoked_or_expired_root_keys_are_401() {
         }
     }
     // Nothing happened to the tenant's keys.
-    assert_eq!(
-        app.verify_code(space.token(), &s(&key, "key")).await,
-        "VALID"
-    );
+    assert_eq!(app.verify_code(space.token(), &key.key).await, "VALID");
     let keyspaces = app.get_ok("/v1/keyspaces", space.token()).await;
     assert_eq!(keyspaces["data"].as_array().unwrap().len(), 1);
 }

@@ -6,15 +6,18 @@ use std::time::Duration;
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
-use super::{World, parts};
-use crate::helpers::TEST_SECRET_KEY;
+use super::{documents_client, parts};
+use crate::helpers::{TEST_SECRET_KEY, TestApp};
 
 /// Longer than a node trusts its cached key set (the app's clock is moved by it, not waited).
 const KEYRING_REFRESH: Duration = Duration::from_millis(5_300);
 
 #[tokio::test]
 async fn metadata_names_every_endpoint_and_method() {
-    let world = World::with(&[("LATCHKEY_PUBLIC_URL", "https://auth.acme.example/")]).await;
+    let world = TestApp::spawn_with(&[("LATCHKEY_PUBLIC_URL", "https://auth.acme.example/")])
+        .await
+        .with_space("acme")
+        .await;
     let response = world
         .app
         .get("/.well-known/oauth-authorization-server")
@@ -43,8 +46,8 @@ async fn metadata_names_every_endpoint_and_method() {
         json!(["EdDSA"])
     );
 
-    let client = world.default_client().await;
-    let token = world.token(&client, None).await;
+    let client = world.create_key(documents_client).await;
+    let token = world.access_token(&client, None).await;
     assert_eq!(parts(&token).1["iss"], issuer);
 }
 
@@ -52,7 +55,7 @@ async fn metadata_names_every_endpoint_and_method() {
 /// it actually bound when asked for port 0 (as every test app is), not `:0`.
 #[tokio::test]
 async fn the_default_issuer_names_the_bound_port() {
-    let world = World::new().await;
+    let world = TestApp::spawn().await.with_space("acme").await;
     let body: Value = world
         .app
         .get("/.well-known/oauth-authorization-server")
@@ -64,8 +67,8 @@ async fn the_default_issuer_names_the_bound_port() {
     assert!(!issuer.ends_with(":0"), "{issuer}");
     assert_eq!(body["issuer"], issuer);
     assert_eq!(body["token_endpoint"], format!("{issuer}/oauth/token"));
-    let client = world.default_client().await;
-    let claims = parts(&world.token(&client, None).await).1;
+    let client = world.create_key(documents_client).await;
+    let claims = parts(&world.access_token(&client, None).await).1;
     assert_eq!(
         (&claims["iss"], &claims["aud"]),
         (&json!(issuer), &json!(issuer))
@@ -74,7 +77,7 @@ async fn the_default_issuer_names_the_bound_port() {
 
 #[tokio::test]
 async fn the_jwks_publishes_public_keys_only_and_may_be_cached() {
-    let world = World::new().await;
+    let world = TestApp::spawn().await.with_space("acme").await;
     let response = world.app.get("/.well-known/jwks.json").await;
     assert_eq!(response.status(), 200);
     let cache = response.headers()["cache-control"]
@@ -113,16 +116,16 @@ async fn the_jwks_publishes_public_keys_only_and_may_be_cached() {
     assert_eq!(sealed.len(), 12 + 32 + 16);
 
     // Tokens are signed with the published key.
-    let client = world.default_client().await;
-    let token = world.token(&client, None).await;
+    let client = world.create_key(documents_client).await;
+    let token = world.access_token(&client, None).await;
     assert_eq!(parts(&token).0["kid"], key["kid"]);
 }
 
 #[tokio::test]
 async fn rotation_keeps_old_tokens_verifying_until_the_old_key_is_removed() {
-    let world = World::new().await;
-    let client = world.default_client().await;
-    let old_token = world.token(&client, None).await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let client = world.create_key(documents_client).await;
+    let old_token = world.access_token(&client, None).await;
     let old_kid = parts(&old_token).0["kid"].as_str().unwrap().to_owned();
 
     let out = Command::new(env!("CARGO_BIN_EXE_latchkey"))
@@ -145,7 +148,7 @@ async fn rotation_keeps_old_tokens_verifying_until_the_old_key_is_removed() {
     assert_eq!(rotated["retired"], 1);
 
     world.app.clock.advance(KEYRING_REFRESH);
-    let new_token = world.token(&client, None).await;
+    let new_token = world.access_token(&client, None).await;
     assert_eq!(parts(&new_token).0["kid"], new_kid.as_str());
     let jwks: Value = world
         .app

@@ -11,8 +11,8 @@ use p256::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::World;
-use crate::helpers::test_env;
+use super::documents_client;
+use crate::helpers::{TestApp, World, test_env};
 
 /// A secret scanner with a real P-256 key pair, registered with the app under `KEY_ID`.
 struct Scanner {
@@ -48,7 +48,10 @@ async fn world_with_scanner() -> (World, Scanner) {
         .to_string(),
     )
     .unwrap();
-    let world = World::with(&[("LATCHKEY_LEAK_REPORTER_KEYS", path.to_str().unwrap())]).await;
+    let world = TestApp::spawn_with(&[("LATCHKEY_LEAK_REPORTER_KEYS", path.to_str().unwrap())])
+        .await
+        .with_space("acme")
+        .await;
     (
         world,
         Scanner {
@@ -104,11 +107,11 @@ async fn a_signed_report_revokes_the_key_on_every_node() {
     let node2_url = format!("http://127.0.0.1:{}", node2.port());
     tokio::spawn(node2.run_until_stopped());
 
-    let leaked = world.default_client().await;
-    let bystander = world.default_client().await;
-    let token = world.token(&leaked, None).await;
+    let leaked = world.create_key(documents_client).await;
+    let bystander = world.create_key(documents_client).await;
+    let token = world.access_token(&leaked, None).await;
     let stranger = "acme_live_8Hq2vR0dXk3N7bYc1LmQ5sTf9WpZ4gJe6UaOiE2x";
-    let body = report(&[&leaked.secret, stranger]);
+    let body = report(&[&leaked.key, stranger]);
     let response = post_report(
         &world,
         &world.app.address,
@@ -124,7 +127,7 @@ async fn a_signed_report_revokes_the_key_on_every_node() {
     assert_eq!(
         feedback,
         json!([
-            {"token_raw": leaked.secret, "token_type": "latchkey_api_key", "label": "true_positive"},
+            {"token_raw": leaked.key, "token_type": "latchkey_api_key", "label": "true_positive"},
             {"token_hash": hex::encode(Sha256::digest(stranger)), "token_type": "latchkey_api_key",
              "label": "false_positive"},
         ])
@@ -138,7 +141,7 @@ async fn a_signed_report_revokes_the_key_on_every_node() {
             .client
             .post(format!("{base}/v1/keys/verify"))
             .bearer_auth(&world.tenant.root_key)
-            .json(&json!({"key": leaked.secret}))
+            .json(&json!({"key": leaked.key}))
             .send()
             .await
             .unwrap()
@@ -149,14 +152,14 @@ async fn a_signed_report_revokes_the_key_on_every_node() {
     }
     assert_eq!(world.verify(&token, json!({})).await["code"], "REVOKED");
     assert_eq!(
-        world.verify(&bystander.secret, json!({})).await["code"],
+        world.verify(&bystander.key, json!({})).await["code"],
         "VALID"
     );
 
-    let key = world.get_json(&format!("/v1/keys/{}", leaked.id)).await;
+    let key = world.get_ok(&format!("/v1/keys/{}", leaked.id)).await;
     assert_eq!(key["revoked_reason"], "leaked");
     let events = world
-        .get_json(&format!(
+        .get_ok(&format!(
             "/v1/audit-events?action=key.revoke&target={}",
             leaked.id
         ))
@@ -185,7 +188,7 @@ async fn a_signed_report_revokes_the_key_on_every_node() {
     let feedback: Value = response.json().await.unwrap();
     assert_eq!(feedback[0]["label"], "true_positive");
     let events = world
-        .get_json(&format!(
+        .get_ok(&format!(
             "/v1/audit-events?action=key.revoke&target={}",
             leaked.id
         ))
@@ -196,8 +199,8 @@ async fn a_signed_report_revokes_the_key_on_every_node() {
 #[tokio::test]
 async fn unsigned_or_badly_signed_reports_change_nothing() {
     let (world, scanner) = world_with_scanner().await;
-    let client = world.default_client().await;
-    let body = report(&[&client.secret]);
+    let client = world.create_key(documents_client).await;
+    let body = report(&[&client.key]);
     let good = sign(&scanner.key, &body);
     let mut tampered = body.clone();
     tampered.extend_from_slice(b" ");
@@ -261,12 +264,9 @@ async fn unsigned_or_badly_signed_reports_change_nothing() {
         let response = post_report(&world, &world.app.address, &body, &headers).await;
         assert_eq!(response.status(), 401, "{what}");
     }
-    assert_eq!(
-        world.verify(&client.secret, json!({})).await["code"],
-        "VALID"
-    );
+    assert_eq!(world.verify(&client.key, json!({})).await["code"], "VALID");
     let events = world
-        .get_json(&format!(
+        .get_ok(&format!(
             "/v1/audit-events?action=key.revoke&target={}",
             client.id
         ))
@@ -276,9 +276,9 @@ async fn unsigned_or_badly_signed_reports_change_nothing() {
 
 #[tokio::test]
 async fn without_configured_reporters_every_report_is_refused() {
-    let world = World::new().await;
-    let client = world.default_client().await;
-    let body = report(&[&client.secret]);
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let client = world.create_key(documents_client).await;
+    let body = report(&[&client.key]);
     let signature = sign(&random_signing_key(), &body);
     let response = post_report(
         &world,
@@ -291,10 +291,7 @@ async fn without_configured_reporters_every_report_is_refused() {
     )
     .await;
     assert_eq!(response.status(), 401);
-    assert_eq!(
-        world.verify(&client.secret, json!({})).await["code"],
-        "VALID"
-    );
+    assert_eq!(world.verify(&client.key, json!({})).await["code"], "VALID");
 }
 
 #[tokio::test]
@@ -302,7 +299,7 @@ async fn a_batch_of_1000_tokens_is_answered_token_by_token() {
     let (world, scanner) = world_with_scanner().await;
     let mut leaked = Vec::new();
     for _ in 0..5 {
-        leaked.push(world.default_client().await.secret);
+        leaked.push(world.create_key(documents_client).await.key);
     }
     let strangers: Vec<String> = (0..995).map(|i| format!("ghp_{i:036}")).collect();
     let tokens: Vec<&str> = leaked
