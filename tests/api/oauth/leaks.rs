@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::documents_client;
-use crate::helpers::{TestApp, World, test_env};
+use crate::helpers::{Api, TestApp, World, test_env};
 
 /// A secret scanner with a real P-256 key pair, registered with the app under `KEY_ID`.
 struct Scanner {
@@ -67,16 +67,18 @@ fn sign(key: &SigningKey, body: &[u8]) -> String {
     STANDARD.encode(signature.to_der().as_bytes())
 }
 
-async fn post_report(
-    world: &World,
-    base: &str,
-    body: &[u8],
-    headers: &[(&str, &str)],
-) -> reqwest::Response {
-    let mut request = world
-        .app
+/// The headers of a report signed with `signature` under `KEY_ID`.
+fn signed(signature: &str) -> [(&str, &str); 2] {
+    [
+        ("Github-Public-Key-Identifier", KEY_ID),
+        ("Github-Public-Key-Signature", signature),
+    ]
+}
+
+async fn post_report(node: &Api, body: &[u8], headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = node
         .client
-        .post(format!("{base}/v1/leaks"))
+        .post(node.url("/v1/leaks"))
         .header("content-type", "application/json")
         .body(body.to_vec());
     for (name, value) in headers {
@@ -103,25 +105,16 @@ async fn a_signed_report_revokes_the_key_on_every_node() {
     let keys_file = scanner.keys_file.to_str().unwrap();
     let env = test_env(&world.app.db, &[("LATCHKEY_LEAK_REPORTER_KEYS", keys_file)]);
     let settings = Settings::load(&env, None).unwrap();
-    let node2 = Application::build(settings).await.unwrap();
-    let node2_url = format!("http://127.0.0.1:{}", node2.port());
-    tokio::spawn(node2.run_until_stopped());
+    let second = Application::build(settings).await.unwrap();
+    let node2 = Api::at(&format!("http://127.0.0.1:{}", second.port()));
+    tokio::spawn(second.run_until_stopped());
 
     let leaked = world.create_key(documents_client).await;
     let bystander = world.create_key(documents_client).await;
     let token = world.access_token(&leaked, None).await;
     let stranger = "acme_live_8Hq2vR0dXk3N7bYc1LmQ5sTf9WpZ4gJe6UaOiE2x";
     let body = report(&[&leaked.key, stranger]);
-    let response = post_report(
-        &world,
-        &world.app.address,
-        &body,
-        &[
-            ("Github-Public-Key-Identifier", KEY_ID),
-            ("Github-Public-Key-Signature", &sign(&scanner.key, &body)),
-        ],
-    )
-    .await;
+    let response = post_report(&world.app, &body, &signed(&sign(&scanner.key, &body))).await;
     assert_eq!(response.status(), 200);
     let feedback: Value = response.json().await.unwrap();
     assert_eq!(
@@ -135,20 +128,9 @@ async fn a_signed_report_revokes_the_key_on_every_node() {
 
     // Refused by both nodes once the report is answered, tokens minted from it included. (How
     // fast is measured in bench/, not asserted here: a loaded CI machine is no stopwatch.)
-    for base in [world.app.address.clone(), node2_url.clone()] {
-        let outcome: Value = world
-            .app
-            .client
-            .post(format!("{base}/v1/keys/verify"))
-            .bearer_auth(&world.tenant.root_key)
-            .json(&json!({"key": leaked.key}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(outcome["code"], "REVOKED", "{base}");
+    for node in [&world.app.api, &node2] {
+        let code = node.verify_code(world.token(), &leaked.key).await;
+        assert_eq!(code, "REVOKED", "{}", node.base);
     }
     assert_eq!(world.verify(&token, json!({})).await["code"], "REVOKED");
     assert_eq!(
@@ -175,16 +157,7 @@ async fn a_signed_report_revokes_the_key_on_every_node() {
     assert_eq!(event["changes"]["leak"]["source"], "content");
 
     // Reported again: still ours, still revoked, no second event.
-    let response = post_report(
-        &world,
-        &node2_url,
-        &body,
-        &[
-            ("Github-Public-Key-Identifier", KEY_ID),
-            ("Github-Public-Key-Signature", &sign(&scanner.key, &body)),
-        ],
-    )
-    .await;
+    let response = post_report(&node2, &body, &signed(&sign(&scanner.key, &body))).await;
     let feedback: Value = response.json().await.unwrap();
     assert_eq!(feedback[0]["label"], "true_positive");
     let events = world
@@ -219,14 +192,7 @@ async fn unsigned_or_badly_signed_reports_change_nothing() {
             body.clone(),
             vec![("Github-Public-Key-Signature", &good)],
         ),
-        (
-            "tampered body",
-            tampered,
-            vec![
-                ("Github-Public-Key-Identifier", KEY_ID),
-                ("Github-Public-Key-Signature", &good),
-            ],
-        ),
+        ("tampered body", tampered, signed(&good).to_vec()),
         (
             "wrong key id",
             body.clone(),
@@ -246,22 +212,12 @@ async fn unsigned_or_badly_signed_reports_change_nothing() {
         (
             "signed by another key",
             body.clone(),
-            vec![
-                ("Github-Public-Key-Identifier", KEY_ID),
-                ("Github-Public-Key-Signature", &impostor),
-            ],
+            signed(&impostor).to_vec(),
         ),
-        (
-            "signature not base64",
-            body.clone(),
-            vec![
-                ("Github-Public-Key-Identifier", KEY_ID),
-                ("Github-Public-Key-Signature", "%%%"),
-            ],
-        ),
+        ("signature not base64", body.clone(), signed("%%%").to_vec()),
     ];
     for (what, body, headers) in cases {
-        let response = post_report(&world, &world.app.address, &body, &headers).await;
+        let response = post_report(&world.app, &body, &headers).await;
         assert_eq!(response.status(), 401, "{what}");
     }
     assert_eq!(world.verify(&client.key, json!({})).await["code"], "VALID");
@@ -280,16 +236,7 @@ async fn without_configured_reporters_every_report_is_refused() {
     let client = world.create_key(documents_client).await;
     let body = report(&[&client.key]);
     let signature = sign(&random_signing_key(), &body);
-    let response = post_report(
-        &world,
-        &world.app.address,
-        &body,
-        &[
-            ("Github-Public-Key-Identifier", KEY_ID),
-            ("Github-Public-Key-Signature", &signature),
-        ],
-    )
-    .await;
+    let response = post_report(&world.app, &body, &signed(&signature)).await;
     assert_eq!(response.status(), 401);
     assert_eq!(world.verify(&client.key, json!({})).await["code"], "VALID");
 }
@@ -308,16 +255,7 @@ async fn a_batch_of_1000_tokens_is_answered_token_by_token() {
         .map(String::as_str)
         .collect();
     let body = report(&tokens);
-    let response = post_report(
-        &world,
-        &world.app.address,
-        &body,
-        &[
-            ("Github-Public-Key-Identifier", KEY_ID),
-            ("Github-Public-Key-Signature", &sign(&scanner.key, &body)),
-        ],
-    )
-    .await;
+    let response = post_report(&world.app, &body, &signed(&sign(&scanner.key, &body))).await;
     assert_eq!(response.status(), 200);
     let feedback: Vec<Value> = response.json().await.unwrap();
     assert_eq!(feedback.len(), 1000);

@@ -31,6 +31,21 @@ impl World {
         self.app.access_token(client, scope).await
     }
 
+    /// The published key set, `/.well-known/jwks.json`.
+    pub async fn jwks(&self) -> Value {
+        let response = self.app.get("/.well-known/jwks.json").await;
+        crate::helpers::expect_json(response, 200).await
+    }
+
+    /// The key ids the key set publishes, in its order.
+    pub async fn published_kids(&self) -> Vec<String> {
+        let jwks = self.jwks().await;
+        let keys = jwks["keys"].as_array().expect("keys");
+        keys.iter()
+            .map(|k| k["kid"].as_str().expect("kid").to_owned())
+            .collect()
+    }
+
     /// `POST /oauth/introspect` with the tenant's root key.
     pub async fn introspect(&self, token: &str) -> reqwest::Response {
         self.app

@@ -10,13 +10,7 @@ use crate::helpers::{TestApp, TestKey, World, window_with_room};
 /// Checks a token the way an independent resource server would: `jsonwebtoken` with the key
 /// from the published JWKS, requiring issuer and audience.
 async fn check_with_jwks(world: &World, token: &str, alg: jsonwebtoken::Algorithm) -> Value {
-    let jwks: JwkSet = world
-        .app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .expect("JWKS");
+    let jwks: JwkSet = serde_json::from_value(world.jwks().await).expect("JWKS");
     let header = jsonwebtoken::decode_header(token).expect("header");
     let jwk = jwks
         .find(header.kid.as_deref().expect("kid"))
@@ -117,13 +111,7 @@ async fn es256_is_available_and_audience_is_configurable() {
         claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
         120
     );
-    let jwks: JwkSet = world
-        .app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet = serde_json::from_value(world.jwks().await).expect("JWKS");
     let jwk = jwks.find(header["kid"].as_str().unwrap()).unwrap();
     let mut validation = Validation::new(jsonwebtoken::Algorithm::ES256);
     validation.set_audience(&["https://api.acme.example"]);
@@ -321,19 +309,12 @@ async fn keys_that_would_not_verify_get_no_token() {
 async fn a_keyspace_can_switch_the_exchange_off() {
     let world = TestApp::spawn().await.with_space("acme").await;
     let client = world.create_key(documents_client).await;
+    let path = format!("/v1/keyspaces/{}", world.space().keyspace_id);
+    let switch_off = json!({"token_exchange_enabled": false});
     let response = world
         .app
-        .client
-        .patch(
-            world
-                .app
-                .url(&format!("/v1/keyspaces/{}", world.space().keyspace_id)),
-        )
-        .bearer_auth(&world.tenant.root_key)
-        .json(&json!({"token_exchange_enabled": false}))
-        .send()
-        .await
-        .unwrap();
+        .patch_json(&path, world.token(), &switch_off)
+        .await;
     assert_eq!(response.status(), 200);
     let response = world
         .app

@@ -58,16 +58,11 @@ async fn revoking_or_disabling_the_key_ends_its_tokens() {
     let world = TestApp::spawn().await.with_space("acme").await;
     let disabled = world.create_key(documents_client).await;
     let token = world.access_token(&disabled, None).await;
-    let response = world
+    let disable = json!({"enabled": false});
+    world
         .app
-        .client
-        .patch(world.app.url(&format!("/v1/keys/{}", disabled.id)))
-        .bearer_auth(&world.tenant.root_key)
-        .json(&json!({"enabled": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+        .patch_key(world.token(), &disabled.id, disable)
+        .await;
     assert_eq!(world.verify(&token, json!({})).await["code"], "DISABLED");
 
     let revoked = world.create_key(documents_client).await;
@@ -143,13 +138,7 @@ async fn forged_tokens_are_refused() {
     .unwrap();
 
     // HS256 keyed with the published public key (algorithm confusion).
-    let jwks: Value = world
-        .app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let jwks = world.jwks().await;
     let public_x = jwks["keys"][0]["x"].as_str().unwrap().to_owned();
     let mut hs_header = Header::new(jsonwebtoken::Algorithm::HS256);
     hs_header.typ = Some("at+jwt".into());
