@@ -11,8 +11,8 @@ async fn management_calls_are_throttled_per_root_key_but_verify_is_not() {
         .await
         .with_space("acme")
         .await;
-    let created = world.create_key(|k| k).await;
-    let (app, t, key) = (&world.app, &world.tenant, &created);
+    let key = world.create_key(|k| k).await;
+    let (app, t) = (&world.app, &world.tenant);
     let body = json!({"keyspace_id": world.space().keyspace_id});
     app.get_ok("/v1/keys", &t.root_key).await;
     let response = app.get_as("/v1/keys", &t.root_key).await;

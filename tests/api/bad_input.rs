@@ -23,8 +23,8 @@ async fn malformed_bodies_are_4xx_problems_and_change_nothing() {
         .await
         .with_space("acme")
         .await;
-    let created = world.create_key(|k| k).await;
-    let (app, space, t, key) = (&world.app, world.space(), world.token(), &created);
+    let key = world.create_key(|k| k).await;
+    let (app, space, t) = (&world.app, world.space(), world.token());
     let key_id = &key.id;
     let endpoints = [
         (Method::POST, "/v1/keyspaces".to_owned()),

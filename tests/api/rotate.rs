@@ -10,7 +10,7 @@ use crate::helpers::{TestApp, TestKey, assert_no_secret, assert_problem, expect_
 #[tokio::test]
 async fn rotation_keeps_the_configuration_and_the_old_key_works_during_the_grace() {
     let world = TestApp::spawn().await.with_space("acme").await;
-    let created = world
+    let old = world
         .create_key(|k| {
             k.name("svc")
                 .owner("alice")
@@ -22,7 +22,7 @@ async fn rotation_keeps_the_configuration_and_the_old_key_works_during_the_grace
                 .credits(50)
         })
         .await;
-    let (app, t, old) = (&world.app, world.token(), &created);
+    let (app, t) = (&world.app, world.token());
     let (old_id, old_key) = (&old.id, &old.key);
     let response = app
         .post_json(
@@ -101,8 +101,8 @@ async fn rotation_keeps_the_configuration_and_the_old_key_works_during_the_grace
 #[tokio::test]
 async fn grace_zero_expires_the_old_key_at_once_and_families_chain() {
     let world = TestApp::spawn().await.with_space("acme").await;
-    let created = world.create_key(|k| k).await;
-    let (app, t, first) = (&world.app, world.token(), &created);
+    let first = world.create_key(|k| k).await;
+    let (app, t) = (&world.app, world.token());
     let first_id = &first.id;
     // No body at all means grace 0.
     let response = app
@@ -133,10 +133,10 @@ async fn grace_zero_expires_the_old_key_at_once_and_families_chain() {
 #[tokio::test]
 async fn a_key_rotates_once() {
     let world = TestApp::spawn().await.with_space("acme").await;
-    let created = world.create_key(|k| k).await;
+    let key = world.create_key(|k| k).await;
     let (app, t) = (&world.app, world.token());
-    let path = format!("/v1/keys/{}/rotate", created.id);
-    app.rotate(t, &created.id, 3600).await;
+    let path = format!("/v1/keys/{}/rotate", key.id);
+    app.rotate(t, &key.id, 3600).await;
     assert_problem(
         app.post_json(&path, t, &json!({"grace_period_seconds": 3600}))
             .await,
@@ -168,8 +168,8 @@ async fn a_key_rotates_once() {
 #[tokio::test]
 async fn rotating_a_revoked_key_revokes_its_whole_family() {
     let world = TestApp::spawn().await.with_space("acme").await;
-    let created = world.create_key(|k| k).await;
-    let (app, t, first) = (&world.app, world.token(), &created);
+    let first = world.create_key(|k| k).await;
+    let (app, t) = (&world.app, world.token());
     let first_id = &first.id;
     let second = app.rotate(t, first_id, 3600).await;
     let third = app.rotate(t, &second.id, 3600).await;
@@ -194,7 +194,7 @@ async fn rotating_a_revoked_key_revokes_its_whole_family() {
     )
     .await;
     assert!(problem["detail"].as_str().unwrap().contains("revoked"));
-    for key in [first, &second, &third] {
+    for key in [&first, &second, &third] {
         assert_eq!(app.verify_code(t, &key.key).await, "REVOKED");
         assert_eq!(app.get_key(t, &key.id).await["status"], "revoked");
     }

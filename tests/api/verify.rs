@@ -18,7 +18,7 @@ async fn a_valid_answer_carries_what_the_service_needs() {
                 .expires_in(3600)
         })
         .await;
-    let (app, space, created) = (&world.app, world.space(), &created);
+    let (app, space) = (&world.app, world.space());
     let key = &created.key;
     let response = app
         .post_json("/v1/keys/verify", space.token(), &json!({"key": key}))
@@ -329,7 +329,7 @@ async fn credits_refill_at_the_first_verification_of_a_new_period() {
 async fn credits_are_charged_by_cost_and_never_go_below_zero() {
     let world = TestApp::spawn().await.with_space("acme").await;
     let created = world.create_key(|k| k.credits(5)).await;
-    let (app, space, created) = (&world.app, world.space(), &created);
+    let (app, space) = (&world.app, world.space());
     let key = &created.key;
     let charge = |cost: Option<i64>| {
         let body = match cost {
