@@ -14,6 +14,12 @@ use latchkey::startup::Application;
 use latchkey::store::Store;
 use serde_json::Value;
 
+mod api;
+mod world;
+
+pub use api::{Api, metric};
+pub use world::{Deployment, KeySpec, TestKey, TestSpace, TestTenant, World};
+
 /// The password of every user the tests make (tenant owners, dashboard members).
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -114,12 +120,7 @@ pub fn test_env(db: &TestDatabase, extra: &[(&str, &str)]) -> HashMap<String, St
     env
 }
 
-mod api;
-mod world;
-
-pub use api::{Api, metric};
-pub use world::{Deployment, KeySpec, TestKey, TestSpace, TestTenant, World};
-
+/// The real application, spawned in this process on a free port over its own database.
 pub struct TestApp {
     /// The app's REST API and the store behind it: where a test sets up its [`World`].
     pub setup: Deployment,
