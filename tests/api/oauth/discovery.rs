@@ -6,15 +6,18 @@ use std::time::Duration;
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
-use super::{World, parts};
-use crate::helpers::TEST_SECRET_KEY;
+use super::{documents_client, parts};
+use crate::helpers::{TEST_SECRET_KEY, TestApp};
 
 /// Longer than a node trusts its cached key set (the app's clock is moved by it, not waited).
 const KEYRING_REFRESH: Duration = Duration::from_millis(5_300);
 
 #[tokio::test]
 async fn each_tenant_is_an_issuer_with_metadata_at_both_well_known_addresses() {
-    let world = World::with(&[("LATCHKEY_PUBLIC_URL", "https://auth.acme.example/")]).await;
+    let world = TestApp::spawn_with(&[("LATCHKEY_PUBLIC_URL", "https://auth.acme.example/")])
+        .await
+        .with_space("acme")
+        .await;
     let issuer = format!("https://auth.acme.example/oauth/{}", world.tenant.id);
     // RFC 8414 §3.1 path insertion, and below the issuer where many libraries look.
     let inserted = format!(
@@ -48,16 +51,15 @@ async fn each_tenant_is_an_issuer_with_metadata_at_both_well_known_addresses() {
         );
     }
 
-    let client = world.default_client().await;
-    let token = world.token(&client, None).await;
-    let claims = parts(&token).1;
+    let client = world.create_key(documents_client).await;
+    let claims = parts(&world.access_token(&client, None).await).1;
     assert_eq!(
         claims["iss"], issuer,
         "the tokens' issuer is the metadata's"
     );
     assert_eq!(
         claims["aud"],
-        format!("{issuer}/keyspaces/{}", world.keyspace_id)
+        format!("{issuer}/keyspaces/{}", world.space().keyspace_id)
     );
 }
 
@@ -65,23 +67,14 @@ async fn each_tenant_is_an_issuer_with_metadata_at_both_well_known_addresses() {
 /// port it actually bound when asked for port 0 (as every test app is), not `:0`.
 #[tokio::test]
 async fn the_default_issuer_names_the_bound_port() {
-    let world = World::new().await;
-    let body: Value = world
-        .app
-        .get(&format!(
-            "{}/.well-known/oauth-authorization-server",
-            world.issuer_path()
-        ))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let body = world.metadata().await;
     let issuer = world.issuer();
     assert!(!world.app.address.ends_with(":0"), "{issuer}");
     assert_eq!(body["issuer"], issuer);
     assert_eq!(body["token_endpoint"], format!("{issuer}/token"));
-    let client = world.default_client().await;
-    let claims = parts(&world.token(&client, None).await).1;
+    let client = world.create_key(documents_client).await;
+    let claims = parts(&world.access_token(&client, None).await).1;
     assert_eq!(claims["iss"], issuer);
 }
 
@@ -89,13 +82,13 @@ async fn the_default_issuer_names_the_bound_port() {
 /// no tenant gets no signing key made for it.
 #[tokio::test]
 async fn there_is_no_deployment_wide_issuer_and_no_issuer_of_nobody() {
-    let world = World::new().await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let nobody = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
     for path in [
         "/.well-known/oauth-authorization-server".to_owned(),
         "/.well-known/jwks.json".to_owned(),
-        "/.well-known/oauth-authorization-server/oauth/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
-            .to_owned(),
-        "/oauth/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b/jwks.json".to_owned(),
+        format!("/.well-known/oauth-authorization-server/oauth/{nobody}"),
+        format!("/oauth/{nobody}/jwks.json"),
         "/oauth/not-a-tenant/jwks.json".to_owned(),
         format!("/oauth/{}/jwks.json", world.tenant.id.to_uppercase()),
     ] {
@@ -115,7 +108,7 @@ async fn there_is_no_deployment_wide_issuer_and_no_issuer_of_nobody() {
 
 #[tokio::test]
 async fn the_jwks_publishes_public_keys_only_and_may_be_cached() {
-    let world = World::new().await;
+    let world = TestApp::spawn().await.with_space("acme").await;
     let response = world
         .app
         .get(&format!("{}/jwks.json", world.issuer_path()))
@@ -157,16 +150,16 @@ async fn the_jwks_publishes_public_keys_only_and_may_be_cached() {
     assert_eq!(sealed.len(), 12 + 32 + 16);
 
     // Tokens are signed with the published key.
-    let client = world.default_client().await;
-    let token = world.token(&client, None).await;
+    let client = world.create_key(documents_client).await;
+    let token = world.access_token(&client, None).await;
     assert_eq!(parts(&token).0["kid"], key["kid"]);
 }
 
 #[tokio::test]
 async fn rotation_keeps_old_tokens_verifying_until_the_old_key_is_removed() {
-    let world = World::new().await;
-    let client = world.default_client().await;
-    let old_token = world.token(&client, None).await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let client = world.create_key(documents_client).await;
+    let old_token = world.access_token(&client, None).await;
     let old_kid = parts(&old_token).0["kid"].as_str().unwrap().to_owned();
 
     let out = Command::new(env!("CARGO_BIN_EXE_latchkey"))
@@ -184,25 +177,19 @@ async fn rotation_keeps_old_tokens_verifying_until_the_old_key_is_removed() {
         String::from_utf8_lossy(&out.stderr)
     );
     let out: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let rotated = &out["rotated"][0];
     assert_eq!(out["rotated"].as_array().unwrap().len(), 1, "{out}");
+    let rotated = &out["rotated"][0];
     assert_eq!(rotated["tenant_id"], world.tenant.id);
     let new_kid = rotated["kid"].as_str().unwrap().to_owned();
     assert_ne!(new_kid, old_kid);
     assert_eq!(rotated["retired"], 1);
 
     world.app.clock.advance(KEYRING_REFRESH);
-    let new_token = world.token(&client, None).await;
+    let new_token = world.access_token(&client, None).await;
     assert_eq!(parts(&new_token).0["kid"], new_kid.as_str());
-    let jwks = world.jwks().await;
-    let kids: Vec<&str> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
+    let kids = world.published_kids().await;
     assert!(
-        kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()),
+        kids.contains(&old_kid) && kids.contains(&new_kid),
         "{kids:?}"
     );
     assert_eq!(world.verify(&old_token, json!({})).await["code"], "VALID");
@@ -223,14 +210,8 @@ async fn rotation_keeps_old_tokens_verifying_until_the_old_key_is_removed() {
     .await
     .unwrap();
     world.app.clock.advance(KEYRING_REFRESH);
-    let jwks = world.jwks().await;
-    let kids: Vec<&str> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
-    assert_eq!(kids, vec![new_kid.as_str()]);
+    let kids = world.published_kids().await;
+    assert_eq!(kids, vec![new_kid.clone()]);
     assert_eq!(
         world.verify(&old_token, json!({})).await["code"],
         "NOT_FOUND"

@@ -6,26 +6,27 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{Value, json};
 
-use super::{Client, World, assert_oauth_error, create_key, keyspace, parts, token_for};
-use crate::helpers::TestTenant;
+use super::{assert_oauth_error, documents_client, parts};
+use crate::helpers::{TestApp, TestKey, TestTenant, World};
 
 /// A second tenant on the same app, with a keyspace and a client of its own.
 struct Stranger {
     tenant: TestTenant,
-    client: Client,
+    client: TestKey,
 }
 
 async fn stranger(world: &World) -> Stranger {
     let tenant = world.app.tenant("globex").await;
-    let keyspace_id = keyspace(&world.app, &tenant, "globex_live", json!({})).await;
-    let client = create_key(
-        &world.app,
-        &tenant,
-        &keyspace_id,
-        json!({"scopes": ["documents:read"]}),
-    )
-    .await;
+    let space = world.app.keyspace(&tenant, "globex_live").await;
+    let client = world
+        .app
+        .create_key(&space, |k| k.scopes(["documents:read"]))
+        .await;
     Stranger { tenant, client }
+}
+
+async fn world() -> World {
+    TestApp::spawn().await.with_space("acme").await
 }
 
 /// What a resource server of the world's tenant configures from its issuer's metadata.
@@ -41,7 +42,7 @@ impl PinnedVerifier {
         let jwks = world.jwks_of_metadata(&metadata).await;
         let issuer = metadata["issuer"].as_str().unwrap().to_owned();
         Self {
-            audience: format!("{issuer}/keyspaces/{}", world.keyspace_id),
+            audience: world.audience(),
             issuer,
             jwks,
         }
@@ -86,10 +87,12 @@ impl PinnedVerifier {
 
 #[tokio::test]
 async fn a_verifier_pinned_to_one_tenant_refuses_another_tenants_token_on_each_check_alone() {
-    let world = World::new().await;
-    let ours = world.token(&world.default_client().await, None).await;
+    let world = world().await;
+    let ours = world
+        .access_token(&world.create_key(documents_client).await, None)
+        .await;
     let other = stranger(&world).await;
-    let theirs = token_for(&world.app, &other.client, None).await;
+    let theirs = world.app.access_token(&other.client, None).await;
     let pinned = PinnedVerifier::of(&world).await;
 
     pinned
@@ -137,8 +140,8 @@ async fn a_verifier_pinned_to_one_tenant_refuses_another_tenants_token_on_each_c
 
 #[tokio::test]
 async fn a_tenants_own_endpoints_serve_its_clients_and_refuse_everyone_elses() {
-    let world = World::new().await;
-    let client = world.default_client().await;
+    let world = world().await;
+    let client = world.create_key(documents_client).await;
     let other = stranger(&world).await;
     let issuer = world.issuer_path();
 
@@ -147,7 +150,7 @@ async fn a_tenants_own_endpoints_serve_its_clients_and_refuse_everyone_elses() {
         .app
         .client
         .post(world.app.url(&format!("{issuer}/token")))
-        .basic_auth(&client.id, Some(&client.secret))
+        .basic_auth(&client.id, Some(&client.key))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
@@ -162,7 +165,7 @@ async fn a_tenants_own_endpoints_serve_its_clients_and_refuse_everyone_elses() {
         .app
         .client
         .post(world.app.url(&format!("{issuer}/token")))
-        .basic_auth(&other.client.id, Some(&other.client.secret))
+        .basic_auth(&other.client.id, Some(&other.client.key))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
@@ -170,7 +173,7 @@ async fn a_tenants_own_endpoints_serve_its_clients_and_refuse_everyone_elses() {
     assert_oauth_error(refused, 401, "invalid_client").await;
 
     // The deployment-wide alias finds the tenant from the client: the other tenant's issuer.
-    let theirs = token_for(&world.app, &other.client, None).await;
+    let theirs = world.app.access_token(&other.client, None).await;
     assert_eq!(
         parts(&theirs).1["iss"],
         world.app.url(&format!("/oauth/{}", other.tenant.id))
@@ -203,7 +206,7 @@ async fn a_tenants_own_endpoints_serve_its_clients_and_refuse_everyone_elses() {
         .app
         .client
         .post(world.app.url(&format!("{issuer}/revoke")))
-        .basic_auth(&other.client.id, Some(&other.client.secret))
+        .basic_auth(&other.client.id, Some(&other.client.key))
         .form(&[("token", theirs.as_str())])
         .send()
         .await
@@ -213,7 +216,7 @@ async fn a_tenants_own_endpoints_serve_its_clients_and_refuse_everyone_elses() {
         .app
         .client
         .post(world.app.url(&format!("{issuer}/revoke")))
-        .basic_auth(&client.id, Some(&client.secret))
+        .basic_auth(&client.id, Some(&client.key))
         .form(&[("token", token.as_str())])
         .send()
         .await
@@ -221,7 +224,7 @@ async fn a_tenants_own_endpoints_serve_its_clients_and_refuse_everyone_elses() {
     assert_eq!(revoked.status(), 200);
     assert_ne!(world.verify(&token, json!({})).await["code"], "VALID");
     assert_eq!(
-        crate::oauth::verify_as(&world.app, &other.tenant, &theirs, json!({})).await["code"],
+        world.app.verify_code(&other.tenant.root_key, &theirs).await,
         "VALID",
         "the other tenant's token is untouched"
     );
