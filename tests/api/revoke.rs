@@ -198,3 +198,52 @@ async fn bulk_revoke_needs_exactly_one_selector_and_at_most_1000_values() {
     assert_eq!(bulk(app, space, json!({"keys": exactly})).await, 1);
     assert_eq!(app.verify_code(t, &key.key).await, "REVOKED");
 }
+
+/// The race the fault tests found: a new key's first lookups overlap its revocation. Once the
+/// revoke has answered, no verification may say VALID (before the fix, about 5 % of trials
+/// verified VALID for up to 4 s: the first lookup put what it read into L1 after the eviction).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_verification_after_a_revocation_answers_valid_even_when_first_lookups_race_it() {
+    let world = TestApp::spawn().await.with_space("acme").await;
+    for trial in 0..200 {
+        let key = world.create_key(|k| k).await;
+        let racing = futures_util::future::join_all((0..3).map(|_| world.verify_code(&key.key)));
+        let revoke = world.app.revoke(world.token(), &key.id);
+        futures_util::future::join(racing, revoke).await;
+        for _ in 0..2 {
+            assert_eq!(
+                world.verify_code(&key.key).await,
+                "REVOKED",
+                "trial {trial}: VALID after the revoke answered"
+            );
+        }
+    }
+}
+
+/// The same race for root keys: first requests with a new root key overlap its revocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_request_after_a_root_key_revocation_is_authenticated_even_when_first_lookups_race_it() {
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let app = &world.app;
+    for trial in 0..200 {
+        let root = app.create_root_key(world.token(), &["keys:read"]).await;
+        let (id, secret) = (
+            root["id"].as_str().unwrap().to_owned(),
+            root["key"].as_str().unwrap().to_owned(),
+        );
+        let racing =
+            futures_util::future::join_all((0..3).map(|_| app.get_as("/v1/keys", &secret)));
+        let path = format!("/v1/root-keys/{id}/revoke");
+        let empty = json!({});
+        let revoke = app.post_json(&path, world.token(), &empty);
+        let (_, revoked) = futures_util::future::join(racing, revoke).await;
+        assert_eq!(revoked.status(), 200);
+        for _ in 0..2 {
+            assert_eq!(
+                app.get_as("/v1/keys", &secret).await.status(),
+                401,
+                "trial {trial}: authenticated after the revoke answered"
+            );
+        }
+    }
+}
