@@ -331,7 +331,7 @@ impl RedisSettings {
             env,
             "LATCHKEY_REDIS_TIMEOUT_MS",
             file.redis_timeout_ms,
-            500,
+            50,
             10..=60_000,
         )?;
         Ok(Self { url, timeout_ms })

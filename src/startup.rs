@@ -152,11 +152,15 @@ impl Application {
             leak_reporters,
             trusted_proxies: settings.trusted_proxies.clone(),
         });
-        let background = vec![
-            tokio::spawn(caches.run_subscriber()),
+        let mut background = vec![
+            tokio::spawn(caches.clone().run_subscriber()),
+            tokio::spawn(caches.clone().run_retries()),
             tokio::spawn(flush_usage_periodically(usage.clone(), store.clone())),
             tokio::spawn(denylist.run()),
         ];
+        if let Some(redis) = redis.clone() {
+            background.push(tokio::spawn(redis.run_heartbeat()));
+        }
         let max_body = settings.max_body_bytes;
 
         let server = HttpServer::new(move || {

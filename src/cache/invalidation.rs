@@ -9,11 +9,20 @@ use futures_util::StreamExt;
 use super::{Cached, TieredCache};
 use crate::domain::key::KeyDigest;
 use crate::metrics::Metrics;
-use crate::redis::RedisTier;
+use crate::redis::{RETRY_EVERY, RedisTier};
 use crate::sync::lock;
 
 /// How long after a change the second eviction goes out.
 const SECOND_EVICTION_DELAY: Duration = Duration::from_millis(500);
+/// How long an evicted record's L2 key holds a tombstone: a load that read the record before
+/// the change cannot write it back over one (see [`RedisTier::set_unless_changed`]), however
+/// late its write arrives within this time.
+pub const TOMBSTONE_TTL: Duration = Duration::from_secs(120);
+
+/// A tombstone unique to one invalidation, so a load that saw an older one still fails.
+fn tombstone() -> Vec<u8> {
+    format!("~{}", crate::domain::ids::new_id()).into_bytes()
+}
 
 /// The L2 keys of `digests` and the message that evicts them everywhere.
 fn invalidation<T: Cached>(digests: &[KeyDigest]) -> (Vec<String>, String) {
@@ -74,7 +83,9 @@ impl<K: Cached, R: Cached> Caches<K, R> {
             tokio::time::sleep(SECOND_EVICTION_DELAY).await;
             for chunk in digests.chunks(500) {
                 let (keys, message) = invalidation::<T>(chunk);
-                redis.delete_and_publish(&keys, &message).await;
+                redis
+                    .tombstone_and_publish(&keys, &tombstone(), TOMBSTONE_TTL, &message)
+                    .await;
             }
         });
     }
@@ -82,7 +93,10 @@ impl<K: Cached, R: Cached> Caches<K, R> {
     async fn send<T: Cached>(&self, redis: &RedisTier, digests: &[KeyDigest]) {
         for chunk in digests.chunks(500) {
             let (keys, message) = invalidation::<T>(chunk);
-            if !redis.delete_and_publish(&keys, &message).await {
+            if !redis
+                .tombstone_and_publish(&keys, &tombstone(), TOMBSTONE_TTL, &message)
+                .await
+            {
                 lock(&self.pending).push(message);
             }
         }
@@ -122,12 +136,29 @@ impl<K: Cached, R: Cached> Caches<K, R> {
                 .split(',')
                 .map(|h| crate::redis::keys::record(namespace, h))
                 .collect();
-            if !redis.delete_and_publish(&keys, message).await {
+            if !redis
+                .tombstone_and_publish(&keys, &tombstone(), TOMBSTONE_TTL, message)
+                .await
+            {
                 lock(&self.pending).extend(pending[i..].iter().cloned());
                 return false;
             }
         }
         true
+    }
+
+    /// Re-sends failed invalidations every [`RETRY_EVERY`] until they go out. A hung Redis that
+    /// resumes never drops the subscription, so waiting for a reconnect would wait forever.
+    pub async fn run_retries(self: Arc<Self>) {
+        if self.redis.is_none() {
+            return;
+        }
+        loop {
+            tokio::time::sleep(RETRY_EVERY).await;
+            if !lock(&self.pending).is_empty() {
+                self.flush_pending().await;
+            }
+        }
     }
 
     /// Listens on the invalidation channel for as long as the process runs, reconnecting after

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -108,6 +109,8 @@ pub struct TieredCache<T: Cached> {
     /// eviction of its digest is not kept in L1, since it may have read the record before the
     /// change that evicted it.
     generations: Arc<Generations>,
+    /// The Redis outages this cache has cleared L1 for.
+    seen_outages: Arc<AtomicU64>,
 }
 
 impl<T: Cached> TieredCache<T> {
@@ -121,6 +124,7 @@ impl<T: Cached> TieredCache<T> {
         stale_bound: Duration,
         timing: L1Timing,
     ) -> Self {
+        let redis_outages = redis.as_ref().map_or(0, RedisTier::outages);
         Self {
             l1: moka::future::Cache::builder()
                 .max_capacity(L1_CAPACITY)
@@ -136,6 +140,7 @@ impl<T: Cached> TieredCache<T> {
             metrics,
             refreshing: Default::default(),
             generations: Arc::new(Generations::new()),
+            seen_outages: Arc::new(AtomicU64::new(redis_outages)),
         }
     }
 
@@ -143,11 +148,23 @@ impl<T: Cached> TieredCache<T> {
         crate::redis::keys::record(T::NAMESPACE, &digest.to_hex())
     }
 
-    /// Whether L1 may answer: always on a single node; with Redis only while subscribed.
+    /// Whether L1 may answer: always on a single node; with Redis only while subscribed and
+    /// settled after any outage (which may have cost it invalidations: L1 is cleared then).
     fn l1_trusted(&self) -> bool {
-        self.redis
-            .as_ref()
-            .is_none_or(|redis| redis.is_subscribed() && redis.is_healthy())
+        let Some(redis) = &self.redis else {
+            return true;
+        };
+        let outages = redis.outages();
+        if self.seen_outages.load(Ordering::Acquire) != outages {
+            self.seen_outages.store(outages, Ordering::Release);
+            self.generations.evicted_all();
+        }
+        redis.is_subscribed() && redis.is_settled()
+    }
+
+    /// Redis, when L2 may be read and written: not during an outage nor while it settles.
+    fn l2(&self) -> Option<&RedisTier> {
+        self.redis.as_ref().filter(|redis| redis.is_settled())
     }
 
     /// Finds the record stored under any of `digests` (the current pepper's first): through the
@@ -322,18 +339,23 @@ impl<T: Cached> TieredCache<T> {
         Fut: Future<Output = Result<Loaded<T>, StoreError>>,
     {
         let l2_key = Self::l2_key(&digest);
-        if let Some(redis) = &self.redis {
+        // What L2 held when we looked: the write below happens only if it still does.
+        let mut seen: Option<Vec<u8>> = None;
+        if let Some(redis) = self.l2() {
             match redis.get(&l2_key).await {
                 Some(bytes) if bytes == b"-" => {
                     self.metrics.cache_lookup(Tier::L2, true);
                     return Ok(Through::NotFound);
                 }
-                Some(bytes) => {
-                    if let Ok(record) = serde_json::from_slice::<T>(&bytes) {
+                // A tombstone: evicted recently, read the store.
+                Some(bytes) if bytes.starts_with(b"~") => seen = Some(bytes),
+                Some(bytes) => match serde_json::from_slice::<T>(&bytes) {
+                    Ok(record) => {
                         self.metrics.cache_lookup(Tier::L2, true);
                         return Ok(Through::Found(Arc::new(record), true));
                     }
-                }
+                    Err(_) => seen = Some(bytes),
+                },
                 None => {}
             }
             self.metrics.cache_lookup(Tier::L2, false);
@@ -345,10 +367,12 @@ impl<T: Cached> TieredCache<T> {
                 if stored != digest {
                     return Ok(Through::Found(record, false));
                 }
-                if let Some(redis) = &self.redis
+                if let Some(redis) = self.l2()
                     && let Ok(bytes) = serde_json::to_vec(&*record)
                 {
-                    redis.set(&l2_key, &bytes, self.l2_ttl).await;
+                    redis
+                        .set_unless_changed(&l2_key, seen.as_deref(), &bytes, self.l2_ttl)
+                        .await;
                 }
                 self.last_known
                     .insert(*digest.as_bytes(), record.clone())
@@ -356,8 +380,10 @@ impl<T: Cached> TieredCache<T> {
                 Ok(Through::Found(record, true))
             }
             Ok(None) => {
-                if let Some(redis) = &self.redis {
-                    redis.set(&l2_key, b"-", NEGATIVE_TTL).await;
+                if let Some(redis) = self.l2() {
+                    redis
+                        .set_unless_changed(&l2_key, seen.as_deref(), b"-", NEGATIVE_TTL)
+                        .await;
                 }
                 Ok(Through::NotFound)
             }
@@ -397,7 +423,7 @@ impl Drop for Reloading {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::atomic::AtomicU32;
 
     use tokio::time::Instant;
 

@@ -1,8 +1,15 @@
-//! The Redis tier: shared records with a TTL, the invalidation channel, and a short circuit
-//! breaker so a dead Redis costs one failed call per second, not one per request.
+//! The Redis tier: shared records with a TTL, the invalidation channel, and a circuit breaker
+//! so a dead or hung Redis costs one short timeout per second, not one per request.
+//!
+//! Every call has the configured timeout (`LATCHKEY_REDIS_TIMEOUT_MS`), enforced here whatever
+//! the connection does: a Redis stopped with SIGSTOP is as good as dead. A failed call opens the
+//! breaker for a second; then one call at a time probes (a heartbeat probes too, so an idle node
+//! notices). When the breaker closes again, the tiers wait [`SETTLE`] before trusting L1 and L2
+//! again: long enough for every node's invalidations that failed during the outage to go out.
 
 pub mod keys;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,16 +23,38 @@ use crate::metrics::Metrics;
 pub use keys::INVALIDATION_CHANNEL;
 /// How long to stop trying Redis after an error.
 const BREAKER_OPEN: Duration = Duration::from_secs(1);
+/// After an outage, how long the caches keep bypassing L1 and L2 (calls go to Redis already).
+/// Invalidations that failed during the outage are re-sent within [`RETRY_EVERY`].
+pub const SETTLE: Duration = Duration::from_secs(2);
+/// How often failed invalidations are re-sent and an idle node checks that Redis answers.
+pub const RETRY_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(Clone)]
 pub struct RedisTier {
     client: redis::Client,
     manager: ConnectionManager,
-    /// Milliseconds since the epoch until which calls are skipped (0: closed).
-    open_until_ms: Arc<AtomicU64>,
+    /// The most any one call may take.
+    timeout: Duration,
+    breaker: Arc<Breaker>,
     /// Whether this node currently receives invalidations (its L1 may be trusted).
     subscribed: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
+}
+
+/// Closed (calls go through), open (calls are skipped until `open_until_ms`), then half-open
+/// (one probe at a time).
+#[derive(Default)]
+struct Breaker {
+    /// Milliseconds since the epoch until which calls are skipped; 0: closed.
+    open_until_ms: AtomicU64,
+    /// A half-open probe is in flight.
+    probing: AtomicBool,
+    /// Closed and past the settling time after the last outage.
+    settled: AtomicBool,
+    /// When the breaker last closed (ms since the epoch).
+    closed_at_ms: AtomicU64,
+    /// Counts outages (closed → open), so a cache can tell that one happened.
+    outages: AtomicU64,
 }
 
 fn now_ms() -> u64 {
@@ -33,6 +62,45 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default()
+}
+
+impl Breaker {
+    /// Whether a call may go to Redis now.
+    fn admit(&self) -> bool {
+        let until = self.open_until_ms.load(Ordering::Acquire);
+        if until == 0 {
+            return true;
+        }
+        now_ms() >= until && !self.probing.swap(true, Ordering::AcqRel)
+    }
+
+    fn succeeded(&self) {
+        if self.open_until_ms.swap(0, Ordering::AcqRel) != 0 {
+            self.closed_at_ms.store(now_ms(), Ordering::Release);
+        }
+        self.probing.store(false, Ordering::Release);
+    }
+
+    fn failed(&self) {
+        if self
+            .open_until_ms
+            .swap(now_ms() + BREAKER_OPEN.as_millis() as u64, Ordering::AcqRel)
+            == 0
+        {
+            self.outages.fetch_add(1, Ordering::AcqRel);
+            self.settled.store(false, Ordering::Release);
+        }
+        self.probing.store(false, Ordering::Release);
+    }
+
+    /// Marks the breaker settled once it has been closed for [`SETTLE`].
+    fn settle(&self) {
+        let closed = self.open_until_ms.load(Ordering::Acquire) == 0;
+        let since = now_ms().saturating_sub(self.closed_at_ms.load(Ordering::Acquire));
+        if closed && since >= SETTLE.as_millis() as u64 {
+            self.settled.store(true, Ordering::Release);
+        }
+    }
 }
 
 impl RedisTier {
@@ -46,10 +114,14 @@ impl RedisTier {
             .set_number_of_retries(1)
             .set_max_delay(timeout);
         let manager = client.get_connection_manager_lazy(config)?;
+        let breaker = Breaker::default();
+        // A new node has missed nothing: its caches are empty.
+        breaker.settled.store(true, Ordering::Release);
         Ok(Self {
             client,
             manager,
-            open_until_ms: Arc::new(AtomicU64::new(0)),
+            timeout,
+            breaker: Arc::new(breaker),
             subscribed: Arc::new(AtomicBool::new(false)),
             metrics,
         })
@@ -67,59 +139,118 @@ impl RedisTier {
         self.subscribed.store(value, Ordering::Release);
     }
 
-    /// No Redis call failed within the last second.
+    /// The breaker is closed: the last call (or probe) succeeded.
     pub fn is_healthy(&self) -> bool {
-        self.available()
+        self.breaker.open_until_ms.load(Ordering::Acquire) == 0
     }
 
-    fn available(&self) -> bool {
-        self.open_until_ms.load(Ordering::Relaxed) <= now_ms()
+    /// Healthy, and long enough after the last outage that what the caches hold may be trusted.
+    pub fn is_settled(&self) -> bool {
+        self.breaker.settled.load(Ordering::Acquire)
     }
 
-    fn record<T>(&self, result: redis::RedisResult<T>) -> Option<T> {
+    /// How many outages this node has seen; a cache clears L1 when it changes.
+    pub fn outages(&self) -> u64 {
+        self.breaker.outages.load(Ordering::Acquire)
+    }
+
+    /// Runs one call with the timeout, through the breaker: `None` when it is skipped, fails or
+    /// takes too long.
+    async fn call<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Option<T> {
+        if !self.breaker.admit() {
+            return None;
+        }
+        let result = match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result.map_err(|err| err.to_string()),
+            Err(_) => Err(format!("no answer within {} ms", self.timeout.as_millis())),
+        };
         match result {
-            Ok(value) => Some(value),
+            Ok(value) => {
+                self.breaker.succeeded();
+                Some(value)
+            }
             Err(err) => {
                 self.metrics.redis_errors.inc();
-                self.open_until_ms.store(
-                    now_ms() + BREAKER_OPEN.as_millis() as u64,
-                    Ordering::Relaxed,
-                );
+                self.breaker.failed();
                 tracing::warn!(error = %err, "redis call failed; using the store for a second");
                 None
             }
         }
     }
 
+    /// Checks every [`RETRY_EVERY`] that Redis answers (an idle node notices a hung Redis too)
+    /// and marks the breaker settled after an outage.
+    pub async fn run_heartbeat(self) {
+        loop {
+            tokio::time::sleep(RETRY_EVERY).await;
+            self.ping().await;
+            self.breaker.settle();
+        }
+    }
+
     /// Reads a value; `None` when absent or when Redis is unavailable.
     pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
-        if !self.available() {
-            return None;
-        }
         let mut conn = self.manager.clone();
-        self.record(conn.get::<_, Option<Vec<u8>>>(key).await)
+        self.call(conn.get::<_, Option<Vec<u8>>>(key))
+            .await
             .flatten()
     }
 
-    pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) {
-        if !self.available() {
-            return;
-        }
+    /// Sets `key` to `value` only if it still holds `expected` (`None`: nothing), atomically.
+    /// A record read from the store before a change is never written over the tombstone the
+    /// change left, however late its write arrives.
+    pub async fn set_unless_changed(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+        ttl: Duration,
+    ) {
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                "if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end \
+                 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1",
+            )
+        });
         let mut conn = self.manager.clone();
-        let ttl = ttl.as_millis().max(1) as u64;
-        self.record(conn.pset_ex::<_, _, ()>(key, value, ttl).await);
+        let mut invocation = SCRIPT.prepare_invoke();
+        invocation
+            .key(key)
+            .arg(expected.unwrap_or_default())
+            .arg(value)
+            .arg(ttl.as_millis().max(1) as u64);
+        self.call(invocation.invoke_async::<i64>(&mut conn)).await;
     }
 
-    /// Deletes keys and tells every node to evict them. `false` if Redis could not be reached.
-    pub async fn delete_and_publish(&self, keys: &[String], message: &str) -> bool {
+    /// Replaces `keys` with `tombstone` for `ttl` and tells every node to evict them. `false` if
+    /// Redis could not be reached (the caller sends it again). Invalidations skip the breaker:
+    /// they are the calls that must get through first.
+    pub async fn tombstone_and_publish(
+        &self,
+        keys: &[String],
+        tombstone: &[u8],
+        ttl: Duration,
+        message: &str,
+    ) -> bool {
         let mut conn = self.manager.clone();
         let mut pipe = redis::pipe();
-        if !keys.is_empty() {
-            pipe.del(keys).ignore();
+        let ttl = ttl.as_millis().max(1) as u64;
+        for key in keys {
+            pipe.pset_ex(key, tombstone, ttl).ignore();
         }
         pipe.publish(INVALIDATION_CHANNEL, message).ignore();
-        self.record(pipe.query_async::<()>(&mut conn).await)
-            .is_some()
+        let sent = tokio::time::timeout(self.timeout, pipe.query_async::<()>(&mut conn)).await;
+        match sent {
+            Ok(Ok(())) => {
+                self.breaker.succeeded();
+                true
+            }
+            _ => {
+                self.metrics.redis_errors.inc();
+                self.breaker.failed();
+                false
+            }
+        }
     }
 
     /// Runs a Lua script (rate limits); `None` when Redis is unavailable.
@@ -129,9 +260,6 @@ impl RedisTier {
         keys: &[&str],
         args: &[i64],
     ) -> Option<T> {
-        if !self.available() {
-            return None;
-        }
         let mut conn = self.manager.clone();
         let mut invocation = script.prepare_invoke();
         for key in keys {
@@ -140,22 +268,23 @@ impl RedisTier {
         for arg in args {
             invocation.arg(*arg);
         }
-        self.record(invocation.invoke_async(&mut conn).await)
+        self.call(invocation.invoke_async(&mut conn)).await
     }
 
     /// Runs a pipeline (its commands in order, in one round trip); `None` when Redis is
     /// unavailable.
     pub async fn pipeline<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Option<T> {
-        if !self.available() {
-            return None;
-        }
         let mut conn = self.manager.clone();
-        self.record(pipe.query_async(&mut conn).await)
+        self.call(pipe.query_async(&mut conn)).await
     }
 
+    /// Whether Redis answers PING within the timeout (through the breaker: while it is open,
+    /// `false` at once).
     pub async fn ping(&self) -> bool {
         let mut conn = self.manager.clone();
-        let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
-        pong.is_ok()
+        let ping = redis::cmd("PING");
+        self.call(ping.query_async::<String>(&mut conn))
+            .await
+            .is_some()
     }
 }
