@@ -203,7 +203,11 @@ fn refusal_status(code: ErrorCode) -> StatusCode {
         | C::KeyAlreadyRotated
         | C::KeyRevoked
         | C::KeyRevokedReuseDetected
-        | C::LastRootAdminKey => StatusCode::CONFLICT,
+        | C::LastRootAdminKey
+        | C::LastOwner
+        | C::AlreadyMember
+        | C::TenantNameTaken
+        | C::EmailTaken => StatusCode::CONFLICT,
         C::IdempotencyKeyReused | C::ValidationFailed | C::InvalidBody => {
             StatusCode::UNPROCESSABLE_ENTITY
         }

@@ -1,5 +1,5 @@
-//! After-commit events: every change to a key, root key, keyspace or membership is one typed
-//! event, built in the
+//! After-commit events: every change to a key, root key, keyspace, membership or invitation is
+//! one typed event, built in the
 //! change's transaction together with the audit event it records, and handed after commit to
 //! one dispatcher whose subscribers do what must follow (today: evicting caches on every node).
 //!
@@ -38,6 +38,10 @@ pub enum Subject {
     Member {
         user_id: String,
     },
+    /// An invitation to join the tenant.
+    Invitation {
+        id: String,
+    },
 }
 
 impl Subject {
@@ -62,6 +66,7 @@ impl Subject {
             Self::RootKey { id, .. } => ("root_key", id),
             Self::Keyspace { id } => ("keyspace", id),
             Self::Member { user_id } => ("user", user_id),
+            Self::Invitation { id } => ("invitation", id),
         }
     }
 }
@@ -176,6 +181,9 @@ impl Event {
             (Subject::Member { .. }, Change::Created) => "membership.create",
             (Subject::Member { .. }, Change::Removed) => "membership.delete",
             (Subject::Member { .. }, _) => "membership.update",
+            (Subject::Invitation { .. }, Change::Created) => "invitation.create",
+            (Subject::Invitation { .. }, Change::Removed) => "invitation.delete",
+            (Subject::Invitation { .. }, _) => "invitation.update",
         }
     }
 }
@@ -229,7 +237,9 @@ impl Subscriber for CacheEviction {
                     Subject::RootKey { digest, .. } => root_keys.extend(*digest),
                     // Nothing cached is read from them: keys copy a keyspace's defaults when
                     // made, and sessions check memberships in the store.
-                    Subject::Keyspace { .. } | Subject::Member { .. } => {}
+                    Subject::Keyspace { .. }
+                    | Subject::Member { .. }
+                    | Subject::Invitation { .. } => {}
                 }
             }
             if !keys.is_empty() {
@@ -310,6 +320,9 @@ mod tests {
         assert_eq!(action(member(), Change::Created), "membership.create");
         assert_eq!(action(member(), Change::Updated), "membership.update");
         assert_eq!(action(member(), Change::Removed), "membership.delete");
+        let invitation = || Subject::Invitation { id: "i".into() };
+        assert_eq!(action(invitation(), Change::Created), "invitation.create");
+        assert_eq!(action(invitation(), Change::Removed), "invitation.delete");
     }
 
     #[test]

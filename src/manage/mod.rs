@@ -7,6 +7,7 @@ mod error;
 pub mod keys;
 pub mod keyspaces;
 pub mod leaks;
+pub mod members;
 pub mod root_keys;
 pub mod tenants;
 

@@ -37,11 +37,7 @@ struct HomePage {
 }
 
 async fn home(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let tenant = member.tenant_id().clone();
-    let members = state
-        .store
-        .run(move |conn| memberships::list_for_tenant(conn, &tenant))
-        .await?;
+    let members = crate::manage::members::list(&state.manage(), member.tenant_id()).await?;
     let keyspaces = super::keyspaces::all(&state, member.tenant_id()).await?;
     Ok(render(
         StatusCode::OK,

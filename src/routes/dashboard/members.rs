@@ -13,12 +13,12 @@ use super::forms::FormState;
 use super::{Dashboard, PageError, render, see_other};
 use crate::auth::session::{INVITE_PURPOSE, SessionToken};
 use crate::domain::account::parse_email;
-use crate::domain::ids::{TenantId, new_id};
+use crate::domain::ids::{UserId, new_id};
 use crate::domain::role::{Action, Role};
-use crate::events::{Change, Event, Subject};
+use crate::manage::{ManageError, members};
 use crate::routes::state::AppState;
 use crate::store::models::InvitationRow;
-use crate::store::{StoreError, invitations, memberships, sessions, tenants};
+use crate::store::{StoreError, invitations, memberships};
 
 /// How long an invite link stays valid.
 pub const INVITATION_LIFETIME: TimeDelta = TimeDelta::days(7);
@@ -97,28 +97,21 @@ async fn members_page<P: Permission>(
 ) -> Result<MembersPage, PageError> {
     let tenant = member.tenant_id().clone();
     let at = state.clock.now();
-    let (rows, pending) = state
+    let pending = state
         .store
-        .run(move |conn| -> Result<_, StoreError> {
-            Ok((
-                memberships::list_for_tenant(conn, &tenant)?,
-                invitations::list_pending(conn, &tenant, at)?,
-            ))
-        })
+        .run(move |conn| invitations::list_pending(conn, &tenant, at))
         .await?;
     let role = member.role();
-    let members = rows
+    let members = members::list(&state.manage(), member.tenant_id())
+        .await?
         .into_iter()
-        .filter_map(|(m, email)| {
-            let target = Role::parse(&m.role)?;
-            Some(MemberRow {
-                is_you: m.user_id == member.user_id(),
-                manageable: role.may_manage(target),
-                user_id: m.user_id,
-                email,
-                role: target,
-                joined: m.created_at.format("%Y-%m-%d").to_string(),
-            })
+        .map(|m| MemberRow {
+            is_you: m.user_id.as_str() == member.user_id(),
+            manageable: role.may_manage(m.role),
+            user_id: m.user_id.into_string(),
+            email: m.email,
+            role: m.role,
+            joined: m.joined_at.format("%Y-%m-%d").to_string(),
         })
         .collect();
     let invitations = pending
@@ -268,76 +261,29 @@ async fn invite(
     }
 }
 
-/// Why a change to a membership was refused.
-enum ChangeError {
-    NotFound,
-    NotAllowed(&'static str),
-    LastOwner(&'static str),
-    Store(StoreError),
-}
-
-impl From<StoreError> for ChangeError {
-    fn from(err: StoreError) -> Self {
-        Self::Store(err)
-    }
-}
-
-impl From<diesel::result::Error> for ChangeError {
-    fn from(err: diesel::result::Error) -> Self {
-        Self::Store(err.into())
-    }
-}
-
+/// Shows the members page again with why a change was refused.
 async fn refused(
     member: &Member<can::ManageMembers>,
     state: &AppState,
-    err: ChangeError,
+    err: ManageError,
 ) -> Result<HttpResponse, PageError> {
     let (status, message) = match err {
-        ChangeError::NotFound => return Err(PageError::NotFound),
-        ChangeError::Store(err) => return Err(err.into()),
-        ChangeError::NotAllowed(message) => (StatusCode::FORBIDDEN, message),
-        ChangeError::LastOwner(message) => (StatusCode::CONFLICT, message),
+        ManageError::NotFound(_) => return Err(PageError::NotFound),
+        ManageError::Forbidden(message) => (StatusCode::FORBIDDEN, message),
+        ManageError::Refused { message, .. } => (StatusCode::CONFLICT, message),
+        err => return Err(err.into()),
     };
-    let page = members_page(
-        member,
-        state,
-        FormState::new(),
-        None,
-        None,
-        Some(message.to_owned()),
-    )
-    .await?;
-    Ok(render(status, &page))
+    problem(member, state, status, message).await
 }
 
-/// Checks, under the tenant's lock, that `actor` may change `user_id` (and that an owner
-/// leaving the owner role is not the last one); returns the member's current role.
-fn lock_target(
-    conn: &mut crate::store::DbConnection,
-    tenant: &TenantId,
-    actor: Role,
-    user_id: &str,
-    losing_owner: impl Fn(Role) -> bool,
-) -> Result<Role, ChangeError> {
-    tenants::lock(conn, tenant)?;
-    let current = memberships::find(conn, tenant, user_id)?
-        .and_then(|m| Role::parse(&m.role))
-        .ok_or(ChangeError::NotFound)?;
-    if !actor.may_manage(current) {
-        return Err(ChangeError::NotAllowed(
-            "Only owners can change or remove an owner.",
-        ));
-    }
-    if current == Role::Owner
-        && losing_owner(current)
-        && memberships::count_owners(conn, tenant)? <= 1
-    {
-        return Err(ChangeError::LastOwner(
-            "A tenant needs at least one owner. Make someone else an owner first.",
-        ));
-    }
-    Ok(current)
+async fn problem(
+    member: &Member<can::ManageMembers>,
+    state: &AppState,
+    status: StatusCode,
+    message: String,
+) -> Result<HttpResponse, PageError> {
+    let page = members_page(member, state, FormState::new(), None, None, Some(message)).await?;
+    Ok(render(status, &page))
 }
 
 #[derive(Deserialize)]
@@ -352,40 +298,14 @@ async fn change_role(
     path: web::Path<String>,
     form: web::Form<RoleForm>,
 ) -> Result<HttpResponse, PageError> {
-    let user_id = path.into_inner();
-    let Some(new_role) = Role::parse(&form.role) else {
-        return refused(&member, &state, ChangeError::NotAllowed("Choose a role.")).await;
+    let Some(role) = Role::parse(&form.role) else {
+        let choose = "Choose a role.".to_owned();
+        return problem(&member, &state, StatusCode::FORBIDDEN, choose).await;
     };
-    let actor = member.role();
-    if !actor.may_manage(new_role) {
-        return refused(
-            &member,
-            &state,
-            ChangeError::NotAllowed("Only owners can make someone an owner."),
-        )
-        .await;
-    }
-    let tenant = member.tenant_id().clone();
-    let audit = member.audit.clone();
-    let changed = state
-        .store
-        .transaction(move |conn| -> Result<Option<Event>, ChangeError> {
-            let current = lock_target(conn, &tenant, actor, &user_id, |_| new_role != Role::Owner)?;
-            if current == new_role {
-                return Ok(None);
-            }
-            memberships::set_role(conn, &tenant, &user_id, new_role.as_str())?;
-            let fields = json!({ "role": { "from": current.as_str(), "to": new_role.as_str() } });
-            let subject = Subject::Member { user_id };
-            let event = Event::record(conn, &audit, &tenant, subject, Change::Updated, fields)?;
-            Ok(Some(event))
-        })
-        .await;
-    match changed {
-        Ok(event) => {
-            state.events.dispatch(event.as_slice()).await;
-            Ok(see_other("/members?notice=role_changed"))
-        }
+    let user = UserId::parse(&path).ok_or(PageError::NotFound)?;
+    let (cx, audit, tenant) = (state.manage(), &member.audit, member.tenant_id());
+    match members::change_role(&cx, audit, tenant, member.role(), &user, role).await {
+        Ok(()) => Ok(see_other("/members?notice=role_changed")),
         Err(err) => refused(&member, &state, err).await,
     }
 }
@@ -396,35 +316,11 @@ async fn remove(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let user_id = path.into_inner();
-    let tenant = member.tenant_id().clone();
-    let audit = member.audit.clone();
-    let actor = member.role();
-    let target = user_id.clone();
-    let removed = state
-        .store
-        .transaction(move |conn| -> Result<Event, ChangeError> {
-            let current = lock_target(conn, &tenant, actor, &target, |_| true)?;
-            memberships::delete(conn, &tenant, &target)?;
-            let ended = sessions::delete_in_tenant(conn, &tenant, &target)?;
-            let fields = json!({ "role": current.as_str(), "sessions_ended": ended });
-            let subject = Subject::Member { user_id: target };
-            Ok(Event::record(
-                conn,
-                &audit,
-                &tenant,
-                subject,
-                Change::Removed,
-                fields,
-            )?)
-        })
-        .await;
-    if let Ok(event) = &removed {
-        state.events.dispatch(std::slice::from_ref(event)).await;
-    }
-    match removed {
-        Ok(_) if user_id == member.user_id() => Ok(see_other("/")),
-        Ok(_) => Ok(see_other("/members?notice=removed")),
+    let user = UserId::parse(&path).ok_or(PageError::NotFound)?;
+    let (audit, tenant) = (&member.audit, member.tenant_id());
+    match members::remove(&state.manage(), audit, tenant, member.role(), &user).await {
+        Ok(()) if user.as_str() == member.user_id() => Ok(see_other("/")),
+        Ok(()) => Ok(see_other("/members?notice=removed")),
         Err(err) => refused(&member, &state, err).await,
     }
 }
@@ -440,12 +336,12 @@ async fn revoke_invitation(
     let actor = member.role();
     let withdrawn = state
         .store
-        .transaction(move |conn| -> Result<(), ChangeError> {
-            let found =
-                invitations::delete_pending(conn, &tenant, &id)?.ok_or(ChangeError::NotFound)?;
+        .transaction(move |conn| -> Result<(), ManageError> {
+            let found = invitations::delete_pending(conn, &tenant, &id)?
+                .ok_or(ManageError::NotFound("invitation"))?;
             if !Role::parse(&found.role).is_some_and(|r| actor.may_manage(r)) {
-                return Err(ChangeError::NotAllowed(
-                    "Only owners can withdraw an invitation to become owner.",
+                return Err(ManageError::Forbidden(
+                    "Only owners can withdraw an invitation to become owner.".into(),
                 ));
             }
             audit.record(
