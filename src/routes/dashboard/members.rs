@@ -4,24 +4,18 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use chrono::TimeDelta;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::context::{Layout, Member, Notice, Permission, can};
 use super::forms::FormState;
 use super::{Dashboard, PageError, render, see_other};
-use crate::auth::session::{INVITE_PURPOSE, SessionToken};
-use crate::domain::account::parse_email;
-use crate::domain::ids::{UserId, new_id};
+use crate::domain::account::Email;
+use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::{InvitationId, UserId};
 use crate::domain::role::{Action, Role};
+use crate::manage::invitations::{self, NewInvitation};
 use crate::manage::{ManageError, members};
 use crate::routes::state::AppState;
-use crate::store::models::InvitationRow;
-use crate::store::{StoreError, invitations, memberships};
-
-/// How long an invite link stays valid.
-pub const INVITATION_LIFETIME: TimeDelta = TimeDelta::days(7);
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/members", web::get().to(list))
@@ -95,12 +89,6 @@ async fn members_page<P: Permission>(
     notice: Option<&'static str>,
     problem: Option<String>,
 ) -> Result<MembersPage, PageError> {
-    let tenant = member.tenant_id().clone();
-    let at = state.clock.now();
-    let pending = state
-        .store
-        .run(move |conn| invitations::list_pending(conn, &tenant, at))
-        .await?;
     let role = member.role();
     let members = members::list(&state.manage(), member.tenant_id())
         .await?
@@ -114,15 +102,14 @@ async fn members_page<P: Permission>(
             joined: m.joined_at.format("%Y-%m-%d").to_string(),
         })
         .collect();
-    let invitations = pending
+    let invitations = invitations::pending(&state.manage(), member.tenant_id())
+        .await?
         .into_iter()
-        .filter_map(|i| {
-            Some(InvitationView {
-                role: Role::parse(&i.role)?,
-                id: i.id,
-                email: i.email,
-                expires: i.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-            })
+        .map(|i| InvitationView {
+            id: i.id.into_string(),
+            email: i.email,
+            role: i.role,
+            expires: i.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
         })
         .collect();
     let (invite_link, invited_email) = match invite {
@@ -154,23 +141,6 @@ pub struct InviteForm {
     role: String,
 }
 
-enum InviteError {
-    AlreadyMember,
-    Store(StoreError),
-}
-
-impl From<StoreError> for InviteError {
-    fn from(err: StoreError) -> Self {
-        Self::Store(err)
-    }
-}
-
-impl From<diesel::result::Error> for InviteError {
-    fn from(err: diesel::result::Error) -> Self {
-        Self::Store(err.into())
-    }
-}
-
 /// Creates an invitation and shows its link once; only the link's digest is stored.
 async fn invite(
     member: Member<can::ManageMembers>,
@@ -180,7 +150,7 @@ async fn invite(
 ) -> Result<HttpResponse, PageError> {
     let mut shown = FormState::new();
     shown.keep("email", &form.email).keep("role", &form.role);
-    let email = parse_email(&form.email);
+    let email = Email::parse(&form.email);
     if email.is_none() {
         shown.error("email", "Enter an e-mail address, like dev@example.com.");
     }
@@ -199,65 +169,32 @@ async fn invite(
         return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
 
-    let token = SessionToken::generate();
-    let digest = dashboard.keys.digest(INVITE_PURPOSE, &token);
-    let tenant = member.tenant_id().clone();
-    let invited_by = member.user_id().to_owned();
-    let audit = member.audit.clone();
-    let invited = email.clone();
-    let at = state.clock.now();
-    let created = state
-        .store
-        .transaction(move |conn| -> Result<(), InviteError> {
-            let already = memberships::list_for_tenant(conn, &tenant)?
-                .into_iter()
-                .any(|(_, e)| e == invited);
-            if already {
-                return Err(InviteError::AlreadyMember);
-            }
-            invitations::delete_pending_for_email(conn, &tenant, &invited)?;
-            let row = InvitationRow {
-                id: new_id(),
-                tenant_id: tenant.as_str().to_owned(),
-                email: invited.clone(),
-                role: role.as_str().to_owned(),
-                token_digest: digest,
-                invited_by,
-                created_at: at,
-                expires_at: at + INVITATION_LIFETIME,
-                accepted_at: None,
-            };
-            invitations::insert(conn, &row)?;
-            audit.record(
-                conn,
-                &tenant,
-                "invitation.create",
-                ("invitation", &row.id),
-                json!({ "email": invited, "role": role.as_str() }),
-            )?;
-            Ok(())
-        })
-        .await;
-    match created {
-        Ok(()) => {
-            let link = format!("{}/invitations/{}", dashboard.public_url, token.expose());
-            let page = members_page(
-                &member,
-                &state,
-                FormState::new(),
-                Some((link, email)),
-                None,
-                None,
-            )
-            .await?;
+    let new = NewInvitation {
+        email: email.clone(),
+        role,
+        invited_by: UserId::from_trusted(member.user_id().to_owned()),
+    };
+    let (cx, audit, tenant) = (state.manage(), &member.audit, member.tenant_id());
+    match invitations::invite(&cx, &dashboard.keys, audit, tenant, member.role(), new).await {
+        Ok(invited) => {
+            let token = invited.token.expose();
+            let link = format!("{}/invitations/{token}", dashboard.public_url);
+            let invite = Some((link, email.to_string()));
+            let page = members_page(&member, &state, FormState::new(), invite, None, None).await?;
             Ok(render(StatusCode::OK, &page))
         }
-        Err(InviteError::AlreadyMember) => {
-            shown.error("email", "This person is already a member of this tenant.");
+        Err(err) => {
+            match err {
+                ManageError::Refused {
+                    code: ErrorCode::AlreadyMember,
+                    message,
+                } => shown.error("email", message),
+                ManageError::Forbidden(message) => shown.error("role", message),
+                err => return Err(err.into()),
+            };
             let page = members_page(&member, &state, shown, None, None, None).await?;
             Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }
-        Err(InviteError::Store(err)) => Err(err.into()),
     }
 }
 
@@ -330,31 +267,9 @@ async fn revoke_invitation(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let id = path.into_inner();
-    let tenant = member.tenant_id().clone();
-    let audit = member.audit.clone();
-    let actor = member.role();
-    let withdrawn = state
-        .store
-        .transaction(move |conn| -> Result<(), ManageError> {
-            let found = invitations::delete_pending(conn, &tenant, &id)?
-                .ok_or(ManageError::NotFound("invitation"))?;
-            if !Role::parse(&found.role).is_some_and(|r| actor.may_manage(r)) {
-                return Err(ManageError::Forbidden(
-                    "Only owners can withdraw an invitation to become owner.".into(),
-                ));
-            }
-            audit.record(
-                conn,
-                &tenant,
-                "invitation.delete",
-                ("invitation", &id),
-                json!({ "email": found.email, "role": found.role }),
-            )?;
-            Ok(())
-        })
-        .await;
-    match withdrawn {
+    let id = InvitationId::parse(&path).ok_or(PageError::NotFound)?;
+    let (cx, audit, tenant) = (state.manage(), &member.audit, member.tenant_id());
+    match invitations::withdraw(&cx, audit, tenant, member.role(), &id).await {
         Ok(()) => Ok(see_other("/members?notice=invitation_revoked")),
         Err(err) => refused(&member, &state, err).await,
     }
