@@ -180,6 +180,7 @@ impl From<ManageError> for ApiError {
             ManageError::Refused { code, message } => {
                 Self::new(refusal_status(code), code, message)
             }
+            ManageError::Throttled { retry_after } => Self::rate_limited(retry_after),
             ManageError::Store(err) => err.into(),
             ManageError::Internal(err) => Self::internal(err),
         }
