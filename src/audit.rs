@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::domain::ids::{TenantId, new_id};
+use crate::domain::ids::{KeyId, RootKeyId, TenantId, UserId, new_id};
 use crate::domain::time::Clock;
 use crate::store::models::AuditEventRow;
 use crate::store::{DbConnection, StoreError, audit_events};
@@ -10,24 +10,24 @@ use crate::store::{DbConnection, StoreError, audit_events};
 /// Who performed an action.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
-    RootKey(String),
-    User(String),
+    RootKey(RootKeyId),
+    User(UserId),
     /// The operator, through the `latchkey` command line.
     Cli,
     /// A secret scanner's signed leak report.
     LeakReporter(String),
     /// An OAuth client (an API key, by id) acting on itself, e.g. revoking itself (RFC 7009).
-    Client(String),
+    Client(KeyId),
 }
 
 impl Actor {
     fn parts(&self) -> (&'static str, &str) {
         match self {
-            Self::RootKey(id) => ("root_key", id),
-            Self::User(id) => ("user", id),
+            Self::RootKey(id) => ("root_key", id.as_str()),
+            Self::User(id) => ("user", id.as_str()),
             Self::Cli => ("cli", "cli"),
             Self::LeakReporter(id) => ("leak_reporter", id),
-            Self::Client(id) => ("oauth_client", id),
+            Self::Client(id) => ("oauth_client", id.as_str()),
         }
     }
 
@@ -99,16 +99,20 @@ impl AuditContext {
 #[cfg(test)]
 mod tests {
     use super::Actor;
+    use crate::domain::ids::{KeyId, RootKeyId, UserId};
 
     #[test]
     fn labels_name_the_kind_and_id() {
-        assert_eq!(Actor::RootKey("r1".into()).label(), "root_key:r1");
-        assert_eq!(Actor::User("u1".into()).label(), "user:u1");
+        let root_key = Actor::RootKey(RootKeyId::from_trusted("r1".into()));
+        assert_eq!(root_key.label(), "root_key:r1");
+        let user = Actor::User(UserId::from_trusted("u1".into()));
+        assert_eq!(user.label(), "user:u1");
         assert_eq!(Actor::Cli.label(), "cli");
         assert_eq!(
             Actor::LeakReporter("github".into()).label(),
             "leak_reporter:github"
         );
-        assert_eq!(Actor::Client("k1".into()).label(), "oauth_client:k1");
+        let client = Actor::Client(KeyId::from_trusted("k1".into()));
+        assert_eq!(client.label(), "oauth_client:k1");
     }
 }

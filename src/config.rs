@@ -91,8 +91,6 @@ pub struct Settings {
     pub secret: SecretSource,
     /// Lifetime of issued access tokens.
     pub token_ttl_seconds: i64,
-    /// `aud` of issued access tokens; the issuer (`public_url`) unless set.
-    pub token_audience: String,
     pub signing_algorithm: SigningAlgorithm,
     /// GitHub-format public keys of secret scanners allowed to report leaks; none: intake refused.
     pub leak_reporter_keys: Option<PathBuf>,
@@ -149,7 +147,7 @@ impl Settings {
         let store = StoreSettings::load(env, &file)?;
         let redis = RedisSettings::load(env, &file)?;
         let log_format = log_format(env, &file)?;
-        let tokens = TokenSettings::load(env, &file, &http.public_url)?;
+        let tokens = TokenSettings::load(env, &file)?;
         let leak_reporter_keys = env
             .var("LATCHKEY_LEAK_REPORTER_KEYS")
             .map(PathBuf::from)
@@ -170,7 +168,6 @@ impl Settings {
             management_rate_limit_per_minute: http.management_rate_limit_per_minute,
             secret,
             token_ttl_seconds: tokens.ttl_seconds,
-            token_audience: tokens.audience,
             signing_algorithm: tokens.signing_algorithm,
             leak_reporter_keys,
             trusted_proxies: http.trusted_proxies,
@@ -359,13 +356,11 @@ fn log_format(env: &impl Env, file: &FileSettings) -> Result<LogFormat, ConfigEr
 /// The access tokens the OAuth endpoints issue.
 struct TokenSettings {
     ttl_seconds: i64,
-    audience: String,
     signing_algorithm: SigningAlgorithm,
 }
 
 impl TokenSettings {
-    /// `public_url` is the audience unless one is set.
-    fn load(env: &impl Env, file: &FileSettings, public_url: &str) -> Result<Self, ConfigError> {
+    fn load(env: &impl Env, file: &FileSettings) -> Result<Self, ConfigError> {
         let ttl_seconds = number(
             env,
             "LATCHKEY_TOKEN_TTL_SECONDS",
@@ -373,12 +368,16 @@ impl TokenSettings {
             600,
             1..=86_400,
         )?;
-        let audience = env
-            .var("LATCHKEY_TOKEN_AUDIENCE")
-            .or_else(|| file.token_audience.clone())
-            .map(|a| a.trim().to_owned())
-            .filter(|a| !a.is_empty())
-            .unwrap_or_else(|| public_url.to_owned());
+        // A deployment-wide audience would let one tenant's tokens pass for another's: the
+        // audience is each keyspace's now. Refuse the old setting rather than ignore it.
+        if env.var("LATCHKEY_TOKEN_AUDIENCE").is_some() || file.token_audience.is_some() {
+            return Err(ConfigError::Invalid {
+                name: "LATCHKEY_TOKEN_AUDIENCE",
+                message: "was removed: each keyspace sets the audience of its tokens \
+                          (`token_audience`, by default {issuer}/keyspaces/{keyspace_id})"
+                    .into(),
+            });
+        }
         let signing_algorithm = match env
             .var("LATCHKEY_SIGNING_ALGORITHM")
             .or_else(|| file.signing_algorithm.clone())
@@ -393,7 +392,6 @@ impl TokenSettings {
         };
         Ok(Self {
             ttl_seconds,
-            audience,
             signing_algorithm,
         })
     }
@@ -633,7 +631,6 @@ max_body_bytes = 4096
 stale_seconds = 30
 management_rate_limit_per_minute = 100
 token_ttl_seconds = 300
-token_audience = "api://billing"
 signing_algorithm = "ES256"
 leak_reporter_keys = "reporters.json"
 trusted_proxies = "10.0.0.0/8"
@@ -653,7 +650,6 @@ trusted_proxies = "10.0.0.0/8"
         assert_eq!(s.stale_seconds, 30);
         assert_eq!(s.management_rate_limit_per_minute, 100);
         assert_eq!(s.token_ttl_seconds, 300);
-        assert_eq!(s.token_audience, "api://billing");
         assert_eq!(s.signing_algorithm, SigningAlgorithm::ES256);
         assert_eq!(s.leak_reporter_keys, Some(PathBuf::from("reporters.json")));
         assert_eq!(
@@ -688,20 +684,12 @@ trusted_proxies = "10.0.0.0/8"
     fn token_settings_default_and_validate() {
         let s = Settings::load(&[("LATCHKEY_PUBLIC_URL", "https://auth.example/")], None).unwrap();
         assert_eq!(s.token_ttl_seconds, 600);
-        assert_eq!(s.token_audience, "https://auth.example");
         assert_eq!(s.signing_algorithm, SigningAlgorithm::EdDSA);
         assert!(s.leak_reporter_keys.is_none());
-        let s = Settings::load(
-            &[
-                ("LATCHKEY_SIGNING_ALGORITHM", "ES256"),
-                ("LATCHKEY_TOKEN_AUDIENCE", "api://billing"),
-            ],
-            None,
-        )
-        .unwrap();
+        let s = Settings::load(&[("LATCHKEY_SIGNING_ALGORITHM", "ES256")], None).unwrap();
         assert_eq!(s.signing_algorithm, SigningAlgorithm::ES256);
-        assert_eq!(s.token_audience, "api://billing");
         for (name, value) in [
+            ("LATCHKEY_TOKEN_AUDIENCE", "api://billing"),
             ("LATCHKEY_SIGNING_ALGORITHM", "HS256"),
             ("LATCHKEY_SIGNING_ALGORITHM", "none"),
             ("LATCHKEY_TOKEN_TTL_SECONDS", "0"),

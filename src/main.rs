@@ -69,22 +69,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let store = open_command_store(&settings).await?;
                 let rotated = tokio::task::spawn_blocking(move || {
                     let mut conn = store.conn()?;
-                    latchkey::tokens::signing::rotate(&mut conn, &cipher, algorithm, ttl)
+                    let at = latchkey::store::now();
+                    latchkey::tokens::signing::rotate(&mut conn, &cipher, algorithm, ttl, at)
                 })
                 .await??;
                 if json {
+                    println!("{}", serde_json::json!({ "rotated": rotated }));
+                } else if rotated.is_empty() {
+                    println!("No tenant signs tokens yet: nothing to rotate");
+                }
+                for one in rotated.iter().filter(|_| !json) {
                     println!(
-                        "{}",
-                        serde_json::to_string(&rotated).expect("rotation output serializes")
-                    );
-                } else {
-                    println!(
-                        "New {} signing key {} signs from now on; {} retired key(s) stay in the \
-                         JWKS until {}",
-                        rotated.algorithm,
-                        rotated.kid,
-                        rotated.retired,
-                        rotated.retired_keys_removed_after
+                        "Tenant {}: new {} signing key {} signs from now on; {} retired key(s) \
+                         stay in its JWKS until {}",
+                        one.tenant_id,
+                        one.algorithm,
+                        one.kid,
+                        one.retired,
+                        one.retired_keys_removed_after
                     );
                 }
             }

@@ -116,7 +116,6 @@ impl Application {
         let tokens = Arc::new(TokenService::new(
             store.clone(),
             public_url.clone(),
-            bound_public_url(&settings.token_audience, port),
             settings.token_ttl_seconds,
             keyring,
             denylist.clone(),

@@ -1,6 +1,7 @@
 //! L1, the in-process tier: what it holds for a digest, how long, and when a hit reloads it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
@@ -63,18 +64,66 @@ pub(super) struct L1Entry<T> {
     /// On tokio's clock, like the cache's timers: a test that pauses and moves that clock ages
     /// entries without waiting.
     pub(super) read_at: tokio::time::Instant,
+    /// The digest's generation when the read began: once an eviction moves it on, the entry
+    /// may hold the state from before the change and answers no one.
+    pub(super) generation: Generation,
 }
 
 impl<T> L1Entry<T> {
-    pub(super) fn new(record: Option<Arc<T>>) -> Self {
+    pub(super) fn new(record: Option<Arc<T>>, generation: Generation) -> Self {
         Self {
             record,
             read_at: tokio::time::Instant::now(),
+            generation,
         }
     }
 
     pub(super) fn lookup(self) -> Lookup<T> {
         self.record.map_or(Lookup::NotFound, Lookup::Found)
+    }
+}
+
+/// Eviction counters, one per stripe of digests, plus one for "everything": a load remembers
+/// its digest's [`Generation`] before it reads and is kept only if it is unchanged after. A
+/// stripe shared with another digest only costs that load its place in L1.
+pub(super) struct Generations {
+    all: AtomicU64,
+    stripes: Box<[AtomicU64]>,
+}
+
+/// What [`Generations::of`] was for a digest when a load started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Generation(u64, u64);
+
+const GENERATION_STRIPES: usize = 4096;
+
+impl Generations {
+    pub(super) fn new() -> Self {
+        Self {
+            all: AtomicU64::new(0),
+            stripes: (0..GENERATION_STRIPES).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn stripe(&self, digest: &KeyDigest) -> &AtomicU64 {
+        // Uniform: the digest is an HMAC.
+        let [a, b, ..] = *digest.as_bytes();
+        &self.stripes[usize::from(u16::from_le_bytes([a, b])) % GENERATION_STRIPES]
+    }
+
+    pub(super) fn of(&self, digest: &KeyDigest) -> Generation {
+        Generation(
+            self.all.load(Ordering::Acquire),
+            self.stripe(digest).load(Ordering::Acquire),
+        )
+    }
+
+    pub(super) fn evicted(&self, digest: &KeyDigest) {
+        self.stripe(digest).fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(super) fn evicted_all(&self) {
+        self.all.fetch_add(1, Ordering::AcqRel);
     }
 }
 

@@ -3,14 +3,15 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::l1::{EntryExpiry, L1_CAPACITY, L1Entry, L1Timing, NEGATIVE_TTL};
+use super::l1::{
+    EntryExpiry, Generation, Generations, L1_CAPACITY, L1Entry, L1Timing, NEGATIVE_TTL,
+};
 use crate::domain::key::KeyDigest;
 use crate::metrics::{Metrics, Tier};
 use crate::redis::RedisTier;
@@ -32,7 +33,7 @@ pub trait Cached: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
 }
 
 /// What a tier lookup found.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Lookup<T> {
     Found(Arc<T>),
     NotFound,
@@ -51,15 +52,30 @@ enum Through<T> {
 }
 
 impl<T> Through<T> {
-    /// What L1 may keep of this answer, or why it keeps nothing.
-    fn into_l1(self) -> Result<L1Entry<T>, NotCached<T>> {
+    /// What L1 may keep of this answer, read from `generation` on, or why it keeps nothing.
+    fn into_l1(self, generation: Generation) -> Result<L1Entry<T>, NotCached<T>> {
         match self {
-            Through::Found(record, true) => Ok(L1Entry::new(Some(record))),
+            Through::Found(record, true) => Ok(L1Entry::new(Some(record), generation)),
             Through::Found(record, false) => Err(NotCached::Uncacheable(record)),
-            Through::NotFound => Ok(L1Entry::new(None)),
+            Through::NotFound => Ok(L1Entry::new(None, generation)),
             Through::Stale(record) => Err(NotCached::Stale(record)),
         }
     }
+
+    fn into_lookup(self) -> Lookup<T> {
+        match self {
+            Through::Found(record, _) => Lookup::Found(record),
+            Through::NotFound => Lookup::NotFound,
+            Through::Stale(record) => Lookup::Stale(record),
+        }
+    }
+}
+
+/// A load L1 keeps nothing of, with the generation it read from.
+#[derive(Debug)]
+struct Miss<T> {
+    generation: Generation,
+    why: NotCached<T>,
 }
 
 /// Why a load is not put into L1: either it must not be cached, or it failed.
@@ -69,6 +85,9 @@ enum NotCached<T> {
     /// entry under this lookup digest could not be evicted. Always read through.
     Uncacheable(Arc<T>),
     Stale(Arc<T>),
+    /// Read while its digest was evicted: this caller's answer (it asked before the change
+    /// finished), kept for no one else.
+    Overlapped(Lookup<T>),
     Failed(StoreError),
 }
 
@@ -85,9 +104,10 @@ pub struct TieredCache<T: Cached> {
     metrics: Arc<Metrics>,
     /// Digests being reloaded in the background (at most one reload each).
     refreshing: Arc<Mutex<HashSet<[u8; 32]>>>,
-    /// Counts local evictions (of any digest): a background reload that overlapped one is
-    /// dropped, since it may have read the record before the change that evicted it.
-    evictions: Arc<AtomicU64>,
+    /// Bumped by every eviction: a load (first lookup or background reload) that overlapped an
+    /// eviction of its digest is not kept in L1, since it may have read the record before the
+    /// change that evicted it.
+    generations: Arc<Generations>,
 }
 
 impl<T: Cached> TieredCache<T> {
@@ -115,7 +135,7 @@ impl<T: Cached> TieredCache<T> {
             l2_ttl: L2_TTL.min(stale_bound).max(MIN_L2_TTL),
             metrics,
             refreshing: Default::default(),
-            evictions: Default::default(),
+            generations: Arc::new(Generations::new()),
         }
     }
 
@@ -142,6 +162,7 @@ impl<T: Cached> TieredCache<T> {
         Row: StoredByDigest + Send + 'static,
         T: From<Row>,
         F: FnOnce(&mut DbConnection, &[KeyDigest]) -> Result<Option<Row>, StoreError>
+            + Clone
             + Send
             + 'static,
     {
@@ -158,9 +179,13 @@ impl<T: Cached> TieredCache<T> {
     }
 
     /// Finds the record for `digest`, loading it from the store with `load` when no tier has it.
+    ///
+    /// No answer predates an eviction that finished before the call: every L1 entry carries the
+    /// digest's eviction generation from when its read began, and one that an eviction has
+    /// moved past is dropped, however the read that made it was interleaved with the change.
     pub async fn get<F, Fut>(&self, digest: KeyDigest, load: F) -> Result<Lookup<T>, StoreError>
     where
-        F: FnOnce() -> Fut + Send + 'static,
+        F: FnOnce() -> Fut + Clone + Send + 'static,
         Fut: Future<Output = Result<Loaded<T>, StoreError>> + Send + 'static,
     {
         // Both read-through paths are boxed: their futures (L2, the store, the coalescing) are
@@ -169,11 +194,17 @@ impl<T: Cached> TieredCache<T> {
             return Box::pin(self.read_past_l1(digest, load)).await;
         }
         if let Some(hit) = self.l1.get(digest.as_bytes()).await {
-            self.metrics.cache_lookup(Tier::L1, true);
-            if hit.record.is_some() && hit.read_at.elapsed() >= self.timing.refresh_after(&digest) {
-                self.refresh_in_background(digest, load);
+            if hit.generation == self.generations.of(&digest) {
+                self.metrics.cache_lookup(Tier::L1, true);
+                if hit.record.is_some()
+                    && hit.read_at.elapsed() >= self.timing.refresh_after(&digest)
+                {
+                    self.refresh_in_background(digest, load);
+                }
+                return Ok(hit.lookup());
             }
-            return Ok(hit.lookup());
+            // Read before the latest eviction of its digest (its load raced the change).
+            self.l1.invalidate(digest.as_bytes()).await;
         }
         self.metrics.cache_lookup(Tier::L1, false);
         Box::pin(self.load_into_l1(digest, load)).await
@@ -189,40 +220,57 @@ impl<T: Cached> TieredCache<T> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Loaded<T>, StoreError>>,
     {
-        Ok(match self.read_through(digest, load).await? {
-            Through::Found(record, _) => Lookup::Found(record),
-            Through::NotFound => Lookup::NotFound,
-            Through::Stale(record) => Lookup::Stale(record),
-        })
+        Ok(self.read_through(digest, load).await?.into_lookup())
     }
 
     /// After an L1 miss: one read through L2 and the store, shared by concurrent callers for the
-    /// digest and kept in L1 if it may be.
+    /// digest and kept in L1 if it may be. A caller that joins a read begun before an eviction
+    /// it has seen (the read may hold the state from before the change) reads again on its own.
     async fn load_into_l1<F, Fut>(
         &self,
         digest: KeyDigest,
         load: F,
     ) -> Result<Lookup<T>, StoreError>
     where
-        F: FnOnce() -> Fut,
+        F: FnOnce() -> Fut + Clone,
         Fut: Future<Output = Result<Loaded<T>, StoreError>>,
     {
         let key = *digest.as_bytes();
+        let seen = self.generations.of(&digest);
+        let again = load.clone();
         // Coalesced: concurrent callers for one digest wait for this single load.
         let loaded = self
             .l1
             .try_get_with(key, async {
-                match self.read_through(digest, load).await {
-                    Ok(through) => through.into_l1(),
-                    Err(err) => Err(NotCached::Failed(err)),
+                let generation = self.generations.of(&digest);
+                let miss = |why| Miss { generation, why };
+                let through = self
+                    .read_through(digest, load)
+                    .await
+                    .map_err(|err| miss(NotCached::Failed(err)))?;
+                // Evicted while the read was in flight: L1 keeps nothing of it.
+                if self.generations.of(&digest) != generation {
+                    return Err(miss(NotCached::Overlapped(through.into_lookup())));
                 }
+                through.into_l1(generation).map_err(miss)
             })
             .await;
+        let read_from = match &loaded {
+            Ok(entry) => entry.generation,
+            Err(miss) => miss.generation,
+        };
+        if read_from != seen {
+            if loaded.is_ok() {
+                self.l1.invalidate(&key).await;
+            }
+            return Box::pin(self.read_past_l1(digest, again)).await;
+        }
         match loaded {
             Ok(entry) => Ok(entry.lookup()),
-            Err(err) => match &*err {
+            Err(miss) => match &miss.why {
                 NotCached::Stale(record) => Ok(Lookup::Stale(record.clone())),
                 NotCached::Uncacheable(record) => Ok(Lookup::Found(record.clone())),
+                NotCached::Overlapped(lookup) => Ok(lookup.clone()),
                 NotCached::Failed(err) => Err(StoreError::Unavailable(err.to_string())),
             },
         }
@@ -247,21 +295,18 @@ impl<T: Cached> TieredCache<T> {
                 set: tiers.refreshing.clone(),
                 key,
             };
-            let evictions = tiers.evictions.load(Ordering::Acquire);
+            let generation = tiers.generations.of(&digest);
             let entry = match tiers.read_through(digest, load).await {
-                Ok(through) => through.into_l1().ok(),
+                Ok(through) => through.into_l1(generation).ok(),
                 Err(_) => None,
             };
-            let unchanged = || tiers.evictions.load(Ordering::Acquire) == evictions;
+            // An eviction after this check leaves the entry behind its digest's generation,
+            // and no hit takes it.
             if let Some(entry) = entry
-                && unchanged()
+                && tiers.generations.of(&digest) == generation
                 && tiers.l1_trusted()
             {
                 tiers.l1.insert(key, entry).await;
-                // An eviction between the check and the insert: take the entry back out.
-                if !unchanged() {
-                    tiers.l1.invalidate(&key).await;
-                }
             }
         });
     }
@@ -325,15 +370,15 @@ impl<T: Cached> TieredCache<T> {
 
     /// Evicts digests from this node's tiers (L1 and the stale copy).
     pub async fn evict_local(&self, digests: &[KeyDigest]) {
-        self.evictions.fetch_add(1, Ordering::AcqRel);
         for digest in digests {
+            self.generations.evicted(digest);
             self.l1.invalidate(digest.as_bytes()).await;
             self.last_known.invalidate(digest.as_bytes()).await;
         }
     }
 
     pub fn clear_l1(&self) {
-        self.evictions.fetch_add(1, Ordering::AcqRel);
+        self.generations.evicted_all();
         self.l1.invalidate_all();
     }
 }
@@ -352,7 +397,7 @@ impl Drop for Reloading {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicU32;
+    use std::sync::atomic::{AtomicU32, Ordering};
 
     use tokio::time::Instant;
 
@@ -478,6 +523,65 @@ mod tests {
         assert_eq!(store.loads(), 2, "the reload ran");
         assert_eq!(store.get(&cache, Duration::ZERO).await, Record(2));
         assert_eq!(store.loads(), 3);
+    }
+
+    /// The race the fault tests found: a key's first lookup reads the store, the key is revoked
+    /// and evicted while that read is in flight, and the read then filled L1 with the old state.
+    #[tokio::test(start_paused = true)]
+    async fn a_first_lookup_that_overlaps_an_eviction_is_not_kept() {
+        let (cache, store) = (cache(), Store::default());
+        store.version.store(1, Ordering::SeqCst);
+        let digest = KeyDigest::from_slice(&DIGEST).unwrap();
+        let first = {
+            let (cache, store) = (cache.clone(), store.clone());
+            tokio::spawn(async move { store.get(&cache, Duration::from_millis(100)).await })
+        };
+        // The load has read version 1 and is waiting; the change commits and evicts.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        store.version.store(2, Ordering::SeqCst);
+        cache.evict_local(&[digest]).await;
+        assert_eq!(first.await.unwrap(), Record(1), "it read before the change");
+
+        assert_eq!(store.get(&cache, Duration::ZERO).await, Record(2));
+        assert_eq!(store.loads(), 2, "the overlapping load was not kept");
+    }
+
+    /// A lookup made after the eviction must not join the read that began before it.
+    #[tokio::test(start_paused = true)]
+    async fn a_lookup_after_an_eviction_does_not_share_the_read_from_before_it() {
+        let (cache, store) = (cache(), Store::default());
+        store.version.store(1, Ordering::SeqCst);
+        let digest = KeyDigest::from_slice(&DIGEST).unwrap();
+        let first = {
+            let (cache, store) = (cache.clone(), store.clone());
+            tokio::spawn(async move { store.get(&cache, Duration::from_millis(100)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        store.version.store(2, Ordering::SeqCst);
+        cache.evict_local(&[digest]).await;
+        // The revocation has answered; this lookup comes after it, while the old read waits.
+        assert_eq!(
+            store.get(&cache, Duration::from_millis(10)).await,
+            Record(2)
+        );
+        assert_eq!(first.await.unwrap(), Record(1));
+    }
+
+    /// An eviction of one digest does not stop another digest's load from being kept.
+    #[tokio::test(start_paused = true)]
+    async fn an_eviction_of_another_digest_does_not_stop_caching() {
+        let (cache, store) = (cache(), Store::default());
+        let first = {
+            let (cache, store) = (cache.clone(), store.clone());
+            tokio::spawn(async move { store.get(&cache, Duration::from_millis(100)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        cache
+            .evict_local(&[KeyDigest::from_slice(&[8; 32]).unwrap()])
+            .await;
+        first.await.unwrap();
+        store.get(&cache, Duration::ZERO).await;
+        assert_eq!(store.loads(), 1, "kept in L1");
     }
 
     #[tokio::test(start_paused = true)]

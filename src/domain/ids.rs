@@ -16,6 +16,12 @@ pub fn parse_id(raw: &str) -> Option<String> {
     (canonical == raw).then_some(canonical)
 }
 
+/// An id a client may name (in a path or a body): generic code parses any of them the same way.
+pub trait PublicId: Sized {
+    /// The id, if `raw` is its canonical form.
+    fn parse(raw: &str) -> Option<Self>;
+}
+
 /// One id newtype: `new()` mints a UUIDv7, `parse` accepts only the canonical form a client
 /// may send, `from_trusted` wraps what the store returned. There is no `Default`: an id is
 /// always one on purpose.
@@ -49,6 +55,13 @@ macro_rules! id_type {
 
             pub fn into_string(self) -> String {
                 self.0
+            }
+        }
+
+        impl PublicId for $name {
+            fn parse(raw: &str) -> Option<Self> {
+                // The inherent `parse` (it takes precedence), so callers need not import the trait.
+                Self::parse(raw)
             }
         }
 

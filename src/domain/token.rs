@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ids::TenantId;
 use super::scope::{Scope, ScopeError, Scopes};
 
 /// `typ` of every access token latchkey issues (RFC 9068 §2.1).
@@ -42,9 +43,26 @@ impl SigningAlgorithm {
     }
 }
 
+/// A tenant's OAuth issuer: each tenant is its own, below the deployment's public URL.
+pub fn issuer_of(public_url: &str, tenant: &TenantId) -> String {
+    format!("{public_url}/oauth/{tenant}")
+}
+
+/// Where a tenant's RFC 8414 metadata is published by path insertion (RFC 8414 §3.1); it is
+/// also at `{issuer}/.well-known/oauth-authorization-server`, where many libraries look.
+pub fn metadata_url_of(public_url: &str, tenant: &TenantId) -> String {
+    format!("{public_url}/.well-known/oauth-authorization-server/oauth/{tenant}")
+}
+
+/// The `aud` of tokens minted from a keyspace's keys when the keyspace sets none.
+pub fn default_audience(issuer: &str, keyspace_id: &str) -> String {
+    format!("{issuer}/keyspaces/{keyspace_id}")
+}
+
 /// The claims of an access token (RFC 9068 §2.2).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessTokenClaims {
+    /// The tenant's issuer, [`issuer_of`].
     pub iss: String,
     /// The key's `owner_id`, or the key id when it has none.
     pub sub: String,
@@ -54,6 +72,10 @@ pub struct AccessTokenClaims {
     pub jti: String,
     /// The id of the API key the token was minted from.
     pub client_id: String,
+    /// The tenant whose key it was minted from (its issuer names it too).
+    pub tenant_id: String,
+    /// The keyspace of that key; `aud` is the keyspace's audience.
+    pub keyspace_id: String,
     /// Space-delimited scopes.
     #[serde(default)]
     pub scope: String,

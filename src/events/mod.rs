@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::audit::{Actor, AuditContext};
 use crate::auth::root_key::RootKeyRecord;
 use crate::cache::Caches;
-use crate::domain::ids::TenantId;
+use crate::domain::ids::{InvitationId, KeyId, KeyspaceId, RootKeyId, TenantId, UserId};
 use crate::domain::key::KeyDigest;
 use crate::store::models::{ApiKeyRow, RootKeyRow};
 use crate::store::{DbConnection, StoreError};
@@ -24,37 +24,37 @@ use crate::verify::KeyRecord;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Subject {
     Key {
-        id: String,
+        id: KeyId,
         digest: Option<KeyDigest>,
     },
     RootKey {
-        id: String,
+        id: RootKeyId,
         digest: Option<KeyDigest>,
     },
     Keyspace {
-        id: String,
+        id: KeyspaceId,
     },
     /// A user's membership of the tenant.
     Member {
-        user_id: String,
+        user_id: UserId,
     },
     /// An invitation to join the tenant.
     Invitation {
-        id: String,
+        id: InvitationId,
     },
 }
 
 impl Subject {
     pub fn key(row: &ApiKeyRow) -> Self {
         Self::Key {
-            id: row.id.clone(),
+            id: KeyId::from_trusted(row.id.clone()),
             digest: KeyDigest::from_slice(&row.digest),
         }
     }
 
     pub fn root_key(row: &RootKeyRow) -> Self {
         Self::RootKey {
-            id: row.id.clone(),
+            id: RootKeyId::from_trusted(row.id.clone()),
             digest: KeyDigest::from_slice(&row.digest),
         }
     }
@@ -62,11 +62,11 @@ impl Subject {
     /// The audit log's target: kind and id.
     fn target(&self) -> (&'static str, &str) {
         match self {
-            Self::Key { id, .. } => ("key", id),
-            Self::RootKey { id, .. } => ("root_key", id),
-            Self::Keyspace { id } => ("keyspace", id),
-            Self::Member { user_id } => ("user", user_id),
-            Self::Invitation { id } => ("invitation", id),
+            Self::Key { id, .. } => ("key", id.as_str()),
+            Self::RootKey { id, .. } => ("root_key", id.as_str()),
+            Self::Keyspace { id } => ("keyspace", id.as_str()),
+            Self::Member { user_id } => ("user", user_id.as_str()),
+            Self::Invitation { id } => ("invitation", id.as_str()),
         }
     }
 }
@@ -80,7 +80,7 @@ pub enum Change {
     Enabled,
     /// The key was rotated: a successor exists and this key expires at the grace's end.
     Rotated {
-        successor_id: String,
+        successor_id: KeyId,
     },
     Revoked {
         reason: Option<String>,
@@ -275,7 +275,7 @@ mod tests {
             ..AuditContext::cli()
         };
         let subject = Subject::Key {
-            id: "k".into(),
+            id: KeyId::from_trusted("k".into()),
             digest: None,
         };
         Event::new(&audit, &TenantId::from_trusted("t".into()), subject, change)
@@ -311,33 +311,44 @@ mod tests {
         let tenant = TenantId::from_trusted("t".into());
         let action =
             |subject: Subject, change| Event::new(&audit, &tenant, subject, change).action();
-        let keyspace = || Subject::Keyspace { id: "ks".into() };
+        let keyspace = || Subject::Keyspace {
+            id: KeyspaceId::from_trusted("ks".into()),
+        };
         let member = || Subject::Member {
-            user_id: "u".into(),
+            user_id: UserId::from_trusted("u".into()),
         };
         assert_eq!(action(keyspace(), Change::Created), "keyspace.create");
         assert_eq!(action(keyspace(), Change::Updated), "keyspace.update");
         assert_eq!(action(member(), Change::Created), "membership.create");
         assert_eq!(action(member(), Change::Updated), "membership.update");
         assert_eq!(action(member(), Change::Removed), "membership.delete");
-        let invitation = || Subject::Invitation { id: "i".into() };
+        let invitation = || Subject::Invitation {
+            id: InvitationId::from_trusted("i".into()),
+        };
         assert_eq!(action(invitation(), Change::Created), "invitation.create");
         assert_eq!(action(invitation(), Change::Removed), "invitation.delete");
     }
 
     #[test]
     fn the_source_follows_the_actor_unless_set() {
+        let root_key = || RootKeyId::from_trusted("r".into());
         let cases = [
-            (Actor::RootKey("r".into()), Source::Api),
-            (Actor::User("u".into()), Source::Dashboard),
+            (Actor::RootKey(root_key()), Source::Api),
+            (
+                Actor::User(UserId::from_trusted("u".into())),
+                Source::Dashboard,
+            ),
             (Actor::LeakReporter("github".into()), Source::LeakReport),
-            (Actor::Client("k".into()), Source::OAuth),
+            (
+                Actor::Client(KeyId::from_trusted("k".into())),
+                Source::OAuth,
+            ),
             (Actor::Cli, Source::Cli),
         ];
         for (actor, source) in cases {
             assert_eq!(event(actor, Change::Updated).source, source);
         }
-        let reuse = event(Actor::RootKey("r".into()), Change::Revoked { reason: None })
+        let reuse = event(Actor::RootKey(root_key()), Change::Revoked { reason: None })
             .with_source(Source::ReuseDetection);
         assert_eq!(reuse.source, Source::ReuseDetection);
     }

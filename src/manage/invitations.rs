@@ -91,10 +91,10 @@ pub async fn invite(
             "Only owners can invite owners.".into(),
         ));
     }
-    let token = SessionToken::generate();
+    let (id, token) = (InvitationId::new(), SessionToken::generate());
     let at = cx.clock.now();
     let row = InvitationRow {
-        id: InvitationId::new().into_string(),
+        id: id.as_str().to_owned(),
         tenant_id: tenant.as_str().to_owned(),
         email: new.email.as_str().to_owned(),
         role: new.role.as_str().to_owned(),
@@ -120,9 +120,9 @@ pub async fn invite(
             invitations::delete_pending_for_email(conn, &tenant, &row.email)?;
             invitations::insert(conn, &row)?;
             let fields = json!({ "email": row.email, "role": row.role });
-            let subject = Subject::Invitation { id: row.id.clone() };
+            let subject = Subject::Invitation { id: id.clone() };
             let event = Event::record(conn, &audit, &tenant, subject, Change::Created, fields)?;
-            Ok((InvitationId::from_trusted(row.id), event))
+            Ok((id, event))
         })
         .await?;
     cx.events.dispatch(&[event]).await;
@@ -172,9 +172,7 @@ pub async fn withdraw(
                 ));
             }
             let fields = json!({ "email": found.email, "role": found.role });
-            let subject = Subject::Invitation {
-                id: id.into_string(),
-            };
+            let subject = Subject::Invitation { id };
             Ok(Event::record(
                 conn,
                 &audit,
@@ -240,14 +238,15 @@ pub async fn accept(
                     ));
                 }
             };
+            let user_id = UserId::from_trusted(user_id);
             let tenant = invitation.tenant.clone();
             let mut joined = None;
-            if memberships::find(conn, &tenant, &user_id)?.is_none() {
+            if memberships::find(conn, &tenant, user_id.as_str())?.is_none() {
                 memberships::insert(
                     conn,
                     &Membership {
                         tenant_id: tenant.as_str().to_owned(),
-                        user_id: user_id.clone(),
+                        user_id: user_id.as_str().to_owned(),
                         role: invitation.role.as_str().to_owned(),
                         created_at: at,
                     },
@@ -270,9 +269,14 @@ pub async fn accept(
                     sessions::set_tenant(conn, &digest, &tenant)?;
                     None
                 }
-                None => Some(session::start(conn, &keys, &user_id, Some(&tenant), at)?),
+                None => Some(session::start(
+                    conn,
+                    &keys,
+                    user_id.as_str(),
+                    Some(&tenant),
+                    at,
+                )?),
             };
-            let user_id = UserId::from_trusted(user_id);
             Ok::<_, ManageError>((
                 Joined {
                     tenant,

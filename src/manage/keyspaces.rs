@@ -10,7 +10,7 @@ use crate::audit::AuditContext;
 use crate::auth::root_key::ROOT_KEY_PREFIX;
 use crate::domain::commands::{Environment, KeyspaceChanges, NewKeyspace};
 use crate::domain::error_code::ErrorCode;
-use crate::domain::ids::{TenantId, new_id};
+use crate::domain::ids::{KeyspaceId, TenantId, new_id};
 use crate::domain::inputs::RateLimit;
 use crate::domain::scope::Scopes;
 use crate::domain::time::utc;
@@ -77,6 +77,7 @@ pub async fn create(
         token_exchange_enabled: new.token_exchange_enabled,
         created_at: at,
         updated_at: at,
+        token_audience: None,
     };
     let (audit, tenant) = (audit.clone(), tenant.clone());
     let row = cx
@@ -93,7 +94,9 @@ pub async fn create(
                     e.into()
                 }
             })?;
-            let subject = Subject::Keyspace { id: row.id.clone() };
+            let subject = Subject::Keyspace {
+                id: KeyspaceId::from_trusted(row.id.clone()),
+            };
             let fields =
                 json!({ "name": row.name, "prefix": row.prefix, "environment": row.environment });
             let event = Event::record(conn, &audit, &tenant, subject, Change::Created, fields)?;
@@ -132,11 +135,11 @@ pub async fn list(
 pub async fn get(
     cx: &Context<'_>,
     tenant: &TenantId,
-    id: String,
+    id: &KeyspaceId,
 ) -> Result<KeyspaceView, ManageError> {
-    let tenant = tenant.clone();
+    let (tenant, id) = (tenant.clone(), id.clone());
     cx.store
-        .run(move |conn| keyspaces::find(conn, &tenant, &id))
+        .run(move |conn| keyspaces::find(conn, &tenant, id.as_str()))
         .await?
         .map(KeyspaceView::from)
         .ok_or_else(|| ManageError::NotFound("keyspace"))
@@ -146,7 +149,7 @@ pub async fn update(
     cx: &Context<'_>,
     audit: &AuditContext,
     tenant: &TenantId,
-    id: String,
+    id: &KeyspaceId,
     input: KeyspaceChanges,
 ) -> Result<KeyspaceView, ManageError> {
     let mut changes = models::KeyspaceChanges {
@@ -175,11 +178,11 @@ pub async fn update(
         changes.token_exchange_enabled = Some(enabled);
         changed.insert("token_exchange_enabled".into(), json!(enabled));
     }
-    let (audit, tenant) = (audit.clone(), tenant.clone());
+    let (audit, tenant, id) = (audit.clone(), tenant.clone(), id.clone());
     let (view, event) = cx
         .store
         .transaction(move |conn| {
-            if keyspaces::update(conn, &tenant, &id, &changes)? == 0 {
+            if keyspaces::update(conn, &tenant, id.as_str(), &changes)? == 0 {
                 return Err(ManageError::NotFound("keyspace"));
             }
             let event = if changed.is_empty() {
@@ -196,7 +199,7 @@ pub async fn update(
                     fields,
                 )?)
             };
-            let view = keyspaces::find(conn, &tenant, &id)?
+            let view = keyspaces::find(conn, &tenant, id.as_str())?
                 .map(KeyspaceView::from)
                 .ok_or(ManageError::NotFound("keyspace"))?;
             Ok((view, event))

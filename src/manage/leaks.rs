@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::AuditContext;
 use crate::domain::error_code::ErrorCode;
-use crate::domain::ids::TenantId;
+use crate::domain::ids::{KeyId, TenantId};
 use crate::domain::key::KeyDigest;
 use crate::events::{Change, Event, Subject};
 use crate::manage::keys::{self, KeyView};
@@ -126,7 +126,10 @@ pub async fn intake(
                 let mut revoked = Vec::new();
                 for (tenant, rows) in to_revoke {
                     let tenant = TenantId::from_trusted(tenant);
-                    let ids: Vec<String> = rows.iter().map(|(row, _)| row.id.clone()).collect();
+                    let ids: Vec<KeyId> = rows
+                        .iter()
+                        .map(|(row, _)| KeyId::from_trusted(row.id.clone()))
+                        .collect();
                     let done =
                         api_keys::revoke(conn, &tenant, RevokeTarget::Ids(&ids), Some(LEAKED), at)?;
                     for row in &done {
@@ -216,7 +219,14 @@ pub async fn report_pasted(
         .map(|r| r.trim().to_owned())
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| REPORTED_IN_DASHBOARD.to_owned());
-    let done = keys::revoke(cx, audit, tenant, row.id, Some(reason)).await?;
+    let done = keys::revoke(
+        cx,
+        audit,
+        tenant,
+        &KeyId::from_trusted(row.id),
+        Some(reason),
+    )
+    .await?;
     Ok(if done.revoked_now {
         PastedLeak::Revoked(done.key)
     } else {

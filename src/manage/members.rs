@@ -66,9 +66,7 @@ pub async fn change_role(
             }
             memberships::set_role(conn, &tenant, user.as_str(), role.as_str())?;
             let fields = json!({ "role": { "from": current.as_str(), "to": role.as_str() } });
-            let subject = Subject::Member {
-                user_id: user.into_string(),
-            };
+            let subject = Subject::Member { user_id: user };
             let event = Event::record(conn, &audit, &tenant, subject, Change::Updated, fields)?;
             Ok::<_, ManageError>(Some(event))
         })
@@ -93,9 +91,7 @@ pub async fn remove(
             memberships::delete(conn, &tenant, user.as_str())?;
             let ended = sessions::delete_in_tenant(conn, &tenant, user.as_str())?;
             let fields = json!({ "role": current.as_str(), "sessions_ended": ended });
-            let subject = Subject::Member {
-                user_id: user.into_string(),
-            };
+            let subject = Subject::Member { user_id: user };
             let event = Event::record(conn, &audit, &tenant, subject, Change::Removed, fields)?;
             Ok::<_, ManageError>(event)
         })

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 pub use error::ManageError;
 
+use crate::domain::ids::PublicId;
 use crate::domain::key::KeyHasher;
 use crate::domain::time::Clock;
 use crate::events::Dispatcher;
@@ -125,9 +126,10 @@ pub fn parse_filter(
     }
 }
 
-/// Parses a public id from a path; anything malformed is simply not found.
-pub fn parse_path_id(raw: &str, what: &'static str) -> Result<String, ManageError> {
-    crate::domain::ids::parse_id(raw).ok_or(ManageError::NotFound(what))
+/// Parses a public id from a path (`parse_path_id::<KeyId>(&path, "key")`); anything malformed
+/// is simply not found.
+pub fn parse_path_id<Id: PublicId>(raw: &str, what: &'static str) -> Result<Id, ManageError> {
+    Id::parse(raw).ok_or(ManageError::NotFound(what))
 }
 
 /// For PATCH bodies: tells "absent" (`None`) from "explicitly null" (`Some(None)`).

@@ -10,7 +10,7 @@ use crate::audit::AuditContext;
 use crate::auth::root_key::{self, RootKeySpec};
 use crate::domain::commands::NewRootKey;
 use crate::domain::error_code::ErrorCode;
-use crate::domain::ids::TenantId;
+use crate::domain::ids::{RootKeyId, TenantId};
 use crate::domain::key::PlainKey;
 use crate::domain::scope::{Scope, Scopes};
 use crate::domain::time::utc;
@@ -139,17 +139,17 @@ pub async fn revoke(
     cx: &Context<'_>,
     audit: &AuditContext,
     tenant: &TenantId,
-    id: String,
+    id: &RootKeyId,
 ) -> Result<RootKeyView, ManageError> {
     let admin_scope = Scope::parse("root_keys:*").expect("valid scope literal");
     let at = cx.clock.now();
-    let (audit, tenant) = (audit.clone(), tenant.clone());
+    let (audit, tenant, id) = (audit.clone(), tenant.clone(), id.clone());
     let (row, event) = cx.store
         .transaction(move |conn| {
             // Two admin keys revoking each other at once must not both see the other as the
             // remaining admin.
             tenants::lock(conn, &tenant)?;
-            let row = root_keys::find(conn, &tenant, &id)?
+            let row = root_keys::find(conn, &tenant, id.as_str())?
                 .ok_or_else(|| ManageError::NotFound("root key"))?;
             if row.revoked_at.is_some() {
                 return Ok((row, None));
@@ -166,12 +166,12 @@ pub async fn revoke(
                     ));
                 }
             }
-            root_keys::revoke(conn, &tenant, &id, at)?;
+            root_keys::revoke(conn, &tenant, id.as_str(), at)?;
             let change = Change::Revoked { reason: None };
             let fields = json!({ "name": row.name });
             let event = Event::record(conn, &audit, &tenant, Subject::root_key(&row), change, fields)?;
             let row =
-                root_keys::find(conn, &tenant, &id)?.ok_or_else(|| ManageError::NotFound("root key"))?;
+                root_keys::find(conn, &tenant, id.as_str())?.ok_or_else(|| ManageError::NotFound("root key"))?;
             Ok((row, Some(event)))
         })
         .await?;

@@ -78,6 +78,7 @@ pub fn create_with_owner(
             true,
         ),
     };
+    let user_id = UserId::from_trusted(user_id);
     let mut audit = audit.clone();
     if signing_up {
         audit.actor = Actor::User(user_id.clone());
@@ -95,7 +96,7 @@ pub fn create_with_owner(
         conn,
         &Membership {
             tenant_id: tenant.as_str().to_owned(),
-            user_id: user_id.clone(),
+            user_id: user_id.as_str().to_owned(),
             role: Role::Owner.as_str().to_owned(),
             created_at: at,
         },
@@ -114,7 +115,7 @@ pub fn create_with_owner(
     let joined = Event::record(conn, &audit, &tenant, owner, Change::Created, fields)?;
     Ok(Opened {
         tenant,
-        owner: UserId::from_trusted(user_id),
+        owner: user_id,
         new_account,
         joined,
     })

@@ -22,7 +22,7 @@ use crate::auth::session::{self, SESSION_PURPOSE, SessionKeys, SessionToken, Sig
 use crate::auth::sign_in_throttle::SignInThrottle;
 use crate::domain::commands::{Expiry, KeyChanges, KeyspaceChanges, NewKey, NewKeyspace};
 use crate::domain::error_code::ErrorCode;
-use crate::domain::ids::{TenantId, UserId};
+use crate::domain::ids::{KeyId, KeyspaceId, TenantId, UserId};
 use crate::domain::inputs::{IpAllowlist, Meta};
 use crate::domain::key::{KeyHasher, KeyPrefix};
 use crate::domain::key_status::KeyStatus;
@@ -180,11 +180,10 @@ impl World {
         rows.into_iter().rev().map(|r| r.action).collect()
     }
 
-    async fn keyspace(&self) -> String {
-        keyspaces::create(&self.cx(), &self.audit, &self.tenant, plain_keyspace())
-            .await
-            .unwrap()
-            .id
+    async fn keyspace(&self) -> KeyspaceId {
+        let cx = self.cx();
+        let view = keyspaces::create(&cx, &self.audit, &self.tenant, plain_keyspace());
+        KeyspaceId::from_trusted(view.await.unwrap().id)
     }
 
     /// A keyspace `<prefix>_live` in `tenant` with one live key: the key's id and its value.
@@ -198,7 +197,7 @@ impl World {
         let keyspace = keyspaces::create(&cx, &self.audit, tenant, keyspace)
             .await
             .unwrap();
-        let mut new = new_key(&keyspace.id);
+        let mut new = new_key(&KeyspaceId::from_trusted(keyspace.id));
         new.name = Some("ci".into());
         let created = keys::create(&cx, &self.audit, tenant, new, None)
             .await
@@ -224,9 +223,9 @@ fn plain_keyspace() -> NewKeyspace {
     }
 }
 
-fn new_key(keyspace_id: &str) -> NewKey {
+fn new_key(keyspace_id: &KeyspaceId) -> NewKey {
     NewKey {
-        keyspace_id: keyspace_id.to_owned(),
+        keyspace_id: keyspace_id.clone(),
         name: Some("k".into()),
         owner_id: None,
         scopes: None,
@@ -248,10 +247,10 @@ async fn each_keyspace_change_is_audited_and_dispatched_once_a_no_op_not_at_all(
         ..KeyspaceChanges::default()
     };
     let cx = world.cx();
-    let view = keyspaces::update(&cx, &world.audit, &world.tenant, id.clone(), rename).await;
+    let view = keyspaces::update(&cx, &world.audit, &world.tenant, &id, rename).await;
     assert_eq!(view.unwrap().name, "Production EU");
     let nothing = KeyspaceChanges::default();
-    keyspaces::update(&cx, &world.audit, &world.tenant, id, nothing)
+    keyspaces::update(&cx, &world.audit, &world.tenant, &id, nothing)
         .await
         .unwrap();
     assert_eq!(world.dispatched(), ["keyspace.create", "keyspace.update"]);
@@ -288,28 +287,28 @@ async fn a_key_lives_its_whole_life_on_the_apps_clock() {
         .await
         .unwrap();
     assert!(created.key.is_some(), "the plaintext is in the one answer");
-    let id = created.view.id.clone();
+    let id = KeyId::from_trusted(created.view.id.clone());
     let disable = KeyChanges {
         enabled: Some(false),
         ..KeyChanges::default()
     };
-    let view = keys::update(&cx, &world.audit, &world.tenant, id.clone(), disable).await;
+    let view = keys::update(&cx, &world.audit, &world.tenant, &id, disable).await;
     assert_eq!(view.unwrap().status, KeyStatus::Disabled);
     let enable = KeyChanges {
         enabled: Some(true),
         ..KeyChanges::default()
     };
-    let view = keys::update(&cx, &world.audit, &world.tenant, id.clone(), enable).await;
+    let view = keys::update(&cx, &world.audit, &world.tenant, &id, enable).await;
     assert_eq!(view.unwrap().status, KeyStatus::Active);
 
     world.clock.advance(Duration::from_secs(61));
-    let view = keys::get(&cx, &world.tenant, id.clone()).await.unwrap();
+    let view = keys::get(&cx, &world.tenant, &id).await.unwrap();
     assert_eq!(
         view.status,
         KeyStatus::Expired,
         "expired by the app's clock"
     );
-    let refused = keys::rotate(&cx, &world.audit, &world.tenant, id.clone(), 0).await;
+    let refused = keys::rotate(&cx, &world.audit, &world.tenant, &id, 0).await;
     assert!(matches!(
         refused,
         Err(ManageError::Refused {
@@ -317,7 +316,7 @@ async fn a_key_lives_its_whole_life_on_the_apps_clock() {
             ..
         })
     ));
-    let revoked = keys::revoke(&cx, &world.audit, &world.tenant, id, None).await;
+    let revoked = keys::revoke(&cx, &world.audit, &world.tenant, &id, None).await;
     assert_eq!(revoked.unwrap().key.status, KeyStatus::Revoked);
     assert_eq!(
         world.dispatched(),
@@ -330,15 +329,12 @@ async fn rotating_a_revoked_key_revokes_its_family_and_says_why() {
     let world = World::new();
     let cx = world.cx();
     let keyspace = world.keyspace().await;
-    let first = keys::create(&cx, &world.audit, &world.tenant, new_key(&keyspace), None)
-        .await
-        .unwrap()
-        .view
-        .id;
-    let rotated = keys::rotate(&cx, &world.audit, &world.tenant, first.clone(), 3600)
+    let created = keys::create(&cx, &world.audit, &world.tenant, new_key(&keyspace), None);
+    let first = KeyId::from_trusted(created.await.unwrap().view.id);
+    let rotated = keys::rotate(&cx, &world.audit, &world.tenant, &first, 3600)
         .await
         .unwrap();
-    let again = keys::rotate(&cx, &world.audit, &world.tenant, first.clone(), 0).await;
+    let again = keys::rotate(&cx, &world.audit, &world.tenant, &first, 0).await;
     assert!(matches!(
         again,
         Err(ManageError::Refused {
@@ -346,11 +342,11 @@ async fn rotating_a_revoked_key_revokes_its_family_and_says_why() {
             ..
         })
     ));
-    keys::revoke(&cx, &world.audit, &world.tenant, first.clone(), None)
+    keys::revoke(&cx, &world.audit, &world.tenant, &first, None)
         .await
         .unwrap();
     world.dispatched();
-    let reuse = keys::rotate(&cx, &world.audit, &world.tenant, first, 0).await;
+    let reuse = keys::rotate(&cx, &world.audit, &world.tenant, &first, 0).await;
     assert!(matches!(
         reuse,
         Err(ManageError::Refused {
@@ -359,9 +355,8 @@ async fn rotating_a_revoked_key_revokes_its_family_and_says_why() {
         })
     ));
     assert_eq!(world.dispatched(), ["key.revoke"], "the successor, revoked");
-    let successor = keys::get(&cx, &world.tenant, rotated.view.id)
-        .await
-        .unwrap();
+    let successor = KeyId::from_trusted(rotated.view.id);
+    let successor = keys::get(&cx, &world.tenant, &successor).await.unwrap();
     assert_eq!(successor.status, KeyStatus::Revoked);
 }
 
@@ -369,7 +364,7 @@ async fn rotating_a_revoked_key_revokes_its_family_and_says_why() {
 async fn a_bulk_revocation_names_at_most_a_thousand_keys_whoever_built_it() {
     let world = World::new();
     let ids = (0..=crate::domain::commands::MAX_BULK)
-        .map(|_| crate::domain::ids::new_id())
+        .map(|_| KeyId::new())
         .collect();
     let selection = crate::domain::commands::RevokeSelection::Ids(ids);
     let cx = world.cx();

@@ -12,7 +12,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::audit::{Actor, AuditContext};
 use crate::auth::root_key::AuthError;
-use crate::domain::ids::TenantId;
+use crate::domain::ids::{RootKeyId, TenantId};
 use crate::domain::scope::{Scope, Scopes};
 use crate::error::ApiError;
 use crate::routes::state::AppState;
@@ -140,7 +140,10 @@ async fn authenticate(req: &HttpRequest, state: &web::Data<AppState>) -> Result<
         })?;
     Ok(Caller {
         tenant: TenantId::from_trusted(record.tenant_id.clone()),
-        audit: crate::routes::audit_context(req, Actor::RootKey(record.id.clone())),
+        audit: crate::routes::audit_context(
+            req,
+            Actor::RootKey(RootKeyId::from_trusted(record.id.clone())),
+        ),
         root_key_id: record.id.clone(),
         scopes: record.scopes.clone(),
     })

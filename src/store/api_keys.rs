@@ -7,7 +7,7 @@ use diesel::sql_types::{BigInt, Text, Timestamp};
 use super::models::{ApiKeyChanges, ApiKeyRow};
 use super::schema::api_keys;
 use super::{DbConnection, StoreError};
-use crate::domain::ids::TenantId;
+use crate::domain::ids::{KeyId, KeyspaceId, TenantId};
 use crate::domain::key::KeyDigest;
 use crate::domain::key_status::KeyStatus;
 
@@ -210,9 +210,9 @@ pub fn set_expiry(
 
 /// Which keys a revocation targets.
 pub enum RevokeTarget<'a> {
-    Ids(&'a [String]),
+    Ids(&'a [KeyId]),
     Owner(&'a str),
-    Keyspace(&'a str),
+    Keyspace(&'a KeyspaceId),
     Family(&'a str),
     Digests(&'a [KeyDigest]),
 }
@@ -232,9 +232,14 @@ pub fn revoke(
         .select(ApiKeyRow::as_select())
         .into_boxed();
     query = match target {
-        RevokeTarget::Ids(ids) => query.filter(api_keys::id.eq_any(ids.to_vec())),
+        RevokeTarget::Ids(ids) => {
+            let ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+            query.filter(api_keys::id.eq_any(ids))
+        }
         RevokeTarget::Owner(owner) => query.filter(api_keys::owner_id.eq(owner.to_owned())),
-        RevokeTarget::Keyspace(ks) => query.filter(api_keys::keyspace_id.eq(ks.to_owned())),
+        RevokeTarget::Keyspace(ks) => {
+            query.filter(api_keys::keyspace_id.eq(ks.as_str().to_owned()))
+        }
         RevokeTarget::Family(family) => query.filter(api_keys::family_id.eq(family.to_owned())),
         RevokeTarget::Digests(digests) => query.filter(
             api_keys::digest.eq_any(

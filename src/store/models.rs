@@ -111,6 +111,8 @@ pub struct KeyspaceRow {
     pub token_exchange_enabled: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// `aud` of access tokens minted from this keyspace's keys; `None`: the default audience.
+    pub token_audience: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -178,6 +180,7 @@ pub struct KeyspaceChanges {
     pub default_ratelimit_limit: Option<Option<i32>>,
     pub default_ratelimit_window: Option<Option<i32>>,
     pub token_exchange_enabled: Option<bool>,
+    pub token_audience: Option<Option<String>>,
     pub updated_at: Option<NaiveDateTime>,
 }
 
@@ -185,6 +188,8 @@ pub struct KeyspaceChanges {
 #[diesel(table_name = super::schema::signing_keys)]
 pub struct SigningKeyRow {
     pub kid: String,
+    /// The issuer this key signs for.
+    pub tenant_id: String,
     /// JOSE name: `EdDSA` or `ES256`.
     pub algorithm: String,
     /// The public key as a JWK (JSON), exactly as published.

@@ -67,6 +67,7 @@ diesel::table! {
         token_exchange_enabled -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        token_audience -> Nullable<Text>,
     }
 }
 
@@ -149,6 +150,7 @@ diesel::table! {
 diesel::table! {
     signing_keys (kid) {
         kid -> Text,
+        tenant_id -> Text,
         algorithm -> Text,
         public_jwk -> Text,
         private_key_encrypted -> Binary,

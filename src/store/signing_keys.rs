@@ -1,4 +1,4 @@
-//! JWT signing keys, shared by every node (not tenant-owned: one issuer per deployment).
+//! JWT signing keys, shared by every node; each tenant is its own issuer with keys of its own.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use super::models::SigningKeyRow;
 use super::schema::signing_keys;
 use super::{DbConnection, StoreError};
+use crate::domain::ids::TenantId;
 
 pub fn insert(conn: &mut DbConnection, row: &SigningKeyRow) -> Result<(), StoreError> {
     diesel::insert_into(signing_keys::table)
@@ -14,12 +15,15 @@ pub fn insert(conn: &mut DbConnection, row: &SigningKeyRow) -> Result<(), StoreE
     Ok(())
 }
 
-/// Keys still published at `now` (never retired, or retired but still verifying), newest first.
+/// The tenant's keys still published at `now` (never retired, or retired but still verifying),
+/// newest first.
 pub fn published(
     conn: &mut DbConnection,
+    tenant: &TenantId,
     now: NaiveDateTime,
 ) -> Result<Vec<SigningKeyRow>, StoreError> {
     Ok(signing_keys::table
+        .filter(signing_keys::tenant_id.eq(tenant.as_str()))
         .filter(
             signing_keys::remove_after
                 .is_null()
@@ -30,16 +34,31 @@ pub fn published(
         .load(conn)?)
 }
 
-/// Retires every active key but `keep`: they stop signing now and stay published until
-/// `remove_after`. Returns how many were retired.
+/// Tenants with a key that still signs.
+pub fn tenants_signing(conn: &mut DbConnection) -> Result<Vec<TenantId>, StoreError> {
+    Ok(signing_keys::table
+        .filter(signing_keys::retired_at.is_null())
+        .select(signing_keys::tenant_id)
+        .distinct()
+        .order(signing_keys::tenant_id)
+        .load::<String>(conn)?
+        .into_iter()
+        .map(TenantId::from_trusted)
+        .collect())
+}
+
+/// Retires every active key of the tenant but `keep`: they stop signing now and stay published
+/// until `remove_after`. Returns how many were retired.
 pub fn retire_all_but(
     conn: &mut DbConnection,
+    tenant: &TenantId,
     keep: &str,
     at: NaiveDateTime,
     remove_after: NaiveDateTime,
 ) -> Result<usize, StoreError> {
     Ok(diesel::update(
         signing_keys::table
+            .filter(signing_keys::tenant_id.eq(tenant.as_str()))
             .filter(signing_keys::kid.ne(keep))
             .filter(signing_keys::retired_at.is_null()),
     )
@@ -50,7 +69,7 @@ pub fn retire_all_but(
     .execute(conn)?)
 }
 
-/// Deletes keys that left the JWKS before `before`.
+/// Deletes keys (of every tenant) that left the JWKS before `before`.
 pub fn delete_removed(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize, StoreError> {
     Ok(
         diesel::delete(signing_keys::table.filter(signing_keys::remove_after.lt(before)))

@@ -13,18 +13,19 @@ use crate::audit::AuditContext;
 use crate::domain::ids::{TenantId, new_id};
 use crate::domain::scope::Scopes;
 use crate::domain::time::Clock;
-use crate::domain::token::{ACCESS_TOKEN_TYPE, AccessTokenClaims, scope_param};
+use crate::domain::token::{
+    ACCESS_TOKEN_TYPE, AccessTokenClaims, default_audience, issuer_of, scope_param,
+};
 use crate::store::models::RevokedTokenRow;
 use crate::store::{Store, StoreError, revoked_tokens};
 use denylist::Denylist;
 use signing::Keyring;
 
-/// Issues and checks access tokens for one deployment (one issuer).
+/// Issues and checks access tokens. Each tenant is its own issuer, below the deployment's public
+/// URL, and signs with keys of its own.
 pub struct TokenService {
-    /// `iss`: the deployment's public URL.
-    pub issuer: String,
-    /// `aud` of every token.
-    pub audience: String,
+    /// The deployment's public URL (no trailing slash).
+    public_url: String,
     pub ttl_seconds: i64,
     pub keyring: Keyring,
     /// Revoked tokens; [`Denylist::run`] keeps its Redis copy complete.
@@ -58,7 +59,11 @@ pub struct IssuedToken {
 
 /// What a token is minted from: the key it stands for.
 pub struct TokenSubject<'a> {
+    pub tenant: &'a TenantId,
     pub key_id: &'a str,
+    pub keyspace_id: &'a str,
+    /// The keyspace's own audience, if it sets one.
+    pub audience: Option<&'a str>,
     pub owner_id: Option<&'a str>,
     pub key_expires_at: Option<NaiveDateTime>,
 }
@@ -66,16 +71,14 @@ pub struct TokenSubject<'a> {
 impl TokenService {
     pub fn new(
         store: Store,
-        issuer: String,
-        audience: String,
+        public_url: String,
         ttl_seconds: i64,
         keyring: Keyring,
         denylist: Arc<Denylist>,
         clock: Clock,
     ) -> Self {
         Self {
-            issuer,
-            audience,
+            public_url,
             ttl_seconds,
             keyring,
             denylist,
@@ -84,26 +87,47 @@ impl TokenService {
         }
     }
 
-    /// Signs a token for `subject` with `scopes`. It never outlives the key it was minted from.
+    /// The deployment's public URL, below which every tenant's issuer lives.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// `tenant`'s issuer: `{public_url}/oauth/{tenant_id}`.
+    pub fn issuer(&self, tenant: &TenantId) -> String {
+        issuer_of(&self.public_url, tenant)
+    }
+
+    /// The `aud` of tokens minted from a keyspace's keys.
+    pub fn audience(&self, tenant: &TenantId, keyspace_id: &str, own: Option<&str>) -> String {
+        own.map_or_else(
+            || default_audience(&self.issuer(tenant), keyspace_id),
+            str::to_owned,
+        )
+    }
+
+    /// Signs a token for `subject` with `scopes`, with its tenant's key and as its tenant's
+    /// issuer. It never outlives the key it was minted from.
     pub async fn mint(
         &self,
         subject: TokenSubject<'_>,
         scopes: &Scopes,
     ) -> Result<IssuedToken, TokenError> {
-        let signer = self.keyring.signer().await?;
+        let signer = self.keyring.signer(subject.tenant).await?;
         let at = self.clock.now().and_utc().timestamp();
         let mut exp = at + self.ttl_seconds;
         if let Some(key_end) = subject.key_expires_at {
             exp = exp.min(key_end.and_utc().timestamp());
         }
         let claims = AccessTokenClaims {
-            iss: self.issuer.clone(),
+            iss: self.issuer(subject.tenant),
             sub: subject.owner_id.unwrap_or(subject.key_id).to_owned(),
-            aud: self.audience.clone(),
+            aud: self.audience(subject.tenant, subject.keyspace_id, subject.audience),
             exp,
             iat: at,
             jti: new_id(),
             client_id: subject.key_id.to_owned(),
+            tenant_id: subject.tenant.as_str().to_owned(),
+            keyspace_id: subject.keyspace_id.to_owned(),
             scope: scope_param(scopes),
         };
         let mut header = Header::new(signer.algorithm.jose());
@@ -118,10 +142,16 @@ impl TokenService {
         })
     }
 
-    /// The claims of a token this deployment signed with a published key, for this issuer and
-    /// audience, typed `at+jwt`. Expiry is *not* checked here: callers report it as `EXPIRED`.
-    /// Anything else (garbage, `alg: none`, unknown or wrong key, other issuer) is `None`.
-    pub async fn check(&self, raw: &str) -> Result<Option<AccessTokenClaims>, StoreError> {
+    /// The claims of a token `tenant` issued: signed with a key `tenant` publishes, with
+    /// `tenant`'s issuer and tenant claim, typed `at+jwt`. Expiry is *not* checked here: callers
+    /// report it as `EXPIRED`. The audience is the one its keyspace had when it was minted (the
+    /// resource server checks it is its own). Anything else (garbage, `alg: none`, unknown or
+    /// wrong key, another tenant's token) is `None`.
+    pub async fn check(
+        &self,
+        tenant: &TenantId,
+        raw: &str,
+    ) -> Result<Option<AccessTokenClaims>, StoreError> {
         let Ok(header) = jsonwebtoken::decode_header(raw) else {
             return Ok(None);
         };
@@ -137,7 +167,7 @@ impl TokenService {
         let Some(kid) = header.kid else {
             return Ok(None);
         };
-        let Some(verifier) = self.keyring.verifier(&kid).await? else {
+        let Some(verifier) = self.keyring.verifier(tenant, &kid).await? else {
             return Ok(None);
         };
         // The algorithm comes from our record of the key, never from the token's header.
@@ -145,12 +175,13 @@ impl TokenService {
         validation.validate_exp = false;
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
+        validation.set_issuer(&[self.issuer(tenant)]);
+        validation.validate_aud = false;
         Ok(
             jsonwebtoken::decode::<AccessTokenClaims>(raw, &verifier.key, &validation)
                 .ok()
-                .map(|data| data.claims),
+                .map(|data| data.claims)
+                .filter(|claims| claims.tenant_id == tenant.as_str()),
         )
     }
 

@@ -1,11 +1,11 @@
-//! Signing keys: generated when first needed, stored with the private half encrypted
-//! (AES-256-GCM under a key derived from `LATCHKEY_SECRET_KEY`), so every node signs with and
-//! publishes the same set. Rotation adds a key; the old one keeps verifying until every token
+//! Signing keys, each tenant's own: generated when the tenant first needs one, stored with the
+//! private half encrypted (AES-256-GCM under a key derived from `LATCHKEY_SECRET_KEY`), so every
+//! node signs with and publishes the same set for a tenant. Rotation adds a key; the old one keeps verifying until every token
 //! it signed has expired, then leaves the JWKS.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
@@ -19,11 +19,12 @@ use rand::rngs::OsRng;
 use secrecy::zeroize::Zeroizing;
 use serde_json::json;
 
+use crate::domain::ids::TenantId;
 use crate::domain::secrets::{DerivedSecrets, SecretKey32};
 use crate::domain::time::Clock;
 use crate::domain::token::SigningAlgorithm;
 use crate::store::models::SigningKeyRow;
-use crate::store::{DbConnection, Store, StoreError, now, signing_keys};
+use crate::store::{DbConnection, Store, StoreError, signing_keys, tenants};
 use crate::sync::lock;
 
 /// How long a node trusts its in-memory copy of the key set; a rotation on another node (or by
@@ -31,7 +32,7 @@ use crate::sync::lock;
 const REFRESH: Duration = Duration::from_secs(5);
 /// A token naming an unknown `kid` reloads the set at most this often, so random kids cannot
 /// turn into a query per request.
-const FORCED_REFRESH_MIN_GAP: Duration = Duration::from_secs(1);
+const FORCED_REFRESH_MIN_GAP: TimeDelta = TimeDelta::seconds(1);
 /// Slack after the last possible expiry of a retired key's tokens before it leaves the JWKS:
 /// covers nodes still signing with it for up to [`REFRESH`] and verifiers' clock skew.
 const RETIREMENT_SLACK_SECONDS: i64 = 120;
@@ -109,7 +110,12 @@ impl KeyCipher {
 }
 
 /// A freshly generated key pair: the row to store (private half sealed).
-fn generate(cipher: &KeyCipher, algorithm: SigningAlgorithm, at: NaiveDateTime) -> SigningKeyRow {
+fn generate(
+    cipher: &KeyCipher,
+    tenant: &TenantId,
+    algorithm: SigningAlgorithm,
+    at: NaiveDateTime,
+) -> SigningKeyRow {
     let mut secret = Zeroizing::new([0u8; 32]);
     let public = loop {
         OsRng
@@ -157,6 +163,7 @@ fn generate(cipher: &KeyCipher, algorithm: SigningAlgorithm, at: NaiveDateTime) 
     SigningKeyRow {
         private_key_encrypted: cipher.encrypt(&kid, algorithm.as_str(), secret.as_ref()),
         kid,
+        tenant_id: tenant.as_str().to_owned(),
         algorithm: algorithm.as_str().to_owned(),
         public_jwk: published.to_string(),
         created_at: at,
@@ -199,7 +206,7 @@ pub struct Verifier {
     pub key: DecodingKey,
 }
 
-/// What one load of the key set yields.
+/// What one load of a tenant's key set yields.
 #[derive(Default)]
 struct KeySet {
     signer: Option<Arc<Signer>>,
@@ -212,15 +219,17 @@ struct Cached {
     set: Arc<KeySet>,
 }
 
-/// Every node's view of the signing keys: cached for a few seconds, loaded from the store.
+/// Every node's view of each tenant's signing keys: each tenant is its own issuer and signs with
+/// keys of its own, cached for a few seconds and loaded from the store.
 pub struct Keyring {
     store: Store,
     cipher: KeyCipher,
     algorithm: SigningAlgorithm,
     /// How long tokens live; a retired key stays published this long (plus slack).
     token_ttl_seconds: i64,
-    cache: RwLock<Option<Cached>>,
-    last_forced: Mutex<Option<Instant>>,
+    cache: RwLock<HashMap<TenantId, Cached>>,
+    /// When a token naming an unknown `kid` last reloaded each tenant's set.
+    last_forced: Mutex<HashMap<TenantId, NaiveDateTime>>,
     clock: Clock,
 }
 
@@ -237,8 +246,8 @@ impl Keyring {
             cipher,
             algorithm,
             token_ttl_seconds,
-            cache: RwLock::new(None),
-            last_forced: Mutex::new(None),
+            cache: RwLock::new(HashMap::new()),
+            last_forced: Mutex::new(HashMap::new()),
             clock,
         }
     }
@@ -247,72 +256,93 @@ impl Keyring {
         self.algorithm
     }
 
-    /// The key to sign with, generating the first one (or one of a newly configured algorithm).
-    pub async fn signer(&self) -> Result<Arc<Signer>, StoreError> {
-        if let Some(signer) = self.current(false).await?.signer.clone() {
+    /// The key `tenant` signs with, generating its first one (or one of a newly configured
+    /// algorithm). The caller vouches that the tenant exists.
+    pub async fn signer(&self, tenant: &TenantId) -> Result<Arc<Signer>, StoreError> {
+        if let Some(signer) = self.current(tenant, false).await?.signer.clone() {
             return Ok(signer);
         }
         let (cipher, algorithm, ttl) =
             (self.cipher.clone(), self.algorithm, self.token_ttl_seconds);
-        let at = self.clock.now();
+        let (owner, at) = (tenant.clone(), self.clock.now());
         self.store
-            .run(move |conn| ensure_active(conn, &cipher, algorithm, ttl, at))
+            .run(move |conn| ensure_active(conn, &owner, &cipher, algorithm, ttl, at))
             .await?;
-        self.current(true)
+        self.current(tenant, true)
             .await?
             .signer
             .clone()
             .ok_or_else(|| StoreError::Task("no usable signing key after generating one".into()))
     }
 
-    /// The published key named `kid`, reloading once (throttled) if this node does not know it.
-    pub async fn verifier(&self, kid: &str) -> Result<Option<Arc<Verifier>>, StoreError> {
-        if let Some(v) = self.current(false).await?.verifiers.get(kid) {
+    /// The key named `kid` that `tenant` publishes, reloading once (throttled per tenant) if this
+    /// node does not know it. Another tenant's key is never found here.
+    pub async fn verifier(
+        &self,
+        tenant: &TenantId,
+        kid: &str,
+    ) -> Result<Option<Arc<Verifier>>, StoreError> {
+        if let Some(v) = self.current(tenant, false).await?.verifiers.get(kid) {
             return Ok(Some(v.clone()));
         }
         let may_force = {
+            let now = self.clock.now();
             let mut last = lock(&self.last_forced);
-            let due = last.is_none_or(|t| t.elapsed() >= FORCED_REFRESH_MIN_GAP);
+            let due = last
+                .get(tenant)
+                .is_none_or(|t| now - *t >= FORCED_REFRESH_MIN_GAP);
             if due {
-                *last = Some(Instant::now());
+                last.insert(tenant.clone(), now);
             }
             due
         };
         if !may_force {
             return Ok(None);
         }
-        Ok(self.current(true).await?.verifiers.get(kid).cloned())
+        Ok(self
+            .current(tenant, true)
+            .await?
+            .verifiers
+            .get(kid)
+            .cloned())
     }
 
-    /// The public keys to publish (RFC 7517 `keys`), making sure one exists.
-    pub async fn jwks(&self) -> Result<Vec<serde_json::Value>, StoreError> {
-        self.signer().await?;
-        Ok(self.current(false).await?.jwks.clone())
+    /// The public keys `tenant` publishes (RFC 7517 `keys`), making sure one exists. The caller
+    /// vouches that the tenant exists.
+    pub async fn jwks(&self, tenant: &TenantId) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.signer(tenant).await?;
+        Ok(self.current(tenant, false).await?.jwks.clone())
     }
 
-    async fn current(&self, force: bool) -> Result<Arc<KeySet>, StoreError> {
+    async fn current(&self, tenant: &TenantId, force: bool) -> Result<Arc<KeySet>, StoreError> {
         if !force
             && let Some(cached) = self
                 .cache
                 .read()
                 .unwrap_or_else(|e| e.into_inner())
-                .as_ref()
+                .get(tenant)
             && (self.clock.now() - cached.loaded_at)
                 .to_std()
                 .is_ok_and(|age| age < REFRESH)
         {
             return Ok(cached.set.clone());
         }
-        let at = self.clock.now();
+        let (owner, at) = (tenant.clone(), self.clock.now());
         let rows = self
             .store
-            .run(move |conn| signing_keys::published(conn, at))
+            .run(move |conn| signing_keys::published(conn, &owner, at))
             .await?;
         let set = Arc::new(self.build(rows));
-        *self.cache.write().unwrap_or_else(|e| e.into_inner()) = Some(Cached {
-            loaded_at: at,
-            set: set.clone(),
-        });
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                tenant.clone(),
+                Cached {
+                    loaded_at: at,
+                    set: set.clone(),
+                },
+            );
         Ok(set)
     }
 
@@ -367,33 +397,44 @@ impl Keyring {
     }
 }
 
-/// Makes sure an active key of `algorithm` exists; when it has to create one, it retires the
-/// others (e.g. of an algorithm no longer configured) so they only verify from now on.
+/// Makes sure `tenant` has an active key of `algorithm`; when it has to create one, it retires
+/// the tenant's others (e.g. of an algorithm no longer configured) so they only verify from now
+/// on. Nodes generating a tenant's first key at once take turns on the tenant's row lock.
 fn ensure_active(
     conn: &mut DbConnection,
+    tenant: &TenantId,
     cipher: &KeyCipher,
     algorithm: SigningAlgorithm,
     token_ttl_seconds: i64,
     at: NaiveDateTime,
 ) -> Result<(), StoreError> {
     crate::store::write_transaction(conn, |conn| {
-        let usable = signing_keys::published(conn, at)?.into_iter().any(|row| {
-            row.retired_at.is_none()
-                && row.algorithm == algorithm.as_str()
-                && cipher
-                    .decrypt(&row.kid, &row.algorithm, &row.private_key_encrypted)
-                    .is_some()
-        });
+        tenants::lock(conn, tenant)?;
+        let usable = signing_keys::published(conn, tenant, at)?
+            .into_iter()
+            .any(|row| {
+                row.retired_at.is_none()
+                    && row.algorithm == algorithm.as_str()
+                    && cipher
+                        .decrypt(&row.kid, &row.algorithm, &row.private_key_encrypted)
+                        .is_some()
+            });
         if !usable {
-            let row = generate(cipher, algorithm, at);
+            let row = generate(cipher, tenant, algorithm, at);
             signing_keys::insert(conn, &row)?;
             signing_keys::retire_all_but(
                 conn,
+                tenant,
                 &row.kid,
                 at,
                 retirement_end(at, token_ttl_seconds),
             )?;
-            tracing::info!(kid = %row.kid, algorithm = algorithm.as_str(), "generated a signing key");
+            tracing::info!(
+                tenant = %tenant,
+                kid = %row.kid,
+                algorithm = algorithm.as_str(),
+                "generated a signing key"
+            );
         }
         Ok(())
     })
@@ -403,9 +444,10 @@ fn retirement_end(at: NaiveDateTime, token_ttl_seconds: i64) -> NaiveDateTime {
     at + TimeDelta::seconds(token_ttl_seconds + RETIREMENT_SLACK_SECONDS)
 }
 
-/// The result of a rotation, for the operator.
+/// The result of rotating one tenant's keys, for the operator.
 #[derive(Debug, serde::Serialize)]
 pub struct Rotated {
+    pub tenant_id: String,
     pub kid: String,
     pub algorithm: &'static str,
     /// Keys that stopped signing; they stay in the JWKS until `retired_keys_removed_after`.
@@ -413,29 +455,34 @@ pub struct Rotated {
     pub retired_keys_removed_after: chrono::DateTime<chrono::Utc>,
 }
 
-/// Adds a new signing key and retires the others (`latchkey signing-keys rotate`). Keys that
-/// left the JWKS more than a day ago are deleted.
+/// Gives every tenant that signs tokens a new signing key and retires its others
+/// (`latchkey signing-keys rotate`). Keys that left the JWKS more than a day ago are deleted.
 pub fn rotate(
     conn: &mut DbConnection,
     cipher: &KeyCipher,
     algorithm: SigningAlgorithm,
     token_ttl_seconds: i64,
-) -> Result<Rotated, StoreError> {
-    use diesel::Connection;
-    conn.transaction(|conn| {
-        let at = now();
-        let row = generate(cipher, algorithm, at);
-        signing_keys::insert(conn, &row)?;
-        let remove_after = retirement_end(at, token_ttl_seconds);
-        let retired = signing_keys::retire_all_but(conn, &row.kid, at, remove_after)?;
-        signing_keys::delete_removed(conn, at - TimeDelta::days(1))?;
-        Ok(Rotated {
-            kid: row.kid,
-            algorithm: algorithm.as_str(),
-            retired,
-            retired_keys_removed_after: remove_after.and_utc(),
-        })
-    })
+    at: NaiveDateTime,
+) -> Result<Vec<Rotated>, StoreError> {
+    let mut rotated = Vec::new();
+    for tenant in signing_keys::tenants_signing(conn)? {
+        rotated.push(crate::store::write_transaction(conn, |conn| {
+            tenants::lock(conn, &tenant)?;
+            let row = generate(cipher, &tenant, algorithm, at);
+            signing_keys::insert(conn, &row)?;
+            let remove_after = retirement_end(at, token_ttl_seconds);
+            let retired = signing_keys::retire_all_but(conn, &tenant, &row.kid, at, remove_after)?;
+            Ok::<_, StoreError>(Rotated {
+                tenant_id: tenant.as_str().to_owned(),
+                kid: row.kid,
+                algorithm: algorithm.as_str(),
+                retired,
+                retired_keys_removed_after: remove_after.and_utc(),
+            })
+        })?);
+    }
+    signing_keys::delete_removed(conn, at - TimeDelta::days(1))?;
+    Ok(rotated)
 }
 
 #[cfg(test)]
@@ -476,7 +523,7 @@ mod tests {
     fn generated_keys_sign_and_their_jwk_verifies() {
         let cipher = cipher();
         for algorithm in [SigningAlgorithm::EdDSA, SigningAlgorithm::ES256] {
-            let row = generate(&cipher, algorithm, now());
+            let row = generate(&cipher, &TenantId::new(), algorithm, crate::store::now());
             let secret = cipher
                 .decrypt(&row.kid, &row.algorithm, &row.private_key_encrypted)
                 .unwrap();

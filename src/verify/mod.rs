@@ -307,10 +307,16 @@ impl Verifier {
     }
 
     /// Finds what an API key or an access token stands for; `None` if it is nothing of ours.
-    pub async fn resolve(&self, raw: &str) -> Result<Option<Resolved>, StoreError> {
+    /// An access token is looked for among `tenant`'s only (its issuer, its signing keys); an
+    /// API key of another tenant is found, and the caller refuses it.
+    pub async fn resolve(
+        &self,
+        tenant: &TenantId,
+        raw: &str,
+    ) -> Result<Option<Resolved>, StoreError> {
         if looks_like_jwt(raw) {
             // Boxed: an API key's lookup, the common case, need not carry this path's future.
-            return Box::pin(self.resolve_token(raw)).await;
+            return Box::pin(self.resolve_token(tenant, raw)).await;
         }
         Ok(self
             .resolve_key(raw)
@@ -330,8 +336,12 @@ impl Verifier {
     /// An access token stands for the key it was minted from, whose current state decides:
     /// revoking or disabling the key ends its tokens too. That state is read through the cache
     /// tiers, as for the key itself, so every node refuses the token as soon as it refuses the key.
-    async fn resolve_token(&self, raw: &str) -> Result<Option<Resolved>, StoreError> {
-        let Some(claims) = self.tokens.check(raw).await? else {
+    async fn resolve_token(
+        &self,
+        tenant: &TenantId,
+        raw: &str,
+    ) -> Result<Option<Resolved>, StoreError> {
+        let Some(claims) = self.tokens.check(tenant, raw).await? else {
             return Ok(None);
         };
         let Some(key_id) = crate::domain::ids::parse_id(&claims.client_id) else {
@@ -343,14 +353,17 @@ impl Verifier {
         let Some(record) = self.lookup(vec![digest]).await? else {
             return Ok(None);
         };
+        // The token names the tenant and keyspace its key had: they never change.
+        if record.tenant_id != claims.tenant_id || record.keyspace_id != claims.keyspace_id {
+            return Ok(None);
+        }
         let mut key = KeyRecord::clone(&record);
         // A token grants its own scopes, and only those its key still holds.
         let granted = token_scopes(&claims.scope)
             .into_iter()
             .filter(|scope| key.scopes.grants(scope));
         key.scopes = Scopes::from_scopes(granted).unwrap_or_default();
-        let tenant = TenantId::from_trusted(key.tenant_id.clone());
-        key.revoked |= self.tokens.is_revoked(&tenant, &claims.jti).await?;
+        key.revoked |= self.tokens.is_revoked(tenant, &claims.jti).await?;
         let token_end = crate::tokens::expiry(&claims);
         key.expires_at = Some(key.expires_at.map_or(token_end, |end| end.min(token_end)));
         Ok(Some(Resolved {
@@ -396,7 +409,7 @@ impl Verifier {
         input: VerifyInput,
     ) -> Result<VerifyOutcome, StoreError> {
         let started = std::time::Instant::now();
-        let resolved = self.resolve(&input.key).await?;
+        let resolved = self.resolve(tenant, &input.key).await?;
         // After the lookup, which may have waited for the store: expiry is judged as of now.
         let at = self.clock.now();
         let outcome = match resolved {
@@ -552,7 +565,6 @@ mod tests {
         let tokens = TokenService::new(
             store.clone(),
             "http://issuer.test".into(),
-            "http://issuer.test".into(),
             600,
             keyring,
             Arc::new(Denylist::new(store.clone(), None, clock.clone())),
@@ -596,6 +608,7 @@ mod tests {
                 token_exchange_enabled: true,
                 created_at: at,
                 updated_at: at,
+                token_audience: None,
             },
         )
         .unwrap();

@@ -2,15 +2,18 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, assert_problem, expect_json, s};
+use crate::helpers::{TestApp, assert_problem};
 
 #[tokio::test]
 async fn management_calls_are_throttled_per_root_key_but_verify_is_not() {
-    let app = TestApp::spawn_with(&[("LATCHKEY_MANAGEMENT_RATE_LIMIT", "3")]).await;
-    let t = app.tenant("acme").await;
-    let ks = app.create_keyspace(&t.root_key, "acme_live").await;
-    let body = json!({"keyspace_id": s(&ks, "id")});
-    let key = expect_json(app.post_json("/v1/keys", &t.root_key, &body).await, 201).await;
+    // Three management calls: the keyspace, the key and one list.
+    let world = TestApp::spawn_with(&[("LATCHKEY_MANAGEMENT_RATE_LIMIT", "3")])
+        .await
+        .with_space("acme")
+        .await;
+    let key = world.create_key(|k| k).await;
+    let (app, t) = (&world.app, &world.tenant);
+    let body = json!({"keyspace_id": world.space().keyspace_id});
     app.get_ok("/v1/keys", &t.root_key).await;
     let response = app.get_as("/v1/keys", &t.root_key).await;
     let retry_after: u64 = response.headers()["retry-after"]
@@ -25,7 +28,7 @@ async fn management_calls_are_throttled_per_root_key_but_verify_is_not() {
     assert_problem(refused, 429, "rate_limited").await;
     // Verification is the hot path: never throttled by the management limit.
     for _ in 0..10 {
-        assert_eq!(app.verify_code(&t.root_key, &s(&key, "key")).await, "VALID");
+        assert_eq!(app.verify_code(&t.root_key, &key.key).await, "VALID");
     }
     // Another tenant's root key has its own budget.
     let other = app.tenant("other").await;

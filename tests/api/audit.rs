@@ -207,7 +207,7 @@ async fn filters_and_pages() {
     let t = space.token();
     let other = app.create_root_key(t, &["keys:create", "audit:read"]).await;
     let other_key = s(&other, "key");
-    let k1 = s(&app.create_key(&space, json!({})).await, "id");
+    let k1 = app.create_key(&space, |k| k).await.id;
     app.clock.advance(std::time::Duration::from_secs(1));
     let before_second = app.clock.now().and_utc();
     app.clock.advance(std::time::Duration::from_secs(1));
@@ -362,14 +362,8 @@ async fn ndjson_exports_every_matching_event() {
     assert!(lines.iter().any(|e| e["action"] == "keyspace.create"));
 
     // Filters apply to the export; a small filtered set matches the JSON list.
-    let key = app.create_key(&space, json!({})).await;
-    let id = s(&key, "id");
-    expect_json(
-        app.post_json(&format!("/v1/keys/{id}/revoke"), t, &json!({}))
-            .await,
-        200,
-    )
-    .await;
+    let id = app.create_key(&space, |k| k).await.id;
+    app.revoke(t, &id).await;
     let text = app
         .get_as(&format!("/v1/audit-events?format=ndjson&target={id}"), t)
         .await

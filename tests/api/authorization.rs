@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem, s};
+use crate::helpers::{TestApp, TestKey, World, assert_problem, s};
 
 const ALL_SCOPES: &[&str] = &[
     "keys:create",
@@ -22,12 +22,11 @@ const ALL_SCOPES: &[&str] = &[
     "root_keys:revoke",
 ];
 
+/// An endpoint: method, path, a valid body (or null) and the scope it needs.
+type Endpoint = (Method, String, Value, &'static str);
+
 /// Every endpoint of the API with a valid body and the scope it needs.
-fn endpoints(
-    keyspace_id: &str,
-    key_id: &str,
-    root_key_id: &str,
-) -> Vec<(Method, String, Value, &'static str)> {
+fn endpoints(keyspace_id: &str, key_id: &str, root_key_id: &str) -> Vec<Endpoint> {
     vec![
         (
             Method::POST,
@@ -123,19 +122,25 @@ fn endpoints(
     ]
 }
 
+/// A tenant with a key, and every endpoint of the API over it and another root key.
+async fn world_and_its_endpoints() -> (World, TestKey, Vec<Endpoint>) {
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let key = world.create_key(|k| k).await;
+    let victim = world
+        .app
+        .create_root_key(world.token(), &["keys:read"])
+        .await;
+    let endpoints = endpoints(&world.space().keyspace_id, &key.id, &s(&victim, "id"));
+    (world, key, endpoints)
+}
+
 #[tokio::test]
 async fn every_endpoint_refuses_a_root_key_without_its_scope() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let key = app.create_key(&space, json!({})).await;
-    let key_id = s(&key, "id");
-    let victim = s(
-        &app.create_root_key(space.token(), &["keys:read"]).await,
-        "id",
-    );
+    let (world, key, endpoints) = world_and_its_endpoints().await;
+    let (app, space) = (&world.app, world.space());
     let before_keys = app.get_ok("/v1/keys", space.token()).await;
     let before_audit = app.audit(space.token(), "").await.len();
-    for (method, path, body, scope) in endpoints(&space.keyspace_id, &key_id, &victim) {
+    for (method, path, body, scope) in endpoints {
         let others: Vec<&str> = ALL_SCOPES.iter().copied().filter(|s| *s != scope).collect();
         let lacking = s(&app.create_root_key(space.token(), &others).await, "key");
         let body = (!body.is_null()).then_some(&body);
@@ -149,23 +154,14 @@ async fn every_endpoint_refuses_a_root_key_without_its_scope() {
     let events = app.audit(space.token(), "").await;
     let new = &events[..events.len() - before_audit];
     assert!(new.iter().all(|e| e["action"] == "root_key.create"));
-    assert_eq!(
-        app.verify_code(space.token(), &s(&key, "key")).await,
-        "VALID"
-    );
+    assert_eq!(app.verify_code(space.token(), &key.key).await, "VALID");
 }
 
 #[tokio::test]
 async fn a_root_key_with_only_the_needed_scope_is_let_through() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let key = app.create_key(&space, json!({})).await;
-    let key_id = s(&key, "id");
-    let victim = s(
-        &app.create_root_key(space.token(), &["keys:read"]).await,
-        "id",
-    );
-    for (method, path, body, scope) in endpoints(&space.keyspace_id, &key_id, &victim) {
+    let (world, _, endpoints) = world_and_its_endpoints().await;
+    let (app, space) = (&world.app, world.space());
+    for (method, path, body, scope) in endpoints {
         let only = s(&app.create_root_key(space.token(), &[scope]).await, "key");
         let body = (!body.is_null()).then_some(&body);
         let response = app.call(method.clone(), &path, Some(&only), body).await;
@@ -179,9 +175,9 @@ async fn a_root_key_with_only_the_needed_scope_is_let_through() {
 
 #[tokio::test]
 async fn missing_malformed_revoked_or_expired_root_keys_are_401() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let key = app.create_key(&space, json!({})).await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let key = world.create_key(|k| k).await;
+    let (app, space) = (&world.app, world.space());
     let revoked = app.create_root_key(space.token(), ALL_SCOPES).await;
     let path = format!("/v1/root-keys/{}/revoke", s(&revoked, "id"));
     let response = app.post_json(&path, space.token(), &json!({})).await;
@@ -210,12 +206,12 @@ async fn missing_malformed_revoked_or_expired_root_keys_are_401() {
         Some(format!("Basic {}", space.tenant.root_key)),
         Some(format!("Bearer {forged}")),
         Some(format!("Bearer {other_deployment}")),
-        Some(format!("Bearer {}", s(&key, "key"))),
+        Some(format!("Bearer {}", key.key)),
         Some(format!("Bearer {}", s(&revoked, "key"))),
         Some(format!("Bearer {}", s(&expiring, "key"))),
         Some(format!("Bearer {}", "x".repeat(10_000))),
     ];
-    let endpoints = endpoints(&space.keyspace_id, &s(&key, "id"), &s(&revoked, "id"));
+    let endpoints = endpoints(&space.keyspace_id, &key.id, &s(&revoked, "id"));
     for (method, path, body, _) in endpoints {
         for header in &headers {
             let mut request = app.client.request(method.clone(), app.url(&path));
@@ -238,10 +234,7 @@ async fn missing_malformed_revoked_or_expired_root_keys_are_401() {
         }
     }
     // Nothing happened to the tenant's keys.
-    assert_eq!(
-        app.verify_code(space.token(), &s(&key, "key")).await,
-        "VALID"
-    );
+    assert_eq!(app.verify_code(space.token(), &key.key).await, "VALID");
     let keyspaces = app.get_ok("/v1/keyspaces", space.token()).await;
     assert_eq!(keyspaces["data"].as_array().unwrap().len(), 1);
 }

@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem, expect_json, s};
+use crate::helpers::{TestApp, assert_problem, expect_json};
 
 /// Everything the tenant can see, to prove a request changed nothing.
 async fn snapshot(app: &TestApp, token: &str) -> Value {
@@ -19,11 +19,13 @@ async fn snapshot(app: &TestApp, token: &str) -> Value {
 
 #[tokio::test]
 async fn malformed_bodies_are_4xx_problems_and_change_nothing() {
-    let app = TestApp::spawn_with(&[("LATCHKEY_MAX_BODY_BYTES", "65536")]).await;
-    let space = app.space("acme").await;
-    let t = space.token();
-    let key = app.create_key(&space, json!({})).await;
-    let key_id = s(&key, "id");
+    let world = TestApp::spawn_with(&[("LATCHKEY_MAX_BODY_BYTES", "65536")])
+        .await
+        .with_space("acme")
+        .await;
+    let key = world.create_key(|k| k).await;
+    let (app, space, t) = (&world.app, world.space(), world.token());
+    let key_id = &key.id;
     let endpoints = [
         (Method::POST, "/v1/keyspaces".to_owned()),
         (
@@ -83,7 +85,7 @@ async fn malformed_bodies_are_4xx_problems_and_change_nothing() {
             "payload_too_large",
         ),
     ];
-    let before = snapshot(&app, t).await;
+    let before = snapshot(app, t).await;
     for (method, path) in &endpoints {
         for (content_type, body, status, code) in &bodies {
             let response = app
@@ -112,8 +114,8 @@ async fn malformed_bodies_are_4xx_problems_and_change_nothing() {
             assert_eq!(problem_type.as_deref(), Some("application/problem+json"));
         }
     }
-    assert_eq!(snapshot(&app, t).await, before, "nothing changed");
-    assert_eq!(app.verify_code(t, &s(&key, "key")).await, "VALID");
+    assert_eq!(snapshot(app, t).await, before, "nothing changed");
+    assert_eq!(app.verify_code(t, &key.key).await, "VALID");
 }
 
 #[tokio::test]
@@ -121,8 +123,8 @@ async fn junk_keys_to_verify_are_not_found_never_errors() {
     let app = TestApp::spawn().await;
     let a = app.space("acme").await;
     let b = app.space("bravo").await;
-    let mine = s(&app.create_key(&a, json!({})).await, "key");
-    let theirs = s(&app.create_key(&b, json!({})).await, "key");
+    let mine = app.create_key(&a, |k| k).await.key;
+    let theirs = app.create_key(&b, |k| k).await.key;
     let mut bad_tag = mine.clone();
     let last = bad_tag.pop().unwrap();
     bad_tag.push(if last == 'a' { 'b' } else { 'a' });
@@ -219,10 +221,9 @@ async fn bad_path_ids_and_queries_are_4xx() {
 #[tokio::test]
 async fn control_characters_in_filters_and_selectors_are_refused_not_500() {
     // PostgreSQL text cannot hold NUL: such values must be refused before reaching the store.
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let t = space.token();
-    let key = app.create_key(&space, json!({"owner_id": "alice"})).await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let created = world.create_key(|k| k.owner("alice")).await;
+    let (app, t, key) = (&world.app, world.token(), &created.key);
     for query in [
         "/v1/keys?keyspace_id=%00",
         "/v1/keys?owner_id=a%00b",
@@ -247,11 +248,11 @@ async fn control_characters_in_filters_and_selectors_are_refused_not_500() {
     let body = json!({"owner_id": "alice\u{0}"});
     let response = app.post_json("/v1/keys/revoke", t, &body).await;
     assert_problem(response, 422, "validation_failed").await;
-    let body = json!({"key": s(&key, "key"), "keyspace_id": "\u{0}"});
+    let body = json!({"key": key, "keyspace_id": "\u{0}"});
     let answer = app.verify_with(t, body).await;
     assert_eq!(answer["code"], "NOT_FOUND");
     assert_eq!(
-        app.verify_code(t, &s(&key, "key")).await,
+        app.verify_code(t, key).await,
         "VALID",
         "nothing was revoked"
     );

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::dashboard::support::{PASSWORD, Visitor};
-use crate::helpers::within;
-use crate::nodes::{Cluster, cluster_tests_enabled};
+use crate::dashboard::support::Visitor;
+use crate::helpers::{Api, NEEDS_POSTGRES, PASSWORD, postgres_pass, within};
+use crate::nodes::Cluster;
 
 /// The test's bound on propagation between nodes while Redis is up: under the 2 s age at which
 /// L1 starts reloading entries by itself, with room for a loaded CI machine (the goal, about a
@@ -19,19 +19,19 @@ use crate::nodes::{Cluster, cluster_tests_enabled};
 const PROPAGATION: Duration = Duration::from_millis(1_800);
 
 /// Verifies `key` on `node` a few times, so it is certainly in that node's L1.
-async fn warm(node: &crate::nodes::Api, token: &str, key: &str, expected: &str) {
+async fn warm(node: &Api, token: &str, key: &str, expected: &str) {
     for _ in 0..3 {
-        assert_eq!(node.code(token, key).await, expected);
+        assert_eq!(node.verify_code(token, key).await, expected);
     }
 }
 
 /// Waits until `node` answers `expected` for `key`; panics after [`PROPAGATION`].
-async fn propagates(node: &crate::nodes::Api, token: &str, key: &str, expected: &str, what: &str) {
+async fn propagates(node: &Api, token: &str, key: &str, expected: &str, what: &str) {
     let took = within(PROPAGATION, || async {
-        node.code(token, key).await == expected
+        node.verify_code(token, key).await == expected
     })
     .await;
-    let last = node.code(token, key).await;
+    let last = node.verify_code(token, key).await;
     assert!(
         took.is_some(),
         "{what}: node B still answers {last} after {PROPAGATION:?} (wanted {expected})"
@@ -44,48 +44,45 @@ async fn propagates(node: &crate::nodes::Api, token: &str, key: &str, expected: 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoke_rotate_and_disable_through_one_node_reach_the_other_within_a_second() {
-    if !cluster_tests_enabled() {
-        return;
-    }
-    let cluster = Cluster::start(2, &[]).await;
-    let (a, b) = (&cluster.nodes[0].api, &cluster.nodes[1].api);
-    let space = cluster.space("propagate").await;
-    let token = space.token.as_str();
+    skip_unless!(postgres_pass(), NEEDS_POSTGRES);
+    let world = Cluster::start(2, &[]).await.with_space("propagate").await;
+    let (a, b) = (&world.app.nodes[0].api, &world.app.nodes[1].api);
+    let (space, token) = (world.space(), world.token());
 
-    let (revoked_id, revoked) = a.create_key(&space, json!({"name": "to revoke"})).await;
-    let (rotated_id, rotated) = a.create_key(&space, json!({"name": "to rotate"})).await;
-    let (disabled_id, disabled) = a.create_key(&space, json!({"name": "to disable"})).await;
+    let revoked = a.create_key(space, |k| k.name("to revoke")).await;
+    let rotated = a.create_key(space, |k| k.name("to rotate")).await;
+    let disabled = a.create_key(space, |k| k.name("to disable")).await;
     let received_before = b.metric("latchkey_invalidations_received_total").await;
 
     // Each key is warmed in B's L1 just before its change, so the entry is far younger than the
     // 2 s at which L1 reloads by itself: only the eviction can make B answer within the bound.
-    warm(b, token, &revoked, "VALID").await;
-    a.revoke(token, &revoked_id).await;
-    propagates(b, token, &revoked, "REVOKED", "revoke").await;
+    warm(b, token, &revoked.key, "VALID").await;
+    a.revoke(token, &revoked.id).await;
+    propagates(b, token, &revoked.key, "REVOKED", "revoke").await;
 
-    warm(b, token, &rotated, "VALID").await;
-    let path = format!("/v1/keys/{rotated_id}/rotate");
+    warm(b, token, &rotated.key, "VALID").await;
+    let path = format!("/v1/keys/{}/rotate", rotated.id);
     let body = json!({"grace_period_seconds": 0});
     let new = a
         .expect(reqwest::Method::POST, &path, token, Some(&body), 201)
         .await;
     let new_key = new["key"].as_str().expect("new key").to_owned();
-    propagates(b, token, &rotated, "EXPIRED", "rotate with zero grace").await;
-    assert_eq!(b.code(token, &new_key).await, "VALID");
+    propagates(b, token, &rotated.key, "EXPIRED", "rotate with zero grace").await;
+    assert_eq!(b.verify_code(token, &new_key).await, "VALID");
 
-    warm(b, token, &disabled, "VALID").await;
-    a.patch_key(token, &disabled_id, json!({"enabled": false}))
+    warm(b, token, &disabled.key, "VALID").await;
+    a.patch_key(token, &disabled.id, json!({"enabled": false}))
         .await;
-    propagates(b, token, &disabled, "DISABLED", "disable").await;
-    warm(b, token, &disabled, "DISABLED").await;
-    a.patch_key(token, &disabled_id, json!({"enabled": true}))
+    propagates(b, token, &disabled.key, "DISABLED", "disable").await;
+    warm(b, token, &disabled.key, "DISABLED").await;
+    a.patch_key(token, &disabled.id, json!({"enabled": true}))
         .await;
-    propagates(b, token, &disabled, "VALID", "re-enable").await;
+    propagates(b, token, &disabled.key, "VALID", "re-enable").await;
 
     // Node A answers the same, and B counted the evictions it received.
-    assert_eq!(a.code(token, &revoked).await, "REVOKED");
-    assert_eq!(a.code(token, &rotated).await, "EXPIRED");
-    assert_eq!(a.code(token, &disabled).await, "VALID");
+    assert_eq!(a.verify_code(token, &revoked.key).await, "REVOKED");
+    assert_eq!(a.verify_code(token, &rotated.key).await, "EXPIRED");
+    assert_eq!(a.verify_code(token, &disabled.key).await, "VALID");
     let received = b.metric("latchkey_invalidations_received_total").await - received_before;
     assert!(received >= 4.0, "B received {received} evictions");
 }
@@ -94,62 +91,46 @@ async fn revoke_rotate_and_disable_through_one_node_reach_the_other_within_a_sec
 /// read the one denylist copy in Redis.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_access_token_revoked_through_one_node_is_refused_by_the_other_at_once() {
-    if !cluster_tests_enabled() {
-        return;
-    }
+    skip_unless!(postgres_pass(), NEEDS_POSTGRES);
     // One deployment, one issuer: the nodes share the public URL behind their load balancer.
     let cluster = Cluster::start(2, &[("LATCHKEY_PUBLIC_URL", "http://latchkey.test")]).await;
-    let (a, b) = (&cluster.nodes[0].api, &cluster.nodes[1].api);
-    let space = cluster.space("tokenrevoke").await;
-    let (key_id, key) = a.create_key(&space, json!({"name": "client"})).await;
+    let world = cluster.with_space("tokenrevoke").await;
+    let (a, b) = (&world.app.nodes[0].api, &world.app.nodes[1].api);
+    let (space, token) = (world.space(), world.token());
+    let client = a.create_key(space, |k| k.name("client")).await;
 
-    let access_token = &a.mint_token(&key_id, &key).await;
-    warm(b, &space.token, access_token, "VALID").await;
+    let access_token = &a.access_token(&client, None).await;
+    warm(b, token, access_token, "VALID").await;
 
     let response = a
         .client
-        .post(format!("{}/oauth/revoke", a.base))
-        .basic_auth(&key_id, Some(&key))
+        .post(a.url("/oauth/revoke"))
+        .basic_auth(&client.id, Some(&client.key))
         .form(&[("token", access_token)])
         .send()
         .await
         .expect("revoke request");
     assert_eq!(response.status(), 200);
-    assert_eq!(b.code(&space.token, access_token).await, "REVOKED");
-    assert_eq!(a.code(&space.token, access_token).await, "REVOKED");
-    assert_eq!(b.code(&space.token, &key).await, "VALID");
+    assert_eq!(b.verify_code(token, access_token).await, "REVOKED");
+    assert_eq!(a.verify_code(token, access_token).await, "REVOKED");
+    assert_eq!(b.verify_code(token, &client.key).await, "VALID");
 
     // Revoking the key a token came from ends the token on the other node too: B reads the
     // key's state through its cache tiers, which the revocation evicts everywhere.
-    let (other_id, other_key) = a.create_key(&space, json!({"name": "other client"})).await;
-    let other_token = a.mint_token(&other_id, &other_key).await;
-    warm(b, &space.token, &other_token, "VALID").await;
-    a.revoke(&space.token, &other_id).await;
-    propagates(
-        b,
-        &space.token,
-        &other_token,
-        "REVOKED",
-        "key revoke, token",
-    )
-    .await;
+    let other = a.create_key(space, |k| k.name("other client")).await;
+    let other_token = a.access_token(&other, None).await;
+    warm(b, token, &other_token, "VALID").await;
+    a.revoke(token, &other.id).await;
+    propagates(b, token, &other_token, "REVOKED", "key revoke, token").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_failures_through_every_node_count_together() {
-    if !cluster_tests_enabled() {
-        return;
-    }
+    skip_unless!(postgres_pass(), NEEDS_POSTGRES);
     let cluster = Cluster::start(2, &[]).await;
-    let bootstrap = |tenant: &'static str, email: &'static str| {
-        let (store, hasher) = (cluster.store.clone(), cluster.hasher.clone());
-        tokio::task::spawn_blocking(move || {
-            latchkey::bootstrap::bootstrap(&store, &hasher, tenant, email, Some(PASSWORD.into()))
-                .expect("bootstrap");
-        })
-    };
+    // Tenants are made with an owner `owner@{tenant}.example.com` whose password is PASSWORD.
+    cluster.tenant("acme").await;
     let email = "owner@acme.example.com";
-    bootstrap("acme", email).await.expect("bootstrap task");
     let a = Visitor::at(&cluster.nodes[0].api.base);
     let b = Visitor::at(&cluster.nodes[1].api.base);
 
@@ -167,8 +148,8 @@ async fn sign_in_failures_through_every_node_count_together() {
     assert_eq!(a.sign_in(email, PASSWORD).await.status(), 429);
 
     // Guesses sent all at once through both nodes get no more tries in all.
+    cluster.tenant("bravo").await;
     let other = "owner@bravo.example.com";
-    bootstrap("bravo", other).await.expect("bootstrap task");
     let (on_a, on_b) = tokio::join!(
         a.wrong_sign_ins_at_once(other, 6),
         b.wrong_sign_ins_at_once(other, 6)

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
-use crate::nodes::{Api, Cluster, Space, cluster_tests_enabled, hasher, space};
+use crate::helpers::{Api, NEEDS_POSTGRES, TestApp, postgres_pass, window_with_room};
+use crate::nodes::Cluster;
 
 /// Requests in flight at once during a burst. Opening a thousand connections at once on a
 /// loaded 2-core CI machine only measures the kernel and the test client (actix answers 408 to
@@ -47,24 +47,19 @@ fn count(codes: &[String], code: &str) -> usize {
     codes.iter().filter(|c| *c == code).count()
 }
 
-async fn in_process_space(app: &TestApp, name: &str) -> (Api, Space) {
-    let api = Api::of(app);
-    let space = space(&app.store, &hasher(), &api, name).await;
-    (api, space)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_parallel_verifies_of_a_cold_key_make_one_store_lookup() {
     let app = TestApp::spawn().await;
     // The root key enters L1 with the first call that makes the keyspace.
     let root_key_cached = Instant::now();
-    let (api, space) = in_process_space(&app, "coalesce").await;
-    let (_, other) = api.create_key(&space, json!({})).await;
-    let (_, cold) = api.create_key(&space, json!({})).await;
+    let world = app.with_space("coalesce").await;
+    let (api, token) = (&world.app.api, world.token());
+    let other = world.create_key(|k| k).await;
+    let cold = world.create_key(|k| k).await;
     // The root key's own lookup counts as a store lookup too: warm it with another key first.
-    assert_eq!(api.code(&space.token, &other).await, "VALID");
+    assert_eq!(api.verify_code(token, &other.key).await, "VALID");
 
-    one_store_lookup_for_a_burst(&api, &space.token, &cold, 1_000, root_key_cached).await;
+    one_store_lookup_for_a_burst(api, token, &cold.key, 1_000, root_key_cached).await;
 }
 
 /// Sends `verifies` verifications of `credential` at once and checks that all are VALID and
@@ -106,77 +101,57 @@ async fn one_store_lookup_for_a_burst(
 async fn parallel_verifies_of_a_new_access_token_read_its_key_id_once() {
     let app = TestApp::spawn().await;
     let root_key_cached = Instant::now();
-    let (api, space) = in_process_space(&app, "tokens").await;
-    let (id, key) = api.create_key(&space, json!({})).await;
+    let world = app.with_space("tokens").await.with_key(|k| k).await;
+    let api = &world.app.api;
     // The in-process app has no Redis, so the create's eviction is the local one, done before
     // it answers (no second eviction follows). Minting the token puts the key in L1, and only
     // the token's key id is new to the node.
-    let token = api.mint_token(&id, &key).await;
-    one_store_lookup_for_a_burst(&api, &space.token, &token, 200, root_key_cached).await;
+    let token = api.access_token(world.key(), None).await;
+    one_store_lookup_for_a_burst(api, world.token(), &token, 200, root_key_cached).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credits_of_100_admit_exactly_100_of_500_parallel_verifies() {
-    let app = TestApp::spawn().await;
-    let (api, space) = in_process_space(&app, "credits").await;
-    let (id, key) = api
-        .create_key(&space, json!({"credits": {"remaining": 100}}))
+    let world = TestApp::spawn()
+        .await
+        .with_space("credits")
+        .await
+        .with_key(|k| k.credits(100))
         .await;
+    let (api, token, key) = (&world.app.api, world.token(), world.key());
 
-    let codes = burst(
-        std::slice::from_ref(&api),
-        &space.token,
-        json!({"key": key, "cost": 1}),
-        500,
-    )
-    .await;
+    let body = json!({"key": key.key, "cost": 1});
+    let codes = burst(std::slice::from_ref(api), token, body, 500).await;
     assert_eq!(count(&codes, "VALID"), 100, "admitted");
     assert_eq!(count(&codes, "USAGE_EXCEEDED"), 400, "refused");
-    let stored = api.get_key(&space.token, &id).await;
+    let stored = api.get_key(token, &key.id).await;
     assert_eq!(stored["credits"]["remaining"], 0, "{stored}");
-    assert_eq!(api.code(&space.token, &key).await, "USAGE_EXCEEDED");
-}
-
-/// Seconds until the next multiple of `window` since the epoch.
-fn until_next_window(window: u64) -> u64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
-    window - now % window
+    assert_eq!(api.verify_code(token, &key.key).await, "USAGE_EXCEEDED");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limit_holds_within_one_percent_across_four_nodes() {
-    if !cluster_tests_enabled() {
-        return;
-    }
-    let cluster = Cluster::start(4, &[]).await;
-    let space = cluster.space("ratelimit").await;
-    let nodes: Vec<Api> = cluster.nodes.iter().map(|n| n.api.clone()).collect();
+    skip_unless!(postgres_pass(), NEEDS_POSTGRES);
+    let world = Cluster::start(4, &[]).await.with_space("ratelimit").await;
+    let (space, token) = (world.space(), world.token());
+    let nodes: Vec<Api> = world.app.nodes.iter().map(|n| n.api.clone()).collect();
     // The root key is in every node's cache before the burst.
     for node in &nodes {
-        let answer = node.verify_with(&space.token, json!({"key": "nope"})).await;
+        let answer = node.verify_with(token, json!({"key": "nope"})).await;
         assert_eq!(answer["code"], "NOT_FOUND");
     }
     // The bound holds while Redis answers. When a Redis call fails (on a starved CI machine a
     // 500 ms response timeout can fire), nodes count on their own for a second, by design;
     // such an attempt proves nothing about the shared count, so it is repeated with a new key.
     for attempt in 1..=3 {
-        // Windows are aligned to the epoch: an hour-long window makes a boundary inside the
-        // burst unlikely; if one is close, wait for it to pass.
-        let left = until_next_window(3600);
-        if left < 30 {
-            tokio::time::sleep(Duration::from_secs(left + 1)).await;
-        }
-        let (_, key) = nodes[0]
-            .create_key(
-                &space,
-                json!({"ratelimit": {"limit": 200, "window_seconds": 3600}}),
-            )
+        // Windows are aligned to the epoch: a window of about an hour whose boundary is at least
+        // a minute away cannot end inside the burst.
+        let window = window_with_room(3600.., Duration::from_secs(60));
+        let key = nodes[0]
+            .create_key(space, |k| k.ratelimit(200, window))
             .await;
         let errors_before = redis_errors(&nodes).await;
-        let codes = burst(&nodes, &space.token, json!({"key": key}), 1_000).await;
+        let codes = burst(&nodes, token, json!({"key": key.key}), 1_000).await;
         let errors = redis_errors(&nodes).await - errors_before;
         let admitted = count(&codes, "VALID");
         let limited = count(&codes, "RATE_LIMITED");

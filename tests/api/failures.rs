@@ -5,6 +5,7 @@
 //! Runs only in the PostgreSQL pass (`LATCHKEY_TEST_BACKEND=postgres`): these tests always use
 //! PostgreSQL, so the SQLite pass would repeat the same work.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use diesel::RunQueryDsl;
@@ -12,9 +13,9 @@ use diesel::pg::PgConnection;
 use diesel::{Connection, sql_query};
 use serde_json::json;
 
-use crate::helpers::within;
-use crate::helpers::{Backend, TestDatabase};
-use crate::nodes::{Api, Cluster, Node, RedisServer, cluster_tests_enabled};
+use crate::helpers::{Api, Backend, Deployment, NEEDS_POSTGRES, TestDatabase};
+use crate::helpers::{postgres_admin_url, postgres_pass, within};
+use crate::nodes::{Cluster, Node, RedisServer};
 
 /// L1's hard staleness bound (5 s) plus a margin for a loaded CI machine.
 const L1_BOUND: Duration = Duration::from_millis(6_500);
@@ -23,36 +24,39 @@ const L1_BOUND: Duration = Duration::from_millis(6_500);
 async fn answers(nodes: &[&Api], token: &str, expected: &[(&str, &str)]) {
     for node in nodes {
         for (key, code) in expected {
-            assert_eq!(node.code(token, key).await, *code, "on {}", node.base);
+            assert_eq!(
+                node.verify_code(token, key).await,
+                *code,
+                "on {}",
+                node.base
+            );
         }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_keeps_answers_correct_and_everything_converges_after_restart() {
-    if !cluster_tests_enabled() {
-        return;
-    }
+    skip_unless!(postgres_pass(), NEEDS_POSTGRES);
     let mut cluster = Cluster::start(2, &[]).await;
     let space = cluster.space("outage").await;
-    let token = space.token.as_str();
+    let token = space.token();
     let (a, b) = (cluster.nodes[0].api.clone(), cluster.nodes[1].api.clone());
 
-    let (_, valid) = a.create_key(&space, json!({"name": "valid"})).await;
-    let (revoked_id, revoked) = a.create_key(&space, json!({"name": "revoked"})).await;
-    let (later_id, later) = a.create_key(&space, json!({"name": "revoked later"})).await;
-    a.revoke(token, &revoked_id).await;
+    let valid = a.create_key(&space, |k| k.name("valid")).await;
+    let revoked = a.create_key(&space, |k| k.name("revoked")).await;
+    let later = a.create_key(&space, |k| k.name("revoked later")).await;
+    a.revoke(token, &revoked.id).await;
     let before = [
-        (valid.as_str(), "VALID"),
-        (revoked.as_str(), "REVOKED"),
-        (later.as_str(), "VALID"),
+        (valid.key.as_str(), "VALID"),
+        (revoked.key.as_str(), "REVOKED"),
+        (later.key.as_str(), "VALID"),
     ];
     for _ in 0..2 {
         answers(&[&a, &b], token, &before).await;
     }
 
     cluster.redis.kill();
-    // No 5xx while Redis is gone: `code` asserts every answer is a 200.
+    // No 5xx while Redis is gone: `verify_code` asserts every answer is a 200.
     answers(&[&a, &b], token, &before).await;
     for node in [&a, &b] {
         let degraded = within(Duration::from_secs(5), || async {
@@ -67,9 +71,9 @@ async fn redis_outage_keeps_answers_correct_and_everything_converges_after_resta
     }
 
     // A revocation through A while Redis is down reaches B within the L1 bound.
-    a.revoke(token, &later_id).await;
+    a.revoke(token, &later.id).await;
     let took = within(L1_BOUND, || async {
-        b.code(token, &later).await == "REVOKED"
+        b.verify_code(token, &later.key).await == "REVOKED"
     })
     .await;
     assert!(took.is_some(), "B still accepts a key revoked on A");
@@ -78,20 +82,18 @@ async fn redis_outage_keeps_answers_correct_and_everything_converges_after_resta
         took.unwrap()
     );
     // A key made while Redis is down works everywhere.
-    let (new_id, new) = a
-        .create_key(&space, json!({"name": "made while down"}))
-        .await;
+    let new = a.create_key(&space, |k| k.name("made while down")).await;
     let during = [
-        (valid.as_str(), "VALID"),
-        (revoked.as_str(), "REVOKED"),
-        (later.as_str(), "REVOKED"),
-        (new.as_str(), "VALID"),
+        (valid.key.as_str(), "VALID"),
+        (revoked.key.as_str(), "REVOKED"),
+        (later.key.as_str(), "REVOKED"),
+        (new.key.as_str(), "VALID"),
     ];
     answers(&[&a, &b], token, &during).await;
     let errors = b.metric("latchkey_redis_errors_total").await;
     assert!(errors >= 1.0, "B counted {errors} Redis errors");
 
-    cluster.redis.restart();
+    cluster.redis.restart().await;
     let restarted = Instant::now();
     for node in [&a, &b] {
         let ready = within(Duration::from_secs(8), || async {
@@ -112,11 +114,11 @@ async fn redis_outage_keeps_answers_correct_and_everything_converges_after_resta
 
     // Revocations propagate again (within the bound of cluster.rs).
     for _ in 0..3 {
-        assert_eq!(b.code(token, &new).await, "VALID");
+        assert_eq!(b.verify_code(token, &new.key).await, "VALID");
     }
-    a.revoke(token, &new_id).await;
+    a.revoke(token, &new.id).await;
     let took = within(Duration::from_millis(1_800), || async {
-        b.code(token, &new).await == "REVOKED"
+        b.verify_code(token, &new.key).await == "REVOKED"
     })
     .await;
     assert!(took.is_some(), "no propagation after Redis came back");
@@ -128,9 +130,7 @@ async fn redis_outage_keeps_answers_correct_and_everything_converges_after_resta
 
 /// An admin connection to the PostgreSQL server (not to the test's database).
 fn admin() -> PgConnection {
-    let url = std::env::var("LATCHKEY_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    PgConnection::establish(&url).expect("admin connection")
+    PgConnection::establish(&postgres_admin_url()).expect("admin connection")
 }
 
 fn database_name(db: &TestDatabase) -> String {
@@ -206,16 +206,15 @@ async fn store_outage(redis: Option<&RedisServer>) {
     if redis.is_some() {
         node.wait_ready(Duration::from_secs(10)).await;
     }
-    let store = crate::nodes::store_of(&db);
-    let space = crate::nodes::space(&store, &crate::nodes::hasher(), &node, "storedown").await;
-    drop(store);
-    let token = space.token.as_str();
+    // Set up through the node; the test's own pool is closed before the store goes away.
+    let setup = Deployment::over(&node, &db);
+    let space = setup.space("storedown").await;
+    drop(setup);
+    let token = space.token();
     let received = "latchkey_invalidations_received_total";
     let received_before = node.metric(received).await;
-    let (seen_id, seen) = node.create_key(&space, json!({"name": "seen"})).await;
-    let (_, unseen) = node
-        .create_key(&space, json!({"name": "never verified"}))
-        .await;
+    let seen = node.create_key(&space, |k| k.name("seen")).await;
+    let unseen = node.create_key(&space, |k| k.name("never verified")).await;
     // With Redis, a new key's digest is evicted again 500 ms after the create (closing a
     // load-vs-change race); that eviction also drops the stale copy, so verify only after it:
     // after the node has heard both evictions of both keys.
@@ -226,13 +225,13 @@ async fn store_outage(redis: Option<&RedisServer>) {
         .await;
         assert!(heard.is_some(), "the node never heard the second evictions");
     }
-    assert_eq!(node.code(token, &seen).await, "VALID");
-    let access_token = node.mint_token(&seen_id, &seen).await;
-    assert_eq!(node.code(token, &access_token).await, "VALID");
+    assert_eq!(node.verify_code(token, &seen.key).await, "VALID");
+    let access_token = node.access_token(&seen, None).await;
+    assert_eq!(node.verify_code(token, &access_token).await, "VALID");
 
     let outage = StoreOutage::begin(&db);
     let started = Instant::now();
-    let (took, status, _, code) = timed_verify(&node, token, &seen).await;
+    let (took, status, _, code) = timed_verify(&node, token, &seen.key).await;
     assert_eq!((status, code.as_str()), (200, "VALID"), "served from cache");
     eprintln!("cached key right after the outage: {status} {code} in {took:?}");
     // An access token of that key: its key is read through the cache like the key itself. Its
@@ -250,7 +249,7 @@ async fn store_outage(redis: Option<&RedisServer>) {
         "access token during the outage"
     );
 
-    let (took, status, content_type, code) = timed_verify(&node, token, &unseen).await;
+    let (took, status, content_type, code) = timed_verify(&node, token, &unseen.key).await;
     eprintln!("unknown key during the outage: {status} {code} in {took:?}");
     assert_eq!(status, 503);
     assert_eq!(content_type, "application/problem+json");
@@ -262,29 +261,31 @@ async fn store_outage(redis: Option<&RedisServer>) {
 
     // The seen key is served for a while, at most until the stale bound (3 s) or L1's hard bound
     // (5 s) passed, then refused.
-    let mut last_valid = Duration::ZERO;
-    let refused = loop {
-        let (took, status, content_type, code) = timed_verify(&node, token, &seen).await;
+    let (last_valid, refused) = (Cell::new(Duration::ZERO), Cell::new(None));
+    within(Duration::from_secs(9), || async {
+        let (took, status, content_type, code) = timed_verify(&node, token, &seen.key).await;
         match status {
             200 => {
                 assert_eq!(code, "VALID");
-                last_valid = started.elapsed();
+                last_valid.set(started.elapsed());
             }
             503 => {
                 assert_eq!(content_type, "application/problem+json");
                 assert_eq!(code, "store_unavailable");
                 assert!(took < Duration::from_secs(2), "503 took {took:?}");
-                break started.elapsed();
+                refused.set(Some(started.elapsed()));
             }
             other => panic!("verify answered {other} {code} during the store outage"),
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(9),
-            "still VALID {:?} into the outage with LATCHKEY_STALE_SECONDS=3",
-            started.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+        refused.get().is_some()
+    })
+    .await;
+    let (last_valid, refused) = (last_valid.get(), refused.get());
+    assert!(
+        refused.is_some_and(|at| at < Duration::from_secs(9)),
+        "still VALID {:?} into the outage with LATCHKEY_STALE_SECONDS=3",
+        started.elapsed()
+    );
     eprintln!("seen key: last VALID at {last_valid:?}, 503 from {refused:?}");
     // The log names the real cause, not a confusion between backends.
     let log = node.log_text();
@@ -298,30 +299,26 @@ async fn store_outage(redis: Option<&RedisServer>) {
     // The store comes back: verification recovers by itself.
     drop(outage);
     let recovered = within(Duration::from_secs(10), || async {
-        timed_verify(&node, token, &seen).await.1 == 200
+        timed_verify(&node, token, &seen.key).await.1 == 200
     })
     .await;
     assert!(
         recovered.is_some(),
         "verify did not recover after the store came back"
     );
-    assert_eq!(node.code(token, &unseen).await, "VALID");
+    assert_eq!(node.verify_code(token, &unseen.key).await, "VALID");
     drop(node);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_outage_serves_recent_answers_for_the_stale_bound_then_fails_closed() {
-    if !cluster_tests_enabled() {
-        return;
-    }
+    skip_unless!(postgres_pass(), NEEDS_POSTGRES);
     store_outage(None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_outage_with_redis_is_bounded_by_the_stale_bound_too() {
-    if !cluster_tests_enabled() {
-        return;
-    }
-    let redis = RedisServer::start();
+    skip_unless!(postgres_pass(), NEEDS_POSTGRES);
+    let redis = RedisServer::start().await;
     store_outage(Some(&redis)).await;
 }

@@ -1,4 +1,5 @@
-//! `TestApp`: the real application on a free port over its own database, dropped afterwards.
+//! The test vocabulary: `TestApp` (the real application on a free port over its own database,
+//! dropped afterwards), the [`World`] a test builds on it, one way to poll, one way to skip.
 #![allow(dead_code)] // each test module uses a different subset of these helpers
 
 use std::collections::HashMap;
@@ -8,10 +9,19 @@ use diesel::Connection;
 use diesel::RunQueryDsl;
 use diesel::pg::PgConnection;
 use latchkey::config::Settings;
-use latchkey::domain::key::KeyHasher;
 use latchkey::domain::time::Clock;
 use latchkey::startup::Application;
 use latchkey::store::Store;
+use serde_json::Value;
+
+mod api;
+mod world;
+
+pub use api::{Api, metric};
+pub use world::{Deployment, KeySpec, TestKey, TestSpace, TestTenant, World};
+
+/// The password of every user the tests make (tenant owners, dashboard members).
+pub const PASSWORD: &str = "correct horse battery staple";
 
 /// A master key used by every test app (tests never share a database, so sharing it is harmless).
 pub const TEST_SECRET_KEY: &str =
@@ -31,7 +41,8 @@ pub enum Backend {
     Postgres,
 }
 
-fn postgres_admin_url() -> String {
+/// The PostgreSQL server's own database, where test databases are created and dropped.
+pub fn postgres_admin_url() -> String {
     std::env::var("LATCHKEY_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
@@ -109,24 +120,21 @@ pub fn test_env(db: &TestDatabase, extra: &[(&str, &str)]) -> HashMap<String, St
     env
 }
 
-/// A tenant made by `latchkey::bootstrap`, with its all-scopes root key.
-#[derive(Clone, Debug)]
-pub struct TestTenant {
-    pub id: String,
-    pub name: String,
-    pub root_key: String,
-    pub root_key_id: String,
-}
-
+/// The real application, spawned in this process on a free port over its own database.
 pub struct TestApp {
+    /// The app's REST API and the store behind it: where a test sets up its [`World`].
+    pub setup: Deployment,
     pub address: String,
-    pub port: u16,
-    pub client: reqwest::Client,
-    pub store: Store,
-    pub hasher: KeyHasher,
     pub db: TestDatabase,
     /// The app's clock: move it (`app.clock.advance(..)`) instead of waiting for time to pass.
     pub clock: Clock,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Deployment;
+    fn deref(&self) -> &Deployment {
+        &self.setup
+    }
 }
 
 impl TestApp {
@@ -145,66 +153,39 @@ impl TestApp {
         let app = Application::build_with_clock(settings, clock.clone())
             .await
             .expect("application builds");
-        let port = app.port();
+        let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
-        let store = Store::connect(
-            &latchkey::store::url::DatabaseUrl::parse(&db.url()).expect("url"),
-            2,
-        )
-        .expect("test store connects");
         Self {
-            address: format!("http://127.0.0.1:{port}"),
-            port,
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                // The server closes a connection idle for 5 s; a client that reused one that old could
-                // send on it just as it closes. Idle connections are dropped well before.
-                .pool_idle_timeout(std::time::Duration::from_secs(1))
-                .build()
-                .expect("http client"),
-            store,
-            hasher,
+            setup: Deployment {
+                api: Api::at(&address),
+                store: store_of(&db),
+                hasher,
+            },
+            address,
             db,
             clock,
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
+    /// Starts a [`World`] on this app: a tenant `name` with an all-scopes root key.
+    pub async fn with_tenant(self, name: &str) -> World {
+        World::new(self, name).await
     }
 
-    /// Creates a tenant with an owner and an all-scopes root key.
-    pub async fn tenant(&self, name: &str) -> TestTenant {
-        let store = self.store.clone();
-        let hasher = self.hasher.clone();
-        let name = name.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let done = latchkey::bootstrap::bootstrap(
-                &store,
-                &hasher,
-                &name,
-                &format!("owner@{name}.example.com"),
-                Some("correct horse battery staple".into()),
-            )
-            .expect("bootstrap");
-            TestTenant {
-                id: done.tenant_id,
-                name,
-                root_key: done.root_key.expose_secret().to_owned(),
-                root_key_id: done.root_key_id,
-            }
-        })
-        .await
-        .expect("bootstrap task")
+    /// `.with_tenant(name)` then `.with_keyspace("{name}_live")`: where most tests start.
+    pub async fn with_space(self, name: &str) -> World {
+        let prefix = format!("{name}_live");
+        self.with_tenant(name).await.with_keyspace(&prefix).await
     }
+}
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
-    }
+/// A small pool on `db`, for a test's own setup work.
+pub fn store_of(db: &TestDatabase) -> Store {
+    Store::connect(
+        &latchkey::store::url::DatabaseUrl::parse(&db.url()).expect("url"),
+        2,
+    )
+    .expect("test store connects")
 }
 
 /// Asserts a problem+json answer with the given status and code; returns the body.
@@ -214,13 +195,7 @@ pub async fn assert_problem(
     code: &str,
 ) -> serde_json::Value {
     assert_eq!(response.status().as_u16(), status, "status");
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert_eq!(content_type, "application/problem+json");
+    assert_eq!(api::content_type(&response), "application/problem+json");
     let body: serde_json::Value = response.json().await.expect("problem body is JSON");
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], status);
@@ -251,140 +226,9 @@ fn init_test_logging() {
     });
 }
 
-// ---- REST API helpers (key lifecycle tests) ----
-
-use serde_json::{Value, json};
-
-/// A tenant with one keyspace, the usual starting point of a key lifecycle test.
-#[derive(Clone, Debug)]
-pub struct TestSpace {
-    pub tenant: TestTenant,
-    pub keyspace_id: String,
-    pub prefix: String,
-}
-
-impl TestSpace {
-    pub fn token(&self) -> &str {
-        &self.tenant.root_key
-    }
-}
+// ---- the store behind the app's back -----------------------------------------------------------
 
 impl TestApp {
-    /// Any request with an optional bearer token and an optional JSON body.
-    pub async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> reqwest::Response {
-        let mut request = self.client.request(method, self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        request.send().await.expect("request")
-    }
-
-    pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
-        self.call(reqwest::Method::GET, path, Some(token), None)
-            .await
-    }
-
-    pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
-        self.call(reqwest::Method::POST, path, Some(token), Some(body))
-            .await
-    }
-
-    pub async fn patch_json(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
-        self.call(reqwest::Method::PATCH, path, Some(token), Some(body))
-            .await
-    }
-
-    /// A POST with a raw body and content type (for malformed input).
-    pub async fn post_raw(
-        &self,
-        path: &str,
-        token: &str,
-        content_type: &str,
-        body: impl Into<reqwest::Body>,
-    ) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(token)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    /// GET that must answer 200 with JSON.
-    pub async fn get_ok(&self, path: &str, token: &str) -> Value {
-        expect_json(self.get_as(path, token).await, 200).await
-    }
-
-    pub async fn create_keyspace(&self, token: &str, prefix: &str) -> Value {
-        let body = json!({"name": format!("{prefix} keys"), "prefix": prefix});
-        expect_json(self.post_json("/v1/keyspaces", token, &body).await, 201).await
-    }
-
-    /// A new tenant with one keyspace whose prefix is `{name}_live`.
-    pub async fn space(&self, name: &str) -> TestSpace {
-        let tenant = self.tenant(name).await;
-        let prefix = format!("{name}_live");
-        let keyspace = self.create_keyspace(&tenant.root_key, &prefix).await;
-        TestSpace {
-            keyspace_id: keyspace["id"].as_str().expect("keyspace id").to_owned(),
-            tenant,
-            prefix,
-        }
-    }
-
-    /// Creates a key in `space`'s keyspace with `extra` fields; answers the 201 body.
-    pub async fn create_key(&self, space: &TestSpace, extra: Value) -> Value {
-        let mut body = json!({"keyspace_id": space.keyspace_id});
-        merge(&mut body, extra);
-        expect_json(self.post_json("/v1/keys", space.token(), &body).await, 201).await
-    }
-
-    /// Verifies with a full body; answers the 200 body.
-    pub async fn verify_with(&self, token: &str, body: Value) -> Value {
-        expect_json(self.post_json("/v1/keys/verify", token, &body).await, 200).await
-    }
-
-    pub async fn verify(&self, token: &str, key: &str) -> Value {
-        self.verify_with(token, json!({"key": key})).await
-    }
-
-    /// The verify code of `key` for `token`'s tenant.
-    pub async fn verify_code(&self, token: &str, key: &str) -> String {
-        self.verify(token, key).await["code"]
-            .as_str()
-            .expect("code")
-            .to_owned()
-    }
-
-    pub async fn get_key(&self, token: &str, id: &str) -> Value {
-        self.get_ok(&format!("/v1/keys/{id}"), token).await
-    }
-
-    /// Creates a root key with `scopes`; answers the 201 body (with `key`).
-    pub async fn create_root_key(&self, token: &str, scopes: &[&str]) -> Value {
-        let body = json!({"name": "limited", "scopes": scopes});
-        expect_json(self.post_json("/v1/root-keys", token, &body).await, 201).await
-    }
-
-    /// Every audit event matching `query` (e.g. `action=key.create`), newest first, one page.
-    pub async fn audit(&self, token: &str, query: &str) -> Vec<Value> {
-        let page = self
-            .get_ok(&format!("/v1/audit-events?limit=100&{query}"), token)
-            .await;
-        page["data"].as_array().expect("data").clone()
-    }
-
     /// Moves a key's last credit refill back a day in the store, so its refill period has
     /// ended (to test refills without waiting).
     pub fn end_refill_period_in_store(&self, id: &str) {
@@ -466,15 +310,22 @@ pub fn assert_no_secret(value: &Value, secret: &str) {
     walk(value);
 }
 
+// ---- waiting, ports, windows and skips -------------------------------------------------------
+
+use std::time::{Duration, Instant};
+
+/// How often [`within`] looks again.
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
+
 /// The one way tests wait for something outside their control (another process, Redis, a
 /// browser): polls `check` every 25 ms until it holds, and answers how long that took, or
 /// `None` once `limit` has passed. Time inside the app is moved with `TestApp::clock` instead.
-pub async fn within<F, Fut>(limit: std::time::Duration, mut check: F) -> Option<std::time::Duration>
+pub async fn within<F, Fut>(limit: Duration, mut check: F) -> Option<Duration>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     loop {
         if check().await {
             return Some(started.elapsed());
@@ -482,7 +333,7 @@ where
         if started.elapsed() > limit {
             return None;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        tokio::time::sleep(POLL_INTERVAL).await;
     }
 }
 
@@ -493,4 +344,60 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// A rate-limit window length, the first of `candidates` whose current window has at least
+/// `room` left. Windows are aligned to the epoch, so a test that picks its window this way never
+/// sees a boundary inside it, and never waits for one to pass.
+pub fn window_with_room(candidates: impl IntoIterator<Item = u32>, room: Duration) -> u32 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs();
+    candidates
+        .into_iter()
+        .find(|&window| u64::from(window) - now % u64::from(window) >= room.as_secs())
+        .expect("a window with room")
+}
+
+/// Prints `SKIPPED <test>: <reason>` on stderr, so that a test which cannot run in this pass is
+/// seen to be skipped rather than passing. Written to stderr itself: libtest captures what
+/// `eprintln!` prints and shows it only for failures. `here` is the type name of a function
+/// inside the test.
+pub fn print_skip(here: &str, reason: &str) {
+    use std::io::Write;
+    let test = here.trim_end_matches("::here").replace("::{{closure}}", "");
+    let test = test
+        .split_once("::")
+        .map_or(test.as_str(), |(_, path)| path);
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
+}
+
+/// Ends the running test, printing `SKIPPED <test>: <reason>` on stderr.
+macro_rules! skip {
+    ($reason:expr) => {{
+        fn here() {}
+        $crate::helpers::print_skip(std::any::type_name_of_val(&here), $reason);
+        return;
+    }};
+}
+
+/// Ends the running test unless `$condition` holds, printing `SKIPPED <test>: <reason>`.
+macro_rules! skip_unless {
+    ($condition:expr, $reason:expr) => {
+        if !$condition {
+            skip!($reason)
+        }
+    };
+}
+
+/// Why the multi-process tests skip in the SQLite pass. A cluster always uses PostgreSQL (and
+/// Redis), so they would do exactly the same work there; `scripts/test` runs them in the
+/// PostgreSQL pass.
+pub const NEEDS_POSTGRES: &str =
+    "needs PostgreSQL and Redis; runs with LATCHKEY_TEST_BACKEND=postgres";
+
+/// Whether this is the pass that runs multi-process tests (see [`NEEDS_POSTGRES`]).
+pub fn postgres_pass() -> bool {
+    backend() == Backend::Postgres
 }

@@ -11,12 +11,13 @@ async fn another_tenant_gets_404_for_every_id_and_changes_nothing() {
     let b = app.space("bravo").await;
     let bt = b.token();
     let key = app
-        .create_key(
-            &a,
-            json!({"name": "secret project", "owner_id": "alice", "scopes": ["documents:read"]}),
-        )
+        .create_key(&a, |k| {
+            k.name("secret project")
+                .owner("alice")
+                .scopes(["documents:read"])
+        })
         .await;
-    let (key_id, raw) = (s(&key, "id"), s(&key, "key"));
+    let (key_id, raw) = (key.id, key.key);
     let a_root = app.create_root_key(a.token(), &["keys:read"]).await;
     let a_root_id = s(&a_root, "id");
     let ks = format!("/v1/keyspaces/{}", a.keyspace_id);
@@ -95,19 +96,17 @@ async fn nothing_of_one_tenant_appears_in_anothers_lists_or_audit_log() {
     let a = app.space("acme").await;
     let b = app.space("bravo").await;
     let bt = b.token();
-    let key = app
-        .create_key(&a, json!({"name": "acme only", "owner_id": "shared-owner"}))
-        .await;
-    let key_id = s(&key, "id");
+    let key_id = app
+        .create_key(&a, |k| k.name("acme only").owner("shared-owner"))
+        .await
+        .id;
     let rotate = json!({"grace_period_seconds": 60});
     let response = app
         .post_json(&format!("/v1/keys/{key_id}/rotate"), a.token(), &rotate)
         .await;
     expect_json(response, 201).await;
     app.create_root_key(a.token(), &["keys:read"]).await;
-    let b_key = app
-        .create_key(&b, json!({"owner_id": "shared-owner"}))
-        .await;
+    let b_key = app.create_key(&b, |k| k.owner("shared-owner")).await;
 
     let mut a_ids = vec![
         a.tenant.id.clone(),
@@ -142,7 +141,7 @@ async fn nothing_of_one_tenant_appears_in_anothers_lists_or_audit_log() {
     }
     let b_keys = app.get_ok("/v1/keys?owner_id=shared-owner", bt).await;
     assert_eq!(b_keys["data"].as_array().unwrap().len(), 1);
-    assert_eq!(b_keys["data"][0]["id"], b_key["id"]);
+    assert_eq!(b_keys["data"][0]["id"], b_key.id);
     assert!(app.audit(bt, &format!("target={key_id}")).await.is_empty());
     // The NDJSON export is tenant-scoped too.
     let export = app

@@ -3,17 +3,22 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_no_secret, assert_problem, expect_json, s};
+use crate::helpers::{KeySpec, TestApp, TestKey, assert_no_secret, assert_problem, expect_json, s};
 
 #[tokio::test]
 async fn create_shows_the_plaintext_once_and_reads_never_do() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let body = json!({"keyspace_id": space.keyspace_id, "name": "Acme Corp production",
-        "owner_id": "customer_42", "scopes": ["documents:read", "documents:write"],
-        "meta": {"plan": "pro", "seats": 5}, "ttl_seconds": 3600, "ip_allowlist": ["203.0.113.0/24", "2001:db8::/32"],
-        "ratelimit": {"limit": 100, "window_seconds": 60},
-        "credits": {"remaining": 1000, "refill": {"amount": 1000, "interval": "monthly"}}});
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let (app, space) = (&world.app, world.space());
+    let body = KeySpec::default()
+        .name("Acme Corp production")
+        .owner("customer_42")
+        .scopes(["documents:read", "documents:write"])
+        .meta(json!({"plan": "pro", "seats": 5}))
+        .expires_in(3600)
+        .ip_allowlist(["203.0.113.0/24", "2001:db8::/32"])
+        .ratelimit(100, 60)
+        .refilled_credits(1000, 1000, "monthly")
+        .body(&space.keyspace_id);
     let response = app.post_json("/v1/keys", space.token(), &body).await;
     assert_eq!(response.headers()["cache-control"], "no-store");
     let created = expect_json(response, 201).await;
@@ -64,8 +69,8 @@ async fn create_shows_the_plaintext_once_and_reads_never_do() {
 
 #[tokio::test]
 async fn idempotency_key_replays_the_same_key_without_its_plaintext() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let (app, space) = (&world.app, world.space());
     let body = json!({"keyspace_id": space.keyspace_id, "name": "retry me",
         "meta": {"plan": "pro", "seats": 3}});
     let with_body = |body: String| {
@@ -132,8 +137,8 @@ async fn idempotency_key_replays_the_same_key_without_its_plaintext() {
 
 #[tokio::test]
 async fn concurrent_requests_with_one_idempotency_key_create_one_key() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let (app, space) = (&world.app, world.space());
     let body = json!({"keyspace_id": space.keyspace_id, "name": "once"});
     let responses = futures_util::future::join_all((0..8).map(|_| {
         app.client
@@ -208,8 +213,8 @@ async fn keys_take_the_keyspace_defaults_unless_given() {
 
 #[tokio::test]
 async fn invalid_create_fields_are_422_and_create_nothing() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let (app, space) = (&world.app, world.space());
     let past = (chrono::Utc::now() - chrono::TimeDelta::minutes(1)).to_rfc3339();
     let future = (chrono::Utc::now() + chrono::TimeDelta::days(1)).to_rfc3339();
     let cases: Vec<(Value, &str)> = vec![
@@ -253,7 +258,7 @@ async fn invalid_create_fields_are_422_and_create_nothing() {
     }
     // meta just under the bound is fine.
     let ok_meta = json!({"m": "x".repeat(8 * 1024 - 10)});
-    app.create_key(&space, json!({"meta": ok_meta})).await;
+    app.create_key(space, |k| k.meta(ok_meta)).await;
     let list = app.get_ok("/v1/keys", space.token()).await;
     assert_eq!(
         list["data"].as_array().unwrap().len(),
@@ -265,27 +270,21 @@ async fn invalid_create_fields_are_422_and_create_nothing() {
 
 #[tokio::test]
 async fn list_filters_by_keyspace_owner_status_and_name() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let (app, space) = (&world.app, world.space());
     let token = space.token();
     let other_ks = s(&app.create_keyspace(token, "acme_test").await, "id");
     let active = app
-        .create_key(
-            &space,
-            json!({"name": "Billing Service", "owner_id": "alice"}),
-        )
+        .create_key(space, |k| k.name("Billing Service").owner("alice"))
         .await;
     let revoked = app
-        .create_key(&space, json!({"name": "old billing", "owner_id": "alice"}))
+        .create_key(space, |k| k.name("old billing").owner("alice"))
         .await;
     let disabled = app
-        .create_key(
-            &space,
-            json!({"name": "paused", "owner_id": "bob", "enabled": false}),
-        )
+        .create_key(space, |k| k.name("paused").owner("bob").enabled(false))
         .await;
     let expired = app
-        .create_key(&space, json!({"name": "stale", "owner_id": "bob"}))
+        .create_key(space, |k| k.name("stale").owner("bob"))
         .await;
     let elsewhere = expect_json(
         app.post_json(
@@ -297,17 +296,9 @@ async fn list_filters_by_keyspace_owner_status_and_name() {
         201,
     )
     .await;
-    expect_json(
-        app.post_json(
-            &format!("/v1/keys/{}/revoke", s(&revoked, "id")),
-            token,
-            &json!({}),
-        )
-        .await,
-        200,
-    )
-    .await;
-    app.expire_key_in_store(&s(&expired, "id"));
+    let elsewhere = TestKey::created(elsewhere);
+    app.revoke(token, &revoked.id).await;
+    app.expire_key_in_store(&expired.id);
 
     let ids = |page: &Value| -> Vec<String> {
         page["data"]
@@ -317,8 +308,8 @@ async fn list_filters_by_keyspace_owner_status_and_name() {
             .map(|k| s(k, "id"))
             .collect()
     };
-    let check = |query: &'static str, expected: Vec<&Value>| {
-        let expected: Vec<String> = expected.iter().map(|k| s(k, "id")).collect();
+    let check = |query: &'static str, expected: Vec<&TestKey>| {
+        let expected: Vec<String> = expected.iter().map(|k| k.id.clone()).collect();
         let app = &app;
         async move {
             let page = app.get_ok(&format!("/v1/keys?{query}"), token).await;
@@ -329,7 +320,7 @@ async fn list_filters_by_keyspace_owner_status_and_name() {
     check("", vec![&elsewhere, &expired, &disabled, &revoked, &active]).await;
     let by_ks = format!("keyspace_id={other_ks}");
     let page = app.get_ok(&format!("/v1/keys?{by_ks}"), token).await;
-    assert_eq!(ids(&page), vec![s(&elsewhere, "id")]);
+    assert_eq!(ids(&page), vec![elsewhere.id.clone()]);
     check("owner_id=alice", vec![&revoked, &active]).await;
     check("owner_id=nobody", vec![]).await;
     let page = check("status=active", vec![&elsewhere, &active]).await;
@@ -361,15 +352,12 @@ async fn list_filters_by_keyspace_owner_status_and_name() {
 
 #[tokio::test]
 async fn list_pages_with_a_cursor_and_bounded_limit() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let (app, space) = (&world.app, world.space());
     let mut created = Vec::new();
     for i in 0..7 {
-        created.push(s(
-            &app.create_key(&space, json!({"name": format!("k{i}")}))
-                .await,
-            "id",
-        ));
+        let name = format!("k{i}");
+        created.push(app.create_key(space, |k| k.name(&name)).await.id);
     }
     created.reverse();
     let mut seen = Vec::new();
@@ -418,15 +406,21 @@ async fn list_pages_with_a_cursor_and_bounded_limit() {
 
 #[tokio::test]
 async fn patch_changes_only_the_given_fields_and_null_clears() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let (app, space) = (&world.app, world.space());
     let created = app
-        .create_key(&space, json!({"name": "svc", "owner_id": "alice", "scopes": ["documents:read"],
-            "meta": {"plan": "pro"}, "ttl_seconds": 3600, "ratelimit": {"limit": 10, "window_seconds": 60},
-            "credits": {"remaining": 10}, "ip_allowlist": ["10.0.0.0/8"]}))
+        .create_key(space, |k| {
+            k.name("svc")
+                .owner("alice")
+                .scopes(["documents:read"])
+                .meta(json!({"plan": "pro"}))
+                .expires_in(3600)
+                .ratelimit(10, 60)
+                .credits(10)
+                .ip_allowlist(["10.0.0.0/8"])
+        })
         .await;
-    let id = s(&created, "id");
-    let key = s(&created, "key");
+    let (id, key) = (&created.id, &created.key);
     let path = format!("/v1/keys/{id}");
     let updated = expect_json(
         app.patch_json(
@@ -438,7 +432,7 @@ async fn patch_changes_only_the_given_fields_and_null_clears() {
         200,
     )
     .await;
-    assert_no_secret(&updated, &key);
+    assert_no_secret(&updated, key);
     assert_eq!(updated["scopes"], json!(["documents:write"]));
     for field in [
         "name",
@@ -477,7 +471,7 @@ async fn patch_changes_only_the_given_fields_and_null_clears() {
         key.as_object_mut().unwrap().remove("last_used_at");
         key
     };
-    let before = without_last_use(app.get_key(space.token(), &id).await);
+    let before = without_last_use(app.get_key(space.token(), id).await);
     let past = (chrono::Utc::now() - chrono::TimeDelta::minutes(1)).to_rfc3339();
     for (body, field) in [
         (json!({"expires_at": past}), "expires_at"),
@@ -502,7 +496,7 @@ async fn patch_changes_only_the_given_fields_and_null_clears() {
     )
     .await;
     assert_eq!(
-        without_last_use(app.get_key(space.token(), &id).await),
+        without_last_use(app.get_key(space.token(), id).await),
         before
     );
     assert_problem(
@@ -526,10 +520,9 @@ async fn patch_changes_only_the_given_fields_and_null_clears() {
 
 #[tokio::test]
 async fn disabling_is_reversible_and_revoked_keys_cannot_be_patched() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let created = app.create_key(&space, json!({})).await;
-    let (id, key) = (s(&created, "id"), s(&created, "key"));
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let (app, space) = (&world.app, world.space());
+    let TestKey { id, key, .. } = app.create_key(space, |k| k).await;
     let path = format!("/v1/keys/{id}");
     let disabled = expect_json(
         app.patch_json(&path, space.token(), &json!({"enabled": false}))
@@ -579,8 +572,8 @@ async fn disabling_is_reversible_and_revoked_keys_cannot_be_patched() {
 
 #[tokio::test]
 async fn concurrent_creates_and_updates_all_succeed() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let (app, space) = (&world.app, world.space());
     let body = json!({"keyspace_id": space.keyspace_id});
     let creates = futures_util::future::join_all(
         (0..16).map(|_| app.post_json("/v1/keys", space.token(), &body)),

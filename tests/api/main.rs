@@ -2,6 +2,10 @@
 //! on port 0 with its own fresh database (SQLite file or PostgreSQL database, per
 //! `LATCHKEY_TEST_BACKEND`).
 
+// First, so that its macros (`skip!`, `skip_unless!`) are in scope in every other module.
+#[macro_use]
+mod helpers;
+
 mod abuse_limits;
 mod audit;
 mod authorization;
@@ -12,7 +16,6 @@ mod concurrency;
 mod dashboard;
 mod failures;
 mod health;
-mod helpers;
 mod isolation;
 mod keys;
 mod keyspaces;

@@ -1,4 +1,5 @@
-//! Migrations: every `down.sql` undoes its `up.sql`, and re-applying works.
+//! Migrations: every `down.sql` undoes its `up.sql` exactly (the whole schema is compared, not
+//! just table names), and re-applying gives the same schema again.
 
 use diesel::RunQueryDsl;
 use diesel::sql_types::Text;
@@ -42,9 +43,11 @@ fn down_undoes_up_and_up_is_repeatable() {
     let store = Store::connect(&DatabaseUrl::parse(&db.url()).unwrap(), 1).unwrap();
     let mut conn = store.conn().unwrap();
 
+    let empty = schema(&mut conn);
     let applied = run_migrations(&mut conn).unwrap();
     assert!(!applied.is_empty());
     let after_up = tables(&mut conn);
+    let schema_after_up = schema(&mut conn);
     for expected in [
         "api_keys",
         "audit_events",
@@ -61,9 +64,15 @@ fn down_undoes_up_and_up_is_repeatable() {
 
     revert_all_migrations(&mut conn).unwrap();
     assert_eq!(tables(&mut conn), Vec::<String>::new());
+    assert_eq!(
+        schema(&mut conn),
+        empty,
+        "reverting all leaves nothing behind"
+    );
 
     run_migrations(&mut conn).unwrap();
     assert_eq!(tables(&mut conn), after_up);
+    assert_eq!(schema(&mut conn), schema_after_up, "the same schema again");
 }
 
 #[derive(diesel::QueryableByName, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -72,25 +81,52 @@ struct SchemaLine {
     line: String,
 }
 
-/// The schema as lines to compare: every table's columns (name, type, nullability, default,
-/// key), every index and constraint with its definition (on SQLite, each table's `CREATE`
-/// text too, which holds its CHECK constraints).
+/// The schema as lines to compare, exactly: every relation (tables, indexes, sequences, views
+/// with their definitions), every column (its place among its table's columns, its type with
+/// modifiers such as a length or a precision, nullability, default, identity and generation),
+/// every index and constraint with its definition, and every trigger, function and type the
+/// migrations made. On SQLite each table's `CREATE` text is compared too (it holds column
+/// order and CHECK constraints), with views and triggers. Diesel's own table is left out.
 fn schema(conn: &mut DbConnection) -> Vec<String> {
     let queries: &[&str] = match conn {
         DbConnection::Postgres(_) => &[
-            "SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || \
-             ' nullable=' || is_nullable || ' default=' || coalesce(column_default, '-') AS line \
-             FROM information_schema.columns WHERE table_schema = 'public' \
-             AND table_name <> '__diesel_schema_migrations'",
+            "SELECT 'relation ' || c.relname || ' kind=' || c.relkind::text || \
+             coalesce(' view=' || pg_get_viewdef(c.oid), '') AS line \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'public' \
+             AND position('__diesel_schema_migrations' in c.relname) <> 1",
+            "SELECT 'column ' || c.relname || '.' || a.attname || \
+             ' #' || row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum) || \
+             ' ' || format_type(a.atttypid, a.atttypmod) || ' notnull=' || a.attnotnull || \
+             ' default=' || coalesce(pg_get_expr(d.adbin, d.adrelid), '-') || \
+             ' identity=' || a.attidentity::text || ' generated=' || a.attgenerated::text AS line \
+             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f') \
+             AND a.attnum > 0 AND NOT a.attisdropped \
+             AND c.relname <> '__diesel_schema_migrations'",
             "SELECT 'index ' || indexname || ': ' || indexdef AS line FROM pg_indexes \
              WHERE schemaname = 'public' AND tablename <> '__diesel_schema_migrations'",
             "SELECT 'constraint ' || conrelid::regclass::text || ' ' || conname || ': ' || \
              pg_get_constraintdef(oid) AS line FROM pg_constraint \
              WHERE connamespace = 'public'::regnamespace \
              AND conrelid::regclass::text <> '__diesel_schema_migrations'",
+            "SELECT 'trigger ' || t.tgrelid::regclass::text || ' ' || t.tgname || ': ' || \
+             pg_get_triggerdef(t.oid) AS line FROM pg_trigger t \
+             JOIN pg_class c ON c.oid = t.tgrelid \
+             WHERE c.relnamespace = 'public'::regnamespace AND NOT t.tgisinternal",
+            "SELECT 'function ' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || \
+             '): ' || pg_get_functiondef(p.oid) AS line FROM pg_proc p \
+             WHERE p.pronamespace = 'public'::regnamespace AND p.prokind IN ('f', 'p')",
+            "SELECT 'type ' || t.typname || ' kind=' || t.typtype::text || ' ' || \
+             coalesce((SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) \
+             FROM pg_enum e WHERE e.enumtypid = t.oid), '') AS line FROM pg_type t \
+             WHERE t.typnamespace = 'public'::regnamespace AND (t.typtype IN ('e', 'd') \
+             OR (t.typtype = 'c' AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c'))",
         ],
         DbConnection::Sqlite(_) => &[
-            "SELECT 'column ' || m.name || '.' || c.name || ' ' || c.type || \
+            "SELECT 'column ' || m.name || '.' || c.name || ' #' || c.cid || ' ' || c.type || \
              ' notnull=' || c.\"notnull\" || ' default=' || coalesce(c.dflt_value, '-') || \
              ' pk=' || c.pk AS line \
              FROM sqlite_master m JOIN pragma_table_info(m.name) c \
@@ -99,12 +135,13 @@ fn schema(conn: &mut DbConnection) -> Vec<String> {
             "SELECT 'index ' || name || ' on ' || tbl_name || ': ' || coalesce(sql, 'implicit') \
              AS line FROM sqlite_master WHERE type = 'index' \
              AND tbl_name <> '__diesel_schema_migrations'",
-            // The table's own definition carries what the pragmas do not, CHECK constraints.
-            "SELECT 'table ' || name || ': ' || sql AS line FROM sqlite_master \
-             WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+            // The definitions carry what the pragmas do not: CHECK constraints, column order,
+            // views and triggers.
+            "SELECT type || ' ' || name || ': ' || coalesce(sql, '') AS line FROM sqlite_master \
+             WHERE type IN ('table', 'view', 'trigger') AND name NOT LIKE 'sqlite_%' \
              AND name <> '__diesel_schema_migrations'",
             "SELECT 'foreign key ' || m.name || '.' || f.\"from\" || ' -> ' || f.\"table\" || '.' || \
-             f.\"to\" || ' on delete ' || f.on_delete AS line \
+             f.\"to\" || ' on delete ' || f.on_delete || ' on update ' || f.on_update AS line \
              FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table'",
         ],
     };

@@ -3,30 +3,17 @@
 //!
 //! Process-based tests that need a shared store always use PostgreSQL (the production shape), so
 //! they are identical in the SQLite and the PostgreSQL pass of the test command: they run only
-//! when `LATCHKEY_TEST_BACKEND=postgres` (see [`cluster_tests_enabled`]).
+//! in the PostgreSQL pass and say so in the other (`skip_unless!(postgres_pass(), NEEDS_POSTGRES)`).
 #![allow(dead_code)] // each test module uses a different subset
 
+use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use latchkey::domain::key::KeyHasher;
-use latchkey::store::Store;
-use serde_json::{Value, json};
-
-use crate::helpers::{Backend, TEST_SECRET_KEY, TestApp, TestDatabase, backend};
+use crate::helpers::{Api, Backend, Deployment, TEST_SECRET_KEY, TestDatabase, World};
 use crate::helpers::{free_port, within};
-
-/// Whether to run tests that spawn several processes over PostgreSQL and Redis: only in the
-/// PostgreSQL pass, since they would do exactly the same work in the SQLite pass.
-pub fn cluster_tests_enabled() -> bool {
-    let enabled = backend() == Backend::Postgres;
-    if !enabled {
-        eprintln!("skipped: multi-process tests run when LATCHKEY_TEST_BACKEND=postgres");
-    }
-    enabled
-}
 
 // ---- Redis ------------------------------------------------------------------------------------
 
@@ -37,10 +24,10 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    pub fn start() -> Self {
+    pub async fn start() -> Self {
         for _ in 0..5 {
             let port = free_port();
-            if let Some(child) = spawn_redis(port, Duration::from_secs(5)) {
+            if let Some(child) = spawn_redis(port, Duration::from_secs(5)).await {
                 return Self {
                     port,
                     child: Some(child),
@@ -63,17 +50,23 @@ impl RedisServer {
     }
 
     /// Starts it again on the same port (empty: it keeps nothing).
-    pub fn restart(&mut self) {
+    pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "kill it first");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(child) = spawn_redis(self.port, Duration::from_secs(3)) {
-                self.child = Some(child);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!("could not restart redis-server on port {}", self.port);
+        let (port, started) = (self.port, Cell::new(None));
+        // The port may not be free again at once: try again until it is.
+        within(Duration::from_secs(10), || async {
+            let child = spawn_redis(port, Duration::from_secs(3)).await;
+            let up = child.is_some();
+            started.set(child);
+            up
+        })
+        .await;
+        let child = started.take();
+        assert!(
+            child.is_some(),
+            "could not restart redis-server on port {port}"
+        );
+        self.child = child;
     }
 }
 
@@ -84,7 +77,7 @@ impl Drop for RedisServer {
 }
 
 /// Starts `redis-server` on `port` and waits for PONG; `None` if it exits or never answers.
-fn spawn_redis(port: u16, within: Duration) -> Option<Child> {
+async fn spawn_redis(port: u16, limit: Duration) -> Option<Child> {
     let mut child = Command::new("redis-server")
         .args(["--port", &port.to_string()])
         .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
@@ -95,15 +88,16 @@ fn spawn_redis(port: u16, within: Duration) -> Option<Child> {
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server is installed");
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return None;
-        }
-        if redis_pings(port) {
-            return Some(child);
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let mut answered = false;
+    within(limit, || {
+        let exited = matches!(child.try_wait(), Ok(Some(_)));
+        answered = !exited && redis_pings(port);
+        let done = exited || answered;
+        async move { done }
+    })
+    .await;
+    if answered {
+        return Some(child);
     }
     let _ = child.kill();
     let _ = child.wait();
@@ -120,249 +114,6 @@ fn redis_pings(port: u16) -> bool {
         && stream
             .read(&mut buf)
             .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
-}
-
-// ---- HTTP --------------------------------------------------------------------------------------
-
-/// The REST API of one node (a process or an in-process [`TestApp`]); cheap to clone into tasks.
-#[derive(Clone)]
-pub struct Api {
-    pub base: String,
-    pub client: reqwest::Client,
-}
-
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        // The server closes a connection idle for 5 s; a client that reused one that old could
-        // send on it just as it closes. Idle connections are dropped well before.
-        .pool_idle_timeout(std::time::Duration::from_secs(1))
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("http client")
-}
-
-impl Api {
-    pub fn of(app: &TestApp) -> Self {
-        Self {
-            base: app.address.clone(),
-            client: client(),
-        }
-    }
-
-    /// Sends a request; answers the status, the content type and the body (JSON, or a string).
-    pub async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> (u16, String, Value) {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let text = response.text().await.expect("body");
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, content_type, body)
-    }
-
-    /// A request that must answer `status`; answers the body.
-    pub async fn expect(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<&Value>,
-        status: u16,
-    ) -> Value {
-        let (actual, _, body) = self.send(method.clone(), path, Some(token), body).await;
-        assert_eq!(actual, status, "{method} {path} on {}: {body}", self.base);
-        body
-    }
-
-    pub async fn create_keyspace(&self, token: &str, prefix: &str) -> String {
-        let body = json!({"name": format!("{prefix} keys"), "prefix": prefix});
-        let created = self
-            .expect(
-                reqwest::Method::POST,
-                "/v1/keyspaces",
-                token,
-                Some(&body),
-                201,
-            )
-            .await;
-        created["id"].as_str().expect("keyspace id").to_owned()
-    }
-
-    /// An access token for the key `id` (`secret` is its plaintext), by client credentials.
-    pub async fn mint_token(&self, id: &str, secret: &str) -> String {
-        let response = self
-            .client
-            .post(format!("{}/oauth/token", self.base))
-            .basic_auth(id, Some(secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .expect("token request");
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.expect("token response");
-        body["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_owned()
-    }
-
-    /// Creates a key with `extra` fields; answers `(id, plaintext)`.
-    pub async fn create_key(&self, space: &Space, extra: Value) -> (String, String) {
-        let mut body = json!({"keyspace_id": space.keyspace_id});
-        if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
-            body.extend(extra);
-        }
-        let created = self
-            .expect(
-                reqwest::Method::POST,
-                "/v1/keys",
-                &space.token,
-                Some(&body),
-                201,
-            )
-            .await;
-        (
-            created["id"].as_str().expect("id").to_owned(),
-            created["key"].as_str().expect("key").to_owned(),
-        )
-    }
-
-    /// Verifies; the answer must be 200 (the verification ran).
-    pub async fn verify_with(&self, token: &str, body: Value) -> Value {
-        self.expect(
-            reqwest::Method::POST,
-            "/v1/keys/verify",
-            token,
-            Some(&body),
-            200,
-        )
-        .await
-    }
-
-    pub async fn code(&self, token: &str, key: &str) -> String {
-        self.verify_with(token, json!({"key": key})).await["code"]
-            .as_str()
-            .expect("code")
-            .to_owned()
-    }
-
-    pub async fn revoke(&self, token: &str, id: &str) -> Value {
-        let path = format!("/v1/keys/{id}/revoke");
-        self.expect(reqwest::Method::POST, &path, token, Some(&json!({})), 200)
-            .await
-    }
-
-    pub async fn patch_key(&self, token: &str, id: &str, body: Value) -> Value {
-        let path = format!("/v1/keys/{id}");
-        self.expect(reqwest::Method::PATCH, &path, token, Some(&body), 200)
-            .await
-    }
-
-    pub async fn get_key(&self, token: &str, id: &str) -> Value {
-        let path = format!("/v1/keys/{id}");
-        self.expect(reqwest::Method::GET, &path, token, None, 200)
-            .await
-    }
-
-    /// `/readyz`: status code and body.
-    pub async fn readyz(&self) -> (u16, Value) {
-        let (status, _, body) = self.send(reqwest::Method::GET, "/readyz", None, None).await;
-        (status, body)
-    }
-
-    /// The Prometheus text at `/metrics`.
-    pub async fn metrics(&self) -> String {
-        let (status, _, body) = self
-            .send(reqwest::Method::GET, "/metrics", None, None)
-            .await;
-        assert_eq!(status, 200);
-        body.as_str().expect("metrics are text").to_owned()
-    }
-
-    /// One sample of `/metrics`, e.g. `latchkey_store_lookups_total` (0 when absent).
-    pub async fn metric(&self, sample: &str) -> f64 {
-        metric(&self.metrics().await, sample)
-    }
-}
-
-/// The value of the sample named exactly `sample` (name and labels) in Prometheus text.
-pub fn metric(text: &str, sample: &str) -> f64 {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .find_map(|line| {
-            let (name, value) = line.rsplit_once(' ')?;
-            (name == sample).then(|| value.parse().ok())?
-        })
-        .unwrap_or(0.0)
-}
-
-/// A tenant's root key and one keyspace of it.
-#[derive(Clone, Debug)]
-pub struct Space {
-    pub tenant_id: String,
-    pub token: String,
-    pub keyspace_id: String,
-}
-
-/// Creates a tenant (with the library's bootstrap, straight into `store`) and a keyspace through
-/// `api`.
-pub async fn space(store: &Store, hasher: &KeyHasher, api: &Api, name: &str) -> Space {
-    let (store, hasher, tenant) = (store.clone(), hasher.clone(), name.to_owned());
-    let done = tokio::task::spawn_blocking(move || {
-        latchkey::bootstrap::bootstrap(
-            &store,
-            &hasher,
-            &tenant,
-            &format!("owner@{tenant}.example.com"),
-            Some("correct horse battery staple".into()),
-        )
-        .expect("bootstrap")
-    })
-    .await
-    .expect("bootstrap task");
-    let keyspace_id = api
-        .create_keyspace(done.root_key.expose_secret(), &format!("{name}_live"))
-        .await;
-    Space {
-        tenant_id: done.tenant_id,
-        token: done.root_key.expose_secret().to_owned(),
-        keyspace_id,
-    }
-}
-
-/// The key hasher every node uses (they share [`TEST_SECRET_KEY`]).
-pub fn hasher() -> KeyHasher {
-    latchkey::config::Settings::load(&[("LATCHKEY_SECRET_KEY", TEST_SECRET_KEY)], None)
-        .expect("settings")
-        .key_hasher()
-        .expect("hasher")
-}
-
-/// A small pool on `db`, for the test's own setup work.
-pub fn store_of(db: &TestDatabase) -> Store {
-    Store::connect(
-        &latchkey::store::url::DatabaseUrl::parse(&db.url()).expect("url"),
-        2,
-    )
-    .expect("test store connects")
 }
 
 // ---- latchkey processes ------------------------------------------------------------------------
@@ -385,26 +136,25 @@ impl std::ops::Deref for Node {
 }
 
 /// The port a starting node logged in its `latchkey listening` line; `None` if it exited or
-/// logged none within `within`.
-async fn listening_port(child: &mut Child, log: &std::path::Path, within: Duration) -> Option<u16> {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        let port = text
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .find(|line| line["message"] == "latchkey listening")
-            .and_then(|line| line["port"].as_u64())
-            .and_then(|port| u16::try_from(port).ok());
-        if port.is_some() {
-            return port;
-        }
-        if let Ok(Some(_)) = child.try_wait() {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
+/// logged none within `limit`.
+async fn listening_port(child: &mut Child, log: &std::path::Path, limit: Duration) -> Option<u16> {
+    let mut port = None;
+    within(limit, || {
+        port = logged_port(log);
+        let done = port.is_some() || matches!(child.try_wait(), Ok(Some(_)));
+        async move { done }
+    })
+    .await;
+    port
+}
+
+fn logged_port(log: &std::path::Path) -> Option<u16> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["message"] == "latchkey listening")
+        .and_then(|line| line["port"].as_u64())
+        .and_then(|port| u16::try_from(port).ok())
 }
 
 impl Node {
@@ -449,10 +199,7 @@ impl Node {
                 continue;
             };
             let mut node = Self {
-                api: Api {
-                    base: format!("http://127.0.0.1:{port}"),
-                    client: client(),
-                },
+                api: Api::at(&format!("http://127.0.0.1:{port}")),
                 port,
                 child,
                 log,
@@ -468,21 +215,17 @@ impl Node {
         panic!("could not start a latchkey node");
     }
 
-    async fn wait_until_serving(&mut self, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return false;
-            }
-            let url = format!("{}/readyz", self.api.base);
-            if let Ok(response) = self.api.client.get(url).send().await
-                && response.status() == 200
-            {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        false
+    /// Waits until `/readyz` answers 200; `false` if the process exited or `limit` passed.
+    async fn wait_until_serving(&mut self, limit: Duration) -> bool {
+        let (child, readyz) = (&mut self.child, self.api.url("/readyz"));
+        let mut exited = false;
+        let serving = within(limit, || {
+            exited = matches!(child.try_wait(), Ok(Some(_)));
+            let (gone, answer) = (exited, self.api.client.get(&readyz).send());
+            async move { gone || answer.await.is_ok_and(|r| r.status() == 200) }
+        })
+        .await;
+        serving.is_some() && !exited
     }
 
     /// Waits until `/readyz` says `ready` (store and Redis up, invalidations subscribed).
@@ -558,19 +301,25 @@ impl Drop for Node {
     }
 }
 
-/// Several nodes over one PostgreSQL database and one private Redis.
+/// Several nodes over one PostgreSQL database and one private Redis; set up through the first.
 pub struct Cluster {
     pub nodes: Vec<Node>,
     pub redis: RedisServer,
-    pub store: Store,
-    pub hasher: KeyHasher,
     pub db: TestDatabase,
+    setup: Deployment,
+}
+
+impl std::ops::Deref for Cluster {
+    type Target = Deployment;
+    fn deref(&self) -> &Deployment {
+        &self.setup
+    }
 }
 
 impl Cluster {
     pub async fn start(nodes: usize, extra: &[(&str, &str)]) -> Self {
         let db = TestDatabase::create(Backend::Postgres);
-        let redis = RedisServer::start();
+        let redis = RedisServer::start().await;
         let url = db.url();
         let redis_url = redis.url();
         // The first node migrates; the others then start together.
@@ -584,15 +333,21 @@ impl Cluster {
             node.wait_ready(Duration::from_secs(10)).await;
         }
         Self {
+            setup: Deployment::over(&started[0], &db),
             nodes: started,
             redis,
-            store: store_of(&db),
-            hasher: hasher(),
             db,
         }
     }
 
-    pub async fn space(&self, name: &str) -> Space {
-        space(&self.store, &self.hasher, &self.nodes[0], name).await
+    /// Starts a [`World`] on this cluster: a tenant `name` with an all-scopes root key.
+    pub async fn with_tenant(self, name: &str) -> World<Self> {
+        World::new(self, name).await
+    }
+
+    /// `.with_tenant(name)` then `.with_keyspace("{name}_live")`.
+    pub async fn with_space(self, name: &str) -> World<Self> {
+        let prefix = format!("{name}_live");
+        self.with_tenant(name).await.with_keyspace(&prefix).await
     }
 }

@@ -5,9 +5,9 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::dashboard::support::{PASSWORD, Visitor};
-use crate::helpers::{TestApp, s};
-use crate::oauth::{World, assert_oauth_error};
+use crate::dashboard::support::Visitor;
+use crate::helpers::{PASSWORD, TestApp, s};
+use crate::oauth::{assert_oauth_error, customer};
 
 const BALANCER: (&str, &str) = ("LATCHKEY_TRUSTED_PROXIES", "127.0.0.1");
 
@@ -74,16 +74,19 @@ async fn sign_in_throttle_counts_each_client_behind_the_balancer() {
 
 #[tokio::test]
 async fn token_endpoint_checks_the_allowlist_against_the_forwarded_client() {
-    let world = World::with(&[BALANCER]).await;
+    let world = TestApp::spawn_with(&[BALANCER])
+        .await
+        .with_space("acme")
+        .await;
     let client = world
-        .client(json!({"ip_allowlist": ["203.0.113.0/24"]}))
+        .create_key(|k| customer(k).ip_allowlist(["203.0.113.0/24"]))
         .await;
     let token_from = |address: &'static str| {
         world
             .app
             .client
             .post(world.app.url("/oauth/token"))
-            .basic_auth(&client.id, Some(&client.secret))
+            .basic_auth(&client.id, Some(&client.key))
             .header("x-forwarded-for", address)
             .form(&[("grant_type", "client_credentials")])
             .send()

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestSpace, assert_problem, expect_json, s};
+use crate::helpers::{TestApp, TestKey, TestSpace, assert_problem, expect_json};
 
 async fn bulk(app: &TestApp, space: &TestSpace, body: Value) -> i64 {
     let answer = expect_json(
@@ -15,11 +15,10 @@ async fn bulk(app: &TestApp, space: &TestSpace, body: Value) -> i64 {
 
 #[tokio::test]
 async fn revoking_one_key_records_the_reason_and_is_idempotent() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let t = space.token();
-    let created = app.create_key(&space, json!({})).await;
-    let (id, key) = (s(&created, "id"), s(&created, "key"));
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let created = world.create_key(|k| k).await;
+    let (app, t) = (&world.app, world.token());
+    let TestKey { id, key, .. } = &created;
     let path = format!("/v1/keys/{id}/revoke");
     let revoked = expect_json(
         app.post_json(&path, t, &json!({"reason": "  customer reported a leak "}))
@@ -31,10 +30,10 @@ async fn revoking_one_key_records_the_reason_and_is_idempotent() {
     assert_eq!(revoked["revoked_reason"], "customer reported a leak");
     assert!(revoked["revoked_at"].is_string());
     assert_eq!(
-        app.get_key(t, &id).await["revoked_reason"],
+        app.get_key(t, id).await["revoked_reason"],
         "customer reported a leak"
     );
-    assert_eq!(app.verify_code(t, &key).await, "REVOKED");
+    assert_eq!(app.verify_code(t, key).await, "REVOKED");
     let again = expect_json(
         app.post_json(&path, t, &json!({"reason": "second time"}))
             .await,
@@ -48,10 +47,10 @@ async fn revoking_one_key_records_the_reason_and_is_idempotent() {
     assert_eq!(events[0]["changes"]["reason"], "customer reported a leak");
     assert_eq!(events[0]["target"]["id"], id.as_str());
     // Without a body at all.
-    let other = app.create_key(&space, json!({})).await;
+    let other = world.create_key(|k| k).await;
     let response = app
         .client
-        .post(app.url(&format!("/v1/keys/{}/revoke", s(&other, "id"))))
+        .post(app.url(&format!("/v1/keys/{}/revoke", other.id)))
         .bearer_auth(t)
         .send()
         .await
@@ -80,59 +79,43 @@ async fn revoking_one_key_records_the_reason_and_is_idempotent() {
 
 #[tokio::test]
 async fn bulk_revoke_by_ids_owner_and_keyspace() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let t = space.token();
-    let other_ks = s(&app.create_keyspace(t, "acme_test").await, "id");
-    let a1 = app.create_key(&space, json!({"owner_id": "alice"})).await;
-    let a2 = app.create_key(&space, json!({"owner_id": "alice"})).await;
-    let b1 = app.create_key(&space, json!({"owner_id": "bob"})).await;
-    let b2 = app.create_key(&space, json!({"owner_id": "bob"})).await;
-    let c1 = expect_json(
-        app.post_json(
-            "/v1/keys",
-            t,
-            &json!({"keyspace_id": other_ks, "owner_id": "carol"}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let c2 = expect_json(
-        app.post_json(
-            "/v1/keys",
-            t,
-            &json!({"keyspace_id": other_ks, "owner_id": "carol"}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let (app, t, space) = (&world.app, world.token(), world.space());
+    let other = app.keyspace(&world.tenant, "acme_test").await;
+    let mut keys = Vec::new();
+    for (space, owner) in [
+        (space, "alice"),
+        (space, "alice"),
+        (space, "bob"),
+        (space, "bob"),
+        (&other, "carol"),
+        (&other, "carol"),
+    ] {
+        keys.push(app.create_key(space, |k| k.owner(owner)).await);
+    }
+    let [a1, a2, b1, b2, c1, c2] = &keys[..] else {
+        unreachable!("six keys")
+    };
+    let other_ks = &other.keyspace_id;
 
-    let ids = json!({"ids": [s(&a1, "id"), s(&b1, "id"), "not-an-id", "019a5f0e-7c1d-7b2a-9d4e-3f2a1b0c9d8e"], "reason": "cleanup"});
-    assert_eq!(bulk(&app, &space, ids.clone()).await, 2);
+    let ids = json!({"ids": [a1.id, b1.id, "not-an-id", "019a5f0e-7c1d-7b2a-9d4e-3f2a1b0c9d8e"], "reason": "cleanup"});
+    assert_eq!(bulk(app, space, ids.clone()).await, 2);
     assert_eq!(
-        bulk(&app, &space, ids).await,
+        bulk(app, space, ids).await,
         0,
         "already revoked keys are not counted again"
     );
-    assert_eq!(
-        app.get_key(t, &s(&a1, "id")).await["revoked_reason"],
-        "cleanup"
-    );
-    assert_eq!(app.verify_code(t, &s(&a2, "key")).await, "VALID");
+    assert_eq!(app.get_key(t, &a1.id).await["revoked_reason"], "cleanup");
+    assert_eq!(app.verify_code(t, &a2.key).await, "VALID");
 
-    assert_eq!(bulk(&app, &space, json!({"owner_id": "alice"})).await, 1);
-    assert_eq!(app.verify_code(t, &s(&a2, "key")).await, "REVOKED");
-    assert_eq!(app.verify_code(t, &s(&b2, "key")).await, "VALID");
+    assert_eq!(bulk(app, space, json!({"owner_id": "alice"})).await, 1);
+    assert_eq!(app.verify_code(t, &a2.key).await, "REVOKED");
+    assert_eq!(app.verify_code(t, &b2.key).await, "VALID");
 
-    assert_eq!(
-        bulk(&app, &space, json!({"keyspace_id": other_ks})).await,
-        2
-    );
-    assert_eq!(app.verify_code(t, &s(&c1, "key")).await, "REVOKED");
-    assert_eq!(app.verify_code(t, &s(&c2, "key")).await, "REVOKED");
-    assert_eq!(app.verify_code(t, &s(&b2, "key")).await, "VALID");
+    assert_eq!(bulk(app, space, json!({"keyspace_id": other_ks})).await, 2);
+    assert_eq!(app.verify_code(t, &c1.key).await, "REVOKED");
+    assert_eq!(app.verify_code(t, &c2.key).await, "REVOKED");
+    assert_eq!(app.verify_code(t, &b2.key).await, "VALID");
 
     let events = app.audit(t, "action=key.revoke").await;
     assert_eq!(events.len(), 5, "one event per revoked key");
@@ -144,27 +127,24 @@ async fn bulk_revoke_by_raw_values_counts_only_this_tenants_keys() {
     let app = TestApp::spawn().await;
     let a = app.space("acme").await;
     let b = app.space("bravo").await;
-    let mine = app.create_key(&a, json!({})).await;
-    let mine2 = app.create_key(&a, json!({})).await;
-    let theirs = app.create_key(&b, json!({})).await;
-    let mut forged = s(&mine2, "key");
+    let mine = app.create_key(&a, |k| k).await.key;
+    let mine2 = app.create_key(&a, |k| k).await.key;
+    let theirs = app.create_key(&b, |k| k).await.key;
+    let mut forged = mine2.clone();
     let last = forged.pop().unwrap();
     forged.push(if last == 'a' { 'b' } else { 'a' });
-    let body = json!({"keys": [s(&mine, "key"), s(&theirs, "key"), forged, "", "garbage", format!(" {} ", s(&mine, "key"))]});
+    let body = json!({"keys": [mine, theirs, forged, "", "garbage", format!(" {mine} ")]});
     let response = app.post_json("/v1/keys/revoke", a.token(), &body).await;
     let text = response.text().await.unwrap();
     assert_eq!(
         serde_json::from_str::<Value>(&text).unwrap(),
         json!({"revoked": 1})
     );
-    assert!(!text.contains(&s(&theirs, "key")));
+    assert!(!text.contains(&theirs));
+    assert_eq!(app.verify_code(a.token(), &mine).await, "REVOKED");
+    assert_eq!(app.verify_code(a.token(), &mine2).await, "VALID");
     assert_eq!(
-        app.verify_code(a.token(), &s(&mine, "key")).await,
-        "REVOKED"
-    );
-    assert_eq!(app.verify_code(a.token(), &s(&mine2, "key")).await, "VALID");
-    assert_eq!(
-        app.verify_code(b.token(), &s(&theirs, "key")).await,
+        app.verify_code(b.token(), &theirs).await,
         "VALID",
         "another tenant's key is untouched"
     );
@@ -172,23 +152,23 @@ async fn bulk_revoke_by_raw_values_counts_only_this_tenants_keys() {
     let events = app.audit(a.token(), "action=key.revoke").await;
     assert_eq!(events.len(), 1);
     assert!(
-        !events[0].to_string().contains(&s(&mine, "key")),
+        !events[0].to_string().contains(&mine),
         "the audit log never holds a raw key"
     );
 }
 
 #[tokio::test]
 async fn bulk_revoke_needs_exactly_one_selector_and_at_most_1000_values() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let t = space.token();
-    let key = app.create_key(&space, json!({"owner_id": "alice"})).await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let created = world.create_key(|k| k.owner("alice")).await;
+    let (app, space, t) = (&world.app, world.space(), world.token());
+    let key = &created;
     for body in [
         json!({}),
         json!({"reason": "no selector"}),
-        json!({"ids": [s(&key, "id")], "owner_id": "alice"}),
+        json!({"ids": [key.id], "owner_id": "alice"}),
         json!({"owner_id": "alice", "keyspace_id": space.keyspace_id}),
-        json!({"keys": [s(&key, "key")], "ids": []}),
+        json!({"keys": [key.key], "ids": []}),
     ] {
         assert_problem(
             app.post_json("/v1/keys/revoke", t, &body).await,
@@ -200,7 +180,7 @@ async fn bulk_revoke_needs_exactly_one_selector_and_at_most_1000_values() {
     let many_ids: Vec<String> = (0..1001)
         .map(|_| "019a5f0e-7c1d-7b2a-9d4e-3f2a1b0c9d8e".to_owned())
         .collect();
-    let many_keys: Vec<String> = (0..1001).map(|_| s(&key, "key")).collect();
+    let many_keys: Vec<String> = (0..1001).map(|_| key.key.clone()).collect();
     for body in [
         json!({"ids": many_ids}),
         json!({"keys": many_keys}),
@@ -214,7 +194,7 @@ async fn bulk_revoke_needs_exactly_one_selector_and_at_most_1000_values() {
         )
         .await;
     }
-    let exactly: Vec<String> = (0..1000).map(|_| s(&key, "key")).collect();
-    assert_eq!(bulk(&app, &space, json!({"keys": exactly})).await, 1);
-    assert_eq!(app.verify_code(t, &s(&key, "key")).await, "REVOKED");
+    let exactly: Vec<String> = (0..1000).map(|_| key.key.clone()).collect();
+    assert_eq!(bulk(app, space, json!({"keys": exactly})).await, 1);
+    assert_eq!(app.verify_code(t, &key.key).await, "REVOKED");
 }

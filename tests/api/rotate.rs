@@ -5,22 +5,25 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, assert_no_secret, assert_problem, expect_json, s};
+use crate::helpers::{TestApp, TestKey, assert_no_secret, assert_problem, expect_json, s};
 
 #[tokio::test]
 async fn rotation_keeps_the_configuration_and_the_old_key_works_during_the_grace() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let t = space.token();
-    let old = app
-        .create_key(
-            &space,
-            json!({"name": "svc", "owner_id": "alice", "scopes": ["documents:read"],
-            "meta": {"plan": "pro"}, "ttl_seconds": 86400, "ip_allowlist": ["10.0.0.0/8"],
-            "ratelimit": {"limit": 100, "window_seconds": 60}, "credits": {"remaining": 50}}),
-        )
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let old = world
+        .create_key(|k| {
+            k.name("svc")
+                .owner("alice")
+                .scopes(["documents:read"])
+                .meta(json!({"plan": "pro"}))
+                .expires_in(86400)
+                .ip_allowlist(["10.0.0.0/8"])
+                .ratelimit(100, 60)
+                .credits(50)
+        })
         .await;
-    let (old_id, old_key) = (s(&old, "id"), s(&old, "key"));
+    let (app, t) = (&world.app, world.token());
+    let (old_id, old_key) = (&old.id, &old.key);
     let response = app
         .post_json(
             &format!("/v1/keys/{old_id}/rotate"),
@@ -31,8 +34,8 @@ async fn rotation_keeps_the_configuration_and_the_old_key_works_during_the_grace
     assert_eq!(response.headers()["cache-control"], "no-store");
     let rotated = expect_json(response, 201).await;
     let (new_id, new_key) = (s(&rotated, "id"), s(&rotated, "key"));
-    assert_ne!(new_id, old_id);
-    assert_ne!(new_key, old_key);
+    assert_ne!(&new_id, old_id);
+    assert_ne!(&new_key, old_key);
     assert!(new_key.starts_with("acme_live_"));
     for field in [
         "name",
@@ -59,7 +62,7 @@ async fn rotation_keeps_the_configuration_and_the_old_key_works_during_the_grace
         chrono::DateTime::parse_from_rfc3339(&s(&rotated["previous_key"], "expires_at")).unwrap();
     assert!((grace_end.to_utc() - chrono::Utc::now()).num_milliseconds() <= 5_000);
 
-    let read_old = app.get_key(t, &old_id).await;
+    let read_old = app.get_key(t, old_id).await;
     assert_eq!(
         read_old["expires_at"],
         rotated["previous_key"]["expires_at"]
@@ -68,19 +71,19 @@ async fn rotation_keeps_the_configuration_and_the_old_key_works_during_the_grace
     let with_ip = |key: &str| json!({"key": key, "ip": "10.0.0.1"});
     assert_eq!(app.verify_with(t, with_ip(&new_key)).await["code"], "VALID");
     assert_eq!(
-        app.verify_with(t, with_ip(&old_key)).await["code"],
+        app.verify_with(t, with_ip(old_key)).await["code"],
         "VALID",
         "old key works during the grace"
     );
     // The app's clock passes the grace's end; nothing waits for it.
     app.clock.advance(Duration::from_secs(6));
     assert_eq!(
-        app.verify_with(t, with_ip(&old_key)).await["code"],
+        app.verify_with(t, with_ip(old_key)).await["code"],
         "EXPIRED",
         "the old key expires at the end of the grace"
     );
     assert_eq!(app.verify_with(t, with_ip(&new_key)).await["code"], "VALID");
-    assert_eq!(app.get_key(t, &old_id).await["status"], "expired");
+    assert_eq!(app.get_key(t, old_id).await["status"], "expired");
 
     // The rotation is audited on the old key, the new key's creation on the new one.
     let rotate = app.audit(t, "action=key.rotate").await;
@@ -97,11 +100,10 @@ async fn rotation_keeps_the_configuration_and_the_old_key_works_during_the_grace
 
 #[tokio::test]
 async fn grace_zero_expires_the_old_key_at_once_and_families_chain() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let t = space.token();
-    let first = app.create_key(&space, json!({})).await;
-    let first_id = s(&first, "id");
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let first = world.create_key(|k| k).await;
+    let (app, t) = (&world.app, world.token());
+    let first_id = &first.id;
     // No body at all means grace 0.
     let response = app
         .client
@@ -110,24 +112,14 @@ async fn grace_zero_expires_the_old_key_at_once_and_families_chain() {
         .send()
         .await
         .unwrap();
-    let second = expect_json(response, 201).await;
-    assert_eq!(app.verify_code(t, &s(&first, "key")).await, "EXPIRED");
-    assert_eq!(app.verify_code(t, &s(&second, "key")).await, "VALID");
-    let second_id = s(&second, "id");
-    let third = expect_json(
-        app.post_json(
-            &format!("/v1/keys/{second_id}/rotate"),
-            t,
-            &json!({"grace_period_seconds": 0}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let second = TestKey::created(expect_json(response, 201).await);
+    assert_eq!(app.verify_code(t, &first.key).await, "EXPIRED");
+    assert_eq!(app.verify_code(t, &second.key).await, "VALID");
+    let third = app.rotate(t, &second.id, 0).await;
     assert_eq!(third["family_id"], first_id.as_str());
-    assert_eq!(third["rotated_from"], second_id.as_str());
-    assert_eq!(app.verify_code(t, &s(&second, "key")).await, "EXPIRED");
-    assert_eq!(app.verify_code(t, &s(&third, "key")).await, "VALID");
+    assert_eq!(third["rotated_from"], second.id.as_str());
+    assert_eq!(app.verify_code(t, &second.key).await, "EXPIRED");
+    assert_eq!(app.verify_code(t, &third.key).await, "VALID");
     // An expired key cannot be rotated.
     assert_problem(
         app.post_json(&format!("/v1/keys/{first_id}/rotate"), t, &json!({}))
@@ -140,17 +132,11 @@ async fn grace_zero_expires_the_old_key_at_once_and_families_chain() {
 
 #[tokio::test]
 async fn a_key_rotates_once() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let t = space.token();
-    let old = app.create_key(&space, json!({})).await;
-    let path = format!("/v1/keys/{}/rotate", s(&old, "id"));
-    expect_json(
-        app.post_json(&path, t, &json!({"grace_period_seconds": 3600}))
-            .await,
-        201,
-    )
-    .await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let key = world.create_key(|k| k).await;
+    let (app, t) = (&world.app, world.token());
+    let path = format!("/v1/keys/{}/rotate", key.id);
+    app.rotate(t, &key.id, 3600).await;
     assert_problem(
         app.post_json(&path, t, &json!({"grace_period_seconds": 3600}))
             .await,
@@ -181,33 +167,13 @@ async fn a_key_rotates_once() {
 
 #[tokio::test]
 async fn rotating_a_revoked_key_revokes_its_whole_family() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let t = space.token();
-    let first = app.create_key(&space, json!({})).await;
-    let first_id = s(&first, "id");
-    let second = expect_json(
-        app.post_json(
-            &format!("/v1/keys/{first_id}/rotate"),
-            t,
-            &json!({"grace_period_seconds": 3600}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let second_id = s(&second, "id");
-    let third = expect_json(
-        app.post_json(
-            &format!("/v1/keys/{second_id}/rotate"),
-            t,
-            &json!({"grace_period_seconds": 3600}),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let bystander = app.create_key(&space, json!({})).await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let first = world.create_key(|k| k).await;
+    let (app, t) = (&world.app, world.token());
+    let first_id = &first.id;
+    let second = app.rotate(t, first_id, 3600).await;
+    let third = app.rotate(t, &second.id, 3600).await;
+    let bystander = world.create_key(|k| k).await;
     // The first key leaks and is revoked; then someone tries to rotate it.
     expect_json(
         app.post_json(
@@ -219,7 +185,7 @@ async fn rotating_a_revoked_key_revokes_its_whole_family() {
         200,
     )
     .await;
-    assert_eq!(app.verify_code(t, &s(&second, "key")).await, "VALID");
+    assert_eq!(app.verify_code(t, &second.key).await, "VALID");
     let problem = assert_problem(
         app.post_json(&format!("/v1/keys/{first_id}/rotate"), t, &json!({}))
             .await,
@@ -229,20 +195,20 @@ async fn rotating_a_revoked_key_revokes_its_whole_family() {
     .await;
     assert!(problem["detail"].as_str().unwrap().contains("revoked"));
     for key in [&first, &second, &third] {
-        assert_eq!(app.verify_code(t, &s(key, "key")).await, "REVOKED");
-        assert_eq!(app.get_key(t, &s(key, "id")).await["status"], "revoked");
+        assert_eq!(app.verify_code(t, &key.key).await, "REVOKED");
+        assert_eq!(app.get_key(t, &key.id).await["status"], "revoked");
     }
     assert_eq!(
-        app.get_key(t, &first_id).await["revoked_reason"],
+        app.get_key(t, first_id).await["revoked_reason"],
         "leaked",
         "the first revocation's reason stays"
     );
     assert_eq!(
-        app.get_key(t, &s(&third, "id")).await["revoked_reason"],
+        app.get_key(t, &third.id).await["revoked_reason"],
         "rotation_reuse_detected"
     );
     assert_eq!(
-        app.verify_code(t, &s(&bystander, "key")).await,
+        app.verify_code(t, &bystander.key).await,
         "VALID",
         "other families are untouched"
     );
@@ -263,7 +229,86 @@ async fn rotating_a_revoked_key_revokes_its_whole_family() {
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
     revoked.sort();
-    let mut expected = vec![second_id, s(&third, "id")];
+    let mut expected = vec![second.id, third.id];
     expected.sort();
     assert_eq!(revoked, expected);
+}
+
+/// Parallel rotations of one key: one successor, whatever the backend's isolation level. Before
+/// the unique index, PostgreSQL answered two or three 201s and every successor verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_rotations_of_one_key_make_one_successor() {
+    let app = TestApp::spawn().await;
+    let space = app.space("acme").await;
+    let t = space.token();
+    for _ in 0..5 {
+        let old = app.create_key(&space, |k| k).await;
+        let path = format!("/v1/keys/{}/rotate", old.id);
+        let body = json!({"grace_period_seconds": 3600});
+        let answers = futures_util::future::join_all(
+            (0..4).map(|_| async { app.post_json(&path, t, &body).await }),
+        )
+        .await;
+        let mut statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+        statuses.sort_unstable();
+        assert_eq!(statuses, vec![201, 409, 409, 409], "one rotation wins");
+        for answer in answers.into_iter().filter(|r| r.status() == 409) {
+            assert_problem(answer, 409, "key_already_rotated").await;
+        }
+        let family = app.get_ok("/v1/keys?limit=100", t).await;
+        let successors = family["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["rotated_from"] == old.id.as_str())
+            .count();
+        assert_eq!(successors, 1, "{family}");
+    }
+}
+
+/// A family revocation racing a rotation of its newest key never leaves a successor alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_family_revocation_racing_a_rotation_leaves_no_live_successor() {
+    let app = TestApp::spawn().await;
+    let space = app.space("acme").await;
+    let t = space.token();
+    for _ in 0..5 {
+        let first = app.create_key(&space, |k| k).await;
+        let first_id = first.id.clone();
+        let second = expect_json(
+            app.post_json(
+                &format!("/v1/keys/{first_id}/rotate"),
+                t,
+                &json!({"grace_period_seconds": 3600}),
+            )
+            .await,
+            201,
+        )
+        .await;
+        expect_json(
+            app.post_json(&format!("/v1/keys/{first_id}/revoke"), t, &json!({}))
+                .await,
+            200,
+        )
+        .await;
+        // Reuse of the revoked first key revokes the family while the second key rotates.
+        let (reuse_path, rotate_path) = (
+            format!("/v1/keys/{first_id}/rotate"),
+            format!("/v1/keys/{}/rotate", s(&second, "id")),
+        );
+        let (empty, grace) = (json!({}), json!({"grace_period_seconds": 3600}));
+        let reuse = app.post_json(&reuse_path, t, &empty);
+        let rotate = app.post_json(&rotate_path, t, &grace);
+        let (reuse, rotate) = futures_util::future::join(reuse, rotate).await;
+        assert_eq!(reuse.status(), 409);
+        if rotate.status() == 201 {
+            let third: serde_json::Value = rotate.json().await.unwrap();
+            assert_eq!(
+                app.verify_code(t, &s(&third, "key")).await,
+                "REVOKED",
+                "a successor made during the family's revocation is revoked with it"
+            );
+        }
+        assert_eq!(app.verify_code(t, &s(&second, "key")).await, "REVOKED");
+    }
 }

@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::within;
-use crate::helpers::{TestDatabase, backend};
-use crate::nodes::{Api, Node, RedisServer, hasher, metric, space, store_of};
+use crate::helpers::{Api, Deployment, TestDatabase, backend, metric, within};
+use crate::nodes::{Node, RedisServer};
 
 async fn usage(api: &Api, token: &str, id: &str) -> Value {
     let path = format!("/v1/keys/{id}/usage");
@@ -20,14 +19,14 @@ async fn usage(api: &Api, token: &str, id: &str) -> Value {
 async fn usage_is_flushed_within_seconds_and_at_graceful_shutdown() {
     let db = TestDatabase::create(backend());
     let mut a = Node::start(&db.url(), None, &[]).await;
-    let store = store_of(&db);
-    let space = space(&store, &hasher(), &a, "usage").await;
-    let token = space.token.as_str();
-    let (id, key) = a.create_key(&space, json!({"scopes": ["docs:read"]})).await;
-    assert!(a.get_key(token, &id).await["last_used_at"].is_null());
+    let space = Deployment::over(&a, &db).space("usage").await;
+    let token = space.token();
+    let created = a.create_key(&space, |k| k.scopes(["docs:read"])).await;
+    let (id, key) = (&created.id, &created.key);
+    assert!(a.get_key(token, id).await["last_used_at"].is_null());
 
     for _ in 0..5 {
-        assert_eq!(a.code(token, &key).await, "VALID");
+        assert_eq!(a.verify_code(token, key).await, "VALID");
     }
     for _ in 0..2 {
         let answer = a
@@ -37,10 +36,10 @@ async fn usage_is_flushed_within_seconds_and_at_graceful_shutdown() {
     }
     let expected = json!({"VALID": 5, "INSUFFICIENT_SCOPE": 2});
     let flushed = within(Duration::from_secs(15), || async {
-        usage(&a, token, &id).await["totals"] == expected
+        usage(&a, token, id).await["totals"] == expected
     })
     .await;
-    let seen = usage(&a, token, &id).await;
+    let seen = usage(&a, token, id).await;
     assert!(flushed.is_some(), "usage after 15 s: {seen}");
     eprintln!("usage flushed after {:?}", flushed.unwrap());
     // One hourly bucket, or two if the clock passed the hour in between: the same counts.
@@ -55,13 +54,13 @@ async fn usage_is_flushed_within_seconds_and_at_graceful_shutdown() {
     }
     assert_eq!(Value::Object(summed), expected, "{seen}");
     assert!(seen["last_used_at"].is_string(), "{seen}");
-    let read = a.get_key(token, &id).await;
+    let read = a.get_key(token, id).await;
     assert!(read["last_used_at"].is_string(), "{read}");
 
     // Counted, then SIGTERM before the next periodic flush: the shutdown flush writes them.
     let b = Node::start(&db.url(), None, &[]).await;
     for _ in 0..3 {
-        assert_eq!(a.code(token, &key).await, "VALID");
+        assert_eq!(a.verify_code(token, key).await, "VALID");
     }
     let status = a.terminate(Duration::from_secs(15)).await;
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
@@ -70,7 +69,7 @@ async fn usage_is_flushed_within_seconds_and_at_graceful_shutdown() {
         "{}",
         a.log_tail(10)
     );
-    let after = usage(&b, token, &id).await;
+    let after = usage(&b, token, id).await;
     assert_eq!(
         after["totals"],
         json!({"VALID": 8, "INSUFFICIENT_SCOPE": 2}),
@@ -81,27 +80,27 @@ async fn usage_is_flushed_within_seconds_and_at_graceful_shutdown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_expose_outcomes_latency_cache_redis_and_invalidations() {
     let db = TestDatabase::create(backend());
-    let redis = RedisServer::start();
+    let redis = RedisServer::start().await;
     let node = Node::start(&db.url(), Some(&redis.url()), &[]).await;
     node.wait_ready(Duration::from_secs(10)).await;
-    let store = store_of(&db);
-    let space = space(&store, &hasher(), &node, "metrics").await;
-    let token = space.token.as_str();
-    let (id, key) = node.create_key(&space, json!({})).await;
+    let space = Deployment::over(&node, &db).space("metrics").await;
+    let token = space.token();
+    let created = node.create_key(&space, |k| k).await;
+    let key = &created.key;
     for _ in 0..3 {
-        assert_eq!(node.code(token, &key).await, "VALID");
+        assert_eq!(node.verify_code(token, key).await, "VALID");
     }
-    node.revoke(token, &id).await;
+    node.revoke(token, &created.id).await;
     let revoked = within(Duration::from_secs(2), || async {
-        node.code(token, &key).await == "REVOKED"
+        node.verify_code(token, key).await == "REVOKED"
     })
     .await;
     assert!(revoked.is_some());
-    let (_, unknown) = node.create_key(&space, json!({})).await;
+    let unknown = node.create_key(&space, |k| k).await.key;
     // The same key with another last character: its check tag fails, no lookup happens.
     let last = if unknown.ends_with('x') { "y" } else { "x" };
     let forged = format!("{}{last}", &unknown[..unknown.len() - 1]);
-    assert_eq!(node.code(token, &forged).await, "NOT_FOUND");
+    assert_eq!(node.verify_code(token, &forged).await, "NOT_FOUND");
 
     let text = node.metrics().await;
     let sample = |name: &str| metric(&text, name);
@@ -130,7 +129,7 @@ async fn metrics_expose_outcomes_latency_cache_redis_and_invalidations() {
 
     drop(redis);
     let errors = within(Duration::from_secs(5), || async {
-        node.code(token, &key).await == "REVOKED"
+        node.verify_code(token, key).await == "REVOKED"
             && node.metric("latchkey_redis_errors_total").await >= 1.0
     })
     .await;
@@ -149,17 +148,13 @@ async fn a_flush_of_many_keys_writes_every_count_and_drops_those_of_missing_keys
 
     let db = TestDatabase::create(backend());
     let node = Node::start(&db.url(), None, &[]).await;
-    let store = store_of(&db);
-    let space = space(&store, &hasher(), &node, "bulk").await;
+    let setup = Deployment::over(&node, &db);
+    let (store, space) = (&setup.store, setup.space("bulk").await);
     let mut ids = Vec::new();
     for _ in 0..11 {
-        let batch = (0..50).map(|_| node.create_key(&space, json!({})));
-        ids.extend(
-            futures_util::future::join_all(batch)
-                .await
-                .into_iter()
-                .map(|(id, _)| id),
-        );
+        let batch = (0..50).map(|_| node.create_key(&space, |k| k));
+        let created = futures_util::future::join_all(batch).await;
+        ids.extend(created.into_iter().map(|key| key.id));
     }
     let hour = NaiveDate::from_ymd_opt(2026, 1, 2)
         .and_then(|d| d.and_hms_opt(3, 0, 0))
@@ -167,7 +162,7 @@ async fn a_flush_of_many_keys_writes_every_count_and_drops_those_of_missing_keys
     let used_at = hour + TimeDelta::minutes(10);
     let missing = "01900000-0000-7000-8000-000000000000".to_owned();
     let increment = |key_id: &String, outcome: &str, count: i64| UsageIncrement {
-        tenant_id: space.tenant_id.clone(),
+        tenant_id: space.tenant.id.clone(),
         key_id: key_id.clone(),
         hour,
         outcome: outcome.to_owned(),
@@ -212,7 +207,7 @@ async fn a_flush_of_many_keys_writes_every_count_and_drops_those_of_missing_keys
         .await
         .expect("touch");
 
-    let tenant = TenantId::from_trusted(space.tenant_id.clone());
+    let tenant = TenantId::from_trusted(space.tenant.id.clone());
     let written = store
         .run(move |conn| rollups::hourly(conn, &tenant, None, hour, used_at))
         .await
@@ -230,7 +225,7 @@ async fn a_flush_of_many_keys_writes_every_count_and_drops_those_of_missing_keys
         assert_eq!(count("REVOKED"), Some(2), "key {i}");
     }
     for id in [&ids[0], &ids[300], &ids[549]] {
-        let read = node.get_key(&space.token, id).await;
+        let read = node.get_key(space.token(), id).await;
         assert_eq!(
             read["last_used_at"],
             json!("2026-01-02T03:10:00Z"),

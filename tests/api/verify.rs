@@ -1,21 +1,25 @@
 //! `POST /v1/keys/verify`: every code of DESIGN §5, in order, and the fields of a valid answer.
 
+use std::time::Duration;
+
 use serde_json::json;
 
-use crate::helpers::{TestApp, assert_problem, expect_json, s};
+use crate::helpers::{TestApp, TestKey, assert_problem, expect_json, s, window_with_room};
 
 #[tokio::test]
 async fn a_valid_answer_carries_what_the_service_needs() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let created = app
-        .create_key(
-            &space,
-            json!({"name": "svc", "owner_id": "customer_42", "scopes": ["documents:read"],
-            "meta": {"plan": "pro"}, "ttl_seconds": 3600}),
-        )
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let created = world
+        .create_key(|k| {
+            k.name("svc")
+                .owner("customer_42")
+                .scopes(["documents:read"])
+                .meta(json!({"plan": "pro"}))
+                .expires_in(3600)
+        })
         .await;
-    let key = s(&created, "key");
+    let (app, space) = (&world.app, world.space());
+    let key = &created.key;
     let response = app
         .post_json("/v1/keys/verify", space.token(), &json!({"key": key}))
         .await;
@@ -31,7 +35,7 @@ async fn a_valid_answer_carries_what_the_service_needs() {
     assert_eq!(answer["meta"], json!({"plan": "pro"}));
     assert_eq!(answer["expires_at"], created["expires_at"]);
     assert!(
-        !answer.to_string().contains(&key),
+        !answer.to_string().contains(key.as_str()),
         "the answer never echoes the key"
     );
 
@@ -56,19 +60,11 @@ async fn a_valid_answer_carries_what_the_service_needs() {
     }
 
     // A refusal names the key but carries none of its details.
-    let id = s(&created, "id");
-    expect_json(
-        app.patch_json(
-            &format!("/v1/keys/{id}"),
-            space.token(),
-            &json!({"enabled": false}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    let id = &created.id;
+    app.patch_key(space.token(), id, json!({"enabled": false}))
+        .await;
     assert_eq!(
-        app.verify(space.token(), &key).await,
+        app.verify(space.token(), key).await,
         json!({"valid": false, "code": "DISABLED", "key_id": id,
             "keyspace_id": space.keyspace_id, "owner_id": "customer_42",
             "expires_at": created["expires_at"]})
@@ -77,39 +73,27 @@ async fn a_valid_answer_carries_what_the_service_needs() {
 
 #[tokio::test]
 async fn refusals_follow_the_documented_order() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let t = space.token();
     // A key that fails every check at once answers the first failing one; fixing each in turn
-    // reveals the next.
-    let created = app
-        .create_key(
-            &space,
-            json!({"scopes": ["documents:read"], "ip_allowlist": ["10.0.0.0/8"],
-            "ratelimit": {"limit": 1, "window_seconds": 86400}, "credits": {"remaining": 0}}),
-        )
+    // reveals the next. (Its window of about a day has room for the test.)
+    let window = window_with_room((1..=86_400).rev(), Duration::from_secs(60));
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let created = world
+        .create_key(|k| {
+            k.scopes(["documents:read"])
+                .ip_allowlist(["10.0.0.0/8"])
+                .ratelimit(1, window)
+                .credits(0)
+        })
         .await;
-    let (id, key) = (s(&created, "id"), s(&created, "key"));
-    let path = format!("/v1/keys/{id}");
+    let (app, t) = (&world.app, world.token());
+    let TestKey { id, key, .. } = &created;
     let body = json!({"key": key, "scopes": ["documents:write"], "ip": "192.0.2.1"});
-    expect_json(
-        app.patch_json(&path, t, &json!({"enabled": false})).await,
-        200,
-    )
-    .await;
-    app.expire_key_in_store(&id);
+    app.patch_key(t, id, json!({"enabled": false})).await;
+    app.expire_key_in_store(id);
     assert_eq!(app.verify_with(t, body.clone()).await["code"], "DISABLED");
-    expect_json(
-        app.patch_json(&path, t, &json!({"enabled": true})).await,
-        200,
-    )
-    .await;
+    app.patch_key(t, id, json!({"enabled": true})).await;
     assert_eq!(app.verify_with(t, body.clone()).await["code"], "EXPIRED");
-    expect_json(
-        app.patch_json(&path, t, &json!({"expires_at": null})).await,
-        200,
-    )
-    .await;
+    app.patch_key(t, id, json!({"expires_at": null})).await;
     assert_eq!(
         app.verify_with(t, body.clone()).await["code"],
         "IP_NOT_ALLOWED"
@@ -150,12 +134,7 @@ async fn refusals_follow_the_documented_order() {
     );
 
     // Revoked beats everything but NOT_FOUND.
-    expect_json(
-        app.post_json(&format!("{path}/revoke"), t, &json!({}))
-            .await,
-        200,
-    )
-    .await;
+    app.revoke(t, id).await;
     assert_eq!(app.verify_with(t, body.clone()).await["code"], "REVOKED");
     let other_ks = s(&app.create_keyspace(t, "acme_test").await, "id");
     let mut restricted = body.clone();
@@ -170,16 +149,11 @@ async fn refusals_follow_the_documented_order() {
 
 #[tokio::test]
 async fn ip_allowlists_accept_v4_and_v6_cidrs() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let key = s(
-        &app.create_key(
-            &space,
-            json!({"ip_allowlist": ["2001:db8:abcd::/48", "198.51.100.7"]}),
-        )
-        .await,
-        "key",
-    );
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let created = world
+        .create_key(|k| k.ip_allowlist(["2001:db8:abcd::/48", "198.51.100.7"]))
+        .await;
+    let (app, space, key) = (&world.app, world.space(), &created.key);
     let code = |ip: Option<&str>| {
         let body = match ip {
             Some(ip) => json!({"key": key, "ip": ip}),
@@ -220,13 +194,11 @@ async fn ip_allowlists_accept_v4_and_v6_cidrs() {
 
 #[tokio::test]
 async fn scopes_must_all_be_granted_with_held_wildcards() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let key = s(
-        &app.create_key(&space, json!({"scopes": ["documents:*", "*:read"]}))
-            .await,
-        "key",
-    );
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let created = world
+        .create_key(|k| k.scopes(["documents:*", "*:read"]))
+        .await;
+    let (app, space, key) = (&world.app, world.space(), &created.key);
     let code = |scopes: serde_json::Value| {
         let app = &app;
         let body = json!({"key": key, "scopes": scopes});
@@ -255,7 +227,7 @@ async fn scopes_must_all_be_granted_with_held_wildcards() {
         "a required wildcard needs a held one"
     );
     assert_eq!(code(json!(["documents:*"])).await, "VALID");
-    let no_scopes = s(&app.create_key(&space, json!({})).await, "key");
+    let no_scopes = world.create_key(|k| k).await.key;
     let answer = app
         .verify_with(
             space.token(),
@@ -281,26 +253,20 @@ async fn scopes_must_all_be_granted_with_held_wildcards() {
 
 #[tokio::test]
 async fn rate_limits_answer_their_state() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    // A day-long window, so a window boundary cannot fall inside the test.
-    let key = s(
-        &app.create_key(
-            &space,
-            json!({"ratelimit": {"limit": 3, "window_seconds": 86400}}),
-        )
-        .await,
-        "key",
-    );
+    // A window of about a day whose boundary is at least a minute away: none falls inside.
+    let window = window_with_room((1..=86_400).rev(), Duration::from_secs(60));
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let created = world.create_key(|k| k.ratelimit(3, window)).await;
+    let (app, space, key) = (&world.app, world.space(), &created.key);
     let mut remaining = Vec::new();
     for _ in 0..3 {
-        let answer = app.verify(space.token(), &key).await;
+        let answer = app.verify(space.token(), key).await;
         assert_eq!(answer["code"], "VALID");
         assert_eq!(answer["ratelimit"]["limit"], 3);
         remaining.push(answer["ratelimit"]["remaining"].as_i64().unwrap());
     }
     assert_eq!(remaining, vec![2, 1, 0]);
-    let limited = app.verify(space.token(), &key).await;
+    let limited = app.verify(space.token(), key).await;
     assert_eq!(limited["valid"], false);
     assert_eq!(limited["code"], "RATE_LIMITED");
     assert_eq!(limited["ratelimit"]["limit"], 3);
@@ -310,28 +276,18 @@ async fn rate_limits_answer_their_state() {
     assert!(reset.to_utc() > chrono::Utc::now());
     assert!(reset.to_utc() <= chrono::Utc::now() + chrono::TimeDelta::days(1));
     // Keys are limited independently.
-    let other = s(
-        &app.create_key(
-            &space,
-            json!({"ratelimit": {"limit": 3, "window_seconds": 86400}}),
-        )
-        .await,
-        "key",
-    );
+    let other = world.create_key(|k| k.ratelimit(3, window)).await.key;
     assert_eq!(app.verify_code(space.token(), &other).await, "VALID");
 }
 
 #[tokio::test]
 async fn credits_refill_at_the_first_verification_of_a_new_period() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let created = app
-        .create_key(
-            &space,
-            json!({"credits": {"remaining": 2, "refill": {"amount": 5, "interval": "daily"}}}),
-        )
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let created = world
+        .create_key(|k| k.refilled_credits(2, 5, "daily"))
         .await;
-    let (id, key) = (s(&created, "id"), s(&created, "key"));
+    let (app, space) = (&world.app, world.space());
+    let TestKey { id, key, .. } = &created;
     let charge = |cost: i64| {
         let (app, t) = (&app, space.token().to_owned());
         let body = json!({"key": key, "cost": cost});
@@ -344,13 +300,13 @@ async fn credits_refill_at_the_first_verification_of_a_new_period() {
         }
     };
     let remaining =
-        || async { app.get_key(space.token(), &id).await["credits"]["remaining"].clone() };
+        || async { app.get_key(space.token(), id).await["credits"]["remaining"].clone() };
     // The period's refill counts as done at creation: the first balance is spent first.
     assert_eq!(charge(2).await, ("VALID".into(), Some(0)));
     assert_eq!(charge(1).await, ("USAGE_EXCEEDED".into(), Some(0)));
 
     // A new day: its first verification resets the balance to the amount, then charges it.
-    app.end_refill_period_in_store(&id);
+    app.end_refill_period_in_store(id);
     assert_eq!(charge(1).await, ("VALID".into(), Some(4)));
     // Later verifications the same day do not refill again.
     assert_eq!(charge(3).await, ("VALID".into(), Some(1)));
@@ -358,25 +314,23 @@ async fn credits_refill_at_the_first_verification_of_a_new_period() {
 
     // A first verification of a day that costs more than the refill is refused, and the day's
     // refill still happened.
-    app.end_refill_period_in_store(&id);
+    app.end_refill_period_in_store(id);
     assert_eq!(charge(6).await, ("USAGE_EXCEEDED".into(), Some(5)));
     assert_eq!(remaining().await, 5);
     assert_eq!(charge(5).await, ("VALID".into(), Some(0)));
 
     // The amount refilled is the stored one, even while the node still caches an older plan.
-    app.set_refill_amount_in_store(&id, 8);
-    app.end_refill_period_in_store(&id);
+    app.set_refill_amount_in_store(id, 8);
+    app.end_refill_period_in_store(id);
     assert_eq!(charge(1).await, ("VALID".into(), Some(7)));
 }
 
 #[tokio::test]
 async fn credits_are_charged_by_cost_and_never_go_below_zero() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let created = app
-        .create_key(&space, json!({"credits": {"remaining": 5}}))
-        .await;
-    let key = s(&created, "key");
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let created = world.create_key(|k| k.credits(5)).await;
+    let (app, space) = (&world.app, world.space());
+    let key = &created.key;
     let charge = |cost: Option<i64>| {
         let body = match cost {
             Some(cost) => json!({"key": key, "cost": cost}),
@@ -407,7 +361,7 @@ async fn credits_are_charged_by_cost_and_never_go_below_zero() {
     assert_eq!(a["credits_remaining"], 0);
     assert_eq!(charge(None).await["code"], "USAGE_EXCEEDED");
     assert_eq!(
-        app.get_key(space.token(), &s(&created, "id")).await["credits"]["remaining"],
+        app.get_key(space.token(), &created.id).await["credits"]["remaining"],
         0
     );
     for cost in [-1, 1_000_001] {
@@ -421,7 +375,7 @@ async fn credits_are_charged_by_cost_and_never_go_below_zero() {
         assert_problem(response, 422, "validation_failed").await;
     }
     // A key without credits is unlimited and answers no balance.
-    let unlimited = s(&app.create_key(&space, json!({})).await, "key");
+    let unlimited = world.create_key(|k| k).await.key;
     let answer = app
         .verify_with(space.token(), json!({"key": unlimited, "cost": 1000}))
         .await;
@@ -431,36 +385,27 @@ async fn credits_are_charged_by_cost_and_never_go_below_zero() {
 
 #[tokio::test]
 async fn expired_and_revoked_keys_are_refused() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let expiring = app.create_key(&space, json!({})).await;
-    app.expire_key_in_store(&s(&expiring, "id"));
-    let answer = app.verify(space.token(), &s(&expiring, "key")).await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let (app, space) = (&world.app, world.space());
+    let expiring = world.create_key(|k| k).await;
+    app.expire_key_in_store(&expiring.id);
+    let answer = app.verify(space.token(), &expiring.key).await;
     assert_eq!(answer["code"], "EXPIRED");
     assert_eq!(answer["valid"], false);
     assert!(answer.get("meta").is_none(), "refusals carry no metadata");
-    let revoked = app.create_key(&space, json!({})).await;
-    expect_json(
-        app.post_json(
-            &format!("/v1/keys/{}/revoke", s(&revoked, "id")),
-            space.token(),
-            &json!({}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    let revoked = world.create_key(|k| k).await;
+    app.revoke(space.token(), &revoked.id).await;
     assert_eq!(
-        app.verify_code(space.token(), &s(&revoked, "key")).await,
+        app.verify_code(space.token(), &revoked.key).await,
         "REVOKED"
     );
 }
 
 #[tokio::test]
 async fn a_key_in_the_url_is_never_read() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let key = s(&app.create_key(&space, json!({})).await, "key");
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let created = world.create_key(|k| k).await;
+    let (app, space, key) = (&world.app, world.space(), &created.key);
     // The key in the query and an empty body: the body is what counts.
     let response = app
         .client
@@ -471,7 +416,7 @@ async fn a_key_in_the_url_is_never_read() {
         .await
         .unwrap();
     let problem = assert_problem(response, 422, "invalid_body").await;
-    assert!(!problem.to_string().contains(&key));
+    assert!(!problem.to_string().contains(key.as_str()));
     let response = app
         .client
         .post(app.url(&format!("/v1/keys/verify?key={key}")))
@@ -494,13 +439,9 @@ async fn a_key_in_the_url_is_never_read() {
 
 #[tokio::test]
 async fn concurrent_verifications_never_overspend_credits() {
-    let app = TestApp::spawn().await;
-    let space = app.space("acme").await;
-    let key = s(
-        &app.create_key(&space, json!({"credits": {"remaining": 10}}))
-            .await,
-        "key",
-    );
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let created = world.create_key(|k| k.credits(10)).await;
+    let (app, space, key) = (&world.app, world.space(), &created.key);
     let answers = futures_util::future::join_all(
         (0..25).map(|_| app.verify_with(space.token(), json!({"key": key}))),
     )

@@ -1,6 +1,8 @@
 """Interop: latchkey as an OAuth 2.0 authorization server, driven only by libraries no one here
 wrote. authlib runs the client credentials flow (Basic and client_secret_post) and revokes;
-PyJWT verifies the access token offline through the JWKS URL found in the server metadata.
+PyJWT verifies the access token offline through the JWKS URL found in the tenant's metadata
+(each tenant is its own issuer), and refuses another tenant's token on the signature, the
+issuer and the audience, each check on its own.
 
 Usage: oauth_interop.py PATH_TO_LATCHKEY_BINARY
 Starts its own latchkey on a free port over a temporary SQLite database, once per signing
@@ -62,12 +64,7 @@ class Latchkey:
             "RUST_LOG": "warn,latchkey::startup=info",
             "LATCHKEY_LOG_FORMAT": "json",
         }
-        out = subprocess.run(
-            [binary, "bootstrap", "--tenant", "interop", "--email", "ops@interop.example", "--json"],
-            env={**self.env, "RUST_LOG": "warn"}, check=True, capture_output=True, text=True,
-            timeout=60,
-        )
-        self.root_key = json.loads(out.stdout.strip().splitlines()[-1])["root_key"]
+        self.tenant_id, self.root_key = self.bootstrap("interop")
         # The issuer (LATCHKEY_PUBLIC_URL) names the port, so the port is picked before latchkey
         # starts, not by latchkey binding port 0. Another process may take it in between: then
         # latchkey cannot bind it and exits, and it starts again on another port.
@@ -75,6 +72,16 @@ class Latchkey:
             if self.start(free_port()):
                 return
         self.fail(f"latchkey could not bind a free port in {START_ATTEMPTS} tries")
+
+    def bootstrap(self, tenant):
+        """A new tenant with an owner: its id and its root key."""
+        out = subprocess.run(
+            [self.binary, "bootstrap", "--tenant", tenant, "--email", f"ops@{tenant}.example", "--json"],
+            env={**self.env, "RUST_LOG": "warn"}, check=True, capture_output=True, text=True,
+            timeout=60,
+        )
+        done = json.loads(out.stdout.strip().splitlines()[-1])
+        return done["tenant_id"], done["root_key"]
 
     def start(self, port):
         """Starts latchkey on `port` and waits for it: False if another process holds the port."""
@@ -115,10 +122,10 @@ class Latchkey:
         self.stop()
         raise SystemExit(f"interop: {message}; its log ends with:\n{tail}")
 
-    def api(self, method, path, **kwargs):
+    def api(self, method, path, root_key=None, **kwargs):
         response = requests.request(
             method, f"{self.url}{path}",
-            headers={"Authorization": f"Bearer {self.root_key}"}, timeout=10, **kwargs,
+            headers={"Authorization": f"Bearer {root_key or self.root_key}"}, timeout=10, **kwargs,
         )
         response.raise_for_status()
         return response.json()
@@ -148,9 +155,16 @@ def run(binary, algorithm):
             "scopes": ["documents:read", "documents:write"],
         })
 
-        metadata = requests.get(f"{server.url}/.well-known/oauth-authorization-server", timeout=10).json()
-        check(metadata["issuer"] == server.url, metadata)
+        # RFC 8414 §3.1: the tenant's metadata by path insertion, and the same below its issuer.
+        issuer = f"{server.url}/oauth/{server.tenant_id}"
+        metadata = requests.get(
+            f"{server.url}/.well-known/oauth-authorization-server/oauth/{server.tenant_id}", timeout=10,
+        ).json()
+        check(metadata["issuer"] == issuer, metadata)
+        below = requests.get(f"{issuer}/.well-known/oauth-authorization-server", timeout=10).json()
+        check(below == metadata, below)
         check("client_credentials" in metadata["grant_types_supported"], metadata)
+        audience = f"{issuer}/keyspaces/{keyspace['id']}"
 
         # 1. authlib, client_secret_basic (its default), a narrowed scope.
         session = OAuth2Session(key["id"], key["key"], scope="documents:read")
@@ -164,7 +178,7 @@ def run(binary, algorithm):
         signing_key = jwks.get_signing_key_from_jwt(access_token)
         claims = jwt.decode(
             access_token, signing_key.key, algorithms=[algorithm],
-            audience=metadata["issuer"], issuer=metadata["issuer"],
+            audience=audience, issuer=metadata["issuer"],
             options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]},
         )
         header = jwt.get_unverified_header(access_token)
@@ -176,7 +190,7 @@ def run(binary, algorithm):
         head, body, sig = access_token.split(".")
         forged = ".".join([head, body[:-2] + ("AA" if body[-2:] != "AA" else "BB"), sig])
         try:
-            jwt.decode(forged, signing_key.key, algorithms=[algorithm], audience=metadata["issuer"])
+            jwt.decode(forged, signing_key.key, algorithms=[algorithm], audience=audience)
             raise AssertionError("a tampered token verified")
         except jwt.InvalidTokenError:
             pass
@@ -216,9 +230,60 @@ def run(binary, algorithm):
             raise AssertionError("a wrong secret got a token")
         except Exception as err:  # authlib's OAuthError
             check(getattr(err, "error", None) == "invalid_client", repr(err))
-        print(f"interop {algorithm}: authlib client credentials, PyJWT via JWKS, revocation: ok")
+        # 6. Another tenant's token, checked by a verifier pinned to this tenant's metadata.
+        check_other_tenant_refused(server, algorithm, metadata, audience)
+        print(
+            f"interop {algorithm}: authlib client credentials, PyJWT via the tenant's JWKS, "
+            "revocation, another tenant's token refused: ok"
+        )
     finally:
         server.stop()
+
+
+def check_other_tenant_refused(server, algorithm, metadata, audience):
+    """Tenant B mints a token for itself; tenant A's verifier refuses it on every check alone."""
+    other_id, other_root = server.bootstrap("intruder")
+    other_space = server.api("POST", "/v1/keyspaces", root_key=other_root,
+                             json={"name": "intruder", "prefix": "intruder_live"})
+    other_key = server.api("POST", "/v1/keys", root_key=other_root, json={
+        "keyspace_id": other_space["id"], "owner_id": "svc-billing", "scopes": ["documents:read"],
+    })
+    # Through the deployment-wide alias, as a client that never looked at the metadata would.
+    other = OAuth2Session(other_key["id"], other_key["key"])
+    theirs = other.fetch_token(f"{server.url}/oauth/token", grant_type="client_credentials")["access_token"]
+    check(jwt.decode(theirs, options={"verify_signature": False})["iss"] == f"{server.url}/oauth/{other_id}",
+          "the alias issues the tenant's own issuer")
+
+    # Signature: its kid is not in A's JWKS, and none of A's keys verifies it.
+    ours = jwt.PyJWKClient(metadata["jwks_uri"])
+    try:
+        ours.get_signing_key_from_jwt(theirs)
+        raise AssertionError("another tenant's kid is in this tenant's JWKS")
+    except jwt.PyJWKClientError:
+        pass
+    for key in ours.get_signing_keys():
+        try:
+            jwt.decode(theirs, key.key, algorithms=[algorithm], options={"verify_aud": False, "verify_iss": False})
+            raise AssertionError("this tenant's key verifies another tenant's token")
+        except jwt.InvalidSignatureError:
+            pass
+    # Issuer and audience, each alone, even verified with the key that did sign it.
+    their_key = jwt.PyJWKClient(f"{server.url}/oauth/{other_id}/jwks.json").get_signing_key_from_jwt(theirs)
+    try:
+        jwt.decode(theirs, their_key.key, algorithms=[algorithm], issuer=metadata["issuer"],
+                   options={"verify_aud": False})
+        raise AssertionError("another tenant's token passed the issuer check")
+    except jwt.InvalidIssuerError:
+        pass
+    try:
+        jwt.decode(theirs, their_key.key, algorithms=[algorithm], audience=audience,
+                   options={"verify_iss": False})
+        raise AssertionError("another tenant's token passed the audience check")
+    except jwt.InvalidAudienceError:
+        pass
+    # And latchkey itself, asked by tenant A, knows nothing of it.
+    outcome = server.api("POST", "/v1/keys/verify", json={"key": theirs})
+    check(outcome["code"] == "NOT_FOUND", outcome)
 
 
 def main():

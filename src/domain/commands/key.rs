@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use super::Expiry;
+use crate::domain::ids::{KeyId, KeyspaceId};
 use crate::domain::inputs::{Credits, IpAllowlist, Meta, RateLimit};
 use crate::domain::scope::Scopes;
 
@@ -11,7 +12,7 @@ use crate::domain::scope::Scopes;
 #[derive(Debug)]
 pub struct NewKey {
     /// A well-formed id; whether the tenant has such a keyspace is the service's to check.
-    pub keyspace_id: String,
+    pub keyspace_id: KeyspaceId,
     pub name: Option<String>,
     pub owner_id: Option<String>,
     pub scopes: Option<Scopes>,
@@ -42,10 +43,10 @@ pub struct KeyChanges {
 #[derive(Debug)]
 pub enum RevokeSelection {
     /// These ids (malformed ones dropped: they name no key).
-    Ids(Vec<String>),
+    Ids(Vec<KeyId>),
     Owner(String),
     /// Every key of this keyspace; `None` when the id was malformed, so nothing matches.
-    Keyspace(Option<String>),
+    Keyspace(Option<KeyspaceId>),
     /// Pasted key values, say from a leak: secrets until they are digested.
     Keys(Vec<SecretString>),
 }

@@ -83,7 +83,7 @@ pub async fn create(
                 }
                 return Ok((replayed(existing, at), None));
             }
-            let keyspace = keyspaces::find(conn, &tenant, &keyspace_id)?
+            let keyspace = keyspaces::find(conn, &tenant, keyspace_id.as_str())?
                 .ok_or_else(|| ManageError::invalid("keyspace_id", "no such keyspace"))?;
             let prefix =
                 KeyPrefix::parse(&keyspace.prefix).map_err(|e| ManageError::Internal(e.into()))?;

@@ -25,7 +25,7 @@ use utoipa::ToSchema;
 use crate::audit::AuditContext;
 use crate::domain::commands::{Expiry, KeyChanges, MAX_BULK, NewKey, RevokeSelection};
 use crate::domain::error_code::ErrorCode;
-use crate::domain::ids::{TenantId, new_id};
+use crate::domain::ids::{KeyId, TenantId, new_id};
 use crate::domain::inputs::{Credits, IpAllowlist, Meta, RateLimit, Refill, RefillInterval};
 use crate::domain::key::{KeyDigest, KeyPrefix, PlainKey};
 use crate::domain::key_status::KeyStatus;
@@ -36,7 +36,7 @@ use crate::manage::{Context, ManageError};
 use crate::manage::{Page, PageRequest, parse_filter};
 use crate::store::api_keys::{self, KeyFilter, RevokeTarget};
 use crate::store::models::{ApiKeyChanges, ApiKeyRow};
-use crate::store::{DbConnection, StoreError, keyspaces};
+use crate::store::{DbConnection, StoreError, keyspaces, tenants};
 
 /// A key as the API shows it: never the secret, never its digest.
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -48,10 +48,10 @@ pub async fn list(
     Ok(page.page(rows, |r| &r.id, |r| KeyView::from_row(r, at)))
 }
 
-pub async fn get(cx: &Context<'_>, tenant: &TenantId, id: String) -> Result<KeyView, ManageError> {
-    let tenant = tenant.clone();
+pub async fn get(cx: &Context<'_>, tenant: &TenantId, id: &KeyId) -> Result<KeyView, ManageError> {
+    let (tenant, id) = (tenant.clone(), id.clone());
     cx.store
-        .run(move |conn| api_keys::find(conn, &tenant, &id))
+        .run(move |conn| api_keys::find(conn, &tenant, id.as_str()))
         .await?
         .map(|row| KeyView::from_row(row, cx.clock.now()))
         .ok_or_else(key_not_found)
@@ -61,13 +61,13 @@ pub async fn get(cx: &Context<'_>, tenant: &TenantId, id: String) -> Result<KeyV
 pub async fn family(
     cx: &Context<'_>,
     tenant: &TenantId,
-    id: String,
+    id: &KeyId,
 ) -> Result<Vec<KeyView>, ManageError> {
-    let tenant = tenant.clone();
+    let (tenant, id) = (tenant.clone(), id.clone());
     let at = cx.clock.now();
     cx.store
         .run(move |conn| {
-            let key = api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
+            let key = api_keys::find(conn, &tenant, id.as_str())?.ok_or_else(key_not_found)?;
             let rows = api_keys::family(conn, &tenant, &key.family_id)?;
             Ok(rows.into_iter().map(|r| KeyView::from_row(r, at)).collect())
         })

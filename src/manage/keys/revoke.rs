@@ -16,16 +16,16 @@ pub async fn revoke(
     cx: &Context<'_>,
     audit: &AuditContext,
     tenant: &TenantId,
-    id: String,
+    id: &KeyId,
     reason: Option<String>,
 ) -> Result<Revocation, ManageError> {
     let reason = parse_reason(reason)?;
     let at = cx.clock.now();
-    let (audit, tenant) = (audit.clone(), tenant.clone());
+    let (audit, tenant, id) = (audit.clone(), tenant.clone(), id.clone());
     let (row, revoked) = cx
         .store
         .transaction(move |conn| {
-            api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
+            api_keys::find(conn, &tenant, id.as_str())?.ok_or_else(key_not_found)?;
             let revoked = api_keys::revoke(
                 conn,
                 &tenant,
@@ -35,7 +35,7 @@ pub async fn revoke(
             )?;
             let fields = json!({ "reason": reason });
             let events = record_revocations(conn, &audit, &tenant, &revoked, &reason, &fields)?;
-            let row = api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
+            let row = api_keys::find(conn, &tenant, id.as_str())?.ok_or_else(key_not_found)?;
             Ok::<_, ManageError>((row, events))
         })
         .await?;

@@ -30,7 +30,7 @@ pub async fn rotate(
     cx: &Context<'_>,
     audit: &AuditContext,
     tenant: &TenantId,
-    id: String,
+    id: &KeyId,
     grace_period_seconds: i64,
 ) -> Result<RotatedKey, ManageError> {
     if !(0..=MAX_GRACE_SECONDS).contains(&grace_period_seconds) {
@@ -41,11 +41,14 @@ pub async fn rotate(
     }
     let at = cx.clock.now();
     let hasher = cx.hasher.clone();
-    let (audit, tenant) = (audit.clone(), tenant.clone());
+    let (audit, tenant, id) = (audit.clone(), tenant.clone(), id.clone());
     let outcome = cx
         .store
         .transaction(move |conn| {
-            let old = api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
+            // Rotations and family revocations of a tenant take turns: on PostgreSQL a family
+            // revocation would not see a successor inserted by a rotation still in flight.
+            tenants::lock(conn, &tenant)?;
+            let old = api_keys::find(conn, &tenant, id.as_str())?.ok_or_else(key_not_found)?;
             if old.revoked_at.is_some() {
                 // Someone is rotating a key that was revoked: whoever holds it is not who we
                 // think. Revoke the whole family and refuse (reuse detection).
@@ -87,11 +90,14 @@ pub async fn rotate(
                     "an expired key cannot be rotated; create a new key instead",
                 ));
             }
-            if api_keys::has_successor(conn, &tenant, &old.id)? {
-                return Err(ManageError::refused(
+            let already_rotated = || {
+                ManageError::refused(
                     ErrorCode::KeyAlreadyRotated,
                     "this key was already rotated; rotate its newest successor instead",
-                ));
+                )
+            };
+            if api_keys::has_successor(conn, &tenant, &old.id)? {
+                return Err(already_rotated());
             }
             let prefix = old
                 .start
@@ -114,7 +120,14 @@ pub async fn rotate(
                 created_by: audit.actor.label(),
                 ..old.clone()
             };
-            api_keys::insert(conn, &new)?;
+            // The unique index on `rotated_from` is the last word if anything raced past the lock.
+            api_keys::insert(conn, &new).map_err(|e| {
+                if e.is_unique_violation() {
+                    already_rotated()
+                } else {
+                    e.into()
+                }
+            })?;
             let grace_end = at + TimeDelta::seconds(grace_period_seconds);
             let old_expires_at = old.expires_at.map_or(grace_end, |e| e.min(grace_end));
             api_keys::set_expiry(conn, &tenant, &old.id, old_expires_at, at)?;
@@ -125,7 +138,7 @@ pub async fn rotate(
                 &tenant,
                 Subject::key(&old),
                 Change::Rotated {
-                    successor_id: new.id.clone(),
+                    successor_id: KeyId::from_trusted(new.id.clone()),
                 },
                 json!({
                     "new_key_id": new.id,

@@ -6,7 +6,7 @@ pub async fn update(
     cx: &Context<'_>,
     audit: &AuditContext,
     tenant: &TenantId,
-    id: String,
+    id: &KeyId,
     input: KeyChanges,
 ) -> Result<KeyView, ManageError> {
     let at = cx.clock.now();
@@ -59,18 +59,18 @@ pub async fn update(
         changed.insert("enabled".into(), json!(enabled));
         changes.enabled = Some(enabled);
     }
-    let (audit, tenant) = (audit.clone(), tenant.clone());
+    let (audit, tenant, id) = (audit.clone(), tenant.clone(), id.clone());
     let row = cx
         .store
         .transaction(move |conn| {
-            let current = api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
+            let current = api_keys::find(conn, &tenant, id.as_str())?.ok_or_else(key_not_found)?;
             if current.revoked_at.is_some() && !changed.is_empty() {
                 return Err(ManageError::refused(
                     ErrorCode::KeyRevoked,
                     "a revoked key cannot be changed; revoking is permanent",
                 ));
             }
-            api_keys::update(conn, &tenant, &id, &changes)?;
+            api_keys::update(conn, &tenant, id.as_str(), &changes)?;
             let event = if changed.is_empty() {
                 None
             } else {
@@ -85,7 +85,7 @@ pub async fn update(
                     conn, &audit, &tenant, subject, change, fields,
                 )?)
             };
-            let row = api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
+            let row = api_keys::find(conn, &tenant, id.as_str())?.ok_or_else(key_not_found)?;
             Ok::<_, ManageError>((row, event))
         })
         .await?;

@@ -35,7 +35,7 @@ pub struct KeyUsage {
 pub async fn usage(
     cx: &Context<'_>,
     tenant: &TenantId,
-    id: String,
+    id: &KeyId,
     query: UsageQuery,
 ) -> Result<KeyUsage, ManageError> {
     let until = query.until.unwrap_or_else(|| cx.clock.now().and_utc());
@@ -49,11 +49,11 @@ pub async fn usage(
             "the period may span at most 31 days",
         ));
     }
-    let tenant = tenant.clone();
+    let (tenant, id) = (tenant.clone(), id.clone());
     let (key, rows) = cx
         .store
         .run(move |conn| {
-            let key = api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
+            let key = api_keys::find(conn, &tenant, id.as_str())?.ok_or_else(key_not_found)?;
             let rows = crate::store::usage::hourly(
                 conn,
                 &tenant,

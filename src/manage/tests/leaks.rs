@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::World;
 use crate::audit::AuditContext;
-use crate::domain::ids::TenantId;
+use crate::domain::ids::{KeyId, TenantId};
 use crate::domain::key_status::KeyStatus;
 use crate::manage::audit::AuditQuery;
 use crate::manage::keys;
@@ -92,7 +92,9 @@ async fn another_tenants_key_or_no_key_at_all_is_not_ours_and_changes_nothing() 
         let found = w.report(&acme, pasted, "leaked").await;
         assert!(matches!(found, PastedLeak::NotOurs), "{found:?}");
     }
-    let still = keys::get(&w.cx(), &globex, globex_id).await.unwrap();
+    let still = keys::get(&w.cx(), &globex, &KeyId::from_trusted(globex_id))
+        .await
+        .unwrap();
     assert_eq!(still.status, KeyStatus::Active);
     assert!(w.dispatched_keys().is_empty());
 }

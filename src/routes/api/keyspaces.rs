@@ -8,6 +8,7 @@ use super::PageQuery;
 use crate::domain::commands::{
     Environment, ForField, Invalid, KeyspaceChanges, NewKeyspace, default_ttl, optional, patch,
 };
+use crate::domain::ids::KeyspaceId;
 use crate::domain::inputs::{RateLimit, parse_name};
 use crate::domain::key::KeyPrefix;
 use crate::domain::scope::Scopes;
@@ -68,8 +69,8 @@ pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_path_id(&path, "keyspace")?;
-    Ok(HttpResponse::Ok().json(keyspaces::get(&state.manage(), &auth.tenant, id).await?))
+    let id = parse_path_id::<KeyspaceId>(&path, "keyspace")?;
+    Ok(HttpResponse::Ok().json(keyspaces::get(&state.manage(), &auth.tenant, &id).await?))
 }
 
 /// Change a keyspace's name or defaults (only the fields given).
@@ -87,9 +88,9 @@ pub async fn update(
     path: web::Path<String>,
     body: web::Json<UpdateKeyspace>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_path_id(&path, "keyspace")?;
+    let id = parse_path_id::<KeyspaceId>(&path, "keyspace")?;
     let changes = KeyspaceChanges::try_from(body.into_inner())?;
-    let view = keyspaces::update(&state.manage(), &auth.audit, &auth.tenant, id, changes).await?;
+    let view = keyspaces::update(&state.manage(), &auth.audit, &auth.tenant, &id, changes).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::domain::commands::{Expiry, ForField, Invalid, NewRootKey};
+use crate::domain::ids::RootKeyId;
 use crate::domain::inputs::parse_name;
 use crate::domain::scope::Scopes;
 use crate::manage::root_keys::{self, CreatedRootKey, RootKeyView};
@@ -76,9 +77,9 @@ pub async fn revoke(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_path_id(&path, "root key")?;
+    let id = parse_path_id::<RootKeyId>(&path, "root key")?;
     Ok(HttpResponse::Ok()
-        .json(root_keys::revoke(&state.manage(), &auth.audit, &auth.tenant, id).await?))
+        .json(root_keys::revoke(&state.manage(), &auth.audit, &auth.tenant, &id).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -11,7 +11,7 @@ use super::PageError;
 use super::guard::Visit;
 use crate::audit::{Actor, AuditContext};
 use crate::auth::session::{SignedIn, TenantChoice};
-use crate::domain::ids::TenantId;
+use crate::domain::ids::{TenantId, UserId};
 use crate::domain::role::{Action, Role};
 
 impl FromRequest for Visit {
@@ -133,7 +133,10 @@ fn member<P: Permission>(req: &HttpRequest) -> Result<Member<P>, PageError> {
     if !tenant.role.allows(P::ACTION) {
         return Err(PageError::Forbidden);
     }
-    let audit = crate::routes::audit_context(req, Actor::User(session.user_id.clone()));
+    let audit = crate::routes::audit_context(
+        req,
+        Actor::User(UserId::from_trusted(session.user_id.clone())),
+    );
     Ok(Member {
         session,
         tenant,

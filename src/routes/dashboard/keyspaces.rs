@@ -10,6 +10,7 @@ use super::forms::{FormState, split_list};
 use super::{PageError, render, see_other};
 use crate::domain::commands::{Environment, KeyspaceChanges, NewKeyspace, default_ttl};
 use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::KeyspaceId;
 use crate::domain::inputs::RateLimit;
 use crate::domain::inputs::parse_name;
 use crate::domain::key::KeyPrefix;
@@ -236,8 +237,8 @@ async fn edit_page(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let id = parse_path_id(&path, "keyspace")?;
-    let keyspace = keyspaces::get(&state.manage(), member.tenant_id(), id).await?;
+    let id = parse_path_id::<KeyspaceId>(&path, "keyspace")?;
+    let keyspace = keyspaces::get(&state.manage(), member.tenant_id(), &id).await?;
     Ok(render(
         StatusCode::OK,
         &KeyspacePage {
@@ -255,8 +256,8 @@ async fn update(
     path: web::Path<String>,
     form: web::Form<KeyspaceForm>,
 ) -> Result<HttpResponse, PageError> {
-    let id = parse_path_id(&path, "keyspace")?;
-    let keyspace = keyspaces::get(&state.manage(), member.tenant_id(), id.clone()).await?;
+    let id = parse_path_id::<KeyspaceId>(&path, "keyspace")?;
+    let keyspace = keyspaces::get(&state.manage(), member.tenant_id(), &id).await?;
     let mut shown = FormState::new();
     keep_all(&form, &mut shown);
     if let Some(defaults) = read_defaults(&form, &mut shown) {
@@ -271,7 +272,7 @@ async fn update(
             &state.manage(),
             &member.audit,
             member.tenant_id(),
-            id,
+            &id,
             input,
         )
         .await

@@ -323,7 +323,8 @@ mod tests {
             "/v1/keys",
             "/healthz",
             "/oauth/token",
-            "/.well-known/jwks.json",
+            "/oauth/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b/jwks.json",
+            "/.well-known/oauth-authorization-server/oauth/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
         ] {
             assert!(!super::is_dashboard_path(path), "{path}");
         }

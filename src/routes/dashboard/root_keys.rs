@@ -11,6 +11,7 @@ use super::keys::when;
 use super::{PageError, render, see_other};
 use crate::domain::commands::{Expiry, NewRootKey};
 use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::RootKeyId;
 use crate::domain::inputs::parse_name;
 use crate::domain::key::PlainKey;
 use crate::domain::role::{Action, Role};
@@ -201,8 +202,8 @@ async fn revoke(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let id = parse_path_id(&path, "root key")?;
-    match root_keys::revoke(&state.manage(), &member.audit, member.tenant_id(), id).await {
+    let id = parse_path_id::<RootKeyId>(&path, "root key")?;
+    match root_keys::revoke(&state.manage(), &member.audit, member.tenant_id(), &id).await {
         Ok(_) => Ok(see_other("/root-keys?notice=revoked")),
         Err(ManageError::Refused {
             code: ErrorCode::LastRootAdminKey,

@@ -8,7 +8,7 @@ use chrono::{DurationRound, NaiveDateTime, TimeDelta};
 
 use super::context::{Layout, Member};
 use super::{PageError, render};
-use crate::domain::ids::TenantId;
+use crate::domain::ids::{KeyId, TenantId};
 use crate::routes::state::AppState;
 use crate::store::{StoreError, api_keys, usage};
 
@@ -211,15 +211,14 @@ async fn tenant_chart(state: &AppState, tenant: &TenantId) -> Result<Chart, Page
 pub async fn key_chart(
     state: &AppState,
     tenant: &TenantId,
-    key_id: &str,
+    key_id: &KeyId,
 ) -> Result<Chart, PageError> {
     let end = hour_of(state.clock.now());
     let query = crate::manage::keys::UsageQuery {
         since: Some((end - TimeDelta::hours(HOURS - 1)).and_utc()),
         until: Some((end + TimeDelta::hours(1)).and_utc()),
     };
-    let found =
-        crate::manage::keys::usage(&state.manage(), tenant, key_id.to_owned(), query).await?;
+    let found = crate::manage::keys::usage(&state.manage(), tenant, key_id, query).await?;
     let rows: Vec<_> = found
         .hours
         .into_iter()

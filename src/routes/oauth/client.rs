@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode_str;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{OAuthError, OAuthForm};
+use super::{Issuer, OAuthError, OAuthForm};
 use crate::routes::state::AppState;
 use crate::verify::KeyRecord;
 
@@ -75,10 +75,11 @@ fn url_decode(raw: &str) -> Option<String> {
 }
 
 /// The key whose id and value the client presented, whatever its state; the caller decides
-/// what that state allows. Unknown id, wrong secret and a secret of another key are all the
-/// same `invalid_client`.
+/// what that state allows. Unknown id, wrong secret, a secret of another key and, at a tenant's
+/// own endpoint, a key of another tenant are all the same `invalid_client`.
 pub async fn authenticate(
     state: &AppState,
+    issuer: Option<&Issuer>,
     credentials: &ClientCredentials,
 ) -> Result<Arc<KeyRecord>, OAuthError> {
     let invalid = || OAuthError::invalid_client("unknown client or wrong client secret");
@@ -88,7 +89,9 @@ pub async fn authenticate(
         .await
         .map_err(OAuthError::from)?
         .ok_or_else(invalid)?;
-    if key.id != credentials.client_id {
+    if key.id != credentials.client_id
+        || issuer.is_some_and(|issuer| key.tenant_id != issuer.tenant.as_str())
+    {
         return Err(invalid());
     }
     Ok(key)

@@ -5,8 +5,10 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{OAuthError, OAuthForm, no_store};
+use super::{Issuer, OAuthError, OAuthForm, no_store};
+use crate::auth::root_key::AuthError;
 use crate::domain::token::scope_param;
+use crate::error::ApiError;
 use crate::routes::extractor::{Authorized, KeysVerify};
 use crate::routes::state::AppState;
 use crate::verify;
@@ -31,7 +33,33 @@ struct Active {
     keyspace_id: String,
 }
 
-pub async fn introspect(
+/// `POST {issuer}/introspect`: the tenant's own introspection endpoint. A root key of another
+/// tenant is refused as if it were unknown.
+pub async fn tenant_introspect(
+    auth: Authorized<KeysVerify>,
+    issuer: Issuer,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, actix_web::Error> {
+    if auth.tenant != issuer.tenant {
+        // The very answer an unknown root key gets: this issuer knows no other tenant's keys.
+        return Err(ApiError::unauthorized(AuthError::Invalid.to_string()).into());
+    }
+    Ok(introspect(auth, state, req, body).await?)
+}
+
+/// `POST /oauth/introspect`: the deployment-wide alias, for the root key's tenant.
+pub async fn any_introspect(
+    auth: Authorized<KeysVerify>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    introspect(auth, state, req, body).await
+}
+
+async fn introspect(
     auth: Authorized<KeysVerify>,
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -42,7 +70,7 @@ pub async fn introspect(
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let inactive = || no_store(HttpResponse::Ok()).json(serde_json::json!({ "active": false }));
-    let Some(resolved) = state.verifier.resolve(token).await? else {
+    let Some(resolved) = state.verifier.resolve(&auth.tenant, token).await? else {
         return Ok(inactive());
     };
     let key = resolved.key;

@@ -15,17 +15,65 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Serialize;
 
+use crate::domain::ids::TenantId;
 use crate::error::ApiError;
 
+/// Each tenant is its own issuer, `{public_url}/oauth/{tenant_id}`, with its own endpoints,
+/// keys and metadata. The deployment-wide `/oauth/token`, `/oauth/introspect` and `/oauth/revoke`
+/// are aliases that find the tenant from the credentials and answer as its own endpoint would.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/oauth/token", web::post().to(token::token))
-        .route("/oauth/introspect", web::post().to(introspect::introspect))
-        .route("/oauth/revoke", web::post().to(revoke::revoke))
-        .route("/.well-known/jwks.json", web::get().to(discovery::jwks))
+    cfg.route("/oauth/token", web::post().to(token::any_token))
         .route(
-            "/.well-known/oauth-authorization-server",
+            "/oauth/introspect",
+            web::post().to(introspect::any_introspect),
+        )
+        .route("/oauth/revoke", web::post().to(revoke::any_revoke))
+        .route(
+            "/oauth/{tenant_id}/token",
+            web::post().to(token::tenant_token),
+        )
+        .route(
+            "/oauth/{tenant_id}/introspect",
+            web::post().to(introspect::tenant_introspect),
+        )
+        .route(
+            "/oauth/{tenant_id}/revoke",
+            web::post().to(revoke::tenant_revoke),
+        )
+        .route(
+            "/oauth/{tenant_id}/jwks.json",
+            web::get().to(discovery::jwks),
+        )
+        .route(
+            "/oauth/{tenant_id}/.well-known/oauth-authorization-server",
+            web::get().to(discovery::metadata),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server/oauth/{tenant_id}",
             web::get().to(discovery::metadata),
         );
+}
+
+/// The tenant whose issuer a request's path names (`/oauth/{tenant_id}/…`). A malformed id is
+/// simply not found; whether the tenant exists is for the endpoint to find out (a client of
+/// another tenant is refused all the same).
+pub struct Issuer {
+    pub tenant: TenantId,
+}
+
+impl actix_web::FromRequest for Issuer {
+    type Error = OAuthError;
+    type Future = std::future::Ready<Result<Self, OAuthError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let tenant = req
+            .match_info()
+            .get("tenant_id")
+            .and_then(TenantId::parse)
+            .map(|tenant| Issuer { tenant })
+            .ok_or_else(OAuthError::no_such_issuer);
+        std::future::ready(tenant)
+    }
 }
 
 /// An RFC 6749 §5.2 error answer.
@@ -55,6 +103,15 @@ impl OAuthError {
             retry_after: None,
             source: None,
         }
+    }
+
+    /// The path names no tenant's issuer.
+    pub fn no_such_issuer() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request",
+            "there is no issuer at this address",
+        )
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {

@@ -3,9 +3,9 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{OAuthError, OAuthForm, client, no_store};
+use super::{Issuer, OAuthError, OAuthForm, client, no_store};
 use crate::audit::Actor;
-use crate::domain::ids::TenantId;
+use crate::domain::ids::{KeyId, TenantId};
 use crate::domain::token::looks_like_jwt;
 use crate::manage::keys;
 use crate::routes::state::AppState;
@@ -13,8 +13,28 @@ use crate::routes::state::AppState;
 /// Reason recorded on a key its own holder revoked.
 const SELF_REVOKED: &str = "revoked by its holder (OAuth token revocation)";
 
-pub async fn revoke(
+/// `POST {issuer}/revoke`: the tenant's own revocation endpoint.
+pub async fn tenant_revoke(
     state: web::Data<AppState>,
+    issuer: Issuer,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    revoke(state, Some(issuer), req, body).await
+}
+
+/// `POST /oauth/revoke`: the deployment-wide alias, which finds the tenant from the client.
+pub async fn any_revoke(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    revoke(state, None, req, body).await
+}
+
+async fn revoke(
+    state: web::Data<AppState>,
+    issuer: Option<Issuer>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
@@ -25,15 +45,16 @@ pub async fn revoke(
     let credentials = client::credentials(&req, &mut form)?;
     // Any state of the key authenticates here: revoking is always safe, and a disabled key's
     // holder may still want its tokens gone.
-    let client = client::authenticate(&state, &credentials).await?;
+    let client = client::authenticate(&state, issuer.as_ref(), &credentials).await?;
     let tenant = TenantId::from_trusted(client.tenant_id.clone());
-    let audit = crate::routes::audit_context(&req, Actor::Client(client.id.clone()));
+    let audit =
+        crate::routes::audit_context(&req, Actor::Client(KeyId::from_trusted(client.id.clone())));
     let not_yours =
         || OAuthError::unauthorized_client("this token was not issued to the authenticated client");
     // The hint (`access_token`, `refresh_token`, ...) only speeds up a search; both kinds are
     // told apart by shape, so it is ignored as RFC 7009 §2.1 allows.
     if looks_like_jwt(&token) {
-        if let Some(claims) = state.tokens.check(&token).await? {
+        if let Some(claims) = state.tokens.check(&tenant, &token).await? {
             if claims.client_id != client.id {
                 return Err(not_yours());
             }
@@ -47,7 +68,7 @@ pub async fn revoke(
             &state.manage(),
             &audit,
             &tenant,
-            key.id.clone(),
+            &KeyId::from_trusted(key.id.clone()),
             Some(SELF_REVOKED.into()),
         )
         .await?;

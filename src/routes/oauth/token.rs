@@ -5,7 +5,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{OAuthError, OAuthForm, client, no_store};
+use super::{Issuer, OAuthError, OAuthForm, client, no_store};
 use crate::domain::ids::TenantId;
 use crate::domain::token::parse_scope_param;
 use crate::domain::verify_code::VerifyCode;
@@ -22,8 +22,28 @@ struct TokenResponse {
     scope: String,
 }
 
-pub async fn token(
+/// `POST {issuer}/token`: the tenant's own token endpoint.
+pub async fn tenant_token(
     state: web::Data<AppState>,
+    issuer: Issuer,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    token(state, Some(issuer), req, body).await
+}
+
+/// `POST /oauth/token`: the deployment-wide alias, which finds the tenant from the client.
+pub async fn any_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    token(state, None, req, body).await
+}
+
+async fn token(
+    state: web::Data<AppState>,
+    issuer: Option<Issuer>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
@@ -32,7 +52,7 @@ pub async fn token(
         .take("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     let credentials = client::credentials(&req, &mut form)?;
-    let key = client::authenticate(&state, &credentials).await?;
+    let key = client::authenticate(&state, issuer.as_ref(), &credentials).await?;
     if grant_type != "client_credentials" {
         return Err(OAuthError::unsupported_grant_type(
             "only the client_credentials grant is supported",
@@ -48,16 +68,16 @@ pub async fn token(
     }
     let tenant = TenantId::from_trusted(key.tenant_id.clone());
     let (lookup_tenant, keyspace_id) = (tenant.clone(), key.keyspace_id.clone());
-    let exchange_enabled = state
+    let keyspace = state
         .store
         .run(move |conn| keyspaces::find(conn, &lookup_tenant, &keyspace_id))
         .await?
-        .is_some_and(|ks| ks.token_exchange_enabled);
-    if !exchange_enabled {
-        return Err(OAuthError::unauthorized_client(
-            "token exchange is switched off for this key's keyspace",
-        ));
-    }
+        .filter(|ks| ks.token_exchange_enabled)
+        .ok_or_else(|| {
+            OAuthError::unauthorized_client(
+                "token exchange is switched off for this key's keyspace",
+            )
+        })?;
     let requested = match form.get("scope") {
         Some(raw) => {
             parse_scope_param(raw).map_err(|e| OAuthError::invalid_scope(format!("scope: {e}")))?
@@ -114,7 +134,10 @@ pub async fn token(
         .tokens
         .mint(
             TokenSubject {
+                tenant: &tenant,
                 key_id: &credentials.client_id,
+                keyspace_id: &keyspace.id,
+                audience: keyspace.token_audience.as_deref(),
                 owner_id: subject_owner.as_deref(),
                 key_expires_at: subject_expiry,
             },

@@ -3,6 +3,7 @@
 //! They also take the screenshots in `docs/screenshots/` (refreshed with
 //! `LATCHKEY_UPDATE_SCREENSHOTS=1 cargo test --test api browser`).
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -16,6 +17,10 @@ use crate::helpers::{TestApp, free_port, within};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Why a browser test skips where Chromium is missing (`scripts/test` installs it).
+const NO_BROWSER: &str =
+    "needs chromium and chromium-driver (apt-get install chromium chromium-driver)";
 
 /// One browser at a time: the machines that run this have few cores.
 fn one_at_a_time() -> &'static tokio::sync::Mutex<()> {
@@ -33,17 +38,17 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// Starts a browser, or returns `None` (saying why) when Chromium is not installed and
-    /// `LATCHKEY_REQUIRE_BROWSER` is unset; `scripts/test` sets it, so CI never skips.
+    /// Starts a browser, or returns `None` when Chromium is not installed and
+    /// `LATCHKEY_REQUIRE_BROWSER` is unset (the test then skips, saying [`NO_BROWSER`]);
+    /// `scripts/test` sets it, so CI never skips.
     pub async fn launch(app: &TestApp) -> Option<Self> {
         let installed =
             std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists();
         if !installed {
             assert!(
                 std::env::var_os("LATCHKEY_REQUIRE_BROWSER").is_none(),
-                "chromium and chromium-driver are required (apt-get install chromium chromium-driver)"
+                "{NO_BROWSER}"
             );
-            eprintln!("skipping a browser test: {CHROMEDRIVER} is not installed");
             return None;
         }
         let turn = one_at_a_time().lock().await;
@@ -138,23 +143,15 @@ impl Browser {
 
     /// Waits until `old` (the previous page's root element) is gone and the new page loaded.
     pub async fn wait_for_next_page(&self, old: fantoccini::elements::Element) {
-        for _ in 0..600 {
-            if old.tag_name().await.is_err() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        for _ in 0..200 {
-            let state = self
-                .client
-                .execute("return document.readyState", vec![])
-                .await
-                .ok();
-            if state.as_ref().and_then(|v| v.as_str()) == Some("complete") {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        within(Duration::from_secs(15), || async {
+            old.tag_name().await.is_err()
+        })
+        .await;
+        within(Duration::from_secs(5), || async {
+            let state = self.client.execute("return document.readyState", vec![]);
+            state.await.is_ok_and(|state| state == "complete")
+        })
+        .await;
     }
 
     pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
@@ -177,13 +174,13 @@ impl Browser {
 
     /// The visible text of the page.
     pub async fn text(&self) -> String {
-        for _ in 0..20 {
-            if let Ok(text) = self.find("body").await.text().await {
-                return text;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the page text could not be read")
+        let text = RefCell::new(None);
+        within(Duration::from_secs(1), || async {
+            *text.borrow_mut() = self.find("body").await.text().await.ok();
+            text.borrow().is_some()
+        })
+        .await;
+        text.take().expect("the page text could be read")
     }
 
     pub async fn value(&self, css: &str) -> String {
@@ -288,7 +285,7 @@ fn processes_mentioning(needle: &str) -> Vec<u32> {
 async fn sign_up_invite_a_teammate_and_sign_out() {
     let app = TestApp::spawn().await;
     let Some(browser) = Browser::launch(&app).await else {
-        return;
+        skip!(NO_BROWSER)
     };
 
     browser.open("/sign-up").await;
@@ -352,21 +349,6 @@ async fn sign_up_invite_a_teammate_and_sign_out() {
     browser.close().await;
 }
 
-/// Asks the API what it thinks of `key`, as a tenant's service would.
-async fn verify(app: &TestApp, root_key: &str, key: &str) -> String {
-    let response = app
-        .client
-        .post(app.url("/v1/keys/verify"))
-        .bearer_auth(root_key)
-        .json(&json!({ "key": key }))
-        .send()
-        .await
-        .expect("verify request");
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.expect("verify answer");
-    body["code"].as_str().unwrap_or_default().to_owned()
-}
-
 /// Creates a keyspace through its form.
 async fn create_keyspace(browser: &Browser, name: &str, prefix: &str) {
     browser.open("/keyspaces").await;
@@ -411,7 +393,7 @@ async fn create_root_key(browser: &Browser, name: &str, scopes: &[&str]) -> Stri
 async fn create_copy_verify_revoke_and_report_a_leak() {
     let app = TestApp::spawn().await;
     let Some(browser) = Browser::launch(&app).await else {
-        return;
+        skip!(NO_BROWSER)
     };
     browser.sign_up("ada@example.com", "Acme").await;
     create_keyspace(&browser, "Production", "acme_live").await;
@@ -435,15 +417,13 @@ async fn create_copy_verify_revoke_and_report_a_leak() {
     browser.click("button[data-copy='secret']").await;
     // The label changes once the clipboard answers, and back after 2 s: read what it said.
     let button = browser.find("button[data-copy='secret']").await;
-    let mut copied = None;
-    for _ in 0..100 {
-        copied = button.attr("data-copy-result").await.unwrap();
-        if copied.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let copied = copied.expect("the copy button reports what it did");
+    let copied = RefCell::new(None);
+    within(Duration::from_secs(5), || async {
+        *copied.borrow_mut() = button.attr("data-copy-result").await.unwrap();
+        copied.borrow().is_some()
+    })
+    .await;
+    let copied = copied.take().expect("the copy button reports what it did");
     assert!(copied == "Copied" || copied == "Press Ctrl+C", "{copied}");
     assert!(
         browser
@@ -452,7 +432,7 @@ async fn create_copy_verify_revoke_and_report_a_leak() {
             .contains("This is the only time the whole key is shown.")
     );
     browser.screenshot("key-secret").await;
-    assert_eq!(verify(&app, &root, &secret).await, "VALID");
+    assert_eq!(app.verify_code(&root, &secret).await, "VALID");
 
     // The detail page never shows the secret again.
     browser.click_through("a[href^='/keys/']").await;
@@ -466,7 +446,7 @@ async fn create_copy_verify_revoke_and_report_a_leak() {
         .click_through("form[action$='/revoke'] button[type=submit]")
         .await;
     assert!(browser.text().await.contains("Tick the box to confirm"));
-    assert_eq!(verify(&app, &root, &secret).await, "VALID");
+    assert_eq!(app.verify_code(&root, &secret).await, "VALID");
     browser.click("#confirm").await;
     browser
         .click_through("form[action$='/revoke'] button[type=submit]")
@@ -475,12 +455,12 @@ async fn create_copy_verify_revoke_and_report_a_leak() {
         browser.find("#key-status").await.text().await.unwrap(),
         "revoked"
     );
-    assert_eq!(verify(&app, &root, &secret).await, "REVOKED");
+    assert_eq!(app.verify_code(&root, &secret).await, "REVOKED");
     browser.screenshot("key-detail").await;
 
     // A leaked key pasted into the report page is revoked at once, and named.
     let leaked = create_key(&browser, "Leaky CI job", "documents:read").await;
-    assert_eq!(verify(&app, &root, &leaked).await, "VALID");
+    assert_eq!(app.verify_code(&root, &leaked).await, "VALID");
     browser.open("/leaks").await;
     browser.fill("#key", &leaked).await;
     browser.fill("#reason", "pasted in a public gist").await;
@@ -489,7 +469,7 @@ async fn create_copy_verify_revoke_and_report_a_leak() {
         .await;
     let result = browser.find("#leak-result").await.text().await.unwrap();
     assert!(result.contains("Revoked Leaky CI job"), "{result}");
-    assert_eq!(verify(&app, &root, &leaked).await, "REVOKED");
+    assert_eq!(app.verify_code(&root, &leaked).await, "REVOKED");
     browser.screenshot("leak-report").await;
     // Reported again: it was already revoked, and the page says so rather than revoking it anew.
     browser.fill("#key", &leaked).await;
@@ -530,7 +510,7 @@ async fn create_copy_verify_revoke_and_report_a_leak() {
 async fn rotate_with_a_grace_period() {
     let app = TestApp::spawn().await;
     let Some(browser) = Browser::launch(&app).await else {
-        return;
+        skip!(NO_BROWSER)
     };
     browser.sign_up("ada@example.com", "Acme").await;
     create_keyspace(&browser, "Production", "acme_live").await;
@@ -550,8 +530,8 @@ async fn rotate_with_a_grace_period() {
             .contains("The previous key keeps working until")
     );
     // Both work during the grace period.
-    assert_eq!(verify(&app, &root, &old).await, "VALID");
-    assert_eq!(verify(&app, &root, &new).await, "VALID");
+    assert_eq!(app.verify_code(&root, &old).await, "VALID");
+    assert_eq!(app.verify_code(&root, &new).await, "VALID");
     browser.click_through("a[href^='/keys/']").await;
     let text = browser.text().await;
     assert!(text.contains("Rotation family"), "{text}");
@@ -566,7 +546,7 @@ async fn a_developer_creates_but_cannot_revoke_root_keys_and_a_viewer_changes_no
     super::support::add_member(&app, &tenant.id, "dev@acme.example.com", "developer").await;
     super::support::add_member(&app, &tenant.id, "viewer@acme.example.com", "viewer").await;
     let Some(browser) = Browser::launch(&app).await else {
-        return;
+        skip!(NO_BROWSER)
     };
 
     browser.sign_in("dev@acme.example.com").await;

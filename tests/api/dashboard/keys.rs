@@ -1,60 +1,21 @@
 //! Keys, keyspaces, root keys and leaks through the dashboard: every role × action on the
 //! server, other tenants out of reach, and forms that keep what was typed.
 
-use serde_json::{Value, json};
-
 use super::support::{Visitor, add_member};
-use crate::helpers::{TestApp, TestTenant};
+use crate::helpers::{KeySpec, TestApp, TestKey, TestTenant, s};
 
-/// Makes a keyspace and a key through the REST API with the tenant's root key.
-async fn api_key(app: &TestApp, tenant: &TestTenant, prefix: &str) -> (String, String, String) {
-    let keyspace: Value = app
-        .client
-        .post(app.url("/v1/keyspaces"))
-        .bearer_auth(&tenant.root_key)
-        .json(&json!({ "name": prefix, "prefix": prefix }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let keyspace_id = keyspace["id"].as_str().expect("keyspace id").to_owned();
-    let (id, key) = new_key(app, tenant, &keyspace_id).await;
-    (keyspace_id, id, key)
+/// The keys these tests make through the REST API.
+fn a_key(k: KeySpec) -> KeySpec {
+    k.name("k").scopes(["a:b"])
 }
 
-async fn new_key(app: &TestApp, tenant: &TestTenant, keyspace_id: &str) -> (String, String) {
-    let key: Value = app
-        .client
-        .post(app.url("/v1/keys"))
-        .bearer_auth(&tenant.root_key)
-        .json(&json!({ "keyspace_id": keyspace_id, "name": "k", "scopes": ["a:b"] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (
-        key["id"].as_str().expect("key id").to_owned(),
-        key["key"].as_str().expect("key").to_owned(),
+/// A fresh root key to revoke (never the tenant's last `root_keys:*` key).
+async fn spare_root_key(app: &TestApp, tenant: &TestTenant) -> String {
+    s(
+        &app.create_root_key(&tenant.root_key, &["keys:verify"])
+            .await,
+        "id",
     )
-}
-
-async fn code(app: &TestApp, tenant: &TestTenant, key: &str) -> String {
-    let body: Value = app
-        .client
-        .post(app.url("/v1/keys/verify"))
-        .bearer_auth(&tenant.root_key)
-        .json(&json!({ "key": key }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["code"].as_str().unwrap_or_default().to_owned()
 }
 
 const ROLES: [&str; 4] = ["owner", "admin", "developer", "viewer"];
@@ -64,25 +25,23 @@ type Case = (String, Vec<(&'static str, String)>, u16, &'static str);
 
 #[tokio::test]
 async fn every_role_can_do_exactly_what_the_matrix_says_with_keys() {
-    let app = TestApp::spawn().await;
-    let tenant = app.tenant("acme").await;
-    let (keyspace_id, _, _) = api_key(&app, &tenant, "acme_live").await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    world.create_key(a_key).await;
+    let (app, tenant, space) = (&world.app, &world.tenant, world.space());
+    let keyspace_id = &space.keyspace_id;
     for role in ROLES {
-        add_member(
-            &app,
-            &tenant.id,
-            &format!("{role}-m@acme.example.com"),
-            role,
-        )
-        .await;
+        add_member(app, &tenant.id, &format!("{role}-m@acme.example.com"), role).await;
     }
     for role in ROLES {
         let manages = role != "viewer";
         let revokes_root = role == "owner" || role == "admin";
-        let who = Visitor::signed_in(&app, &format!("{role}-m@acme.example.com")).await;
-        let (key_id, key) = new_key(&app, &tenant, &keyspace_id).await;
-        let (bulk_id, bulk_key) = new_key(&app, &tenant, &keyspace_id).await;
-        let (_, leaked) = new_key(&app, &tenant, &keyspace_id).await;
+        let who = Visitor::signed_in(app, &format!("{role}-m@acme.example.com")).await;
+        let TestKey {
+            id: key_id, key, ..
+        } = app.create_key(space, a_key).await;
+        let bulk = app.create_key(space, a_key).await;
+        let (bulk_id, bulk_key) = (bulk.id, bulk.key);
+        let leaked = app.create_key(space, a_key).await.key;
         let expect = |allowed: bool, ok: u16| if allowed { ok } else { 403 };
 
         // Every page reads for every role; forms that change things only for some.
@@ -188,17 +147,17 @@ async fn every_role_can_do_exactly_what_the_matrix_says_with_keys() {
             assert_eq!(response.status(), status, "{role}: {what}");
         }
         assert_eq!(
-            code(&app, &tenant, &key).await,
+            app.verify_code(&tenant.root_key, &key).await,
             if manages { "REVOKED" } else { "VALID" }
         );
         let bulk_expected = if manages { "REVOKED" } else { "VALID" };
         assert_eq!(
-            code(&app, &tenant, &bulk_key).await,
+            app.verify_code(&tenant.root_key, &bulk_key).await,
             bulk_expected,
             "{role} bulk"
         );
         assert_eq!(
-            code(&app, &tenant, &leaked).await,
+            app.verify_code(&tenant.root_key, &leaked).await,
             bulk_expected,
             "{role} leak"
         );
@@ -207,7 +166,7 @@ async fn every_role_can_do_exactly_what_the_matrix_says_with_keys() {
         let response = who
             .submit(
                 "/root-keys",
-                &format!("/root-keys/{}/revoke", spare_root_key(&app, &tenant).await),
+                &format!("/root-keys/{}/revoke", spare_root_key(app, tenant).await),
                 &[],
             )
             .await;
@@ -219,28 +178,15 @@ async fn every_role_can_do_exactly_what_the_matrix_says_with_keys() {
     }
 }
 
-/// A fresh root key to revoke (never the tenant's last `root_keys:*` key).
-async fn spare_root_key(app: &TestApp, tenant: &TestTenant) -> String {
-    let body: Value = app
-        .client
-        .post(app.url("/v1/root-keys"))
-        .bearer_auth(&tenant.root_key)
-        .json(&json!({ "name": "spare", "scopes": ["keys:verify"] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["id"].as_str().expect("root key id").to_owned()
-}
-
 #[tokio::test]
 async fn another_tenants_keys_are_not_found_and_their_leaks_not_revoked() {
     let app = TestApp::spawn().await;
     app.tenant("acme").await;
-    let globex = app.tenant("globex").await;
-    let (keyspace_id, key_id, key) = api_key(&app, &globex, "globex_live").await;
+    let globex = app.space("globex").await;
+    let TestKey {
+        id: key_id, key, ..
+    } = app.create_key(&globex, a_key).await;
+    let keyspace_id = &globex.keyspace_id;
     let acme = Visitor::signed_in(&app, "owner@acme.example.com").await;
 
     for path in [
@@ -269,7 +215,7 @@ async fn another_tenants_keys_are_not_found_and_their_leaks_not_revoked() {
     let body = report_leak(&acme, &key, "").await;
     assert!(body.contains("Nothing found"), "{body}");
     assert!(!body.contains("globex"));
-    assert_eq!(code(&app, &globex, &key).await, "VALID");
+    assert_eq!(app.verify_code(globex.token(), &key).await, "VALID");
     let (_, list) = acme.page("/keys").await;
     assert!(!list.contains(&key_id));
 }
@@ -287,38 +233,41 @@ async fn report_leak(who: &Visitor, key: &str, reason: &str) -> String {
 
 #[tokio::test]
 async fn a_leaked_key_is_revoked_once_and_a_second_report_says_it_was_already() {
-    let app = TestApp::spawn().await;
-    let tenant = app.tenant("acme").await;
-    let (_, key_id, key) = api_key(&app, &tenant, "acme_live").await;
-    let owner = Visitor::signed_in(&app, "owner@acme.example.com").await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let (app, tenant) = (&world.app, &world.tenant);
+    let TestKey {
+        id: key_id, key, ..
+    } = &world.create_key(a_key).await;
+    let owner = Visitor::signed_in(app, "owner@acme.example.com").await;
 
-    let body = report_leak(&owner, &key, "in a public gist").await;
+    let body = report_leak(&owner, key, "in a public gist").await;
     let link = format!("href=\"/keys/{key_id}\"");
     assert!(body.contains(&format!("Revoked <a {link}>")), "{body}");
     assert!(body.contains("It no longer verifies anywhere"), "{body}");
-    assert_eq!(code(&app, &tenant, &key).await, "REVOKED");
+    assert_eq!(app.verify_code(&tenant.root_key, key).await, "REVOKED");
 
     // Reported again (or revoked some other way before): nothing changes, and the page says so.
-    let body = report_leak(&owner, &key, "again").await;
+    let body = report_leak(&owner, key, "again").await;
     assert!(body.contains("was already revoked"), "{body}");
     assert!(body.contains(&link), "{body}");
     assert!(!body.contains("It no longer verifies anywhere"), "{body}");
-    let shown = app.get_key(&tenant.root_key, &key_id).await;
+    let shown = app.get_key(&tenant.root_key, key_id).await;
     assert_eq!(shown["revoked_reason"], "in a public gist");
 }
 
 #[tokio::test]
 async fn key_form_errors_stay_next_to_their_fields() {
-    let app = TestApp::spawn().await;
-    let tenant = app.tenant("acme").await;
-    let (keyspace_id, _, _) = api_key(&app, &tenant, "acme_live").await;
-    let owner = Visitor::signed_in(&app, "owner@acme.example.com").await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    world.create_key(a_key).await;
+    let (app, tenant, space) = (&world.app, &world.tenant, world.space());
+    let keyspace_id = &space.keyspace_id;
+    let owner = Visitor::signed_in(app, "owner@acme.example.com").await;
     let response = owner
         .submit(
             "/keys/new",
             "/keys",
             &[
-                ("keyspace_id", &keyspace_id),
+                ("keyspace_id", keyspace_id),
                 ("name", "Customer 7"),
                 ("scopes", "not a scope!"),
                 ("ip_allowlist", "10.0.0.0/99"),
@@ -338,7 +287,7 @@ async fn key_form_errors_stay_next_to_their_fields() {
             "/keys/new",
             "/keys",
             &[
-                ("keyspace_id", &keyspace_id),
+                ("keyspace_id", keyspace_id),
                 ("name", "Customer 7"),
                 ("scopes", "not a scope!"),
                 ("ttl_days", "30"),
@@ -356,7 +305,7 @@ async fn key_form_errors_stay_next_to_their_fields() {
             "/keys/new",
             "/keys",
             &[
-                ("keyspace_id", &keyspace_id),
+                ("keyspace_id", keyspace_id),
                 ("ttl_days", "99999"),
                 ("ratelimit_limit", "0"),
                 ("ratelimit_window", "60"),
@@ -372,16 +321,7 @@ async fn key_form_errors_stay_next_to_their_fields() {
             "{field}: {body}"
         );
     }
-    let listed: Value = app
-        .client
-        .get(app.url("/v1/keys"))
-        .bearer_auth(&tenant.root_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = app.get_ok("/v1/keys", &tenant.root_key).await;
     assert_eq!(
         listed["data"].as_array().map(Vec::len),
         Some(1),
@@ -420,15 +360,16 @@ async fn key_form_errors_stay_next_to_their_fields() {
 
 #[tokio::test]
 async fn the_secret_is_shown_once_and_never_stored_or_cached() {
-    let app = TestApp::spawn().await;
-    let tenant = app.tenant("acme").await;
-    let (keyspace_id, _, _) = api_key(&app, &tenant, "acme_live").await;
-    let owner = Visitor::signed_in(&app, "owner@acme.example.com").await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    world.create_key(a_key).await;
+    let (app, tenant, space) = (&world.app, &world.tenant, world.space());
+    let keyspace_id = &space.keyspace_id;
+    let owner = Visitor::signed_in(app, "owner@acme.example.com").await;
     let response = owner
         .submit(
             "/keys/new",
             "/keys",
-            &[("keyspace_id", &keyspace_id), ("name", "Once")],
+            &[("keyspace_id", keyspace_id), ("name", "Once")],
         )
         .await;
     assert_eq!(response.status(), 201);
@@ -439,7 +380,7 @@ async fn the_secret_is_shown_once_and_never_stored_or_cached() {
     let start = rest.find("value=\"").unwrap() + 7;
     let secret = &rest[start..start + rest[start..].find('"').unwrap()];
     assert!(secret.starts_with("acme_live_"));
-    assert_eq!(code(&app, &tenant, secret).await, "VALID");
+    assert_eq!(app.verify_code(&tenant.root_key, secret).await, "VALID");
     let (_, list) = owner.page("/keys").await;
     assert!(!list.contains(secret));
     let id_at = body.find("href=\"/keys/").unwrap() + "href=\"/keys/".len();

@@ -9,10 +9,8 @@ use latchkey::auth::password::{self, Password};
 use latchkey::store::models::Membership;
 use latchkey::store::{memberships, now, schema, users};
 
+pub use crate::helpers::PASSWORD;
 use crate::helpers::TestApp;
-
-/// Every dashboard user made by these helpers has this password.
-pub const PASSWORD: &str = "correct horse battery staple";
 
 /// One person's browser session against a test app.
 pub struct Visitor {

@@ -6,76 +6,113 @@ use std::time::Duration;
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
-use super::{World, parts};
-use crate::helpers::TEST_SECRET_KEY;
+use super::{documents_client, parts};
+use crate::helpers::{TEST_SECRET_KEY, TestApp};
 
 /// Longer than a node trusts its cached key set (the app's clock is moved by it, not waited).
 const KEYRING_REFRESH: Duration = Duration::from_millis(5_300);
 
 #[tokio::test]
-async fn metadata_names_every_endpoint_and_method() {
-    let world = World::with(&[("LATCHKEY_PUBLIC_URL", "https://auth.acme.example/")]).await;
-    let response = world
-        .app
-        .get("/.well-known/oauth-authorization-server")
+async fn each_tenant_is_an_issuer_with_metadata_at_both_well_known_addresses() {
+    let world = TestApp::spawn_with(&[("LATCHKEY_PUBLIC_URL", "https://auth.acme.example/")])
+        .await
+        .with_space("acme")
         .await;
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
-    let issuer = "https://auth.acme.example";
-    assert_eq!(body["issuer"], issuer);
-    assert_eq!(body["token_endpoint"], format!("{issuer}/oauth/token"));
-    assert_eq!(
-        body["introspection_endpoint"],
-        format!("{issuer}/oauth/introspect")
+    let issuer = format!("https://auth.acme.example/oauth/{}", world.tenant.id);
+    // RFC 8414 §3.1 path insertion, and below the issuer where many libraries look.
+    let inserted = format!(
+        "/.well-known/oauth-authorization-server/oauth/{}",
+        world.tenant.id
     );
-    assert_eq!(
-        body["revocation_endpoint"],
-        format!("{issuer}/oauth/revoke")
+    let below = format!(
+        "{}/.well-known/oauth-authorization-server",
+        world.issuer_path()
     );
-    assert_eq!(body["jwks_uri"], format!("{issuer}/.well-known/jwks.json"));
-    assert_eq!(body["grant_types_supported"], json!(["client_credentials"]));
-    assert_eq!(
-        body["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post"])
-    );
-    assert_eq!(
-        body["access_token_signing_alg_values_supported"],
-        json!(["EdDSA"])
-    );
+    for path in [inserted, below] {
+        let response = world.app.get(&path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["issuer"], issuer, "{path}");
+        assert_eq!(body["token_endpoint"], format!("{issuer}/token"));
+        assert_eq!(
+            body["introspection_endpoint"],
+            format!("{issuer}/introspect")
+        );
+        assert_eq!(body["revocation_endpoint"], format!("{issuer}/revoke"));
+        assert_eq!(body["jwks_uri"], format!("{issuer}/jwks.json"));
+        assert_eq!(body["grant_types_supported"], json!(["client_credentials"]));
+        assert_eq!(
+            body["token_endpoint_auth_methods_supported"],
+            json!(["client_secret_basic", "client_secret_post"])
+        );
+        assert_eq!(
+            body["access_token_signing_alg_values_supported"],
+            json!(["EdDSA"])
+        );
+    }
 
-    let client = world.default_client().await;
-    let token = world.token(&client, None).await;
-    assert_eq!(parts(&token).1["iss"], issuer);
+    let client = world.create_key(documents_client).await;
+    let claims = parts(&world.access_token(&client, None).await).1;
+    assert_eq!(
+        claims["iss"], issuer,
+        "the tokens' issuer is the metadata's"
+    );
+    assert_eq!(
+        claims["aud"],
+        format!("{issuer}/keyspaces/{}", world.space().keyspace_id)
+    );
 }
 
-/// Without LATCHKEY_PUBLIC_URL the issuer is the address the server listens on, with the port
-/// it actually bound when asked for port 0 (as every test app is), not `:0`.
+/// Without LATCHKEY_PUBLIC_URL the issuer is below the address the server listens on, with the
+/// port it actually bound when asked for port 0 (as every test app is), not `:0`.
 #[tokio::test]
 async fn the_default_issuer_names_the_bound_port() {
-    let world = World::new().await;
-    let body: Value = world
-        .app
-        .get("/.well-known/oauth-authorization-server")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let issuer = world.app.address.as_str();
-    assert!(!issuer.ends_with(":0"), "{issuer}");
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let body = world.metadata().await;
+    let issuer = world.issuer();
+    assert!(!world.app.address.ends_with(":0"), "{issuer}");
     assert_eq!(body["issuer"], issuer);
-    assert_eq!(body["token_endpoint"], format!("{issuer}/oauth/token"));
-    let client = world.default_client().await;
-    let claims = parts(&world.token(&client, None).await).1;
-    assert_eq!(
-        (&claims["iss"], &claims["aud"]),
-        (&json!(issuer), &json!(issuer))
-    );
+    assert_eq!(body["token_endpoint"], format!("{issuer}/token"));
+    let client = world.create_key(documents_client).await;
+    let claims = parts(&world.access_token(&client, None).await).1;
+    assert_eq!(claims["iss"], issuer);
+}
+
+/// A deployment-wide metadata document would name an issuer no token carries, and an issuer of
+/// no tenant gets no signing key made for it.
+#[tokio::test]
+async fn there_is_no_deployment_wide_issuer_and_no_issuer_of_nobody() {
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let nobody = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+    for path in [
+        "/.well-known/oauth-authorization-server".to_owned(),
+        "/.well-known/jwks.json".to_owned(),
+        format!("/.well-known/oauth-authorization-server/oauth/{nobody}"),
+        format!("/oauth/{nobody}/jwks.json"),
+        "/oauth/not-a-tenant/jwks.json".to_owned(),
+        format!("/oauth/{}/jwks.json", world.tenant.id.to_uppercase()),
+    ] {
+        let response = world.app.get(&path).await;
+        assert_eq!(response.status(), 404, "{path}");
+    }
+    let store = world.app.store.clone();
+    let rows: i64 = tokio::task::spawn_blocking(move || {
+        use latchkey::store::schema::signing_keys::dsl::*;
+        let mut conn = store.conn().unwrap();
+        signing_keys.count().get_result(&mut conn).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(rows, 0, "no signing key was made for an issuer of nobody");
 }
 
 #[tokio::test]
 async fn the_jwks_publishes_public_keys_only_and_may_be_cached() {
-    let world = World::new().await;
-    let response = world.app.get("/.well-known/jwks.json").await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let response = world
+        .app
+        .get(&format!("{}/jwks.json", world.issuer_path()))
+        .await;
     assert_eq!(response.status(), 200);
     let cache = response.headers()["cache-control"]
         .to_str()
@@ -113,16 +150,16 @@ async fn the_jwks_publishes_public_keys_only_and_may_be_cached() {
     assert_eq!(sealed.len(), 12 + 32 + 16);
 
     // Tokens are signed with the published key.
-    let client = world.default_client().await;
-    let token = world.token(&client, None).await;
+    let client = world.create_key(documents_client).await;
+    let token = world.access_token(&client, None).await;
     assert_eq!(parts(&token).0["kid"], key["kid"]);
 }
 
 #[tokio::test]
 async fn rotation_keeps_old_tokens_verifying_until_the_old_key_is_removed() {
-    let world = World::new().await;
-    let client = world.default_client().await;
-    let old_token = world.token(&client, None).await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let client = world.create_key(documents_client).await;
+    let old_token = world.access_token(&client, None).await;
     let old_kid = parts(&old_token).0["kid"].as_str().unwrap().to_owned();
 
     let out = Command::new(env!("CARGO_BIN_EXE_latchkey"))
@@ -139,29 +176,20 @@ async fn rotation_keeps_old_tokens_verifying_until_the_old_key_is_removed() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let rotated: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let out: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(out["rotated"].as_array().unwrap().len(), 1, "{out}");
+    let rotated = &out["rotated"][0];
+    assert_eq!(rotated["tenant_id"], world.tenant.id);
     let new_kid = rotated["kid"].as_str().unwrap().to_owned();
     assert_ne!(new_kid, old_kid);
     assert_eq!(rotated["retired"], 1);
 
     world.app.clock.advance(KEYRING_REFRESH);
-    let new_token = world.token(&client, None).await;
+    let new_token = world.access_token(&client, None).await;
     assert_eq!(parts(&new_token).0["kid"], new_kid.as_str());
-    let jwks: Value = world
-        .app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let kids: Vec<&str> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
+    let kids = world.published_kids().await;
     assert!(
-        kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()),
+        kids.contains(&old_kid) && kids.contains(&new_kid),
         "{kids:?}"
     );
     assert_eq!(world.verify(&old_token, json!({})).await["code"], "VALID");
@@ -182,20 +210,8 @@ async fn rotation_keeps_old_tokens_verifying_until_the_old_key_is_removed() {
     .await
     .unwrap();
     world.app.clock.advance(KEYRING_REFRESH);
-    let jwks: Value = world
-        .app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let kids: Vec<&str> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
-    assert_eq!(kids, vec![new_kid.as_str()]);
+    let kids = world.published_kids().await;
+    assert_eq!(kids, vec![new_kid.clone()]);
     assert_eq!(
         world.verify(&old_token, json!({})).await["code"],
         "NOT_FOUND"

@@ -3,13 +3,14 @@
 
 use serde_json::{Value, json};
 
-use super::{World, assert_oauth_error, create_key, keyspace, parts, token_for};
+use super::{assert_oauth_error, customer, documents_client, parts};
+use crate::helpers::TestApp;
 
 #[tokio::test]
 async fn an_active_token_and_an_active_key_describe_themselves() {
-    let world = World::new().await;
-    let client = world.default_client().await;
-    let token = world.token(&client, Some("documents:read")).await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let client = world.create_key(documents_client).await;
+    let token = world.access_token(&client, Some("documents:read")).await;
     let response = world.introspect(&token).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
@@ -25,7 +26,7 @@ async fn an_active_token_and_an_active_key_describe_themselves() {
     assert_eq!(body["jti"], claims["jti"]);
     assert_eq!(body["iss"], claims["iss"]);
 
-    let body: Value = world.introspect(&client.secret).await.json().await.unwrap();
+    let body: Value = world.introspect(&client.key).await.json().await.unwrap();
     assert_eq!(body["active"], true, "{body}");
     assert_eq!(body["token_type"], "api_key");
     assert_eq!(body["client_id"], client.id);
@@ -34,26 +35,28 @@ async fn an_active_token_and_an_active_key_describe_themselves() {
     assert!(body["iat"].as_i64().is_some());
     assert!(body.get("exp").is_none(), "a key without expiry has no exp");
     assert!(
-        !body.to_string().contains(&client.secret),
+        !body.to_string().contains(&client.key),
         "the answer never echoes the key"
     );
 }
 
 #[tokio::test]
 async fn everything_else_is_exactly_inactive() {
-    let world = World::new().await;
-    let revoked = world.default_client().await;
-    let revoked_token = world.token(&revoked, None).await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let revoked = world.create_key(documents_client).await;
+    let revoked_token = world.access_token(&revoked, None).await;
     world
         .post_json(&format!("/v1/keys/{}/revoke", revoked.id), json!({}))
         .await;
-    let disabled = world.client(json!({"enabled": false})).await;
+    let disabled = world.create_key(|k| customer(k).enabled(false)).await;
 
     // Another tenant's key and token.
-    let other = world.app.tenant("globex").await;
-    let other_ks = keyspace(&world.app, &other, "globex_live", json!({})).await;
-    let foreign = create_key(&world.app, &other, &other_ks, json!({"scopes": ["a:b"]})).await;
-    let foreign_token = token_for(&world.app, &foreign, None).await;
+    let other = world.app.space("globex").await;
+    let foreign = world
+        .app
+        .create_key(&other, |k| customer(k).scopes(["a:b"]))
+        .await;
+    let foreign_token = world.access_token(&foreign, None).await;
 
     for (what, token) in [
         (
@@ -61,10 +64,10 @@ async fn everything_else_is_exactly_inactive() {
             "acme_live_8Hq2vR0dXk3N7bYc1LmQ5sTf9WpZ4gJe6UaOiE2x".to_owned(),
         ),
         ("garbage", "not a token at all".to_owned()),
-        ("revoked key", revoked.secret.clone()),
+        ("revoked key", revoked.key.clone()),
         ("token of a revoked key", revoked_token),
-        ("disabled key", disabled.secret.clone()),
-        ("another tenant's key", foreign.secret.clone()),
+        ("disabled key", disabled.key.clone()),
+        ("another tenant's key", foreign.key.clone()),
         ("another tenant's token", foreign_token.clone()),
     ] {
         let response = world.introspect(&token).await;
@@ -77,7 +80,7 @@ async fn everything_else_is_exactly_inactive() {
         .app
         .client
         .post(world.app.url("/oauth/introspect"))
-        .bearer_auth(&other.root_key)
+        .bearer_auth(other.token())
         .form(&[("token", foreign_token.as_str())])
         .send()
         .await
@@ -88,7 +91,7 @@ async fn everything_else_is_exactly_inactive() {
 
 #[tokio::test]
 async fn the_caller_must_hold_keys_verify_and_send_a_token() {
-    let world = World::new().await;
+    let world = TestApp::spawn().await.with_space("acme").await;
     let url = world.app.url("/oauth/introspect");
     let response = world
         .app

@@ -11,8 +11,8 @@ use p256::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::World;
-use crate::helpers::test_env;
+use super::documents_client;
+use crate::helpers::{Api, TestApp, World, test_env};
 
 /// A secret scanner with a real P-256 key pair, registered with the app under `KEY_ID`.
 struct Scanner {
@@ -48,7 +48,10 @@ async fn world_with_scanner() -> (World, Scanner) {
         .to_string(),
     )
     .unwrap();
-    let world = World::with(&[("LATCHKEY_LEAK_REPORTER_KEYS", path.to_str().unwrap())]).await;
+    let world = TestApp::spawn_with(&[("LATCHKEY_LEAK_REPORTER_KEYS", path.to_str().unwrap())])
+        .await
+        .with_space("acme")
+        .await;
     (
         world,
         Scanner {
@@ -64,16 +67,18 @@ fn sign(key: &SigningKey, body: &[u8]) -> String {
     STANDARD.encode(signature.to_der().as_bytes())
 }
 
-async fn post_report(
-    world: &World,
-    base: &str,
-    body: &[u8],
-    headers: &[(&str, &str)],
-) -> reqwest::Response {
-    let mut request = world
-        .app
+/// The headers of a report signed with `signature` under `KEY_ID`.
+fn signed(signature: &str) -> [(&str, &str); 2] {
+    [
+        ("Github-Public-Key-Identifier", KEY_ID),
+        ("Github-Public-Key-Signature", signature),
+    ]
+}
+
+async fn post_report(node: &Api, body: &[u8], headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = node
         .client
-        .post(format!("{base}/v1/leaks"))
+        .post(node.url("/v1/leaks"))
         .header("content-type", "application/json")
         .body(body.to_vec());
     for (name, value) in headers {
@@ -100,31 +105,22 @@ async fn a_signed_report_revokes_the_key_on_every_node() {
     let keys_file = scanner.keys_file.to_str().unwrap();
     let env = test_env(&world.app.db, &[("LATCHKEY_LEAK_REPORTER_KEYS", keys_file)]);
     let settings = Settings::load(&env, None).unwrap();
-    let node2 = Application::build(settings).await.unwrap();
-    let node2_url = format!("http://127.0.0.1:{}", node2.port());
-    tokio::spawn(node2.run_until_stopped());
+    let second = Application::build(settings).await.unwrap();
+    let node2 = Api::at(&format!("http://127.0.0.1:{}", second.port()));
+    tokio::spawn(second.run_until_stopped());
 
-    let leaked = world.default_client().await;
-    let bystander = world.default_client().await;
-    let token = world.token(&leaked, None).await;
+    let leaked = world.create_key(documents_client).await;
+    let bystander = world.create_key(documents_client).await;
+    let token = world.access_token(&leaked, None).await;
     let stranger = "acme_live_8Hq2vR0dXk3N7bYc1LmQ5sTf9WpZ4gJe6UaOiE2x";
-    let body = report(&[&leaked.secret, stranger]);
-    let response = post_report(
-        &world,
-        &world.app.address,
-        &body,
-        &[
-            ("Github-Public-Key-Identifier", KEY_ID),
-            ("Github-Public-Key-Signature", &sign(&scanner.key, &body)),
-        ],
-    )
-    .await;
+    let body = report(&[&leaked.key, stranger]);
+    let response = post_report(&world.app, &body, &signed(&sign(&scanner.key, &body))).await;
     assert_eq!(response.status(), 200);
     let feedback: Value = response.json().await.unwrap();
     assert_eq!(
         feedback,
         json!([
-            {"token_raw": leaked.secret, "token_type": "latchkey_api_key", "label": "true_positive"},
+            {"token_raw": leaked.key, "token_type": "latchkey_api_key", "label": "true_positive"},
             {"token_hash": hex::encode(Sha256::digest(stranger)), "token_type": "latchkey_api_key",
              "label": "false_positive"},
         ])
@@ -132,31 +128,20 @@ async fn a_signed_report_revokes_the_key_on_every_node() {
 
     // Refused by both nodes once the report is answered, tokens minted from it included. (How
     // fast is measured in bench/, not asserted here: a loaded CI machine is no stopwatch.)
-    for base in [world.app.address.clone(), node2_url.clone()] {
-        let outcome: Value = world
-            .app
-            .client
-            .post(format!("{base}/v1/keys/verify"))
-            .bearer_auth(&world.tenant.root_key)
-            .json(&json!({"key": leaked.secret}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(outcome["code"], "REVOKED", "{base}");
+    for node in [&world.app.api, &node2] {
+        let code = node.verify_code(world.token(), &leaked.key).await;
+        assert_eq!(code, "REVOKED", "{}", node.base);
     }
     assert_eq!(world.verify(&token, json!({})).await["code"], "REVOKED");
     assert_eq!(
-        world.verify(&bystander.secret, json!({})).await["code"],
+        world.verify(&bystander.key, json!({})).await["code"],
         "VALID"
     );
 
-    let key = world.get_json(&format!("/v1/keys/{}", leaked.id)).await;
+    let key = world.get_ok(&format!("/v1/keys/{}", leaked.id)).await;
     assert_eq!(key["revoked_reason"], "leaked");
     let events = world
-        .get_json(&format!(
+        .get_ok(&format!(
             "/v1/audit-events?action=key.revoke&target={}",
             leaked.id
         ))
@@ -172,20 +157,11 @@ async fn a_signed_report_revokes_the_key_on_every_node() {
     assert_eq!(event["changes"]["leak"]["source"], "content");
 
     // Reported again: still ours, still revoked, no second event.
-    let response = post_report(
-        &world,
-        &node2_url,
-        &body,
-        &[
-            ("Github-Public-Key-Identifier", KEY_ID),
-            ("Github-Public-Key-Signature", &sign(&scanner.key, &body)),
-        ],
-    )
-    .await;
+    let response = post_report(&node2, &body, &signed(&sign(&scanner.key, &body))).await;
     let feedback: Value = response.json().await.unwrap();
     assert_eq!(feedback[0]["label"], "true_positive");
     let events = world
-        .get_json(&format!(
+        .get_ok(&format!(
             "/v1/audit-events?action=key.revoke&target={}",
             leaked.id
         ))
@@ -196,8 +172,8 @@ async fn a_signed_report_revokes_the_key_on_every_node() {
 #[tokio::test]
 async fn unsigned_or_badly_signed_reports_change_nothing() {
     let (world, scanner) = world_with_scanner().await;
-    let client = world.default_client().await;
-    let body = report(&[&client.secret]);
+    let client = world.create_key(documents_client).await;
+    let body = report(&[&client.key]);
     let good = sign(&scanner.key, &body);
     let mut tampered = body.clone();
     tampered.extend_from_slice(b" ");
@@ -216,14 +192,7 @@ async fn unsigned_or_badly_signed_reports_change_nothing() {
             body.clone(),
             vec![("Github-Public-Key-Signature", &good)],
         ),
-        (
-            "tampered body",
-            tampered,
-            vec![
-                ("Github-Public-Key-Identifier", KEY_ID),
-                ("Github-Public-Key-Signature", &good),
-            ],
-        ),
+        ("tampered body", tampered, signed(&good).to_vec()),
         (
             "wrong key id",
             body.clone(),
@@ -243,30 +212,17 @@ async fn unsigned_or_badly_signed_reports_change_nothing() {
         (
             "signed by another key",
             body.clone(),
-            vec![
-                ("Github-Public-Key-Identifier", KEY_ID),
-                ("Github-Public-Key-Signature", &impostor),
-            ],
+            signed(&impostor).to_vec(),
         ),
-        (
-            "signature not base64",
-            body.clone(),
-            vec![
-                ("Github-Public-Key-Identifier", KEY_ID),
-                ("Github-Public-Key-Signature", "%%%"),
-            ],
-        ),
+        ("signature not base64", body.clone(), signed("%%%").to_vec()),
     ];
     for (what, body, headers) in cases {
-        let response = post_report(&world, &world.app.address, &body, &headers).await;
+        let response = post_report(&world.app, &body, &headers).await;
         assert_eq!(response.status(), 401, "{what}");
     }
-    assert_eq!(
-        world.verify(&client.secret, json!({})).await["code"],
-        "VALID"
-    );
+    assert_eq!(world.verify(&client.key, json!({})).await["code"], "VALID");
     let events = world
-        .get_json(&format!(
+        .get_ok(&format!(
             "/v1/audit-events?action=key.revoke&target={}",
             client.id
         ))
@@ -276,25 +232,13 @@ async fn unsigned_or_badly_signed_reports_change_nothing() {
 
 #[tokio::test]
 async fn without_configured_reporters_every_report_is_refused() {
-    let world = World::new().await;
-    let client = world.default_client().await;
-    let body = report(&[&client.secret]);
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let client = world.create_key(documents_client).await;
+    let body = report(&[&client.key]);
     let signature = sign(&random_signing_key(), &body);
-    let response = post_report(
-        &world,
-        &world.app.address,
-        &body,
-        &[
-            ("Github-Public-Key-Identifier", KEY_ID),
-            ("Github-Public-Key-Signature", &signature),
-        ],
-    )
-    .await;
+    let response = post_report(&world.app, &body, &signed(&signature)).await;
     assert_eq!(response.status(), 401);
-    assert_eq!(
-        world.verify(&client.secret, json!({})).await["code"],
-        "VALID"
-    );
+    assert_eq!(world.verify(&client.key, json!({})).await["code"], "VALID");
 }
 
 #[tokio::test]
@@ -302,7 +246,7 @@ async fn a_batch_of_1000_tokens_is_answered_token_by_token() {
     let (world, scanner) = world_with_scanner().await;
     let mut leaked = Vec::new();
     for _ in 0..5 {
-        leaked.push(world.default_client().await.secret);
+        leaked.push(world.create_key(documents_client).await.key);
     }
     let strangers: Vec<String> = (0..995).map(|i| format!("ghp_{i:036}")).collect();
     let tokens: Vec<&str> = leaked
@@ -311,16 +255,7 @@ async fn a_batch_of_1000_tokens_is_answered_token_by_token() {
         .map(String::as_str)
         .collect();
     let body = report(&tokens);
-    let response = post_report(
-        &world,
-        &world.app.address,
-        &body,
-        &[
-            ("Github-Public-Key-Identifier", KEY_ID),
-            ("Github-Public-Key-Signature", &sign(&scanner.key, &body)),
-        ],
-    )
-    .await;
+    let response = post_report(&world.app, &body, &signed(&sign(&scanner.key, &body))).await;
     assert_eq!(response.status(), 200);
     let feedback: Vec<Value> = response.json().await.unwrap();
     assert_eq!(feedback.len(), 1000);

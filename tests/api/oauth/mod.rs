@@ -3,6 +3,7 @@
 
 mod discovery;
 mod introspect;
+mod issuers;
 mod leaks;
 mod revoke;
 mod token;
@@ -10,187 +11,88 @@ mod verify;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::helpers::{TestApp, TestTenant};
+use crate::helpers::{KeySpec, TestKey, World};
 
-/// A tenant with one keyspace, on a fresh app.
-pub struct World {
-    pub app: TestApp,
-    pub tenant: TestTenant,
-    pub keyspace_id: String,
+/// A key of `customer_42`, whom its access tokens name as `sub`. Any key is an OAuth client:
+/// `client_id` is the key id, `client_secret` the key.
+pub fn customer(k: KeySpec) -> KeySpec {
+    k.owner("customer_42")
 }
 
-/// An API key as an OAuth client: `client_id` is the key id, `client_secret` the key.
-#[derive(Clone, Debug)]
-pub struct Client {
-    pub id: String,
-    pub secret: String,
+/// A key of `customer_42` with `documents:read documents:write`.
+pub fn documents_client(k: KeySpec) -> KeySpec {
+    customer(k).scopes(["documents:read", "documents:write"])
 }
 
 impl World {
-    pub async fn new() -> Self {
-        Self::with(&[]).await
+    /// An access token for `client` by the client credentials grant, optionally narrowed.
+    pub async fn access_token(&self, client: &TestKey, scope: Option<&str>) -> String {
+        self.app.access_token(client, scope).await
     }
 
-    pub async fn with(extra: &[(&str, &str)]) -> Self {
-        let app = TestApp::spawn_with(extra).await;
-        let tenant = app.tenant("acme").await;
-        let keyspace_id = keyspace(&app, &tenant, "acme_live", json!({})).await;
-        Self {
-            app,
-            tenant,
-            keyspace_id,
-        }
+    /// The tenant's issuer path, `/oauth/{tenant_id}`: its endpoints and JWKS are below it.
+    pub fn issuer_path(&self) -> String {
+        format!("/oauth/{}", self.tenant.id)
     }
 
-    /// A key in the world's keyspace; `body` adds or overrides fields of the create request.
-    pub async fn client(&self, body: Value) -> Client {
-        create_key(&self.app, &self.tenant, &self.keyspace_id, body).await
+    /// The tenant's issuer as its tokens name it (the app's address without a public URL).
+    pub fn issuer(&self) -> String {
+        self.app.url(&self.issuer_path())
     }
 
-    /// A key with `documents:read documents:write`.
-    pub async fn default_client(&self) -> Client {
-        self.client(json!({"scopes": ["documents:read", "documents:write"]}))
-            .await
+    /// The default audience of the newest keyspace's tokens.
+    pub fn audience(&self) -> String {
+        format!("{}/keyspaces/{}", self.issuer(), self.space().keyspace_id)
     }
 
-    pub async fn token(&self, client: &Client, scope: Option<&str>) -> String {
-        token_for(&self.app, client, scope).await
+    /// The tenant's RFC 8414 metadata, found by path insertion as libraries do.
+    pub async fn metadata(&self) -> Value {
+        let path = format!(
+            "/.well-known/oauth-authorization-server/oauth/{}",
+            self.tenant.id
+        );
+        crate::helpers::expect_json(self.app.get(&path).await, 200).await
     }
 
-    pub async fn verify(&self, key: &str, extra: Value) -> Value {
-        verify_as(&self.app, &self.tenant, key, extra).await
+    /// The key set the tenant's metadata names.
+    pub async fn jwks_of_metadata(&self, metadata: &Value) -> jsonwebtoken::jwk::JwkSet {
+        let url = metadata["jwks_uri"].as_str().expect("jwks_uri");
+        let response = self.app.client.get(url).send().await.expect("JWKS");
+        let jwks = crate::helpers::expect_json(response, 200).await;
+        serde_json::from_value(jwks).expect("a JWK set")
     }
 
+    /// The tenant's published key set, `{issuer}/jwks.json`.
+    pub async fn jwks(&self) -> Value {
+        let response = self
+            .app
+            .get(&format!("{}/jwks.json", self.issuer_path()))
+            .await;
+        crate::helpers::expect_json(response, 200).await
+    }
+
+    /// The key ids the key set publishes, in its order.
+    pub async fn published_kids(&self) -> Vec<String> {
+        let jwks = self.jwks().await;
+        let keys = jwks["keys"].as_array().expect("keys");
+        keys.iter()
+            .map(|k| k["kid"].as_str().expect("kid").to_owned())
+            .collect()
+    }
+
+    /// `POST /oauth/introspect` with the tenant's root key.
     pub async fn introspect(&self, token: &str) -> reqwest::Response {
         self.app
             .client
             .post(self.app.url("/oauth/introspect"))
-            .bearer_auth(&self.tenant.root_key)
+            .bearer_auth(self.token())
             .form(&[("token", token)])
             .send()
             .await
             .expect("request")
     }
-
-    pub async fn post_json(&self, path: &str, body: Value) -> reqwest::Response {
-        self.app
-            .client
-            .post(self.app.url(path))
-            .bearer_auth(&self.tenant.root_key)
-            .json(&body)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    pub async fn get_json(&self, path: &str) -> Value {
-        let response = self
-            .app
-            .client
-            .get(self.app.url(path))
-            .bearer_auth(&self.tenant.root_key)
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(response.status(), 200, "GET {path}");
-        response.json().await.expect("JSON")
-    }
-}
-
-pub async fn keyspace(app: &TestApp, tenant: &TestTenant, prefix: &str, extra: Value) -> String {
-    let mut body = json!({"name": prefix, "prefix": prefix});
-    merge(&mut body, extra);
-    let response = app
-        .client
-        .post(app.url("/v1/keyspaces"))
-        .bearer_auth(&tenant.root_key)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), 201, "create keyspace");
-    let body: Value = response.json().await.expect("JSON");
-    body["id"].as_str().expect("keyspace id").to_owned()
-}
-
-pub async fn create_key(
-    app: &TestApp,
-    tenant: &TestTenant,
-    keyspace_id: &str,
-    extra: Value,
-) -> Client {
-    let mut body = json!({"keyspace_id": keyspace_id, "owner_id": "customer_42"});
-    merge(&mut body, extra);
-    let response = app
-        .client
-        .post(app.url("/v1/keys"))
-        .bearer_auth(&tenant.root_key)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status();
-    let body: Value = response.json().await.expect("JSON");
-    assert_eq!(status, 201, "create key: {body}");
-    Client {
-        id: body["id"].as_str().expect("key id").to_owned(),
-        secret: body["key"].as_str().expect("plaintext key").to_owned(),
-    }
-}
-
-fn merge(base: &mut Value, extra: Value) {
-    if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
-        for (k, v) in extra {
-            base.insert(k, v);
-        }
-    }
-}
-
-/// `POST /oauth/token` with HTTP Basic client authentication and the given form.
-pub async fn token_request(
-    app: &TestApp,
-    client: &Client,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    app.client
-        .post(app.url("/oauth/token"))
-        .basic_auth(&client.id, Some(&client.secret))
-        .form(form)
-        .send()
-        .await
-        .expect("request")
-}
-
-pub async fn token_for(app: &TestApp, client: &Client, scope: Option<&str>) -> String {
-    let mut form = vec![("grant_type", "client_credentials")];
-    if let Some(scope) = scope {
-        form.push(("scope", scope));
-    }
-    let response = token_request(app, client, &form).await;
-    let status = response.status();
-    let body: Value = response.json().await.expect("JSON");
-    assert_eq!(status, 200, "token: {body}");
-    body["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_owned()
-}
-
-pub async fn verify_as(app: &TestApp, tenant: &TestTenant, key: &str, extra: Value) -> Value {
-    let mut body = json!({"key": key});
-    merge(&mut body, extra);
-    let response = app
-        .client
-        .post(app.url("/v1/keys/verify"))
-        .bearer_auth(&tenant.root_key)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), 200, "verify");
-    response.json().await.expect("JSON")
 }
 
 /// Asserts an RFC 6749 §5.2 error: status, `error`, a description, no caching.

@@ -10,16 +10,16 @@ use latchkey::tokens::denylist;
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 
-use super::{Client, World, assert_oauth_error};
-use crate::helpers::within;
+use super::{assert_oauth_error, documents_client};
+use crate::helpers::{TestApp, TestKey, World, within};
 use crate::nodes::RedisServer;
 
-async fn revoke(world: &World, client: &Client, form: &[(&str, &str)]) -> reqwest::Response {
+async fn revoke(world: &World, client: &TestKey, form: &[(&str, &str)]) -> reqwest::Response {
     world
         .app
         .client
         .post(world.app.url("/oauth/revoke"))
-        .basic_auth(&client.id, Some(&client.secret))
+        .basic_auth(&client.id, Some(&client.key))
         .form(form)
         .send()
         .await
@@ -28,10 +28,10 @@ async fn revoke(world: &World, client: &Client, form: &[(&str, &str)]) -> reqwes
 
 #[tokio::test]
 async fn a_revoked_token_is_refused_until_it_expires_and_revoking_again_is_fine() {
-    let world = World::new().await;
-    let client = world.default_client().await;
-    let token = world.token(&client, None).await;
-    let sibling = world.token(&client, None).await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let client = world.create_key(documents_client).await;
+    let token = world.access_token(&client, None).await;
+    let sibling = world.access_token(&client, None).await;
 
     let response = revoke(
         &world,
@@ -54,7 +54,7 @@ async fn a_revoked_token_is_refused_until_it_expires_and_revoking_again_is_fine(
     );
     let jti = super::parts(&token).1["jti"].as_str().unwrap().to_owned();
     let events = world
-        .get_json(&format!(
+        .get_ok(&format!(
             "/v1/audit-events?action=token.revoke&target={jti}"
         ))
         .await;
@@ -64,16 +64,13 @@ async fn a_revoked_token_is_refused_until_it_expires_and_revoking_again_is_fine(
     assert_eq!(revocations[0]["changes"]["client_id"], client.id);
     // Only that token: its sibling and the key itself still work.
     assert_eq!(world.verify(&sibling, json!({})).await["code"], "VALID");
-    assert_eq!(
-        world.verify(&client.secret, json!({})).await["code"],
-        "VALID"
-    );
+    assert_eq!(world.verify(&client.key, json!({})).await["code"], "VALID");
 }
 
 #[tokio::test]
 async fn unknown_and_invalid_tokens_answer_200() {
-    let world = World::new().await;
-    let client = world.default_client().await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let client = world.create_key(documents_client).await;
     for token in [
         "acme_live_8Hq2vR0dXk3N7bYc1LmQ5sTf9WpZ4gJe6UaOiE2x",
         "eyJhbGciOi.eyJzdWIi.c2ln",
@@ -87,29 +84,26 @@ async fn unknown_and_invalid_tokens_answer_200() {
         .await;
         assert_eq!(response.status(), 200, "{token}");
     }
-    assert_eq!(
-        world.verify(&client.secret, json!({})).await["code"],
-        "VALID"
-    );
+    assert_eq!(world.verify(&client.key, json!({})).await["code"], "VALID");
 }
 
 #[tokio::test]
 async fn a_client_revokes_its_own_key_and_with_it_every_token() {
-    let world = World::new().await;
-    let client = world.default_client().await;
-    let token = world.token(&client, None).await;
-    let response = revoke(&world, &client, &[("token", &client.secret)]).await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let client = world.create_key(documents_client).await;
+    let token = world.access_token(&client, None).await;
+    let response = revoke(&world, &client, &[("token", &client.key)]).await;
     assert_eq!(response.status(), 200);
 
-    let key = world.get_json(&format!("/v1/keys/{}", client.id)).await;
+    let key = world.get_ok(&format!("/v1/keys/{}", client.id)).await;
     assert_eq!(key["status"], "revoked");
     assert_eq!(
-        world.verify(&client.secret, json!({})).await["code"],
+        world.verify(&client.key, json!({})).await["code"],
         "REVOKED"
     );
     assert_eq!(world.verify(&token, json!({})).await["code"], "REVOKED");
     let events = world
-        .get_json(&format!(
+        .get_ok(&format!(
             "/v1/audit-events?action=key.revoke&target={}",
             client.id
         ))
@@ -121,20 +115,17 @@ async fn a_client_revokes_its_own_key_and_with_it_every_token() {
 
 #[tokio::test]
 async fn a_client_cannot_revoke_what_is_not_its_own() {
-    let world = World::new().await;
-    let alice = world.default_client().await;
-    let mallory = world.default_client().await;
-    let alice_token = world.token(&alice, None).await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let alice = world.create_key(documents_client).await;
+    let mallory = world.create_key(documents_client).await;
+    let alice_token = world.access_token(&alice, None).await;
 
     let response = revoke(&world, &mallory, &[("token", &alice_token)]).await;
     assert_oauth_error(response, 400, "unauthorized_client").await;
-    let response = revoke(&world, &mallory, &[("token", &alice.secret)]).await;
+    let response = revoke(&world, &mallory, &[("token", &alice.key)]).await;
     assert_oauth_error(response, 400, "unauthorized_client").await;
     assert_eq!(world.verify(&alice_token, json!({})).await["code"], "VALID");
-    assert_eq!(
-        world.verify(&alice.secret, json!({})).await["code"],
-        "VALID"
-    );
+    assert_eq!(world.verify(&alice.key, json!({})).await["code"], "VALID");
 
     // No client authentication, a wrong secret, no token.
     let response = world
@@ -146,10 +137,7 @@ async fn a_client_cannot_revoke_what_is_not_its_own() {
         .await
         .unwrap();
     assert_oauth_error(response, 401, "invalid_client").await;
-    let wrong = Client {
-        id: alice.id.clone(),
-        secret: mallory.secret.clone(),
-    };
+    let wrong = TestKey::credentials(&alice.id, &mallory.key);
     assert_oauth_error(
         revoke(&world, &wrong, &[("token", &alice_token)]).await,
         401,
@@ -181,10 +169,13 @@ fn revoked_row(tenant: &str, jti: &str, exp: i64) -> RevokedTokenRow {
 /// a copy lost with Redis, or an entry Redis missed while it was down, comes back from it.
 #[tokio::test]
 async fn with_redis_revoked_tokens_are_read_from_its_copy_which_the_store_rebuilds() {
-    let mut redis = RedisServer::start();
-    let world = World::with(&[("REDIS_URL", &redis.url())]).await;
-    let client = world.default_client().await;
-    let token = world.token(&client, None).await;
+    let mut redis = RedisServer::start().await;
+    let world = TestApp::spawn_with(&[("REDIS_URL", &redis.url())])
+        .await
+        .with_space("acme")
+        .await;
+    let client = world.create_key(documents_client).await;
+    let token = world.access_token(&client, None).await;
     let claims = super::parts(&token).1;
     let (jti, exp) = (
         claims["jti"].as_str().unwrap(),
@@ -231,7 +222,7 @@ async fn with_redis_revoked_tokens_are_read_from_its_copy_which_the_store_rebuil
 
     // Redis loses everything: the store answers meanwhile, and the copy is rebuilt from it.
     redis.kill();
-    redis.restart();
+    redis.restart().await;
     assert_eq!(world.verify(&token, json!({})).await["code"], "REVOKED");
     let rebuilt = within(Duration::from_secs(5), || async {
         redis_score(&redis, &member).await.is_some()
@@ -242,7 +233,7 @@ async fn with_redis_revoked_tokens_are_read_from_its_copy_which_the_store_rebuil
 
     // A revocation while Redis is down is refused from the store, and reaches Redis once it is
     // back.
-    let second = world.token(&client, None).await;
+    let second = world.access_token(&client, None).await;
     let second_jti = super::parts(&second).1["jti"].as_str().unwrap().to_owned();
     let second_member = denylist::member(
         &TenantId::from_trusted(world.tenant.id.clone()),
@@ -256,7 +247,7 @@ async fn with_redis_revoked_tokens_are_read_from_its_copy_which_the_store_rebuil
         200
     );
     assert_eq!(world.verify(&second, json!({})).await["code"], "REVOKED");
-    redis.restart();
+    redis.restart().await;
     let caught_up = within(Duration::from_secs(5), || async {
         redis_score(&redis, &second_member).await.is_some()
     })
@@ -266,8 +257,5 @@ async fn with_redis_revoked_tokens_are_read_from_its_copy_which_the_store_rebuil
         "the revocation made without Redis never reached it"
     );
     assert_eq!(world.verify(&second, json!({})).await["code"], "REVOKED");
-    assert_eq!(
-        world.verify(&client.secret, json!({})).await["code"],
-        "VALID"
-    );
+    assert_eq!(world.verify(&client.key, json!({})).await["code"], "VALID");
 }

@@ -1,36 +1,24 @@
 //! `POST /oauth/token`: the client credentials grant and every RFC 6749 §5.2 error that applies.
 
-use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{Value, json};
 
-use super::{Client, World, assert_oauth_error, parts, token_request};
+use super::{assert_oauth_error, customer, documents_client, parts};
+use crate::helpers::{TestApp, TestKey, World, window_with_room};
 
 /// Checks a token the way an independent resource server would: `jsonwebtoken` with the key
-/// from the published JWKS, requiring issuer and audience.
+/// from the JWKS the tenant's metadata names, requiring its issuer and the keyspace's audience.
 async fn check_with_jwks(world: &World, token: &str, alg: jsonwebtoken::Algorithm) -> Value {
-    let jwks: JwkSet = world
-        .app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .expect("JWKS");
+    let metadata = world.metadata().await;
+    let issuer = metadata["issuer"].as_str().expect("issuer");
+    let jwks = world.jwks_of_metadata(&metadata).await;
     let header = jsonwebtoken::decode_header(token).expect("header");
     let jwk = jwks
         .find(header.kid.as_deref().expect("kid"))
         .expect("the token's kid is published");
-    let metadata: Value = world
-        .app
-        .get("/.well-known/oauth-authorization-server")
-        .await
-        .json()
-        .await
-        .expect("metadata");
-    let issuer = metadata["issuer"].as_str().expect("issuer");
     let mut validation = Validation::new(alg);
     validation.set_issuer(&[issuer]);
-    validation.set_audience(&[issuer]);
+    validation.set_audience(&[world.audience()]);
     validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
     jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
         .expect("the token verifies with the published key")
@@ -39,10 +27,12 @@ async fn check_with_jwks(world: &World, token: &str, alg: jsonwebtoken::Algorith
 
 #[tokio::test]
 async fn basic_auth_issues_an_rfc9068_token_that_verifies_with_the_jwks() {
-    let world = World::new().await;
-    let client = world.default_client().await;
-    let response =
-        token_request(&world.app, &client, &[("grant_type", "client_credentials")]).await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let client = world.create_key(documents_client).await;
+    let response = world
+        .app
+        .token_request(&client, &[("grant_type", "client_credentials")])
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
     assert_eq!(response.headers()["pragma"], "no-cache");
@@ -64,21 +54,27 @@ async fn basic_auth_issues_an_rfc9068_token_that_verifies_with_the_jwks() {
         600
     );
     assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
-    assert!(!token.contains(&client.secret));
+    assert!(!token.contains(&client.key));
 
     let checked = check_with_jwks(&world, token, jsonwebtoken::Algorithm::EdDSA).await;
     assert_eq!(
-        checked["iss"], checked["aud"],
-        "the audience defaults to the issuer"
+        checked["iss"],
+        world.issuer(),
+        "each tenant is its own issuer"
     );
+    assert_eq!(
+        checked["aud"],
+        world.audience(),
+        "the audience defaults to the keyspace below the issuer"
+    );
+    assert_eq!(checked["tenant_id"], world.tenant.id);
+    assert_eq!(checked["keyspace_id"], world.space().keyspace_id);
 }
 
 #[tokio::test]
 async fn client_secret_post_works_and_the_sub_falls_back_to_the_key_id() {
-    let world = World::new().await;
-    let client = world
-        .client(json!({"owner_id": null, "scopes": ["documents:read"]}))
-        .await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let client = world.create_key(|k| k.scopes(["documents:read"])).await;
     let response = world
         .app
         .client
@@ -86,7 +82,7 @@ async fn client_secret_post_works_and_the_sub_falls_back_to_the_key_id() {
         .form(&[
             ("grant_type", "client_credentials"),
             ("client_id", client.id.as_str()),
-            ("client_secret", client.secret.as_str()),
+            ("client_secret", client.key.as_str()),
         ])
         .send()
         .await
@@ -98,84 +94,81 @@ async fn client_secret_post_works_and_the_sub_falls_back_to_the_key_id() {
 }
 
 #[tokio::test]
-async fn es256_is_available_and_audience_is_configurable() {
-    let world = World::with(&[
+async fn es256_is_available_and_the_lifetime_is_configurable() {
+    let world = TestApp::spawn_with(&[
         ("LATCHKEY_SIGNING_ALGORITHM", "ES256"),
-        ("LATCHKEY_TOKEN_AUDIENCE", "https://api.acme.example"),
         ("LATCHKEY_TOKEN_TTL_SECONDS", "120"),
     ])
+    .await
+    .with_space("acme")
     .await;
-    let client = world.default_client().await;
-    let token = world.token(&client, None).await;
+    let client = world.create_key(documents_client).await;
+    let token = world.access_token(&client, None).await;
     let (header, claims) = parts(&token);
     assert_eq!(header["alg"], "ES256");
-    assert_eq!(claims["aud"], "https://api.acme.example");
     assert_eq!(
         claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
         120
     );
-    let jwks: JwkSet = world
-        .app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let jwk = jwks.find(header["kid"].as_str().unwrap()).unwrap();
-    let mut validation = Validation::new(jsonwebtoken::Algorithm::ES256);
-    validation.set_audience(&["https://api.acme.example"]);
-    jsonwebtoken::decode::<Value>(&token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
-        .expect("ES256 token verifies");
+    check_with_jwks(&world, &token, jsonwebtoken::Algorithm::ES256).await;
     assert_eq!(world.verify(&token, json!({})).await["code"], "VALID");
 }
 
 #[tokio::test]
 async fn a_scope_narrows_the_token_and_must_stay_within_the_key() {
-    let world = World::new().await;
-    let client = world.default_client().await;
-    let token = world.token(&client, Some("documents:read")).await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let client = world.create_key(documents_client).await;
+    let token = world.access_token(&client, Some("documents:read")).await;
     assert_eq!(parts(&token).1["scope"], "documents:read");
 
     for scope in ["documents:delete", "documents:read billing:read"] {
-        let response = token_request(
-            &world.app,
-            &client,
-            &[("grant_type", "client_credentials"), ("scope", scope)],
-        )
-        .await;
+        let response = world
+            .app
+            .token_request(
+                &client,
+                &[("grant_type", "client_credentials"), ("scope", scope)],
+            )
+            .await;
         assert_oauth_error(response, 400, "invalid_scope").await;
     }
-    let response = token_request(
-        &world.app,
-        &client,
-        &[
-            ("grant_type", "client_credentials"),
-            ("scope", "Not A Scope"),
-        ],
-    )
-    .await;
+    let response = world
+        .app
+        .token_request(
+            &client,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "Not A Scope"),
+            ],
+        )
+        .await;
     assert_oauth_error(response, 400, "invalid_scope").await;
 
-    let wildcard = world.client(json!({"scopes": ["documents:*"]})).await;
-    let token = world.token(&wildcard, Some("documents:delete")).await;
+    let wildcard = world
+        .create_key(|k| customer(k).scopes(["documents:*"]))
+        .await;
+    let token = world
+        .access_token(&wildcard, Some("documents:delete"))
+        .await;
     assert_eq!(parts(&token).1["scope"], "documents:delete");
 }
 
 #[tokio::test]
 async fn request_and_client_errors_follow_rfc6749() {
-    let world = World::new().await;
-    let client = world.default_client().await;
-    let other = world.default_client().await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let client = world.create_key(documents_client).await;
+    let other = world.create_key(documents_client).await;
     let app = &world.app;
     let url = app.url("/oauth/token");
 
     // invalid_request: grant_type missing, a parameter repeated, not a form, two auth methods.
-    let response = token_request(app, &client, &[("scope", "documents:read")]).await;
+    let response = app
+        .token_request(&client, &[("scope", "documents:read")])
+        .await;
     assert_oauth_error(response, 400, "invalid_request").await;
     let response = app
         .client
         .post(&url)
-        .basic_auth(&client.id, Some(&client.secret))
+        .basic_auth(&client.id, Some(&client.key))
         .header("content-type", "application/x-www-form-urlencoded")
         .body("grant_type=client_credentials&grant_type=client_credentials")
         .send()
@@ -185,7 +178,7 @@ async fn request_and_client_errors_follow_rfc6749() {
     let response = app
         .client
         .post(&url)
-        .basic_auth(&client.id, Some(&client.secret))
+        .basic_auth(&client.id, Some(&client.key))
         .json(&json!({"grant_type": "client_credentials"}))
         .send()
         .await
@@ -194,10 +187,10 @@ async fn request_and_client_errors_follow_rfc6749() {
     let response = app
         .client
         .post(&url)
-        .basic_auth(&client.id, Some(&client.secret))
+        .basic_auth(&client.id, Some(&client.key))
         .form(&[
             ("grant_type", "client_credentials"),
-            ("client_secret", client.secret.as_str()),
+            ("client_secret", client.key.as_str()),
         ])
         .send()
         .await
@@ -206,7 +199,7 @@ async fn request_and_client_errors_follow_rfc6749() {
 
     // unsupported_grant_type, once the client is known.
     for grant in ["password", "authorization_code", "refresh_token"] {
-        let response = token_request(app, &client, &[("grant_type", grant)]).await;
+        let response = app.token_request(&client, &[("grant_type", grant)]).await;
         assert_oauth_error(response, 400, "unsupported_grant_type").await;
     }
 
@@ -219,99 +212,87 @@ async fn request_and_client_errors_follow_rfc6749() {
             client.id.as_str(),
             "acme_live_nottherightsecretatallxxxxxxxxxxxxx",
         ),
-        (client.id.as_str(), other.secret.as_str()),
-        (
-            "019a5f0e-7c1d-7b2a-9d4e-3f2a1b0c9d8e",
-            client.secret.as_str(),
-        ),
+        (client.id.as_str(), other.key.as_str()),
+        ("019a5f0e-7c1d-7b2a-9d4e-3f2a1b0c9d8e", client.key.as_str()),
         (client.id.as_str(), ""),
     ] {
-        let wrong = Client {
-            id: id.into(),
-            secret: secret.into(),
-        };
-        let response = token_request(app, &wrong, &cc).await;
+        let wrong = TestKey::credentials(id, secret);
+        let response = app.token_request(&wrong, &cc).await;
         assert_oauth_error(response, 401, "invalid_client").await;
     }
     let response = app
         .client
         .post(&url)
-        .bearer_auth(&client.secret)
+        .bearer_auth(&client.key)
         .form(&cc)
         .send()
         .await
         .unwrap();
     assert_oauth_error(response, 401, "invalid_client").await;
     // An access token is not a client secret.
-    let token = world.token(&client, None).await;
-    let response = token_request(
-        app,
-        &Client {
-            id: client.id.clone(),
-            secret: token,
-        },
-        &cc,
-    )
-    .await;
+    let token = world.access_token(&client, None).await;
+    let response = app
+        .token_request(&TestKey::credentials(&client.id, &token), &cc)
+        .await;
     assert_oauth_error(response, 401, "invalid_client").await;
 }
 
 #[tokio::test]
 async fn keys_that_would_not_verify_get_no_token() {
-    let world = World::new().await;
+    let world = TestApp::spawn().await.with_space("acme").await;
     let cc = [("grant_type", "client_credentials")];
 
-    let revoked = world.default_client().await;
+    let revoked = world.create_key(documents_client).await;
     let response = world
         .post_json(&format!("/v1/keys/{}/revoke", revoked.id), json!({}))
         .await;
     assert_eq!(response.status(), 200);
     assert_oauth_error(
-        token_request(&world.app, &revoked, &cc).await,
+        world.app.token_request(&revoked, &cc).await,
         401,
         "invalid_client",
     )
     .await;
 
-    let disabled = world.client(json!({"enabled": false})).await;
+    let disabled = world.create_key(|k| customer(k).enabled(false)).await;
     assert_oauth_error(
-        token_request(&world.app, &disabled, &cc).await,
+        world.app.token_request(&disabled, &cc).await,
         401,
         "invalid_client",
     )
     .await;
 
-    let expiring = world.client(json!({"ttl_seconds": 1})).await;
+    let expiring = world.create_key(|k| customer(k).expires_in(1)).await;
     world.app.clock.advance(std::time::Duration::from_secs(2));
     assert_oauth_error(
-        token_request(&world.app, &expiring, &cc).await,
+        world.app.token_request(&expiring, &cc).await,
         401,
         "invalid_client",
     )
     .await;
 
     let elsewhere = world
-        .client(json!({"ip_allowlist": ["203.0.113.0/24"]}))
+        .create_key(|k| customer(k).ip_allowlist(["203.0.113.0/24"]))
         .await;
     assert_oauth_error(
-        token_request(&world.app, &elsewhere, &cc).await,
+        world.app.token_request(&elsewhere, &cc).await,
         400,
         "unauthorized_client",
     )
     .await;
 
-    let limited = world
-        .client(json!({"ratelimit": {"limit": 1, "window_seconds": 3600}}))
-        .await;
-    assert_eq!(token_request(&world.app, &limited, &cc).await.status(), 200);
-    let response = token_request(&world.app, &limited, &cc).await;
+    // About an hour, but never a window that ends between the two requests.
+    let window = window_with_room(3600.., std::time::Duration::from_secs(60));
+    let limited = world.create_key(|k| customer(k).ratelimit(1, window)).await;
+    assert_eq!(world.app.token_request(&limited, &cc).await.status(), 200);
+    let response = world.app.token_request(&limited, &cc).await;
     assert!(response.headers().contains_key("retry-after"));
     assert_oauth_error(response, 429, "temporarily_unavailable").await;
 
-    let broke = world.client(json!({"credits": {"remaining": 1}})).await;
-    assert_eq!(token_request(&world.app, &broke, &cc).await.status(), 200);
+    let broke = world.create_key(|k| customer(k).credits(1)).await;
+    assert_eq!(world.app.token_request(&broke, &cc).await.status(), 200);
     assert_oauth_error(
-        token_request(&world.app, &broke, &cc).await,
+        world.app.token_request(&broke, &cc).await,
         400,
         "unauthorized_client",
     )
@@ -320,33 +301,30 @@ async fn keys_that_would_not_verify_get_no_token() {
 
 #[tokio::test]
 async fn a_keyspace_can_switch_the_exchange_off() {
-    let world = World::new().await;
-    let client = world.default_client().await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let client = world.create_key(documents_client).await;
+    let path = format!("/v1/keyspaces/{}", world.space().keyspace_id);
+    let switch_off = json!({"token_exchange_enabled": false});
     let response = world
         .app
-        .client
-        .patch(
-            world
-                .app
-                .url(&format!("/v1/keyspaces/{}", world.keyspace_id)),
-        )
-        .bearer_auth(&world.tenant.root_key)
-        .json(&json!({"token_exchange_enabled": false}))
-        .send()
-        .await
-        .unwrap();
+        .patch_json(&path, world.token(), &switch_off)
+        .await;
     assert_eq!(response.status(), 200);
-    let response =
-        token_request(&world.app, &client, &[("grant_type", "client_credentials")]).await;
+    let response = world
+        .app
+        .token_request(&client, &[("grant_type", "client_credentials")])
+        .await;
     assert_oauth_error(response, 400, "unauthorized_client").await;
 }
 
 #[tokio::test]
 async fn a_token_never_outlives_its_key() {
-    let world = World::new().await;
-    let client = world.client(json!({"ttl_seconds": 120})).await;
-    let response =
-        token_request(&world.app, &client, &[("grant_type", "client_credentials")]).await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let client = world.create_key(|k| customer(k).expires_in(120)).await;
+    let response = world
+        .app
+        .token_request(&client, &[("grant_type", "client_credentials")])
+        .await;
     let body: Value = response.json().await.unwrap();
     let expires_in = body["expires_in"].as_i64().unwrap();
     // Capped by the key's 120 s (the token TTL is 600 s), less the time since it was made.

@@ -7,23 +7,27 @@ use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Value, json};
 
-use super::{World, encode_part, parts};
+use super::{customer, documents_client, encode_part, parts};
+use crate::helpers::TestApp;
 
 #[tokio::test]
 async fn a_token_verifies_like_its_key_narrowed_to_its_scopes() {
-    let world = World::new().await;
+    let world = TestApp::spawn().await.with_space("acme").await;
     let client = world
-        .client(json!({"name": "Acme prod", "meta": {"plan": "pro"},
-            "scopes": ["documents:read", "documents:write"]}))
+        .create_key(|k| {
+            documents_client(k)
+                .name("Acme prod")
+                .meta(json!({"plan": "pro"}))
+        })
         .await;
-    let token = world.token(&client, Some("documents:read")).await;
+    let token = world.access_token(&client, Some("documents:read")).await;
     let outcome = world
         .verify(&token, json!({"scopes": ["documents:read"]}))
         .await;
     assert_eq!(outcome["valid"], true, "{outcome}");
     assert_eq!(outcome["code"], "VALID");
     assert_eq!(outcome["key_id"], client.id);
-    assert_eq!(outcome["keyspace_id"], world.keyspace_id);
+    assert_eq!(outcome["keyspace_id"], world.space().keyspace_id);
     assert_eq!(outcome["owner_id"], "customer_42");
     assert_eq!(outcome["name"], "Acme prod");
     assert_eq!(outcome["meta"], json!({"plan": "pro"}));
@@ -51,23 +55,18 @@ async fn a_token_verifies_like_its_key_narrowed_to_its_scopes() {
 
 #[tokio::test]
 async fn revoking_or_disabling_the_key_ends_its_tokens() {
-    let world = World::new().await;
-    let disabled = world.default_client().await;
-    let token = world.token(&disabled, None).await;
-    let response = world
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let disabled = world.create_key(documents_client).await;
+    let token = world.access_token(&disabled, None).await;
+    let disable = json!({"enabled": false});
+    world
         .app
-        .client
-        .patch(world.app.url(&format!("/v1/keys/{}", disabled.id)))
-        .bearer_auth(&world.tenant.root_key)
-        .json(&json!({"enabled": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+        .patch_key(world.token(), &disabled.id, disable)
+        .await;
     assert_eq!(world.verify(&token, json!({})).await["code"], "DISABLED");
 
-    let revoked = world.default_client().await;
-    let token = world.token(&revoked, None).await;
+    let revoked = world.create_key(documents_client).await;
+    let token = world.access_token(&revoked, None).await;
     assert_eq!(world.verify(&token, json!({})).await["code"], "VALID");
     let response = world
         .post_json(
@@ -83,9 +82,12 @@ async fn revoking_or_disabling_the_key_ends_its_tokens() {
 
 #[tokio::test]
 async fn tokens_expire() {
-    let world = World::with(&[("LATCHKEY_TOKEN_TTL_SECONDS", "60")]).await;
-    let client = world.default_client().await;
-    let token = world.token(&client, None).await;
+    let world = TestApp::spawn_with(&[("LATCHKEY_TOKEN_TTL_SECONDS", "60")])
+        .await
+        .with_space("acme")
+        .await;
+    let client = world.create_key(documents_client).await;
+    let token = world.access_token(&client, None).await;
     assert_eq!(world.verify(&token, json!({})).await["code"], "VALID");
     // The app's clock passes the token's end; nothing waits for it.
     world.app.clock.advance(Duration::from_secs(61));
@@ -97,9 +99,9 @@ async fn tokens_expire() {
 
 #[tokio::test]
 async fn forged_tokens_are_refused() {
-    let world = World::new().await;
-    let client = world.default_client().await;
-    let token = world.token(&client, Some("documents:read")).await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let client = world.create_key(documents_client).await;
+    let token = world.access_token(&client, Some("documents:read")).await;
     let (header, claims) = parts(&token);
     let signature = token.rsplit('.').next().unwrap();
 
@@ -136,13 +138,7 @@ async fn forged_tokens_are_refused() {
     .unwrap();
 
     // HS256 keyed with the published public key (algorithm confusion).
-    let jwks: Value = world
-        .app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let jwks = world.jwks().await;
     let public_x = jwks["keys"][0]["x"].as_str().unwrap().to_owned();
     let mut hs_header = Header::new(jsonwebtoken::Algorithm::HS256);
     hs_header.typ = Some("at+jwt".into());
@@ -184,20 +180,20 @@ async fn forged_tokens_are_refused() {
 
 #[tokio::test]
 async fn another_tenants_token_is_not_found() {
-    let world = World::new().await;
-    let client = world.default_client().await;
-    let token = world.token(&client, None).await;
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let client = world.create_key(documents_client).await;
+    let token = world.access_token(&client, None).await;
     let other = world.app.tenant("globex").await;
-    let outcome = super::verify_as(&world.app, &other, &token, json!({})).await;
+    let outcome = world.app.verify(&other.root_key, &token).await;
     assert_eq!(outcome["code"], "NOT_FOUND");
     assert!(outcome.get("key_id").is_none());
 }
 
 #[tokio::test]
 async fn verifying_a_token_counts_against_the_keys_limits() {
-    let world = World::new().await;
-    let client = world.client(json!({"credits": {"remaining": 2}})).await;
-    let token = world.token(&client, None).await; // the exchange costs one credit
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let client = world.create_key(|k| customer(k).credits(2)).await;
+    let token = world.access_token(&client, None).await; // the exchange costs one credit
     let outcome = world.verify(&token, json!({})).await;
     assert_eq!(outcome["code"], "VALID");
     assert_eq!(outcome["credits_remaining"], 0);

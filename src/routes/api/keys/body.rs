@@ -12,7 +12,7 @@ use crate::domain::commands::{
     Expiry, ForField, Invalid, KeyChanges, MAX_BULK, NewKey, RevokeSelection, optional, patch,
 };
 use crate::domain::error_code::ErrorCode;
-use crate::domain::ids::parse_id;
+use crate::domain::ids::{KeyId, KeyspaceId};
 use crate::domain::inputs::{Credits, IpAllowlist, Meta, RateLimit, parse_name, parse_owner_id};
 use crate::domain::scope::Scopes;
 use crate::error::ApiError;
@@ -93,7 +93,7 @@ impl TryFrom<CreateKey> for NewKey {
             ip_allowlist: IpAllowlist::parse(&allowlist).for_field("ip_allowlist")?,
             ratelimit: optional("ratelimit", body.ratelimit, RateLimit::validate)?,
             credits: optional("credits", body.credits, Credits::validate)?,
-            keyspace_id: parse_id(&body.keyspace_id)
+            keyspace_id: KeyspaceId::parse(&body.keyspace_id)
                 .ok_or_else(|| Invalid::new("keyspace_id", "no such keyspace"))?,
             enabled: body.enabled.unwrap_or(true),
         })
@@ -184,11 +184,11 @@ impl BulkRevoke {
                 return Err(Invalid::new("ids", format!("give 1 to {MAX_BULK} ids")).into());
             }
             // Malformed ids cannot match anything; drop them rather than fail the batch.
-            RevokeSelection::Ids(ids.iter().filter_map(|id| parse_id(id)).collect())
+            RevokeSelection::Ids(ids.iter().filter_map(|id| KeyId::parse(id)).collect())
         } else if let Some(owner) = self.owner_id {
             RevokeSelection::Owner(parse_owner_id(&owner).for_field("owner_id")?)
         } else if let Some(keyspace) = self.keyspace_id {
-            RevokeSelection::Keyspace(parse_id(&keyspace))
+            RevokeSelection::Keyspace(KeyspaceId::parse(&keyspace))
         } else {
             let keys = self.keys.unwrap_or_default();
             if keys.is_empty() || keys.len() > MAX_BULK {

@@ -16,6 +16,7 @@ pub use body::{BulkRevoke, CreateKey, UpdateKey};
 
 use crate::domain::commands::{KeyChanges, NewKey};
 use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::KeyId;
 use crate::manage::keys::{
     self, BulkRevoked, CreatedKey, Idempotency, KeyUsage, KeyView, ListQuery, RotatedKey,
     UsageQuery,
@@ -121,8 +122,8 @@ pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_path_id(&path, "key")?;
-    Ok(HttpResponse::Ok().json(keys::get(&state.manage(), &auth.tenant, id).await?))
+    let id = parse_path_id::<KeyId>(&path, "key")?;
+    Ok(HttpResponse::Ok().json(keys::get(&state.manage(), &auth.tenant, &id).await?))
 }
 
 /// Hourly verification counts of a key, by outcome (flushed from every node every 5 s).
@@ -140,8 +141,8 @@ pub async fn usage(
     path: web::Path<String>,
     query: web::Query<UsageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_path_id(&path, "key")?;
-    let usage = keys::usage(&state.manage(), &auth.tenant, id, query.into_inner()).await?;
+    let id = parse_path_id::<KeyId>(&path, "key")?;
+    let usage = keys::usage(&state.manage(), &auth.tenant, &id, query.into_inner()).await?;
     Ok(HttpResponse::Ok().json(usage))
 }
 
@@ -161,9 +162,9 @@ pub async fn update(
     path: web::Path<String>,
     body: web::Json<UpdateKey>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_path_id(&path, "key")?;
+    let id = parse_path_id::<KeyId>(&path, "key")?;
     let changes = KeyChanges::try_from(body.into_inner())?;
-    let view = keys::update(&state.manage(), &auth.audit, &auth.tenant, id, changes).await?;
+    let view = keys::update(&state.manage(), &auth.audit, &auth.tenant, &id, changes).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -190,9 +191,9 @@ pub async fn rotate(
     path: web::Path<String>,
     body: OptionalJson<RotateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_path_id(&path, "key")?;
+    let id = parse_path_id::<KeyId>(&path, "key")?;
     let grace = body.0.and_then(|b| b.grace_period_seconds).unwrap_or(0);
-    let rotated = keys::rotate(&state.manage(), &auth.audit, &auth.tenant, id, grace).await?;
+    let rotated = keys::rotate(&state.manage(), &auth.audit, &auth.tenant, &id, grace).await?;
     Ok(no_store(HttpResponse::Created().json(rotated)))
 }
 
@@ -218,9 +219,9 @@ pub async fn revoke(
     path: web::Path<String>,
     body: OptionalJson<RevokeBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_path_id(&path, "key")?;
+    let id = parse_path_id::<KeyId>(&path, "key")?;
     let reason = body.0.and_then(|b| b.reason);
-    let done = keys::revoke(&state.manage(), &auth.audit, &auth.tenant, id, reason).await?;
+    let done = keys::revoke(&state.manage(), &auth.audit, &auth.tenant, &id, reason).await?;
     Ok(HttpResponse::Ok().json(done.key))
 }
 

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::detail::key_page;
 use super::{SecretPage, when};
+use crate::domain::ids::KeyId;
 use crate::manage::keys;
 use crate::manage::{ManageError, parse_path_id};
 use crate::routes::dashboard::context::{Member, can};
@@ -30,13 +31,13 @@ pub(super) async fn rotate(
     shown.keep("grace_hours", &form.grace_hours);
     let grace = shown.number("grace_hours", &form.grace_hours).unwrap_or(0);
     if !shown.has_errors() {
-        let id = parse_path_id(&path, "key")?;
+        let id = parse_path_id::<KeyId>(&path, "key")?;
         let grace_seconds = grace.saturating_mul(3600);
         match keys::rotate(
             &state.manage(),
             &member.audit,
             member.tenant_id(),
-            id,
+            &id,
             grace_seconds,
         )
         .await
@@ -89,13 +90,13 @@ pub(super) async fn revoke(
             "Tick the box to confirm: revoking cannot be undone.",
         );
     } else {
-        let id = parse_path_id(&path, "key")?;
+        let id = parse_path_id::<KeyId>(&path, "key")?;
         let reason = Some(form.reason.clone());
         match keys::revoke(
             &state.manage(),
             &member.audit,
             member.tenant_id(),
-            id.clone(),
+            &id,
             reason,
         )
         .await

@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{KeyRow, row};
+use crate::domain::ids::KeyId;
 use crate::domain::role::Action;
 use crate::manage::audit::{AuditEventView, AuditQuery};
 use crate::manage::keys::{self, KeyView};
@@ -87,16 +88,16 @@ pub(super) async fn key_page<P: Permission>(
     mut form: FormState,
     notice: Option<&'static str>,
 ) -> Result<KeyPage, PageError> {
-    let id = parse_path_id(raw_id, "key")?;
+    let id = parse_path_id::<KeyId>(raw_id, "key")?;
     let tenant = member.tenant_id();
-    let key = keys::get(&state.manage(), tenant, id.clone()).await?;
+    let key = keys::get(&state.manage(), tenant, &id).await?;
     let keyspaces = dashboard::keyspaces::all(state, tenant).await?;
-    let family = keys::family(&state.manage(), tenant, id.clone()).await?;
+    let family = keys::family(&state.manage(), tenant, &id).await?;
     let events = crate::manage::audit::list(
         &state.manage(),
         tenant,
         &AuditQuery {
-            target: Some(id.clone()),
+            target: Some(id.to_string()),
             limit: Some(20),
             ..AuditQuery::default()
         },

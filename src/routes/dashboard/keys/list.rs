@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::{KeyRow, row};
 use crate::domain::commands::RevokeSelection;
-use crate::domain::ids::parse_id;
+use crate::domain::ids::KeyId;
 use crate::domain::key_status::KeyStatus;
 use crate::domain::role::Action;
 use crate::manage::keys::{self, ListQuery};
@@ -159,7 +159,7 @@ pub(super) async fn revoke_bulk(
         .await?;
         return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
     }
-    let selection = RevokeSelection::Ids(ids.iter().filter_map(|id| parse_id(id)).collect());
+    let selection = RevokeSelection::Ids(ids.iter().filter_map(|id| KeyId::parse(id)).collect());
     let reason = Some(first_of(&pairs, "reason").to_owned());
     let cx = state.manage();
     let done = keys::revoke_bulk(&cx, &member.audit, member.tenant_id(), selection, reason).await?;

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::SecretPage;
 use crate::domain::commands::{Expiry, NewKey};
-use crate::domain::ids::parse_id;
+use crate::domain::ids::KeyspaceId;
 use crate::domain::inputs::{
     Credits, IpAllowlist, Meta, Refill, RefillInterval, parse_name, parse_owner_id,
 };
@@ -121,7 +121,7 @@ fn read_create(form: &CreateForm, shown: &mut FormState) -> Option<NewKey> {
     ] {
         shown.keep(field, value);
     }
-    let keyspace_id = parse_id(&form.keyspace_id);
+    let keyspace_id = KeyspaceId::parse(&form.keyspace_id);
     if keyspace_id.is_none() {
         shown.error("keyspace_id", "no such keyspace");
     }
