@@ -7,11 +7,14 @@ use serde_json::json;
 use crate::audit::AuditContext;
 use crate::auth::password::{self, Password, PasswordError};
 use crate::auth::root_key::{self, RootKeySpec};
-use crate::domain::account::{parse_email, parse_tenant_name};
+use crate::domain::account::{Email, TenantName};
+use crate::domain::error_code::ErrorCode;
 use crate::domain::key::{KeyHasher, PlainKey};
 use crate::domain::scope::{ROOT_SCOPES, Scopes};
 use crate::events::{Change, Event, Subject};
-use crate::store::{Store, StoreError, now, tenants, users};
+use crate::manage::ManageError;
+use crate::manage::tenants::{Founder, create_with_owner};
+use crate::store::{Store, StoreError, now};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
@@ -27,6 +30,8 @@ pub enum BootstrapError {
     Hash(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Manage(ManageError),
 }
 
 impl From<diesel::result::Error> for BootstrapError {
@@ -72,9 +77,9 @@ pub fn bootstrap(
     email: &str,
     password: Option<String>,
 ) -> Result<Bootstrapped, BootstrapError> {
-    let tenant_name = parse_tenant_name(tenant_name).ok_or(BootstrapError::InvalidTenantName)?;
-    let tenant_name = tenant_name.as_str();
-    let email = parse_email(email).ok_or_else(|| BootstrapError::InvalidEmail(email.to_owned()))?;
+    let tenant_name = TenantName::parse(tenant_name).ok_or(BootstrapError::InvalidTenantName)?;
+    let email =
+        Email::parse(email).ok_or_else(|| BootstrapError::InvalidEmail(email.to_owned()))?;
     let (password, generated) = match password {
         Some(raw) => (
             Password::parse_new(raw.into()).map_err(BootstrapError::InvalidPassword)?,
@@ -90,24 +95,25 @@ pub fn bootstrap(
 
     let mut conn = store.conn()?;
     crate::store::write_transaction(&mut conn, |conn| {
-        if tenants::find_by_name(conn, tenant_name)?.is_some() {
-            return Err(BootstrapError::TenantExists(tenant_name.to_owned()));
-        }
         let at = now();
-        let (user_id, created_user) = match users::find_by_email(conn, &email)? {
-            Some(existing) => (existing.id, false),
-            None => (users::create(conn, &email, password_hash, at)?, true),
-        };
         let audit = AuditContext::cli();
+        let founder = Founder::Named {
+            email: &email,
+            password_hash,
+        };
         // Its events are recorded but go nowhere: no server runs yet, so nothing subscribes.
-        let (tenant_id, _owner_joined) = crate::manage::tenants::create_with_owner(
-            conn,
-            &audit,
-            tenant_name,
-            &user_id,
-            &email,
-            at,
-        )?;
+        let opened =
+            create_with_owner(conn, &audit, &tenant_name, founder, at).map_err(
+                |err| match err {
+                    ManageError::Refused {
+                        code: ErrorCode::TenantNameTaken,
+                        ..
+                    } => BootstrapError::TenantExists(tenant_name.as_str().to_owned()),
+                    ManageError::Store(err) => BootstrapError::Store(err),
+                    other => BootstrapError::Manage(other),
+                },
+            )?;
+        let tenant_id = opened.tenant;
         let scopes =
             Scopes::parse(ROOT_SCOPES.iter().copied()).expect("the root scope list is valid");
         let issued = root_key::issue(
@@ -129,11 +135,13 @@ pub fn bootstrap(
 
         Ok(Bootstrapped {
             tenant_id: tenant_id.as_str().to_owned(),
-            tenant: tenant_name.to_owned(),
-            user_id,
-            email: email.clone(),
+            tenant: tenant_name.as_str().to_owned(),
+            user_id: opened.owner.into_string(),
+            email: email.as_str().to_owned(),
             // An existing user keeps the password they have; a generated one is not theirs.
-            password: generated.filter(|_| created_user).map(SecretString::from),
+            password: generated
+                .filter(|_| opened.new_account)
+                .map(SecretString::from),
             root_key_id: issued.row.id,
             root_key: issued.key,
             scopes: scopes.to_strings(),
@@ -152,7 +160,7 @@ fn generate_password() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_email;
+    use crate::domain::account::parse_email;
 
     #[test]
     fn emails() {

@@ -180,6 +180,7 @@ impl From<ManageError> for ApiError {
             ManageError::Refused { code, message } => {
                 Self::new(refusal_status(code), code, message)
             }
+            ManageError::Throttled { retry_after } => Self::rate_limited(retry_after),
             ManageError::Store(err) => err.into(),
             ManageError::Internal(err) => Self::internal(err),
         }
@@ -203,7 +204,11 @@ fn refusal_status(code: ErrorCode) -> StatusCode {
         | C::KeyAlreadyRotated
         | C::KeyRevoked
         | C::KeyRevokedReuseDetected
-        | C::LastRootAdminKey => StatusCode::CONFLICT,
+        | C::LastRootAdminKey
+        | C::LastOwner
+        | C::AlreadyMember
+        | C::TenantNameTaken
+        | C::EmailTaken => StatusCode::CONFLICT,
         C::IdempotencyKeyReused | C::ValidationFailed | C::InvalidBody => {
             StatusCode::UNPROCESSABLE_ENTITY
         }

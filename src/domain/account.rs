@@ -20,3 +20,37 @@ pub fn parse_tenant_name(raw: &str) -> Option<String> {
     let chars = name.chars().count();
     ((1..=100).contains(&chars) && !name.chars().any(char::is_control)).then(|| name.to_owned())
 }
+
+/// An e-mail address, normalised by [`parse_email`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Option<Self> {
+        parse_email(raw).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Email {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A tenant name, trimmed and checked by [`parse_tenant_name`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantName(String);
+
+impl TenantName {
+    pub fn parse(raw: &str) -> Option<Self> {
+        parse_tenant_name(raw).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}

@@ -61,6 +61,14 @@ error_codes! {
     KeyRevokedReuseDetected => "key_revoked_reuse_detected",
     /// The tenant's last root key able to manage root keys cannot be revoked.
     LastRootAdminKey => "last_root_admin_key",
+    /// The tenant's last owner can be neither demoted nor removed.
+    LastOwner => "last_owner",
+    /// The invited address already belongs to a member of the tenant.
+    AlreadyMember => "already_member",
+    /// Another tenant has that name.
+    TenantNameTaken => "tenant_name_taken",
+    /// An account with that e-mail address exists.
+    EmailTaken => "email_taken",
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -99,6 +99,10 @@ id_type!(
     /// A dashboard user (`users.id`).
     UserId
 );
+id_type!(
+    /// An invitation to join a tenant (`invitations.id`).
+    InvitationId
+);
 
 #[cfg(test)]
 mod tests {

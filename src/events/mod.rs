@@ -1,5 +1,5 @@
-//! After-commit events: every change to a key, root key, keyspace or membership is one typed
-//! event, built in the
+//! After-commit events: every change to a key, root key, keyspace, membership or invitation is
+//! one typed event, built in the
 //! change's transaction together with the audit event it records, and handed after commit to
 //! one dispatcher whose subscribers do what must follow (today: evicting caches on every node).
 //!
@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::audit::{Actor, AuditContext};
 use crate::auth::root_key::RootKeyRecord;
 use crate::cache::Caches;
-use crate::domain::ids::{KeyId, KeyspaceId, RootKeyId, TenantId, UserId};
+use crate::domain::ids::{InvitationId, KeyId, KeyspaceId, RootKeyId, TenantId, UserId};
 use crate::domain::key::KeyDigest;
 use crate::store::models::{ApiKeyRow, RootKeyRow};
 use crate::store::{DbConnection, StoreError};
@@ -37,6 +37,10 @@ pub enum Subject {
     /// A user's membership of the tenant.
     Member {
         user_id: UserId,
+    },
+    /// An invitation to join the tenant.
+    Invitation {
+        id: InvitationId,
     },
 }
 
@@ -62,6 +66,7 @@ impl Subject {
             Self::RootKey { id, .. } => ("root_key", id.as_str()),
             Self::Keyspace { id } => ("keyspace", id.as_str()),
             Self::Member { user_id } => ("user", user_id.as_str()),
+            Self::Invitation { id } => ("invitation", id.as_str()),
         }
     }
 }
@@ -176,6 +181,9 @@ impl Event {
             (Subject::Member { .. }, Change::Created) => "membership.create",
             (Subject::Member { .. }, Change::Removed) => "membership.delete",
             (Subject::Member { .. }, _) => "membership.update",
+            (Subject::Invitation { .. }, Change::Created) => "invitation.create",
+            (Subject::Invitation { .. }, Change::Removed) => "invitation.delete",
+            (Subject::Invitation { .. }, _) => "invitation.update",
         }
     }
 }
@@ -229,7 +237,9 @@ impl Subscriber for CacheEviction {
                     Subject::RootKey { digest, .. } => root_keys.extend(*digest),
                     // Nothing cached is read from them: keys copy a keyspace's defaults when
                     // made, and sessions check memberships in the store.
-                    Subject::Keyspace { .. } | Subject::Member { .. } => {}
+                    Subject::Keyspace { .. }
+                    | Subject::Member { .. }
+                    | Subject::Invitation { .. } => {}
                 }
             }
             if !keys.is_empty() {
@@ -312,6 +322,11 @@ mod tests {
         assert_eq!(action(member(), Change::Created), "membership.create");
         assert_eq!(action(member(), Change::Updated), "membership.update");
         assert_eq!(action(member(), Change::Removed), "membership.delete");
+        let invitation = || Subject::Invitation {
+            id: InvitationId::from_trusted("i".into()),
+        };
+        assert_eq!(action(invitation(), Change::Created), "invitation.create");
+        assert_eq!(action(invitation(), Change::Removed), "invitation.delete");
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub enum ManageError {
     /// The request is well formed but refused, for a reason with its own stable code.
     #[error("{message}")]
     Refused { code: ErrorCode, message: String },
+    /// Too many attempts: the caller may try again after `retry_after` seconds.
+    #[error("too many attempts; retry in {retry_after} s")]
+    Throttled { retry_after: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A broken invariant (say, a malformed stored value): never the caller's fault.

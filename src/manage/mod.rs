@@ -2,11 +2,14 @@
 //! command (see `domain::commands`), checks what needs the store, works inside one transaction
 //! that records its audit event and its after-commit event, and dispatches that after commit.
 
+pub mod accounts;
 pub mod audit;
 mod error;
+pub mod invitations;
 pub mod keys;
 pub mod keyspaces;
 pub mod leaks;
+pub mod members;
 pub mod root_keys;
 pub mod tenants;
 

@@ -1,37 +1,49 @@
 //! The services without an HTTP server: a real SQLite file, the app's clock moved by hand, and
-//! a subscriber that writes down what the dispatcher hands it.
+//! a subscriber that writes down what the dispatcher hands it. One world for every service;
+//! the tests of a service that need more than a few lines have a file in `tests/`.
 
-use std::sync::{Arc, Mutex};
+mod accounts;
+mod invitations;
+mod leaks;
+mod members;
+
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
+use secrecy::SecretString;
+
+use super::accounts::Credentials;
 use super::{Context, ManageError};
 use crate::audit::AuditContext;
+use crate::auth::password::PasswordWorkers;
+use crate::auth::session::{self, SESSION_PURPOSE, SessionKeys, SessionToken, SignedIn};
+use crate::auth::sign_in_throttle::SignInThrottle;
 use crate::domain::commands::{Expiry, KeyChanges, KeyspaceChanges, NewKey, NewKeyspace};
 use crate::domain::error_code::ErrorCode;
-use crate::domain::ids::{KeyId, KeyspaceId, TenantId};
+use crate::domain::ids::{KeyId, KeyspaceId, TenantId, UserId};
 use crate::domain::inputs::{IpAllowlist, Meta};
 use crate::domain::key::{KeyHasher, KeyPrefix};
 use crate::domain::key_status::KeyStatus;
+use crate::domain::role::Role;
 use crate::domain::scope::Scopes;
 use crate::domain::secrets::MasterKey;
 use crate::domain::time::Clock;
-use crate::events::{Dispatcher, Event, Subscriber};
+use crate::events::{Dispatcher, Event, Subject, Subscriber};
 use crate::manage::{PageRequest, keys, keyspaces};
-use crate::store::models::Tenant;
+use crate::store::models::{Membership, Tenant};
 use crate::store::url::DatabaseUrl;
-use crate::store::{Store, audit_events, tenants};
+use crate::store::{Store, audit_events, memberships, tenants, users};
 
-/// Every event handed over after a commit, as its audit action.
+/// Every event handed over after a commit.
 #[derive(Default)]
-struct Seen(Mutex<Vec<String>>);
+struct Seen(Mutex<Vec<Event>>);
 
 impl Subscriber for Seen {
     fn after_commit<'a>(&'a self, events: &'a [Event]) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let mut seen = self.0.lock().unwrap();
-            seen.extend(events.iter().map(|e| e.action().to_owned()));
+            self.0.lock().unwrap().extend_from_slice(events);
         })
     }
 }
@@ -42,8 +54,13 @@ struct World {
     events: Dispatcher,
     clock: Clock,
     seen: Arc<Seen>,
+    /// The tenant `acme`, made with the world.
     tenant: TenantId,
     audit: AuditContext,
+    keys: SessionKeys,
+    /// Made on first use: it computes a password hash.
+    passwords: OnceLock<PasswordWorkers>,
+    throttle: SignInThrottle,
     _dir: tempfile::TempDir,
 }
 
@@ -54,27 +71,34 @@ impl World {
         store.migrate().unwrap();
         let secrets = MasterKey::from_bytes(vec![7; 32]).unwrap().derive();
         let seen = Arc::new(Seen::default());
-        let tenant = TenantId::new();
-        let clock = Clock::system();
-        tenants::insert(
-            &mut store.conn().unwrap(),
-            &Tenant {
-                id: tenant.as_str().to_owned(),
-                name: "acme".into(),
-                created_at: clock.now(),
-            },
-        )
-        .unwrap();
-        Self {
+        let keys = SessionKeys::new(&secrets);
+        let mut world = Self {
             hasher: KeyHasher::new(&secrets, &[]),
             events: Dispatcher::new(vec![seen.clone()]),
             store,
-            clock,
+            clock: Clock::system(),
             seen,
-            tenant,
+            tenant: TenantId::new(),
             audit: AuditContext::cli(),
+            throttle: SignInThrottle::with_redis(None, keys.clone()),
+            keys,
+            passwords: OnceLock::new(),
             _dir: dir,
-        }
+        };
+        world.tenant = world.add_tenant("acme");
+        world
+    }
+
+    /// Another tenant, without members or keyspaces.
+    fn add_tenant(&self, name: &str) -> TenantId {
+        let tenant = TenantId::new();
+        let row = Tenant {
+            id: tenant.as_str().to_owned(),
+            name: name.to_owned(),
+            created_at: self.clock.now(),
+        };
+        tenants::insert(&mut self.store.conn().unwrap(), &row).unwrap();
+        tenant
     }
 
     fn cx(&self) -> Context<'_> {
@@ -86,13 +110,67 @@ impl World {
         }
     }
 
-    /// What the dispatcher handed over since the last call.
+    fn credentials(&self) -> Credentials<'_> {
+        Credentials {
+            keys: &self.keys,
+            passwords: self.passwords.get_or_init(|| PasswordWorkers::new(1)),
+            throttle: &self.throttle,
+        }
+    }
+
+    /// What the dispatcher handed over since the last call, as audit actions.
     fn dispatched(&self) -> Vec<String> {
-        std::mem::take(&mut *self.seen.0.lock().unwrap())
+        let seen = std::mem::take(&mut *self.seen.0.lock().unwrap());
+        seen.iter().map(|e| e.action().to_owned()).collect()
+    }
+
+    /// The events about keys the dispatcher handed over since the last call, as
+    /// `<action> <key id>`; the others are dropped.
+    fn dispatched_keys(&self) -> Vec<String> {
+        let seen = std::mem::take(&mut *self.seen.0.lock().unwrap());
+        seen.iter()
+            .filter_map(|e| match &e.subject {
+                Subject::Key { id, .. } => Some(format!("{} {id}", e.action())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A new session for `user_id`, working in `tenant`.
+    fn start_session(&self, user_id: &str, tenant: Option<&TenantId>) -> SessionToken {
+        let conn = &mut self.store.conn().unwrap();
+        session::start(conn, &self.keys, user_id, tenant, self.clock.now()).unwrap()
+    }
+
+    /// The live session a cookie with `token` stands for.
+    fn session(&self, token: &SessionToken) -> Option<SignedIn> {
+        let digest = self.keys.digest(SESSION_PURPOSE, token);
+        let conn = &mut self.store.conn().unwrap();
+        session::resolve(conn, &digest, self.clock.now()).unwrap()
+    }
+
+    /// A user with `email` in the world's tenant, with `role`, made straight in the store.
+    fn member(&self, email: &str, role: Role) -> UserId {
+        let conn = &mut self.store.conn().unwrap();
+        let at = self.clock.now();
+        let id = users::create(conn, email, "not a password hash".into(), at).unwrap();
+        let membership = Membership {
+            tenant_id: self.tenant.as_str().to_owned(),
+            user_id: id.clone(),
+            role: role.as_str().to_owned(),
+            created_at: at,
+        };
+        memberships::insert(conn, &membership).unwrap();
+        UserId::from_trusted(id)
     }
 
     async fn audited(&self) -> Vec<String> {
-        let tenant = self.tenant.clone();
+        self.audited_in(&self.tenant).await
+    }
+
+    /// What the audit log of `tenant` holds, oldest first, as actions.
+    async fn audited_in(&self, tenant: &TenantId) -> Vec<String> {
+        let tenant = tenant.clone();
         let filter = audit_events::AuditFilter::default();
         let rows = self
             .store
@@ -106,6 +184,29 @@ impl World {
         let cx = self.cx();
         let view = keyspaces::create(&cx, &self.audit, &self.tenant, plain_keyspace());
         KeyspaceId::from_trusted(view.await.unwrap().id)
+    }
+
+    /// A keyspace `<prefix>_live` in `tenant` with one live key: the key's id and its value.
+    async fn live_key(&self, tenant: &TenantId, prefix: &str) -> (String, SecretString) {
+        let keyspace = NewKeyspace {
+            prefix: KeyPrefix::parse(&format!("{prefix}_live")).unwrap(),
+            token_exchange_enabled: false,
+            ..plain_keyspace()
+        };
+        let cx = self.cx();
+        let keyspace = keyspaces::create(&cx, &self.audit, tenant, keyspace)
+            .await
+            .unwrap();
+        let mut new = new_key(&KeyspaceId::from_trusted(keyspace.id));
+        new.name = Some("ci".into());
+        let created = keys::create(&cx, &self.audit, tenant, new, None)
+            .await
+            .unwrap();
+        let key = created
+            .key
+            .expect("a key made without idempotency has its value");
+        let value = SecretString::from(key.expose_secret().to_owned());
+        (created.view.id, value)
     }
 }
 

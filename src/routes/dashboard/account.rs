@@ -12,11 +12,11 @@ use super::{Dashboard, PageError, render, see_other};
 use crate::audit::Actor;
 use crate::auth::password::{Password, PasswordError};
 use crate::auth::session;
-use crate::domain::account::{parse_email, parse_tenant_name};
-use crate::domain::ids::TenantId;
-use crate::events::Event;
+use crate::domain::account::{Email, TenantName};
+use crate::domain::error_code::ErrorCode;
+use crate::manage::ManageError;
+use crate::manage::accounts::{self, SignIn, SignUp};
 use crate::routes::state::AppState;
-use crate::store::{StoreError, memberships, sessions, tenants, users};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
@@ -37,11 +37,7 @@ struct HomePage {
 }
 
 async fn home(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let tenant = member.tenant_id().clone();
-    let members = state
-        .store
-        .run(move |conn| memberships::list_for_tenant(conn, &tenant))
-        .await?;
+    let members = crate::manage::members::list(&state.manage(), member.tenant_id()).await?;
     let keyspaces = super::keyspaces::all(&state, member.tenant_id()).await?;
     Ok(render(
         StatusCode::OK,
@@ -85,24 +81,6 @@ pub struct SignUpForm {
     tenant: String,
 }
 
-/// Why sign-up could not go through, beyond plain validation.
-enum SignUpError {
-    Taken(&'static str, &'static str),
-    Store(StoreError),
-}
-
-impl From<StoreError> for SignUpError {
-    fn from(err: StoreError) -> Self {
-        Self::Store(err)
-    }
-}
-
-impl From<diesel::result::Error> for SignUpError {
-    fn from(err: diesel::result::Error) -> Self {
-        Self::Store(err.into())
-    }
-}
-
 /// Creates user, tenant and owner membership (with audit events) in one transaction, then
 /// signs the new owner in.
 async fn sign_up(
@@ -117,7 +95,7 @@ async fn sign_up(
     shown
         .keep("email", &form.email)
         .keep("tenant", &form.tenant);
-    let email = parse_email(&form.email);
+    let email = Email::parse(&form.email);
     if email.is_none() {
         shown.error("email", "Enter an e-mail address, like you@example.com.");
     }
@@ -128,7 +106,7 @@ async fn sign_up(
             None
         }
     };
-    let tenant_name = parse_tenant_name(&form.tenant);
+    let tenant_name = TenantName::parse(&form.tenant);
     if tenant_name.is_none() {
         shown.error("tenant", "Enter a name of 1 to 100 characters.");
     }
@@ -138,61 +116,25 @@ async fn sign_up(
         return Ok(sign_up_again(&visit, shown));
     };
 
-    let password_hash = dashboard.passwords.hash(password).await?;
-    let keys = dashboard.keys.clone();
-    // The actor is the user about to be created; filled in once their id exists.
-    let mut audit = crate::routes::audit_context(&req, Actor::Cli);
-    let at = state.clock.now();
-    let created = state
-        .store
-        .transaction(
-            move |conn| -> Result<(session::SessionToken, Event), SignUpError> {
-                if tenants::find_by_name(conn, &tenant_name)?.is_some() {
-                    return Err(SignUpError::Taken(
-                        "tenant",
-                        "A tenant with this name already exists. Choose another name.",
-                    ));
-                }
-                if users::find_by_email(conn, &email)?.is_some() {
-                    return Err(SignUpError::Taken(
-                        "email",
-                        "An account with this e-mail address already exists. Sign in instead.",
-                    ));
-                }
-                let user_id = users::create(conn, &email, password_hash, at)?;
-                audit.actor =
-                    Actor::User(crate::domain::ids::UserId::from_trusted(user_id.clone()));
-                let (tenant_id, joined) = crate::manage::tenants::create_with_owner(
-                    conn,
-                    &audit,
-                    &tenant_name,
-                    &user_id,
-                    &email,
-                    at,
-                )?;
-                let token = session::start(conn, &keys, &user_id, Some(&tenant_id), at)?;
-                Ok((token, joined))
-            },
-        )
-        .await;
-    match created {
-        Ok((token, joined)) => {
-            state.events.dispatch(&[joined]).await;
-            Ok(signed_in_response(&dashboard, token, "/"))
-        }
-        Err(SignUpError::Taken(field, message)) => {
+    // The actor is the user about to be created; the service names them once their id exists.
+    let audit = crate::routes::audit_context(&req, Actor::Cli);
+    let new = SignUp {
+        email,
+        password,
+        tenant: tenant_name,
+    };
+    match accounts::sign_up(&state.manage(), dashboard.credentials(), &audit, new).await {
+        Ok(signed_up) => Ok(signed_in_response(&dashboard, signed_up.session, "/")),
+        Err(ManageError::Refused { code, message }) => {
+            let field = if code == ErrorCode::EmailTaken {
+                "email"
+            } else {
+                "tenant"
+            };
             shown.error(field, message);
             Ok(sign_up_again(&visit, shown))
         }
-        // Two sign-ups racing for the same name: the unique index decides, calmly.
-        Err(SignUpError::Store(err)) if err.is_unique_violation() => {
-            shown.error(
-                "tenant",
-                "A tenant with this name already exists. Choose another name.",
-            );
-            Ok(sign_up_again(&visit, shown))
-        }
-        Err(SignUpError::Store(err)) => Err(err.into()),
+        Err(err) => Err(err.into()),
     }
 }
 
@@ -277,7 +219,6 @@ async fn sign_in(
     let next = safe_next(form.next.as_deref());
     let mut shown = FormState::new();
     shown.keep("email", &form.email);
-    let account = parse_email(&form.email).unwrap_or_else(|| form.email.trim().to_lowercase());
     let address = crate::routes::client_addr::of(&req)
         .map(|ip| ip.to_string())
         .unwrap_or_default();
@@ -293,53 +234,30 @@ async fn sign_in(
         )
     };
 
-    // Counted now, before the password is checked: parallel guesses get no extra tries.
-    if let Err(wait) = dashboard.throttle.attempt(&account, &address).await {
-        shown.summary = Some(format!("Too many attempts; try again in {wait} s."));
-        let mut response = again(shown, StatusCode::TOO_MANY_REQUESTS);
-        if let Ok(value) = wait.to_string().parse() {
-            response
-                .headers_mut()
-                .insert(actix_web::http::header::RETRY_AFTER, value);
-        }
-        return Ok(response);
-    }
-
-    let lookup = account.clone();
-    let user = state
-        .store
-        .run(move |conn| users::find_by_email(conn, &lookup))
-        .await?;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let matched = dashboard
-        .passwords
-        .verify(Password::candidate(form.password), stored)
-        .await?;
-    let Some(user) = user.filter(|_| matched) else {
-        shown.summary =
-            Some("That e-mail address and password do not match an account.".to_owned());
-        return Ok(again(shown, StatusCode::UNAUTHORIZED));
+    let attempt = SignIn {
+        email: &form.email,
+        password: Password::candidate(form.password),
+        address: &address,
+        replacing: visit.signed_in.as_ref().map(|s| s.digest.clone()),
     };
-    dashboard.throttle.succeeded(&account, &address).await;
-
-    let keys = dashboard.keys.clone();
-    let previous = visit.signed_in.map(|s| s.digest);
-    let at = state.clock.now();
-    let token = state
-        .store
-        .transaction(move |conn| -> Result<_, StoreError> {
-            if let Some(previous) = previous {
-                sessions::delete(conn, &previous)?;
+    match accounts::sign_in(&state.manage(), dashboard.credentials(), attempt).await {
+        Ok(token) => Ok(signed_in_response(&dashboard, token, &next)),
+        Err(ManageError::Throttled { retry_after }) => {
+            shown.summary = Some(format!("Too many attempts; try again in {retry_after} s."));
+            let mut response = again(shown, StatusCode::TOO_MANY_REQUESTS);
+            if let Ok(value) = retry_after.to_string().parse() {
+                response
+                    .headers_mut()
+                    .insert(actix_web::http::header::RETRY_AFTER, value);
             }
-            sessions::delete_expired(conn, at)?;
-            let tenant = memberships::list_for_user(conn, &user.id)?
-                .into_iter()
-                .next()
-                .map(|(_, t)| TenantId::from_trusted(t.id));
-            session::start(conn, &keys, &user.id, tenant.as_ref(), at)
-        })
-        .await?;
-    Ok(signed_in_response(&dashboard, token, &next))
+            Ok(response)
+        }
+        Err(ManageError::Refused { message, .. }) => {
+            shown.summary = Some(message);
+            Ok(again(shown, StatusCode::UNAUTHORIZED))
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// Ends the session on the server and in the browser.
@@ -349,10 +267,7 @@ async fn sign_out(
     dashboard: web::Data<Dashboard>,
 ) -> Result<HttpResponse, PageError> {
     if let Some(signed_in) = visit.signed_in {
-        state
-            .store
-            .run(move |conn| sessions::delete(conn, &signed_in.digest))
-            .await?;
+        accounts::sign_out(&state.manage(), signed_in.digest).await?;
     }
     let mut response = see_other("/sign-in?notice=signed_out");
     let _ = response.add_cookie(&dashboard.removal(dashboard.session_cookie_name()));

@@ -84,13 +84,10 @@ async fn list(
         },
         Err(err) => return Err(err.into()),
     };
-    let tenant = member.tenant_id().clone();
-    let emails = state
-        .store
-        .run(move |conn| crate::store::memberships::list_for_tenant(conn, &tenant))
+    let emails = crate::manage::members::list(&state.manage(), member.tenant_id())
         .await?
         .into_iter()
-        .map(|(m, email)| (m.user_id, email))
+        .map(|m| (m.user_id.into_string(), m.email))
         .collect();
     let next_page = found.next_cursor.map(|cursor| {
         format!(

@@ -4,24 +4,18 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use chrono::TimeDelta;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::context::{Layout, Member, Notice, Permission, can};
 use super::forms::FormState;
 use super::{Dashboard, PageError, render, see_other};
-use crate::auth::session::{INVITE_PURPOSE, SessionToken};
-use crate::domain::account::parse_email;
-use crate::domain::ids::{TenantId, new_id};
+use crate::domain::account::Email;
+use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::{InvitationId, UserId};
 use crate::domain::role::{Action, Role};
-use crate::events::{Change, Event, Subject};
+use crate::manage::invitations::{self, NewInvitation};
+use crate::manage::{ManageError, members};
 use crate::routes::state::AppState;
-use crate::store::models::InvitationRow;
-use crate::store::{StoreError, invitations, memberships, sessions, tenants};
-
-/// How long an invite link stays valid.
-pub const INVITATION_LIFETIME: TimeDelta = TimeDelta::days(7);
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/members", web::get().to(list))
@@ -95,41 +89,27 @@ async fn members_page<P: Permission>(
     notice: Option<&'static str>,
     problem: Option<String>,
 ) -> Result<MembersPage, PageError> {
-    let tenant = member.tenant_id().clone();
-    let at = state.clock.now();
-    let (rows, pending) = state
-        .store
-        .run(move |conn| -> Result<_, StoreError> {
-            Ok((
-                memberships::list_for_tenant(conn, &tenant)?,
-                invitations::list_pending(conn, &tenant, at)?,
-            ))
-        })
-        .await?;
     let role = member.role();
-    let members = rows
+    let members = members::list(&state.manage(), member.tenant_id())
+        .await?
         .into_iter()
-        .filter_map(|(m, email)| {
-            let target = Role::parse(&m.role)?;
-            Some(MemberRow {
-                is_you: m.user_id == member.user_id(),
-                manageable: role.may_manage(target),
-                user_id: m.user_id,
-                email,
-                role: target,
-                joined: m.created_at.format("%Y-%m-%d").to_string(),
-            })
+        .map(|m| MemberRow {
+            is_you: m.user_id.as_str() == member.user_id(),
+            manageable: role.may_manage(m.role),
+            user_id: m.user_id.into_string(),
+            email: m.email,
+            role: m.role,
+            joined: m.joined_at.format("%Y-%m-%d").to_string(),
         })
         .collect();
-    let invitations = pending
+    let invitations = invitations::pending(&state.manage(), member.tenant_id())
+        .await?
         .into_iter()
-        .filter_map(|i| {
-            Some(InvitationView {
-                role: Role::parse(&i.role)?,
-                id: i.id,
-                email: i.email,
-                expires: i.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-            })
+        .map(|i| InvitationView {
+            id: i.id.into_string(),
+            email: i.email,
+            role: i.role,
+            expires: i.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
         })
         .collect();
     let (invite_link, invited_email) = match invite {
@@ -161,23 +141,6 @@ pub struct InviteForm {
     role: String,
 }
 
-enum InviteError {
-    AlreadyMember,
-    Store(StoreError),
-}
-
-impl From<StoreError> for InviteError {
-    fn from(err: StoreError) -> Self {
-        Self::Store(err)
-    }
-}
-
-impl From<diesel::result::Error> for InviteError {
-    fn from(err: diesel::result::Error) -> Self {
-        Self::Store(err.into())
-    }
-}
-
 /// Creates an invitation and shows its link once; only the link's digest is stored.
 async fn invite(
     member: Member<can::ManageMembers>,
@@ -187,7 +150,7 @@ async fn invite(
 ) -> Result<HttpResponse, PageError> {
     let mut shown = FormState::new();
     shown.keep("email", &form.email).keep("role", &form.role);
-    let email = parse_email(&form.email);
+    let email = Email::parse(&form.email);
     if email.is_none() {
         shown.error("email", "Enter an e-mail address, like dev@example.com.");
     }
@@ -206,138 +169,58 @@ async fn invite(
         return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
 
-    let token = SessionToken::generate();
-    let digest = dashboard.keys.digest(INVITE_PURPOSE, &token);
-    let tenant = member.tenant_id().clone();
-    let invited_by = member.user_id().to_owned();
-    let audit = member.audit.clone();
-    let invited = email.clone();
-    let at = state.clock.now();
-    let created = state
-        .store
-        .transaction(move |conn| -> Result<(), InviteError> {
-            let already = memberships::list_for_tenant(conn, &tenant)?
-                .into_iter()
-                .any(|(_, e)| e == invited);
-            if already {
-                return Err(InviteError::AlreadyMember);
-            }
-            invitations::delete_pending_for_email(conn, &tenant, &invited)?;
-            let row = InvitationRow {
-                id: new_id(),
-                tenant_id: tenant.as_str().to_owned(),
-                email: invited.clone(),
-                role: role.as_str().to_owned(),
-                token_digest: digest,
-                invited_by,
-                created_at: at,
-                expires_at: at + INVITATION_LIFETIME,
-                accepted_at: None,
-            };
-            invitations::insert(conn, &row)?;
-            audit.record(
-                conn,
-                &tenant,
-                "invitation.create",
-                ("invitation", &row.id),
-                json!({ "email": invited, "role": role.as_str() }),
-            )?;
-            Ok(())
-        })
-        .await;
-    match created {
-        Ok(()) => {
-            let link = format!("{}/invitations/{}", dashboard.public_url, token.expose());
-            let page = members_page(
-                &member,
-                &state,
-                FormState::new(),
-                Some((link, email)),
-                None,
-                None,
-            )
-            .await?;
+    let new = NewInvitation {
+        email: email.clone(),
+        role,
+        invited_by: UserId::from_trusted(member.user_id().to_owned()),
+    };
+    let (cx, audit, tenant) = (state.manage(), &member.audit, member.tenant_id());
+    match invitations::invite(&cx, &dashboard.keys, audit, tenant, member.role(), new).await {
+        Ok(invited) => {
+            let token = invited.token.expose();
+            let link = format!("{}/invitations/{token}", dashboard.public_url);
+            let invite = Some((link, email.to_string()));
+            let page = members_page(&member, &state, FormState::new(), invite, None, None).await?;
             Ok(render(StatusCode::OK, &page))
         }
-        Err(InviteError::AlreadyMember) => {
-            shown.error("email", "This person is already a member of this tenant.");
+        Err(err) => {
+            match err {
+                ManageError::Refused {
+                    code: ErrorCode::AlreadyMember,
+                    message,
+                } => shown.error("email", message),
+                ManageError::Forbidden(message) => shown.error("role", message),
+                err => return Err(err.into()),
+            };
             let page = members_page(&member, &state, shown, None, None, None).await?;
             Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }
-        Err(InviteError::Store(err)) => Err(err.into()),
     }
 }
 
-/// Why a change to a membership was refused.
-enum ChangeError {
-    NotFound,
-    NotAllowed(&'static str),
-    LastOwner(&'static str),
-    Store(StoreError),
-}
-
-impl From<StoreError> for ChangeError {
-    fn from(err: StoreError) -> Self {
-        Self::Store(err)
-    }
-}
-
-impl From<diesel::result::Error> for ChangeError {
-    fn from(err: diesel::result::Error) -> Self {
-        Self::Store(err.into())
-    }
-}
-
+/// Shows the members page again with why a change was refused.
 async fn refused(
     member: &Member<can::ManageMembers>,
     state: &AppState,
-    err: ChangeError,
+    err: ManageError,
 ) -> Result<HttpResponse, PageError> {
     let (status, message) = match err {
-        ChangeError::NotFound => return Err(PageError::NotFound),
-        ChangeError::Store(err) => return Err(err.into()),
-        ChangeError::NotAllowed(message) => (StatusCode::FORBIDDEN, message),
-        ChangeError::LastOwner(message) => (StatusCode::CONFLICT, message),
+        ManageError::NotFound(_) => return Err(PageError::NotFound),
+        ManageError::Forbidden(message) => (StatusCode::FORBIDDEN, message),
+        ManageError::Refused { message, .. } => (StatusCode::CONFLICT, message),
+        err => return Err(err.into()),
     };
-    let page = members_page(
-        member,
-        state,
-        FormState::new(),
-        None,
-        None,
-        Some(message.to_owned()),
-    )
-    .await?;
-    Ok(render(status, &page))
+    problem(member, state, status, message).await
 }
 
-/// Checks, under the tenant's lock, that `actor` may change `user_id` (and that an owner
-/// leaving the owner role is not the last one); returns the member's current role.
-fn lock_target(
-    conn: &mut crate::store::DbConnection,
-    tenant: &TenantId,
-    actor: Role,
-    user_id: &str,
-    losing_owner: impl Fn(Role) -> bool,
-) -> Result<Role, ChangeError> {
-    tenants::lock(conn, tenant)?;
-    let current = memberships::find(conn, tenant, user_id)?
-        .and_then(|m| Role::parse(&m.role))
-        .ok_or(ChangeError::NotFound)?;
-    if !actor.may_manage(current) {
-        return Err(ChangeError::NotAllowed(
-            "Only owners can change or remove an owner.",
-        ));
-    }
-    if current == Role::Owner
-        && losing_owner(current)
-        && memberships::count_owners(conn, tenant)? <= 1
-    {
-        return Err(ChangeError::LastOwner(
-            "A tenant needs at least one owner. Make someone else an owner first.",
-        ));
-    }
-    Ok(current)
+async fn problem(
+    member: &Member<can::ManageMembers>,
+    state: &AppState,
+    status: StatusCode,
+    message: String,
+) -> Result<HttpResponse, PageError> {
+    let page = members_page(member, state, FormState::new(), None, None, Some(message)).await?;
+    Ok(render(status, &page))
 }
 
 #[derive(Deserialize)]
@@ -352,42 +235,14 @@ async fn change_role(
     path: web::Path<String>,
     form: web::Form<RoleForm>,
 ) -> Result<HttpResponse, PageError> {
-    let user_id = path.into_inner();
-    let Some(new_role) = Role::parse(&form.role) else {
-        return refused(&member, &state, ChangeError::NotAllowed("Choose a role.")).await;
+    let Some(role) = Role::parse(&form.role) else {
+        let choose = "Choose a role.".to_owned();
+        return problem(&member, &state, StatusCode::FORBIDDEN, choose).await;
     };
-    let actor = member.role();
-    if !actor.may_manage(new_role) {
-        return refused(
-            &member,
-            &state,
-            ChangeError::NotAllowed("Only owners can make someone an owner."),
-        )
-        .await;
-    }
-    let tenant = member.tenant_id().clone();
-    let audit = member.audit.clone();
-    let changed = state
-        .store
-        .transaction(move |conn| -> Result<Option<Event>, ChangeError> {
-            let current = lock_target(conn, &tenant, actor, &user_id, |_| new_role != Role::Owner)?;
-            if current == new_role {
-                return Ok(None);
-            }
-            memberships::set_role(conn, &tenant, &user_id, new_role.as_str())?;
-            let fields = json!({ "role": { "from": current.as_str(), "to": new_role.as_str() } });
-            let subject = Subject::Member {
-                user_id: crate::domain::ids::UserId::from_trusted(user_id),
-            };
-            let event = Event::record(conn, &audit, &tenant, subject, Change::Updated, fields)?;
-            Ok(Some(event))
-        })
-        .await;
-    match changed {
-        Ok(event) => {
-            state.events.dispatch(event.as_slice()).await;
-            Ok(see_other("/members?notice=role_changed"))
-        }
+    let user = UserId::parse(&path).ok_or(PageError::NotFound)?;
+    let (cx, audit, tenant) = (state.manage(), &member.audit, member.tenant_id());
+    match members::change_role(&cx, audit, tenant, member.role(), &user, role).await {
+        Ok(()) => Ok(see_other("/members?notice=role_changed")),
         Err(err) => refused(&member, &state, err).await,
     }
 }
@@ -398,37 +253,11 @@ async fn remove(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let user_id = path.into_inner();
-    let tenant = member.tenant_id().clone();
-    let audit = member.audit.clone();
-    let actor = member.role();
-    let target = user_id.clone();
-    let removed = state
-        .store
-        .transaction(move |conn| -> Result<Event, ChangeError> {
-            let current = lock_target(conn, &tenant, actor, &target, |_| true)?;
-            memberships::delete(conn, &tenant, &target)?;
-            let ended = sessions::delete_in_tenant(conn, &tenant, &target)?;
-            let fields = json!({ "role": current.as_str(), "sessions_ended": ended });
-            let subject = Subject::Member {
-                user_id: crate::domain::ids::UserId::from_trusted(target),
-            };
-            Ok(Event::record(
-                conn,
-                &audit,
-                &tenant,
-                subject,
-                Change::Removed,
-                fields,
-            )?)
-        })
-        .await;
-    if let Ok(event) = &removed {
-        state.events.dispatch(std::slice::from_ref(event)).await;
-    }
-    match removed {
-        Ok(_) if user_id == member.user_id() => Ok(see_other("/")),
-        Ok(_) => Ok(see_other("/members?notice=removed")),
+    let user = UserId::parse(&path).ok_or(PageError::NotFound)?;
+    let (audit, tenant) = (&member.audit, member.tenant_id());
+    match members::remove(&state.manage(), audit, tenant, member.role(), &user).await {
+        Ok(()) if user.as_str() == member.user_id() => Ok(see_other("/")),
+        Ok(()) => Ok(see_other("/members?notice=removed")),
         Err(err) => refused(&member, &state, err).await,
     }
 }
@@ -438,31 +267,9 @@ async fn revoke_invitation(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let id = path.into_inner();
-    let tenant = member.tenant_id().clone();
-    let audit = member.audit.clone();
-    let actor = member.role();
-    let withdrawn = state
-        .store
-        .transaction(move |conn| -> Result<(), ChangeError> {
-            let found =
-                invitations::delete_pending(conn, &tenant, &id)?.ok_or(ChangeError::NotFound)?;
-            if !Role::parse(&found.role).is_some_and(|r| actor.may_manage(r)) {
-                return Err(ChangeError::NotAllowed(
-                    "Only owners can withdraw an invitation to become owner.",
-                ));
-            }
-            audit.record(
-                conn,
-                &tenant,
-                "invitation.delete",
-                ("invitation", &id),
-                json!({ "email": found.email, "role": found.role }),
-            )?;
-            Ok(())
-        })
-        .await;
-    match withdrawn {
+    let id = InvitationId::parse(&path).ok_or(PageError::NotFound)?;
+    let (cx, audit, tenant) = (state.manage(), &member.audit, member.tenant_id());
+    match invitations::withdraw(&cx, audit, tenant, member.role(), &id).await {
         Ok(()) => Ok(see_other("/members?notice=invitation_revoked")),
         Err(err) => refused(&member, &state, err).await,
     }

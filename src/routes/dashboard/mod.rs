@@ -54,6 +54,15 @@ impl Dashboard {
         }
     }
 
+    /// What the account and invitation services work with.
+    pub fn credentials(&self) -> crate::manage::accounts::Credentials<'_> {
+        crate::manage::accounts::Credentials {
+            keys: &self.keys,
+            passwords: &self.passwords,
+            throttle: &self.throttle,
+        }
+    }
+
     pub fn session_cookie_name(&self) -> &'static str {
         if self.https {
             "__Host-latchkey_session"

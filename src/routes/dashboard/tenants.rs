@@ -5,8 +5,9 @@ use serde::Deserialize;
 
 use super::context::Member;
 use super::{PageError, see_other};
+use crate::domain::ids::TenantId;
+use crate::manage::{ManageError, accounts};
 use crate::routes::state::AppState;
-use crate::store::sessions;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/tenants/switch", web::post().to(switch));
@@ -23,17 +24,10 @@ async fn switch(
     state: web::Data<AppState>,
     form: web::Form<SwitchForm>,
 ) -> Result<HttpResponse, PageError> {
-    let target = member
-        .session
-        .tenants
-        .iter()
-        .find(|t| t.id.as_str() == form.tenant_id)
-        .map(|t| t.id.clone())
-        .ok_or(PageError::NotFound)?;
-    let digest = member.session.digest.clone();
-    state
-        .store
-        .run(move |conn| sessions::set_tenant(conn, &digest, &target))
-        .await?;
-    Ok(see_other("/"))
+    let target = TenantId::parse(&form.tenant_id).ok_or(PageError::NotFound)?;
+    match accounts::switch_tenant(&state.manage(), &member.session, &target).await {
+        Ok(()) => Ok(see_other("/")),
+        Err(ManageError::NotFound(_)) => Err(PageError::NotFound),
+        Err(err) => Err(err.into()),
+    }
 }
