@@ -19,6 +19,7 @@ mod health;
 mod isolation;
 mod keys;
 mod keyspaces;
+mod l2;
 mod migrations;
 mod nodes;
 mod oauth;
