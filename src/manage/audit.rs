@@ -1,31 +1,16 @@
 //! Reading the audit log: filtered, newest first, in pages or as an export.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{Page, PageRequest, parse_filter};
+use super::{Page, PageRequest};
 use crate::domain::ids::TenantId;
 use crate::domain::time::utc;
 use crate::manage::{Context, ManageError};
 use crate::store::audit_events::{self, AuditFilter};
 use crate::store::models::AuditEventRow;
-
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    pub action: Option<String>,
-    pub actor: Option<String>,
-    pub target: Option<String>,
-    pub since: Option<DateTime<Utc>>,
-    pub until: Option<DateTime<Utc>>,
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
-    /// `ndjson` streams every matching event, one JSON object per line.
-    pub format: Option<String>,
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEventView {
@@ -80,25 +65,12 @@ impl From<AuditEventRow> for AuditEventView {
     }
 }
 
-impl AuditQuery {
-    pub fn filter(&self) -> Result<AuditFilter, ManageError> {
-        Ok(AuditFilter {
-            action: parse_filter("action", self.action.clone())?,
-            actor_id: parse_filter("actor", self.actor.clone())?,
-            target_id: parse_filter("target", self.target.clone())?,
-            since: self.since.map(|t| t.naive_utc()),
-            until: self.until.map(|t| t.naive_utc()),
-        })
-    }
-}
-
 pub async fn list(
     cx: &Context<'_>,
     tenant: &TenantId,
-    query: &AuditQuery,
+    filter: AuditFilter,
+    page: PageRequest,
 ) -> Result<Page<AuditEventView>, ManageError> {
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let filter = query.filter()?;
     let tenant = tenant.clone();
     let rows = {
         let page = page.clone();

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -29,20 +29,15 @@ const MAX_LOCATION_CHARS: usize = 2_048;
 /// Reason recorded on a key pasted into the dashboard without one.
 const REPORTED_IN_DASHBOARD: &str = "reported as leaked in the dashboard";
 
-/// One found token, as GitHub's secret scanning sends it.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct LeakReport {
-    /// The secret found.
-    #[schema(value_type = String)]
+/// One token a secret scanner found, and where.
+#[derive(Debug)]
+pub struct LeakedToken {
     pub token: SecretString,
     /// The token type the scanner matched (its pattern's name).
-    #[serde(rename = "type", default)]
     pub token_type: String,
     /// Where it was found.
-    #[serde(default)]
     pub url: Option<String>,
     /// What kind of place (`content`, `commit`, `issue`, ...).
-    #[serde(default)]
     pub source: Option<String>,
 }
 
@@ -71,7 +66,7 @@ fn clip(value: Option<&str>) -> Option<String> {
 pub async fn intake(
     cx: &Context<'_>,
     audit: &AuditContext,
-    reports: Vec<LeakReport>,
+    reports: Vec<LeakedToken>,
 ) -> Result<Vec<LeakFeedback>, ManageError> {
     if reports.len() > MAX_REPORTED {
         return Err(ManageError::refused(
@@ -242,7 +237,8 @@ mod tests {
     use crate::domain::secrets::MasterKey;
     use crate::domain::time::Clock;
     use crate::events::{Dispatcher, Subscriber};
-    use crate::manage::audit::AuditQuery;
+    use crate::manage::PageRequest;
+    use crate::store::audit_events::AuditFilter;
     use crate::store::models::Tenant;
     use crate::store::url::DatabaseUrl;
     use crate::store::{Store, now, tenants};
@@ -354,11 +350,12 @@ mod tests {
         }
 
         async fn revocations_audited(&self, tenant: &TenantId, id: &str) -> usize {
-            let query = AuditQuery {
-                target: Some(id.to_owned()),
-                ..AuditQuery::default()
+            let filter = AuditFilter {
+                target_id: Some(id.to_owned()),
+                ..AuditFilter::default()
             };
-            let events = crate::manage::audit::list(&self.cx(), tenant, &query)
+            let page = PageRequest::parse(None, None).unwrap();
+            let events = crate::manage::audit::list(&self.cx(), tenant, filter, page)
                 .await
                 .unwrap();
             events

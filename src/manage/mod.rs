@@ -43,6 +43,16 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// The one page of a list that matches nothing.
+    pub fn empty() -> Self {
+        Self {
+            data: Vec::new(),
+            next_cursor: None,
+        }
+    }
+}
+
 /// A validated page request.
 #[derive(Clone, Debug)]
 pub struct PageRequest {
@@ -125,15 +135,6 @@ pub fn parse_filter(
 /// Parses a public id from a path; anything malformed is simply not found.
 pub fn parse_path_id(raw: &str, what: &'static str) -> Result<String, ManageError> {
     crate::domain::ids::parse_id(raw).ok_or(ManageError::NotFound(what))
-}
-
-/// For PATCH bodies: tells "absent" (`None`) from "explicitly null" (`Some(None)`).
-pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: serde::Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
 }
 
 #[cfg(test)]

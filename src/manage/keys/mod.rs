@@ -10,22 +10,22 @@ mod update;
 mod usage;
 
 pub use create::{CreatedKey, Idempotency, create};
-pub use read::{ListQuery, family, get, list};
+pub use read::{KeyListFilter, family, get, list};
 pub use revoke::{BulkRevoked, Revocation, revoke, revoke_bulk};
 pub use rotate::{MAX_GRACE_SECONDS, PreviousKey, RotatedKey, rotate};
 pub use update::update;
-pub use usage::{KeyUsage, UsageHour, UsageQuery, usage};
+pub use usage::{KeyUsage, UsageHour, UsagePeriod, usage};
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::audit::AuditContext;
 use crate::domain::commands::{Expiry, KeyChanges, MAX_BULK, NewKey, RevokeSelection};
 use crate::domain::error_code::ErrorCode;
-use crate::domain::ids::{TenantId, new_id};
+use crate::domain::ids::{KeyspaceId, TenantId, new_id};
 use crate::domain::inputs::{Credits, IpAllowlist, Meta, RateLimit, Refill, RefillInterval};
 use crate::domain::key::{KeyDigest, KeyPrefix, PlainKey};
 use crate::domain::key_status::KeyStatus;

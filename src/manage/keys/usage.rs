@@ -2,11 +2,9 @@
 
 use super::*;
 
-/// `?since=&until=` of a usage query (default: the last 24 hours, at most 31 days).
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct UsageQuery {
+/// The period of a usage report (default: the last 24 hours; at most 31 days).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UsagePeriod {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
 }
@@ -36,10 +34,10 @@ pub async fn usage(
     cx: &Context<'_>,
     tenant: &TenantId,
     id: String,
-    query: UsageQuery,
+    period: UsagePeriod,
 ) -> Result<KeyUsage, ManageError> {
-    let until = query.until.unwrap_or_else(|| cx.clock.now().and_utc());
-    let since = query.since.unwrap_or(until - TimeDelta::hours(24));
+    let until = period.until.unwrap_or_else(|| cx.clock.now().and_utc());
+    let since = period.since.unwrap_or(until - TimeDelta::hours(24));
     if since >= until {
         return Err(ManageError::invalid("since", "must be before until"));
     }

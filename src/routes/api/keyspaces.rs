@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::PageQuery;
+use super::{PageQuery, double_option};
 use crate::domain::commands::{
     Environment, ForField, Invalid, KeyspaceChanges, NewKeyspace, default_ttl, optional, patch,
 };
@@ -13,7 +13,7 @@ use crate::domain::key::KeyPrefix;
 use crate::domain::scope::Scopes;
 use crate::error::{ApiError, ProblemDoc};
 use crate::manage::keyspaces::{self, KeyspaceView};
-use crate::manage::{Page, PageRequest, double_option, parse_path_id};
+use crate::manage::{Page, PageRequest, parse_path_id};
 use crate::routes::extractor::{Authorized, KeyspacesCreate, KeyspacesRead, KeyspacesUpdate};
 use crate::routes::state::AppState;
 

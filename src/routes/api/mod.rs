@@ -37,6 +37,15 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
+/// For PATCH bodies: tells "absent" (`None`) from "explicitly null" (`Some(None)`).
+pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
 /// A JSON body that may be left out entirely. A request without a body gives `None`; a body that
 /// is sent must be valid, exactly as with `web::Json` (same limits and problem answers).
 /// (`Option<web::Json<T>>` would instead turn a malformed or oversized body into `None` and act on

@@ -11,14 +11,15 @@ use super::OptionalJson;
 use crate::domain::scope::Scope;
 use crate::error::{ApiError, ProblemDoc};
 mod body;
+mod query;
 
 pub use body::{BulkRevoke, CreateKey, UpdateKey};
+pub use query::{ListQuery, UsageQuery};
 
 use crate::domain::commands::{KeyChanges, NewKey};
 use crate::domain::error_code::ErrorCode;
 use crate::manage::keys::{
-    self, BulkRevoked, CreatedKey, Idempotency, KeyUsage, KeyView, ListQuery, RotatedKey,
-    UsageQuery,
+    self, BulkRevoked, CreatedKey, Idempotency, KeyUsage, KeyView, RotatedKey,
 };
 use crate::manage::{Page, parse_path_id};
 use crate::routes::extractor::{
@@ -104,8 +105,8 @@ pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok()
-        .json(keys::list(&state.manage(), &auth.tenant, query.into_inner()).await?))
+    let (filter, page) = query.into_inner().try_into()?;
+    Ok(HttpResponse::Ok().json(keys::list(&state.manage(), &auth.tenant, filter, page).await?))
 }
 
 /// Read a key (never its secret or digest).
@@ -141,7 +142,8 @@ pub async fn usage(
     query: web::Query<UsageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "key")?;
-    let usage = keys::usage(&state.manage(), &auth.tenant, id, query.into_inner()).await?;
+    let period = query.into_inner().into();
+    let usage = keys::usage(&state.manage(), &auth.tenant, id, period).await?;
     Ok(HttpResponse::Ok().json(usage))
 }
 

@@ -8,15 +8,16 @@ use serde::Deserialize;
 
 use super::{KeyRow, row};
 use crate::domain::role::Action;
-use crate::manage::audit::{AuditEventView, AuditQuery};
+use crate::manage::audit::AuditEventView;
 use crate::manage::keys::{self, KeyView};
-use crate::manage::parse_path_id;
+use crate::manage::{PageRequest, parse_path_id};
 use crate::routes::dashboard;
 use crate::routes::dashboard::context::{Layout, Member, Permission};
 use crate::routes::dashboard::forms::FormState;
 use crate::routes::dashboard::usage::{Chart, key_chart};
 use crate::routes::dashboard::{PageError, render};
 use crate::routes::state::AppState;
+use crate::store::audit_events::AuditFilter;
 
 #[derive(Template)]
 #[template(path = "key.html")]
@@ -92,14 +93,15 @@ pub(super) async fn key_page<P: Permission>(
     let key = keys::get(&state.manage(), tenant, id.clone()).await?;
     let keyspaces = dashboard::keyspaces::all(state, tenant).await?;
     let family = keys::family(&state.manage(), tenant, id.clone()).await?;
+    let trail = AuditFilter {
+        target_id: Some(id.clone()),
+        ..AuditFilter::default()
+    };
     let events = crate::manage::audit::list(
         &state.manage(),
         tenant,
-        &AuditQuery {
-            target: Some(id.clone()),
-            limit: Some(20),
-            ..AuditQuery::default()
-        },
+        trail,
+        PageRequest::parse(Some(20), None)?,
     )
     .await?
     .data;

@@ -11,8 +11,9 @@ use crate::domain::commands::RevokeSelection;
 use crate::domain::ids::parse_id;
 use crate::domain::key_status::KeyStatus;
 use crate::domain::role::Action;
-use crate::manage::keys::{self, ListQuery};
+use crate::manage::keys::{self, KeyListFilter};
 use crate::manage::keyspaces::KeyspaceView;
+use crate::manage::{Page, PageRequest};
 use crate::routes::dashboard;
 use crate::routes::dashboard::context::{Layout, Member, Permission, can};
 use crate::routes::dashboard::forms::{all_of, first_of, pairs};
@@ -101,21 +102,20 @@ async fn keys_page<P: Permission>(
         "disabled" => Some(KeyStatus::Disabled),
         _ => None,
     };
-    let query = ListQuery {
-        keyspace_id: Some(filter.keyspace_id.clone()),
-        owner_id: Some(filter.owner_id.trim().to_owned()),
-        status,
-        q: Some(filter.q.clone()),
-        limit: Some(PAGE_SIZE),
-        cursor: Some(filter.cursor.clone()),
+    let listed = async {
+        let page = PageRequest::parse(Some(PAGE_SIZE), Some(&filter.cursor))?;
+        let found = KeyListFilter::parse(
+            Some(filter.keyspace_id.clone()),
+            Some(filter.owner_id.trim().to_owned()),
+            status,
+            Some(filter.q.clone()),
+        )?;
+        keys::list(&state.manage(), member.tenant_id(), found, page).await
     };
     // A cursor or id that means nothing shows an empty page rather than an error.
-    let found = match keys::list(&state.manage(), member.tenant_id(), query).await {
+    let found = match listed.await {
         Ok(found) => found,
-        Err(err) if err.is_client_error() => crate::manage::Page {
-            data: Vec::new(),
-            next_cursor: None,
-        },
+        Err(err) if err.is_client_error() => Page::empty(),
         Err(err) => return Err(err.into()),
     };
     let next_page = found
