@@ -12,7 +12,6 @@ pub mod tenants;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Serialize;
 
 pub use error::ManageError;
 
@@ -36,10 +35,10 @@ pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 100;
 
 /// One page of a list, newest first; `next_cursor` fetches the next one.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug)]
 pub struct Page<T> {
     pub data: Vec<T>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
+    /// To get the next page (`PageRequest::parse` reads it back); absent on the last page.
     pub next_cursor: Option<String>,
 }
 

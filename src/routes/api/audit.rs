@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::error::{ApiError, ProblemDoc};
-use crate::manage::audit::{self, AuditEventView};
-use crate::manage::{ManageError, Page, PageRequest, parse_filter};
+use crate::manage::audit;
+use crate::manage::{ManageError, PageRequest, parse_filter};
+use crate::routes::api::views::{AuditEventView, Page};
 use crate::routes::extractor::{AuditRead, Authorized};
 use crate::routes::state::AppState;
 use crate::store::audit_events::AuditFilter;
@@ -77,7 +78,7 @@ pub async fn list(
             let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
             let filter = AuditFilter::try_from(&*query)?;
             let listed = audit::list(&state.manage(), &auth.tenant, filter, page).await?;
-            Ok(HttpResponse::Ok().json(listed))
+            Ok(HttpResponse::Ok().json(Page::<AuditEventView>::from(listed)))
         }
         Some("ndjson") => {
             let filter = AuditFilter::try_from(&*query)?;
@@ -117,8 +118,8 @@ fn export(
                 .then(|| chunk.last().map(|e| e.id.clone()))
                 .flatten();
             let mut body = Vec::new();
-            for event in &chunk {
-                if serde_json::to_writer(&mut body, event).is_ok() {
+            for event in chunk {
+                if serde_json::to_writer(&mut body, &AuditEventView::from(event)).is_ok() {
                     body.push(b'\n');
                 }
             }

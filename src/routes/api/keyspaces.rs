@@ -12,8 +12,9 @@ use crate::domain::inputs::{RateLimit, parse_name};
 use crate::domain::key::KeyPrefix;
 use crate::domain::scope::Scopes;
 use crate::error::{ApiError, ProblemDoc};
-use crate::manage::keyspaces::{self, KeyspaceView};
-use crate::manage::{Page, PageRequest, parse_path_id};
+use crate::manage::keyspaces;
+use crate::manage::{PageRequest, parse_path_id};
+use crate::routes::api::views::{KeyspaceView, Page};
 use crate::routes::extractor::{Authorized, KeyspacesCreate, KeyspacesRead, KeyspacesUpdate};
 use crate::routes::state::AppState;
 
@@ -38,8 +39,8 @@ pub async fn create(
     body: web::Json<CreateKeyspace>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewKeyspace::try_from(body.into_inner())?;
-    let view = keyspaces::create(&state.manage(), &auth.audit, &auth.tenant, new).await?;
-    Ok(HttpResponse::Created().json(view))
+    let row = keyspaces::create(&state.manage(), &auth.audit, &auth.tenant, new).await?;
+    Ok(HttpResponse::Created().json(KeyspaceView::from(row)))
 }
 
 /// List keyspaces, newest first.
@@ -52,7 +53,8 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    Ok(HttpResponse::Ok().json(keyspaces::list(&state.manage(), &auth.tenant, page).await?))
+    let listed = keyspaces::list(&state.manage(), &auth.tenant, page).await?;
+    Ok(HttpResponse::Ok().json(Page::<KeyspaceView>::from(listed)))
 }
 
 /// Read a keyspace.
@@ -69,7 +71,8 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "keyspace")?;
-    Ok(HttpResponse::Ok().json(keyspaces::get(&state.manage(), &auth.tenant, id).await?))
+    let row = keyspaces::get(&state.manage(), &auth.tenant, id).await?;
+    Ok(HttpResponse::Ok().json(KeyspaceView::from(row)))
 }
 
 /// Change a keyspace's name or defaults (only the fields given).
@@ -89,8 +92,8 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "keyspace")?;
     let changes = KeyspaceChanges::try_from(body.into_inner())?;
-    let view = keyspaces::update(&state.manage(), &auth.audit, &auth.tenant, id, changes).await?;
-    Ok(HttpResponse::Ok().json(view))
+    let row = keyspaces::update(&state.manage(), &auth.audit, &auth.tenant, id, changes).await?;
+    Ok(HttpResponse::Ok().json(KeyspaceView::from(row)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -6,6 +6,7 @@ pub mod keyspaces;
 pub mod leaks;
 pub mod openapi;
 pub mod root_keys;
+pub mod views;
 
 use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use actix_web::{FromRequest, HttpRequest, web};

@@ -9,8 +9,9 @@ use serde::Deserialize;
 
 use super::context::{Layout, Member};
 use super::{PageError, render, urlencode};
-use crate::manage::audit::{self, AuditEventView};
+use crate::manage::audit;
 use crate::manage::{Page, PageRequest, parse_filter};
+use crate::routes::api::views::AuditEventView;
 use crate::routes::state::AppState;
 use crate::store::audit_events::AuditFilter;
 
@@ -106,7 +107,7 @@ async fn list(
         StatusCode::OK,
         &AuditPage {
             layout: member.layout("audit"),
-            events: found.data,
+            events: found.data.into_iter().map(AuditEventView::from).collect(),
             emails,
             filter,
             next_page,

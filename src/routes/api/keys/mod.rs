@@ -21,7 +21,8 @@ use crate::domain::error_code::ErrorCode;
 use crate::manage::keys::{
     self, BulkRevoked, CreatedKey, Idempotency, KeyUsage, KeyView, RotatedKey,
 };
-use crate::manage::{Page, parse_path_id};
+use crate::manage::parse_path_id;
+use crate::routes::api::views::Page;
 use crate::routes::extractor::{
     Authorized, KeysCreate, KeysRead, KeysRevoke, KeysRotate, KeysUpdate, KeysVerify,
 };
@@ -106,7 +107,8 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (filter, page) = query.into_inner().try_into()?;
-    Ok(HttpResponse::Ok().json(keys::list(&state.manage(), &auth.tenant, filter, page).await?))
+    let listed = keys::list(&state.manage(), &auth.tenant, filter, page).await?;
+    Ok(HttpResponse::Ok().json(Page::<KeyView>::from(listed)))
 }
 
 /// Read a key (never its secret or digest).

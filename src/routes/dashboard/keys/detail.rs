@@ -8,9 +8,9 @@ use serde::Deserialize;
 
 use super::{KeyRow, row};
 use crate::domain::role::Action;
-use crate::manage::audit::AuditEventView;
 use crate::manage::keys::{self, KeyView};
 use crate::manage::{PageRequest, parse_path_id};
+use crate::routes::api::views::AuditEventView;
 use crate::routes::dashboard;
 use crate::routes::dashboard::context::{Layout, Member, Permission};
 use crate::routes::dashboard::forms::FormState;
@@ -104,7 +104,10 @@ pub(super) async fn key_page<P: Permission>(
         PageRequest::parse(Some(20), None)?,
     )
     .await?
-    .data;
+    .data
+    .into_iter()
+    .map(AuditEventView::from)
+    .collect();
     let chart = key_chart(state, tenant, &id).await?;
     if form.value("grace_hours").is_empty() {
         form.keep("grace_hours", "24");

@@ -17,7 +17,7 @@ use super::context::Layout;
 use crate::domain::key::PlainKey;
 use crate::domain::key_status::KeyStatus;
 use crate::manage::keys::KeyView;
-use crate::manage::keyspaces::KeyspaceView;
+use crate::routes::api::views::KeyspaceView;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/keys", web::get().to(list::list))
