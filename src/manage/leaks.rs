@@ -15,7 +15,7 @@ use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::TenantId;
 use crate::domain::key::KeyDigest;
 use crate::events::{Change, Event, Subject};
-use crate::manage::keys::{self, KeyView};
+use crate::manage::keys::{self, Key};
 use crate::manage::{Context, ManageError};
 use crate::store::api_keys::{self, RevokeTarget};
 use crate::store::models::ApiKeyRow;
@@ -181,9 +181,9 @@ pub enum PastedLeak {
     /// a report tells nothing about other tenants.
     NotOurs,
     /// One of this tenant's live keys, revoked by this report.
-    Revoked(KeyView),
+    Revoked(Key),
     /// One of this tenant's keys that had been revoked before; nothing changed.
-    AlreadyRevoked(KeyView),
+    AlreadyRevoked(Key),
 }
 
 /// Revokes `pasted` if it is one of `tenant`'s keys, as every revocation of one key is done
@@ -331,10 +331,10 @@ mod tests {
             };
             let created = keys::create(&cx, &audit, &tenant, new, None).await.unwrap();
             let key = created
-                .key
+                .plaintext
                 .expect("a key made without idempotency has its value");
             let value = SecretString::from(key.expose_secret().to_owned());
-            (tenant, created.view.id, value)
+            (tenant, created.key.row.id, value)
         }
 
         async fn report(&self, tenant: &TenantId, pasted: &str, reason: &str) -> PastedLeak {
@@ -374,21 +374,27 @@ mod tests {
 
         // Pasted with the whitespace a copy from a chat adds.
         let pasted = format!("  {}\n", key.expose_secret());
-        let PastedLeak::Revoked(view) = w.report(&acme, &pasted, "in a public gist").await else {
+        let PastedLeak::Revoked(found) = w.report(&acme, &pasted, "in a public gist").await else {
             panic!("a live key of this tenant is revoked");
         };
-        assert_eq!(view.id, id);
-        assert_eq!(view.status, KeyStatus::Revoked);
-        assert_eq!(view.revoked_reason.as_deref(), Some("in a public gist"));
+        assert_eq!(found.row.id, id);
+        assert_eq!(found.status, KeyStatus::Revoked);
+        assert_eq!(
+            found.row.revoked_reason.as_deref(),
+            Some("in a public gist")
+        );
         assert_eq!(w.dispatched(), [format!("key.revoke {id}")]);
         assert_eq!(w.revocations_audited(&acme, &id).await, 1);
 
         let again = w.report(&acme, key.expose_secret(), "seen again").await;
-        let PastedLeak::AlreadyRevoked(view) = again else {
+        let PastedLeak::AlreadyRevoked(found) = again else {
             panic!("a second report finds the key revoked already: {again:?}");
         };
-        assert_eq!(view.id, id);
-        assert_eq!(view.revoked_reason.as_deref(), Some("in a public gist"));
+        assert_eq!(found.row.id, id);
+        assert_eq!(
+            found.row.revoked_reason.as_deref(),
+            Some("in a public gist")
+        );
         assert!(
             w.dispatched().is_empty(),
             "nothing changed, nothing follows"
@@ -400,10 +406,13 @@ mod tests {
     async fn without_a_reason_the_report_itself_is_the_reason() {
         let w = world();
         let (acme, _, key) = w.tenant_with_key("acme").await;
-        let PastedLeak::Revoked(view) = w.report(&acme, key.expose_secret(), " ").await else {
+        let PastedLeak::Revoked(key) = w.report(&acme, key.expose_secret(), " ").await else {
             panic!("a live key of this tenant is revoked");
         };
-        assert_eq!(view.revoked_reason.as_deref(), Some(REPORTED_IN_DASHBOARD));
+        assert_eq!(
+            key.row.revoked_reason.as_deref(),
+            Some(REPORTED_IN_DASHBOARD)
+        );
     }
 
     #[tokio::test]

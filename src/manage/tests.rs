@@ -186,8 +186,11 @@ async fn a_key_lives_its_whole_life_on_the_apps_clock() {
     let created = keys::create(&cx, &world.audit, &world.tenant, short, None)
         .await
         .unwrap();
-    assert!(created.key.is_some(), "the plaintext is in the one answer");
-    let id = created.view.id.clone();
+    assert!(
+        created.plaintext.is_some(),
+        "the plaintext is in the one answer"
+    );
+    let id = created.key.row.id.clone();
     let disable = KeyChanges {
         enabled: Some(false),
         ..KeyChanges::default()
@@ -232,7 +235,8 @@ async fn rotating_a_revoked_key_revokes_its_family_and_says_why() {
     let first = keys::create(&cx, &world.audit, &world.tenant, new_key(&keyspace), None)
         .await
         .unwrap()
-        .view
+        .key
+        .row
         .id;
     let rotated = keys::rotate(&cx, &world.audit, &world.tenant, first.clone(), 3600)
         .await
@@ -258,7 +262,7 @@ async fn rotating_a_revoked_key_revokes_its_family_and_says_why() {
         })
     ));
     assert_eq!(world.dispatched(), ["key.revoke"], "the successor, revoked");
-    let successor = keys::get(&cx, &world.tenant, rotated.view.id)
+    let successor = keys::get(&cx, &world.tenant, rotated.key.row.id)
         .await
         .unwrap();
     assert_eq!(successor.status, KeyStatus::Revoked);

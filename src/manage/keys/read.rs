@@ -40,7 +40,7 @@ pub async fn list(
     tenant: &TenantId,
     filter: KeyListFilter,
     page: PageRequest,
-) -> Result<Page<KeyView>, ManageError> {
+) -> Result<Page<Key>, ManageError> {
     let filter = KeyFilter {
         keyspace_id: match filter.keyspace_id {
             None => None,
@@ -68,15 +68,15 @@ pub async fn list(
             })
             .await?
     };
-    Ok(page.page(rows, |r| &r.id, |r| KeyView::from_row(r, at)))
+    Ok(page.page(rows, |r| &r.id, |r| Key::from_row(r, at)))
 }
 
-pub async fn get(cx: &Context<'_>, tenant: &TenantId, id: String) -> Result<KeyView, ManageError> {
+pub async fn get(cx: &Context<'_>, tenant: &TenantId, id: String) -> Result<Key, ManageError> {
     let tenant = tenant.clone();
     cx.store
         .run(move |conn| api_keys::find(conn, &tenant, &id))
         .await?
-        .map(|row| KeyView::from_row(row, cx.clock.now()))
+        .map(|row| Key::from_row(row, cx.clock.now()))
         .ok_or_else(key_not_found)
 }
 
@@ -85,14 +85,14 @@ pub async fn family(
     cx: &Context<'_>,
     tenant: &TenantId,
     id: String,
-) -> Result<Vec<KeyView>, ManageError> {
+) -> Result<Vec<Key>, ManageError> {
     let tenant = tenant.clone();
     let at = cx.clock.now();
     cx.store
         .run(move |conn| {
             let key = api_keys::find(conn, &tenant, &id)?.ok_or_else(key_not_found)?;
             let rows = api_keys::family(conn, &tenant, &key.family_id)?;
-            Ok(rows.into_iter().map(|r| KeyView::from_row(r, at)).collect())
+            Ok(rows.into_iter().map(|r| Key::from_row(r, at)).collect())
         })
         .await
 }

@@ -18,11 +18,9 @@ pub use query::{ListQuery, UsageQuery};
 
 use crate::domain::commands::{KeyChanges, NewKey};
 use crate::domain::error_code::ErrorCode;
-use crate::manage::keys::{
-    self, BulkRevoked, CreatedKey, Idempotency, KeyUsage, KeyView, RotatedKey,
-};
+use crate::manage::keys::{self, Idempotency};
 use crate::manage::parse_path_id;
-use crate::routes::api::views::Page;
+use crate::routes::api::views::{BulkRevoked, CreatedKey, KeyUsage, KeyView, Page, RotatedKey};
 use crate::routes::extractor::{
     Authorized, KeysCreate, KeysRead, KeysRevoke, KeysRotate, KeysUpdate, KeysVerify,
 };
@@ -86,6 +84,7 @@ pub async fn create(
         idempotency,
     )
     .await?;
+    let created = CreatedKey::from(created);
     let response = if created.key.is_some() {
         HttpResponse::Created().json(created)
     } else {
@@ -125,7 +124,8 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "key")?;
-    Ok(HttpResponse::Ok().json(keys::get(&state.manage(), &auth.tenant, id).await?))
+    let key = keys::get(&state.manage(), &auth.tenant, id).await?;
+    Ok(HttpResponse::Ok().json(KeyView::from(key)))
 }
 
 /// Hourly verification counts of a key, by outcome (flushed from every node every 5 s).
@@ -146,7 +146,7 @@ pub async fn usage(
     let id = parse_path_id(&path, "key")?;
     let period = query.into_inner().into();
     let usage = keys::usage(&state.manage(), &auth.tenant, id, period).await?;
-    Ok(HttpResponse::Ok().json(usage))
+    Ok(HttpResponse::Ok().json(KeyUsage::from(usage)))
 }
 
 /// Change a key (only the fields given). `enabled: false` disables it reversibly.
@@ -167,8 +167,8 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id(&path, "key")?;
     let changes = KeyChanges::try_from(body.into_inner())?;
-    let view = keys::update(&state.manage(), &auth.audit, &auth.tenant, id, changes).await?;
-    Ok(HttpResponse::Ok().json(view))
+    let key = keys::update(&state.manage(), &auth.audit, &auth.tenant, id, changes).await?;
+    Ok(HttpResponse::Ok().json(KeyView::from(key)))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -197,7 +197,9 @@ pub async fn rotate(
     let id = parse_path_id(&path, "key")?;
     let grace = body.0.and_then(|b| b.grace_period_seconds).unwrap_or(0);
     let rotated = keys::rotate(&state.manage(), &auth.audit, &auth.tenant, id, grace).await?;
-    Ok(no_store(HttpResponse::Created().json(rotated)))
+    Ok(no_store(
+        HttpResponse::Created().json(RotatedKey::from(rotated)),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -225,7 +227,7 @@ pub async fn revoke(
     let id = parse_path_id(&path, "key")?;
     let reason = body.0.and_then(|b| b.reason);
     let done = keys::revoke(&state.manage(), &auth.audit, &auth.tenant, id, reason).await?;
-    Ok(HttpResponse::Ok().json(done.key))
+    Ok(HttpResponse::Ok().json(KeyView::from(done.key)))
 }
 
 /// Revoke many keys: by ids, owner, keyspace, or raw key values.
@@ -242,8 +244,8 @@ pub async fn revoke_bulk(
 ) -> Result<HttpResponse, ApiError> {
     let (selection, reason) = body.into_inner().into_command()?;
     let cx = state.manage();
-    let result = keys::revoke_bulk(&cx, &auth.audit, &auth.tenant, selection, reason).await?;
-    Ok(HttpResponse::Ok().json(result))
+    let revoked = keys::revoke_bulk(&cx, &auth.audit, &auth.tenant, selection, reason).await?;
+    Ok(HttpResponse::Ok().json(BulkRevoked { revoked }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -3,10 +3,12 @@
 //! service's own result); the dashboard shows the same views.
 
 mod audit;
+mod keys;
 mod keyspaces;
 mod root_keys;
 
 pub use audit::{Actor, AuditEventView, Target};
+pub use keys::{BulkRevoked, CreatedKey, KeyUsage, KeyView, PreviousKey, RotatedKey, UsageHour};
 pub use keyspaces::KeyspaceView;
 pub use root_keys::{CreatedRootKey, RootKeyView};
 

@@ -8,9 +8,9 @@ use serde::Deserialize;
 
 use super::{KeyRow, row};
 use crate::domain::role::Action;
-use crate::manage::keys::{self, KeyView};
+use crate::manage::keys;
 use crate::manage::{PageRequest, parse_path_id};
-use crate::routes::api::views::AuditEventView;
+use crate::routes::api::views::{AuditEventView, KeyView};
 use crate::routes::dashboard;
 use crate::routes::dashboard::context::{Layout, Member, Permission};
 use crate::routes::dashboard::forms::FormState;
@@ -90,9 +90,10 @@ pub(super) async fn key_page<P: Permission>(
 ) -> Result<KeyPage, PageError> {
     let id = parse_path_id(raw_id, "key")?;
     let tenant = member.tenant_id();
-    let key = keys::get(&state.manage(), tenant, id.clone()).await?;
+    let key = KeyView::from(keys::get(&state.manage(), tenant, id.clone()).await?);
     let keyspaces = dashboard::keyspaces::all(state, tenant).await?;
     let family = keys::family(&state.manage(), tenant, id.clone()).await?;
+    let family: Vec<KeyView> = family.into_iter().map(KeyView::from).collect();
     let trail = AuditFilter {
         target_id: Some(id.clone()),
         ..AuditFilter::default()

@@ -13,7 +13,7 @@ use crate::domain::key_status::KeyStatus;
 use crate::domain::role::Action;
 use crate::manage::keys::{self, KeyListFilter};
 use crate::manage::{Page, PageRequest};
-use crate::routes::api::views::KeyspaceView;
+use crate::routes::api::views::{KeyView, KeyspaceView};
 use crate::routes::dashboard;
 use crate::routes::dashboard::context::{Layout, Member, Permission, can};
 use crate::routes::dashboard::forms::{all_of, first_of, pairs};
@@ -123,7 +123,11 @@ async fn keys_page<P: Permission>(
         .map(|cursor| format!("/keys?{}&cursor={}", filter.query(), urlencode(&cursor)));
     Ok(KeysPage {
         layout: member.layout("keys"),
-        keys: found.data.iter().map(|k| row(k, &keyspaces)).collect(),
+        keys: found
+            .data
+            .into_iter()
+            .map(|key| row(&KeyView::from(key), &keyspaces))
+            .collect(),
         keyspaces,
         filter,
         next_page,
@@ -162,6 +166,7 @@ pub(super) async fn revoke_bulk(
     let selection = RevokeSelection::Ids(ids.iter().filter_map(|id| parse_id(id)).collect());
     let reason = Some(first_of(&pairs, "reason").to_owned());
     let cx = state.manage();
-    let done = keys::revoke_bulk(&cx, &member.audit, member.tenant_id(), selection, reason).await?;
-    Ok(see_other(&format!("/keys?revoked={}", done.revoked)))
+    let revoked =
+        keys::revoke_bulk(&cx, &member.audit, member.tenant_id(), selection, reason).await?;
+    Ok(see_other(&format!("/keys?revoked={revoked}")))
 }
