@@ -1,14 +1,12 @@
 //! Leaked keys. Intake: a secret scanner's report of tokens found in public places; every
 //! reported token that is a latchkey key, in any tenant, is revoked at once (reason `leaked`),
-//! with where it leaked in the audit event; the answer is GitHub's feedback format. And a key a
+//! with where it leaked in the audit event; the answer says which tokens were ours. And a key a
 //! member pastes into the dashboard, revoked if it is one of that member's tenant's.
 
 use std::collections::HashMap;
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::audit::AuditContext;
 use crate::domain::error_code::ErrorCode;
@@ -41,21 +39,12 @@ pub struct LeakedToken {
     pub source: Option<String>,
 }
 
-/// GitHub's feedback for one reported token: the raw token when it was ours, only its SHA-256
-/// otherwise (so the answer never echoes a stranger's secret).
-#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-#[serde(untagged)]
-pub enum LeakFeedback {
-    TruePositive {
-        token_raw: String,
-        token_type: String,
-        label: &'static str,
-    },
-    FalsePositive {
-        token_hash: String,
-        token_type: String,
-        label: &'static str,
-    },
+/// What intake found one reported token to be.
+#[derive(Debug)]
+pub struct LeakVerdict {
+    pub report: LeakedToken,
+    /// Whether it is a key of this deployment (revoked now, or before).
+    pub ours: bool,
 }
 
 fn clip(value: Option<&str>) -> Option<String> {
@@ -67,7 +56,7 @@ pub async fn intake(
     cx: &Context<'_>,
     audit: &AuditContext,
     reports: Vec<LeakedToken>,
-) -> Result<Vec<LeakFeedback>, ManageError> {
+) -> Result<Vec<LeakVerdict>, ManageError> {
     if reports.len() > MAX_REPORTED {
         return Err(ManageError::refused(
             ErrorCode::TooManyTokens,
@@ -154,23 +143,7 @@ pub async fn intake(
     Ok(reports
         .into_iter()
         .zip(ours)
-        .map(|(report, ours)| {
-            if ours {
-                LeakFeedback::TruePositive {
-                    token_raw: report.token.expose_secret().to_owned(),
-                    token_type: report.token_type,
-                    label: "true_positive",
-                }
-            } else {
-                LeakFeedback::FalsePositive {
-                    token_hash: hex::encode(Sha256::digest(
-                        report.token.expose_secret().as_bytes(),
-                    )),
-                    token_type: report.token_type,
-                    label: "false_positive",
-                }
-            }
-        })
+        .map(|(report, ours)| LeakVerdict { report, ours })
         .collect())
 }
 

@@ -9,7 +9,8 @@ use serde::Deserialize;
 use crate::audit::Actor;
 use crate::auth::leak_signature::{KEY_IDENTIFIER_HEADER, SIGNATURE_HEADER};
 use crate::error::{ApiError, ProblemDoc};
-use crate::manage::leaks::{self, LeakFeedback, LeakedToken};
+use crate::manage::leaks::{self, LeakedToken};
+use crate::routes::api::views::LeakFeedback;
 use crate::routes::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -93,7 +94,8 @@ pub async fn report(
         Actor::LeakReporter(identifier.unwrap_or_default().chars().take(200).collect()),
     );
     let reports = reports.into_iter().map(LeakedToken::from).collect();
-    let feedback = leaks::intake(&state.manage(), &audit, reports).await?;
+    let verdicts = leaks::intake(&state.manage(), &audit, reports).await?;
+    let feedback: Vec<LeakFeedback> = verdicts.into_iter().map(LeakFeedback::from).collect();
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
         .json(feedback))

@@ -20,12 +20,14 @@ use crate::domain::commands::{KeyChanges, NewKey};
 use crate::domain::error_code::ErrorCode;
 use crate::manage::keys::{self, Idempotency};
 use crate::manage::parse_path_id;
-use crate::routes::api::views::{BulkRevoked, CreatedKey, KeyUsage, KeyView, Page, RotatedKey};
+use crate::routes::api::views::{
+    BulkRevoked, CreatedKey, KeyUsage, KeyView, Page, RotatedKey, VerifyOutcomeBody,
+};
 use crate::routes::extractor::{
     Authorized, KeysCreate, KeysRead, KeysRevoke, KeysRotate, KeysUpdate, KeysVerify,
 };
 use crate::routes::state::AppState;
-use crate::verify::{MAX_COST, VerifyInput, VerifyOutcomeBody};
+use crate::verify::{MAX_COST, VerifyInput};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/keys/verify", web::post().to(verify_key))
@@ -311,5 +313,5 @@ pub async fn verify_key(
     let outcome = state.verifier.verify(&auth.tenant, input).await?;
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
-        .json(outcome))
+        .json(VerifyOutcomeBody::from(&outcome)))
 }

@@ -5,12 +5,16 @@
 mod audit;
 mod keys;
 mod keyspaces;
+mod leaks;
 mod root_keys;
+mod verify;
 
 pub use audit::{Actor, AuditEventView, Target};
 pub use keys::{BulkRevoked, CreatedKey, KeyUsage, KeyView, PreviousKey, RotatedKey, UsageHour};
 pub use keyspaces::KeyspaceView;
+pub use leaks::LeakFeedback;
 pub use root_keys::{CreatedRootKey, RootKeyView};
+pub use verify::{RateLimitStateBody, VerifyOutcomeBody};
 
 use serde::Serialize;
 use utoipa::ToSchema;
