@@ -6,6 +6,7 @@ pub mod keyspaces;
 pub mod leaks;
 pub mod openapi;
 pub mod root_keys;
+mod schemas;
 pub mod views;
 
 use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
