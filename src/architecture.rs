@@ -2,8 +2,9 @@
 //! of STYLE.md's layout, and form no cycle.
 //!
 //! Each file's `crate::…` paths (outside comments) are its imports. Below the HTTP edge, no file
-//! names actix, `AppState`, `ApiError` or `Settings`: engines and services take their
-//! collaborators and return their own errors.
+//! names actix, utoipa, `AppState`, `ApiError` or `Settings`: engines and services take their
+//! collaborators and return their own errors, and what the API's JSON looks like (its OpenAPI
+//! schemas included) is the edge's.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -158,6 +159,7 @@ fn top_level_modules_form_no_cycle() {
 /// Names that belong to the HTTP edge and the composition root.
 const EDGE_NAMES: &[&str] = &[
     "actix_web",
+    "utoipa",
     "AppState",
     "ApiError",
     "Settings",
@@ -204,4 +206,5 @@ fn names_are_found_as_whole_identifiers() {
     assert!(names("fn f(s: &AppState)", "AppState"));
     assert!(!names("let app_state_like = MyAppState;", "AppState"));
     assert!(names("use actix_web::web;", "actix_web"));
+    assert!(names("#[derive(Debug, utoipa::ToSchema)]", "utoipa"));
 }

@@ -150,14 +150,12 @@ impl IpAllowlist {
 }
 
 /// At most `limit` verifications per `window_seconds`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     /// Verifications allowed per window (1 to 1,000,000).
-    #[schema(example = 100, minimum = 1, maximum = 1_000_000)]
     pub limit: i32,
     /// Window length in seconds (1 to 86,400).
-    #[schema(example = 60, minimum = 1, maximum = 86_400)]
     pub window_seconds: i32,
 }
 
@@ -182,7 +180,7 @@ impl RateLimit {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RefillInterval {
     Daily,
@@ -190,6 +188,9 @@ pub enum RefillInterval {
 }
 
 impl RefillInterval {
+    /// Every interval, in declaration order.
+    pub const ALL: [Self; 2] = [Self::Daily, Self::Monthly];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Daily => "daily",
@@ -217,20 +218,18 @@ impl RefillInterval {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Refill {
     /// The balance is reset to this amount at the start of each interval.
-    #[schema(example = 1000)]
     pub amount: i64,
     pub interval: RefillInterval,
 }
 
 /// A usage budget: each verification costs `cost` credits; at zero the key answers `USAGE_EXCEEDED`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Credits {
-    #[schema(example = 1000)]
     pub remaining: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refill: Option<Refill>,
@@ -254,6 +253,22 @@ impl Credits {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn all_lists_every_refill_interval_in_order_under_its_stored_name() {
+        for (index, interval) in RefillInterval::ALL.into_iter().enumerate() {
+            assert_eq!(interval as usize, index);
+            assert_eq!(
+                RefillInterval::from_stored(interval.as_str()),
+                Some(interval)
+            );
+            assert_eq!(serde_json::to_value(interval).unwrap(), interval.as_str());
+            // A new interval breaks this match: list it in ALL too.
+            match interval {
+                RefillInterval::Daily | RefillInterval::Monthly => {}
+            }
+        }
+    }
 
     #[test]
     fn meta_must_be_a_small_object() {

@@ -6,9 +6,7 @@ use chrono::NaiveDateTime;
 use super::verify_code::VerifyCode;
 
 /// A key's state, in the order verification checks it: revoked, then disabled, then expired.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyStatus {
     Active,
@@ -18,6 +16,9 @@ pub enum KeyStatus {
 }
 
 impl KeyStatus {
+    /// Every state, in declaration order.
+    pub const ALL: [Self; 4] = [Self::Active, Self::Revoked, Self::Expired, Self::Disabled];
+
     /// The state of a key with these facts, as of `at`.
     pub fn of(
         revoked: bool,
@@ -52,6 +53,20 @@ mod tests {
     use chrono::TimeDelta;
 
     use super::*;
+
+    #[test]
+    fn all_lists_every_state_in_order() {
+        for (index, status) in KeyStatus::ALL.into_iter().enumerate() {
+            assert_eq!(status as usize, index);
+            // A new state breaks this match: list it in ALL too.
+            match status {
+                KeyStatus::Active
+                | KeyStatus::Revoked
+                | KeyStatus::Expired
+                | KeyStatus::Disabled => {}
+            }
+        }
+    }
 
     #[test]
     fn revoked_then_disabled_then_expired() {

@@ -1,10 +1,9 @@
 //! The outcome codes of a verification (DESIGN §5), in the order their checks run.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 /// The outcome codes, stable for clients.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum VerifyCode {
     Valid,
@@ -43,6 +42,31 @@ impl VerifyCode {
             Self::InsufficientScope => "INSUFFICIENT_SCOPE",
             Self::RateLimited => "RATE_LIMITED",
             Self::UsageExceeded => "USAGE_EXCEEDED",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_code_in_order_under_its_wire_name() {
+        for (index, code) in VerifyCode::ALL.into_iter().enumerate() {
+            assert_eq!(code as usize, index);
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+            // A new code breaks this match: list it in ALL too.
+            match code {
+                VerifyCode::Valid
+                | VerifyCode::NotFound
+                | VerifyCode::Revoked
+                | VerifyCode::Disabled
+                | VerifyCode::Expired
+                | VerifyCode::IpNotAllowed
+                | VerifyCode::InsufficientScope
+                | VerifyCode::RateLimited
+                | VerifyCode::UsageExceeded => {}
+            }
         }
     }
 }

@@ -1,104 +1,17 @@
 //! Reading the audit log: filtered, newest first, in pages or as an export.
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use utoipa::ToSchema;
-
-use super::{Page, PageRequest, parse_filter};
+use super::{Page, PageRequest};
 use crate::domain::ids::TenantId;
-use crate::domain::time::utc;
 use crate::manage::{Context, ManageError};
 use crate::store::audit_events::{self, AuditFilter};
 use crate::store::models::AuditEventRow;
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    pub action: Option<String>,
-    pub actor: Option<String>,
-    pub target: Option<String>,
-    pub since: Option<DateTime<Utc>>,
-    pub until: Option<DateTime<Utc>>,
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
-    /// `ndjson` streams every matching event, one JSON object per line.
-    pub format: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditEventView {
-    pub id: String,
-    pub occurred_at: DateTime<Utc>,
-    pub actor: Actor,
-    #[schema(example = "key.revoke")]
-    pub action: String,
-    pub target: Target,
-    /// Changed fields (never secrets).
-    #[schema(value_type = Object)]
-    pub changes: Value,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub request_id: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Actor {
-    /// `root_key`, `user`, `cli`, `leak_reporter` or `oauth_client`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub id: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Target {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub id: String,
-}
-
-impl From<AuditEventRow> for AuditEventView {
-    fn from(row: AuditEventRow) -> Self {
-        Self {
-            changes: serde_json::from_str(&row.changes).unwrap_or(Value::Null),
-            id: row.id,
-            occurred_at: utc(row.occurred_at),
-            actor: Actor {
-                kind: row.actor_type,
-                id: row.actor_id,
-            },
-            action: row.action,
-            target: Target {
-                kind: row.target_type,
-                id: row.target_id,
-            },
-            ip: row.ip,
-            user_agent: row.user_agent,
-            request_id: row.request_id,
-        }
-    }
-}
-
-impl AuditQuery {
-    pub fn filter(&self) -> Result<AuditFilter, ManageError> {
-        Ok(AuditFilter {
-            action: parse_filter("action", self.action.clone())?,
-            actor_id: parse_filter("actor", self.actor.clone())?,
-            target_id: parse_filter("target", self.target.clone())?,
-            since: self.since.map(|t| t.naive_utc()),
-            until: self.until.map(|t| t.naive_utc()),
-        })
-    }
-}
-
 pub async fn list(
     cx: &Context<'_>,
     tenant: &TenantId,
-    query: &AuditQuery,
-) -> Result<Page<AuditEventView>, ManageError> {
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let filter = query.filter()?;
+    filter: AuditFilter,
+    page: PageRequest,
+) -> Result<Page<AuditEventRow>, ManageError> {
     let tenant = tenant.clone();
     let rows = {
         let page = page.clone();
@@ -114,7 +27,7 @@ pub async fn list(
             })
             .await?
     };
-    Ok(page.page(rows, |r| &r.id, AuditEventView::from))
+    Ok(page.page(rows, |r| &r.id, |row| row))
 }
 
 /// One chunk of an export: the events after the previous chunk's last id, newest first.
@@ -124,11 +37,11 @@ pub async fn export_chunk(
     filter: AuditFilter,
     before: Option<String>,
     size: i64,
-) -> Result<Vec<AuditEventView>, ManageError> {
+) -> Result<Vec<AuditEventRow>, ManageError> {
     let tenant = tenant.clone();
     let rows = cx
         .store
         .run(move |conn| audit_events::list(conn, &tenant, &filter, before.as_deref(), size))
         .await?;
-    Ok(rows.into_iter().map(AuditEventView::from).collect())
+    Ok(rows)
 }

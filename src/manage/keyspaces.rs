@@ -1,64 +1,24 @@
 //! Keyspaces: create, list, read, update defaults.
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::json;
-use utoipa::ToSchema;
 
 use super::{Page, PageRequest};
 use crate::audit::AuditContext;
 use crate::auth::root_key::ROOT_KEY_PREFIX;
-use crate::domain::commands::{Environment, KeyspaceChanges, NewKeyspace};
+use crate::domain::commands::{KeyspaceChanges, NewKeyspace};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::{KeyspaceId, TenantId, new_id};
-use crate::domain::inputs::RateLimit;
-use crate::domain::scope::Scopes;
-use crate::domain::time::utc;
 use crate::events::{Change, Event, Subject};
 use crate::manage::{Context, ManageError};
 use crate::store::keyspaces;
 use crate::store::models::{self, KeyspaceRow};
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct KeyspaceView {
-    pub id: String,
-    pub name: String,
-    pub prefix: String,
-    pub environment: Environment,
-    pub default_ttl_seconds: Option<i64>,
-    pub default_scopes: Vec<String>,
-    pub default_ratelimit: Option<RateLimit>,
-    pub token_exchange_enabled: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<KeyspaceRow> for KeyspaceView {
-    fn from(row: KeyspaceRow) -> Self {
-        Self {
-            default_scopes: Scopes::from_json(&row.default_scopes).to_strings(),
-            default_ratelimit: RateLimit::from_stored(
-                row.default_ratelimit_limit,
-                row.default_ratelimit_window,
-            ),
-            environment: Environment::from_stored(&row.environment),
-            id: row.id,
-            name: row.name,
-            prefix: row.prefix,
-            default_ttl_seconds: row.default_ttl_seconds,
-            token_exchange_enabled: row.token_exchange_enabled,
-            created_at: utc(row.created_at),
-            updated_at: utc(row.updated_at),
-        }
-    }
-}
 
 pub async fn create(
     cx: &Context<'_>,
     audit: &AuditContext,
     tenant: &TenantId,
     new: NewKeyspace,
-) -> Result<KeyspaceView, ManageError> {
+) -> Result<KeyspaceRow, ManageError> {
     if new.prefix.as_str() == ROOT_KEY_PREFIX {
         return Err(ManageError::invalid("prefix", "is reserved for root keys"));
     }
@@ -105,7 +65,7 @@ pub async fn create(
         .await?;
     let (row, event) = row;
     cx.events.dispatch(&[event]).await;
-    Ok(row.into())
+    Ok(row)
 }
 
 fn prefix_taken() -> ManageError {
@@ -119,7 +79,7 @@ pub async fn list(
     cx: &Context<'_>,
     tenant: &TenantId,
     page: PageRequest,
-) -> Result<Page<KeyspaceView>, ManageError> {
+) -> Result<Page<KeyspaceRow>, ManageError> {
     let tenant = tenant.clone();
     let rows = {
         let page = page.clone();
@@ -129,19 +89,18 @@ pub async fn list(
             })
             .await?
     };
-    Ok(page.page(rows, |r| &r.id, KeyspaceView::from))
+    Ok(page.page(rows, |r| &r.id, |row| row))
 }
 
 pub async fn get(
     cx: &Context<'_>,
     tenant: &TenantId,
     id: &KeyspaceId,
-) -> Result<KeyspaceView, ManageError> {
+) -> Result<KeyspaceRow, ManageError> {
     let (tenant, id) = (tenant.clone(), id.clone());
     cx.store
         .run(move |conn| keyspaces::find(conn, &tenant, id.as_str()))
         .await?
-        .map(KeyspaceView::from)
         .ok_or_else(|| ManageError::NotFound("keyspace"))
 }
 
@@ -151,7 +110,7 @@ pub async fn update(
     tenant: &TenantId,
     id: &KeyspaceId,
     input: KeyspaceChanges,
-) -> Result<KeyspaceView, ManageError> {
+) -> Result<KeyspaceRow, ManageError> {
     let mut changes = models::KeyspaceChanges {
         updated_at: Some(cx.clock.now()),
         ..Default::default()
@@ -179,7 +138,7 @@ pub async fn update(
         changed.insert("token_exchange_enabled".into(), json!(enabled));
     }
     let (audit, tenant, id) = (audit.clone(), tenant.clone(), id.clone());
-    let (view, event) = cx
+    let (row, event) = cx
         .store
         .transaction(move |conn| {
             if keyspaces::update(conn, &tenant, id.as_str(), &changes)? == 0 {
@@ -199,12 +158,11 @@ pub async fn update(
                     fields,
                 )?)
             };
-            let view = keyspaces::find(conn, &tenant, id.as_str())?
-                .map(KeyspaceView::from)
+            let row = keyspaces::find(conn, &tenant, id.as_str())?
                 .ok_or(ManageError::NotFound("keyspace"))?;
-            Ok((view, event))
+            Ok((row, event))
         })
         .await?;
     cx.events.dispatch(event.as_slice()).await;
-    Ok(view)
+    Ok(row)
 }

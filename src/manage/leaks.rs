@@ -1,21 +1,19 @@
 //! Leaked keys. Intake: a secret scanner's report of tokens found in public places; every
 //! reported token that is a latchkey key, in any tenant, is revoked at once (reason `leaked`),
-//! with where it leaked in the audit event; the answer is GitHub's feedback format. And a key a
+//! with where it leaked in the audit event; the answer says which tokens were ours. And a key a
 //! member pastes into the dashboard, revoked if it is one of that member's tenant's.
 
 use std::collections::HashMap;
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::audit::AuditContext;
 use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::{KeyId, TenantId};
 use crate::domain::key::KeyDigest;
 use crate::events::{Change, Event, Subject};
-use crate::manage::keys::{self, KeyView};
+use crate::manage::keys::{self, Key};
 use crate::manage::{Context, ManageError};
 use crate::store::api_keys::{self, RevokeTarget};
 use crate::store::models::ApiKeyRow;
@@ -29,38 +27,24 @@ const MAX_LOCATION_CHARS: usize = 2_048;
 /// Reason recorded on a key pasted into the dashboard without one.
 pub(super) const REPORTED_IN_DASHBOARD: &str = "reported as leaked in the dashboard";
 
-/// One found token, as GitHub's secret scanning sends it.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct LeakReport {
-    /// The secret found.
-    #[schema(value_type = String)]
+/// One token a secret scanner found, and where.
+#[derive(Debug)]
+pub struct LeakedToken {
     pub token: SecretString,
     /// The token type the scanner matched (its pattern's name).
-    #[serde(rename = "type", default)]
     pub token_type: String,
     /// Where it was found.
-    #[serde(default)]
     pub url: Option<String>,
     /// What kind of place (`content`, `commit`, `issue`, ...).
-    #[serde(default)]
     pub source: Option<String>,
 }
 
-/// GitHub's feedback for one reported token: the raw token when it was ours, only its SHA-256
-/// otherwise (so the answer never echoes a stranger's secret).
-#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-#[serde(untagged)]
-pub enum LeakFeedback {
-    TruePositive {
-        token_raw: String,
-        token_type: String,
-        label: &'static str,
-    },
-    FalsePositive {
-        token_hash: String,
-        token_type: String,
-        label: &'static str,
-    },
+/// What intake found one reported token to be.
+#[derive(Debug)]
+pub struct LeakVerdict {
+    pub report: LeakedToken,
+    /// Whether it is a key of this deployment (revoked now, or before).
+    pub ours: bool,
 }
 
 fn clip(value: Option<&str>) -> Option<String> {
@@ -71,8 +55,8 @@ fn clip(value: Option<&str>) -> Option<String> {
 pub async fn intake(
     cx: &Context<'_>,
     audit: &AuditContext,
-    reports: Vec<LeakReport>,
-) -> Result<Vec<LeakFeedback>, ManageError> {
+    reports: Vec<LeakedToken>,
+) -> Result<Vec<LeakVerdict>, ManageError> {
     if reports.len() > MAX_REPORTED {
         return Err(ManageError::refused(
             ErrorCode::TooManyTokens,
@@ -162,23 +146,7 @@ pub async fn intake(
     Ok(reports
         .into_iter()
         .zip(ours)
-        .map(|(report, ours)| {
-            if ours {
-                LeakFeedback::TruePositive {
-                    token_raw: report.token.expose_secret().to_owned(),
-                    token_type: report.token_type,
-                    label: "true_positive",
-                }
-            } else {
-                LeakFeedback::FalsePositive {
-                    token_hash: hex::encode(Sha256::digest(
-                        report.token.expose_secret().as_bytes(),
-                    )),
-                    token_type: report.token_type,
-                    label: "false_positive",
-                }
-            }
-        })
+        .map(|(report, ours)| LeakVerdict { report, ours })
         .collect())
 }
 
@@ -189,9 +157,9 @@ pub enum PastedLeak {
     /// a report tells nothing about other tenants.
     NotOurs,
     /// One of this tenant's live keys, revoked by this report.
-    Revoked(KeyView),
+    Revoked(Key),
     /// One of this tenant's keys that had been revoked before; nothing changed.
-    AlreadyRevoked(KeyView),
+    AlreadyRevoked(Key),
 }
 
 /// Revokes `pasted` if it is one of `tenant`'s keys, as every revocation of one key is done

@@ -15,7 +15,6 @@ pub mod tenants;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Serialize;
 
 pub use error::ManageError;
 
@@ -40,11 +39,21 @@ pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 100;
 
 /// One page of a list, newest first; `next_cursor` fetches the next one.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug)]
 pub struct Page<T> {
     pub data: Vec<T>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
+    /// To get the next page (`PageRequest::parse` reads it back); absent on the last page.
     pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// The one page of a list that matches nothing.
+    pub fn empty() -> Self {
+        Self {
+            data: Vec::new(),
+            next_cursor: None,
+        }
+    }
 }
 
 /// A validated page request.
@@ -130,15 +139,6 @@ pub fn parse_filter(
 /// is simply not found.
 pub fn parse_path_id<Id: PublicId>(raw: &str, what: &'static str) -> Result<Id, ManageError> {
     Id::parse(raw).ok_or(ManageError::NotFound(what))
-}
-
-/// For PATCH bodies: tells "absent" (`None`) from "explicitly null" (`Some(None)`).
-pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: serde::Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
 }
 
 #[cfg(test)]

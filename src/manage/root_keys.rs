@@ -1,61 +1,19 @@
 //! Root keys: create (never more power than the creator), list, revoke.
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::json;
-use utoipa::ToSchema;
 
 use super::{Page, PageRequest};
 use crate::audit::AuditContext;
-use crate::auth::root_key::{self, RootKeySpec};
+use crate::auth::root_key::{self, IssuedRootKey, RootKeySpec};
 use crate::domain::commands::NewRootKey;
 use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::{RootKeyId, TenantId};
-use crate::domain::key::PlainKey;
 use crate::domain::scope::{Scope, Scopes};
 use crate::domain::time::utc;
 use crate::events::{Change, Event, Subject};
 use crate::manage::{Context, ManageError};
 use crate::store::models::RootKeyRow;
 use crate::store::{root_keys, tenants};
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RootKeyView {
-    pub id: String,
-    pub name: String,
-    #[schema(example = "lk_root_Xy3Q")]
-    pub start: String,
-    pub scopes: Vec<String>,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    pub created_by: String,
-}
-
-impl From<RootKeyRow> for RootKeyView {
-    fn from(row: RootKeyRow) -> Self {
-        Self {
-            scopes: Scopes::from_json(&row.scopes).to_strings(),
-            id: row.id,
-            name: row.name,
-            start: row.start,
-            created_at: utc(row.created_at),
-            expires_at: row.expires_at.map(utc),
-            revoked_at: row.revoked_at.map(utc),
-            created_by: row.created_by,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedRootKey {
-    #[serde(flatten)]
-    pub view: RootKeyView,
-    /// The plaintext root key, shown only in this response.
-    #[schema(value_type = String)]
-    #[serde(serialize_with = "PlainKey::serialize_exposed")]
-    pub key: PlainKey,
-}
 
 /// Creates a root key. `holder` is the power of whoever asks: a root key's scopes, or every
 /// root scope for a dashboard owner or admin.
@@ -65,7 +23,7 @@ pub async fn create(
     tenant: &TenantId,
     holder: &Scopes,
     new: NewRootKey,
-) -> Result<CreatedRootKey, ManageError> {
+) -> Result<IssuedRootKey, ManageError> {
     let NewRootKey {
         name,
         scopes,
@@ -105,11 +63,7 @@ pub async fn create(
             let fields = json!({ "name": name, "scopes": scopes.to_strings(), "expires_at": expires_at.map(utc) });
             let subject = Subject::root_key(&issued.row);
             let event = Event::record(conn, &audit, &tenant, subject, Change::Created, fields)?;
-            let created = CreatedRootKey {
-                key: issued.key,
-                view: issued.row.into(),
-            };
-            Ok::<_, ManageError>((created, event))
+            Ok::<_, ManageError>((issued, event))
         })
         .await?;
     cx.events.dispatch(&[event]).await;
@@ -120,7 +74,7 @@ pub async fn list(
     cx: &Context<'_>,
     tenant: &TenantId,
     page: PageRequest,
-) -> Result<Page<RootKeyView>, ManageError> {
+) -> Result<Page<RootKeyRow>, ManageError> {
     let tenant = tenant.clone();
     let rows = {
         let page = page.clone();
@@ -130,7 +84,7 @@ pub async fn list(
             })
             .await?
     };
-    Ok(page.page(rows, |r| &r.id, RootKeyView::from))
+    Ok(page.page(rows, |r| &r.id, |row| row))
 }
 
 /// Revokes a root key. The tenant's last active root key holding `root_keys:*` cannot be revoked:
@@ -140,7 +94,7 @@ pub async fn revoke(
     audit: &AuditContext,
     tenant: &TenantId,
     id: &RootKeyId,
-) -> Result<RootKeyView, ManageError> {
+) -> Result<RootKeyRow, ManageError> {
     let admin_scope = Scope::parse("root_keys:*").expect("valid scope literal");
     let at = cx.clock.now();
     let (audit, tenant, id) = (audit.clone(), tenant.clone(), id.clone());
@@ -176,5 +130,5 @@ pub async fn revoke(
         })
         .await?;
     cx.events.dispatch(event.as_slice()).await;
-    Ok(row.into())
+    Ok(row)
 }

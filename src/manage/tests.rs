@@ -203,10 +203,10 @@ impl World {
             .await
             .unwrap();
         let key = created
-            .key
+            .plaintext
             .expect("a key made without idempotency has its value");
         let value = SecretString::from(key.expose_secret().to_owned());
-        (created.view.id, value)
+        (created.key.row.id, value)
     }
 }
 
@@ -286,8 +286,11 @@ async fn a_key_lives_its_whole_life_on_the_apps_clock() {
     let created = keys::create(&cx, &world.audit, &world.tenant, short, None)
         .await
         .unwrap();
-    assert!(created.key.is_some(), "the plaintext is in the one answer");
-    let id = KeyId::from_trusted(created.view.id.clone());
+    assert!(
+        created.plaintext.is_some(),
+        "the plaintext is in the one answer"
+    );
+    let id = KeyId::from_trusted(created.key.row.id.clone());
     let disable = KeyChanges {
         enabled: Some(false),
         ..KeyChanges::default()
@@ -330,7 +333,7 @@ async fn rotating_a_revoked_key_revokes_its_family_and_says_why() {
     let cx = world.cx();
     let keyspace = world.keyspace().await;
     let created = keys::create(&cx, &world.audit, &world.tenant, new_key(&keyspace), None);
-    let first = KeyId::from_trusted(created.await.unwrap().view.id);
+    let first = KeyId::from_trusted(created.await.unwrap().key.row.id);
     let rotated = keys::rotate(&cx, &world.audit, &world.tenant, &first, 3600)
         .await
         .unwrap();
@@ -355,7 +358,7 @@ async fn rotating_a_revoked_key_revokes_its_family_and_says_why() {
         })
     ));
     assert_eq!(world.dispatched(), ["key.revoke"], "the successor, revoked");
-    let successor = KeyId::from_trusted(rotated.view.id);
+    let successor = KeyId::from_trusted(rotated.key.row.id);
     let successor = keys::get(&cx, &world.tenant, &successor).await.unwrap();
     assert_eq!(successor.status, KeyStatus::Revoked);
 }

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
 
 use crate::cache::Lookup;
 use crate::domain::ids::TenantId;
@@ -24,7 +23,6 @@ use crate::domain::verify_code::VerifyCode;
 
 use crate::cache::TieredCache;
 use crate::domain::key::KeyHasher;
-use crate::domain::time::utc;
 use crate::metrics::Metrics;
 use crate::store::api_keys;
 use crate::store::models::ApiKeyRow;
@@ -103,46 +101,13 @@ impl From<ApiKeyRow> for KeyRecord {
 }
 
 /// The answer to a verification: `valid` with everything a service needs, or the reason not.
-/// Sent as [`VerifyOutcomeBody`].
 pub struct VerifyOutcome {
     pub valid: bool,
     pub code: VerifyCode,
-    /// The key the answer is about, when it is the caller's: a refusal shows its ids and expiry,
-    /// a valid answer everything ([`VerifyOutcomeBody`]).
+    /// The key the answer is about, when it is the caller's. A refusal may show its ids and
+    /// expiry; only a valid answer shows the rest ([`VerifyOutcome::valid_key`]).
     pub key: Option<Arc<KeyRecord>>,
     pub ratelimit: Option<RateLimitState>,
-    pub credits_remaining: Option<i64>,
-}
-
-// A `VerifyOutcome` as sent, borrowed from the key's cached record: answering a verification
-// copies none of the key's fields. Its doc comment is the schema's description.
-/// The answer to a verification: `valid` with everything a service needs, or the reason not.
-#[derive(Serialize, ToSchema)]
-#[schema(as = VerifyOutcome)]
-pub struct VerifyOutcomeBody<'a> {
-    pub valid: bool,
-    pub code: VerifyCode,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub keyspace_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub owner_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<String>>)]
-    pub scopes: Option<&'a Scopes>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub meta: Option<&'a Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ratelimit: Option<RateLimitState>,
-    /// Credits left after this verification; with `USAGE_EXCEEDED`, the balance that was
-    /// smaller than the cost (nothing was taken).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub credits_remaining: Option<i64>,
 }
 
@@ -157,28 +122,7 @@ impl std::fmt::Debug for VerifyOutcome {
     }
 }
 
-impl Serialize for VerifyOutcome {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let key = self.key.as_deref();
-        let valid_key = key.filter(|_| self.valid);
-        VerifyOutcomeBody {
-            valid: self.valid,
-            code: self.code,
-            key_id: key.map(|k| k.id.as_str()),
-            keyspace_id: key.map(|k| k.keyspace_id.as_str()),
-            owner_id: key.and_then(|k| k.owner_id.as_deref()),
-            name: valid_key.and_then(|k| k.name.as_deref()),
-            scopes: valid_key.map(|k| &k.scopes),
-            meta: valid_key.map(|k| &k.meta),
-            expires_at: key.and_then(|k| k.expires_at).map(utc),
-            ratelimit: self.ratelimit,
-            credits_remaining: self.credits_remaining,
-        }
-        .serialize(serializer)
-    }
-}
-
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy)]
 pub struct RateLimitState {
     pub limit: i32,
     pub remaining: i64,
@@ -202,6 +146,11 @@ impl VerifyOutcome {
 
     pub fn key_id(&self) -> Option<&str> {
         self.key.as_deref().map(|k| k.id.as_str())
+    }
+
+    /// The key's whole record (name, scopes, metadata), for a valid answer only.
+    pub fn valid_key(&self) -> Option<&KeyRecord> {
+        self.key.as_deref().filter(|_| self.valid)
     }
 }
 
@@ -701,14 +650,13 @@ mod tests {
         let outcome = w
             .verify(&key, |i| i.scopes = vec![scope("docs:read")])
             .await;
-        let body = serde_json::to_value(&outcome).unwrap();
-        assert_eq!(body["valid"], true);
-        assert_eq!(body["code"], "VALID");
-        assert_eq!(body["owner_id"], "user_1");
-        assert_eq!(body["name"], "svc");
-        assert_eq!(body["scopes"], json!(["docs:read"]));
-        assert_eq!(body["meta"], json!({"plan": "pro"}));
-        assert_eq!(body["keyspace_id"], w.keyspace_id.as_str());
+        assert_eq!((outcome.valid, outcome.code), (true, VerifyCode::Valid));
+        let key = outcome.valid_key().expect("a valid answer shows its key");
+        assert_eq!(key.owner_id.as_deref(), Some("user_1"));
+        assert_eq!(key.name.as_deref(), Some("svc"));
+        assert_eq!(key.scopes.to_strings(), ["docs:read"]);
+        assert_eq!(key.meta, json!({"plan": "pro"}));
+        assert_eq!(key.keyspace_id, w.keyspace_id.as_str());
     }
 
     #[tokio::test]
@@ -765,10 +713,10 @@ mod tests {
                 })
                 .await;
             assert_eq!((outcome.valid, outcome.code), (false, expected));
-            let body = serde_json::to_value(&outcome).unwrap();
+            assert!(outcome.key_id().is_some(), "a refusal names the key");
             assert!(
-                body.get("meta").is_none(),
-                "a refusal shows no metadata: {body}"
+                outcome.valid_key().is_none(),
+                "a refusal shows no metadata: {outcome:?}"
             );
         }
     }

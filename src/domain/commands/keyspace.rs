@@ -6,7 +6,7 @@ use crate::domain::inputs::{MAX_TTL_SECONDS, RateLimit};
 use crate::domain::key::KeyPrefix;
 use crate::domain::scope::Scopes;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
     #[default]
@@ -15,6 +15,9 @@ pub enum Environment {
 }
 
 impl Environment {
+    /// Every environment, in declaration order.
+    pub const ALL: [Self; 2] = [Self::Live, Self::Test];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Live => "live",
@@ -59,5 +62,26 @@ pub fn default_ttl(seconds: i64) -> Result<i64, String> {
         Ok(seconds)
     } else {
         Err(format!("must be between 1 and {MAX_TTL_SECONDS}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_environment_in_order_under_its_stored_name() {
+        for (index, environment) in Environment::ALL.into_iter().enumerate() {
+            assert_eq!(environment as usize, index);
+            assert_eq!(Environment::from_stored(environment.as_str()), environment);
+            assert_eq!(
+                serde_json::to_value(environment).unwrap(),
+                environment.as_str()
+            );
+            // A new environment breaks this match: list it in ALL too.
+            match environment {
+                Environment::Live | Environment::Test => {}
+            }
+        }
     }
 }

@@ -23,18 +23,12 @@ impl Idempotency {
     }
 }
 
-/// The answer to a create: the key as stored plus, the first time only, its plaintext.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedKey {
-    #[serde(flatten)]
-    pub view: KeyView,
-    /// The plaintext key. Shown only in this response; store it now. `null` on an idempotent replay.
-    #[schema(value_type = Option<String>, example = "acme_live_8Hq2vR0dXk3N7bYc1LmQ5sTf9WpZ4gJe6UaOiE2x")]
-    #[serde(serialize_with = "PlainKey::serialize_exposed_opt")]
-    pub key: Option<PlainKey>,
-    /// Present on an idempotent replay, explaining why `key` is null.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+/// A key just made or, on an idempotent replay, the key the first request made.
+#[derive(Debug)]
+pub struct Created {
+    pub key: Key,
+    /// The plaintext, the first time only: `None` on an idempotent replay (it was shown once).
+    pub plaintext: Option<PlainKey>,
 }
 
 pub async fn create(
@@ -43,7 +37,7 @@ pub async fn create(
     tenant: &TenantId,
     new: NewKey,
     idempotency: Option<Idempotency>,
-) -> Result<CreatedKey, ManageError> {
+) -> Result<Created, ManageError> {
     let at = cx.clock.now();
     let explicit_expiry = new
         .expiry
@@ -159,10 +153,9 @@ pub async fn create(
                 creation_fields(&row),
             )?;
             Ok((
-                CreatedKey {
-                    view: KeyView::from_row(row, at),
-                    key: Some(generated.key),
-                    note: None,
+                Created {
+                    key: Key::from_row(row, at),
+                    plaintext: Some(generated.key),
                 },
                 Some(event),
             ))
@@ -172,14 +165,9 @@ pub async fn create(
     Ok(created.0)
 }
 
-fn replayed(existing: ApiKeyRow, at: NaiveDateTime) -> CreatedKey {
-    CreatedKey {
-        view: KeyView::from_row(existing, at),
-        key: None,
-        note: Some(
-            "this Idempotency-Key already created this key; its plaintext was shown only in the \
-             first response and cannot be shown again"
-                .into(),
-        ),
+fn replayed(existing: ApiKeyRow, at: NaiveDateTime) -> Created {
+    Created {
+        key: Key::from_row(existing, at),
+        plaintext: None,
     }
 }

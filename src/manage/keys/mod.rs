@@ -9,24 +9,22 @@ mod rotate;
 mod update;
 mod usage;
 
-pub use create::{CreatedKey, Idempotency, create};
-pub use read::{ListQuery, family, get, list};
-pub use revoke::{BulkRevoked, Revocation, revoke, revoke_bulk};
-pub use rotate::{MAX_GRACE_SECONDS, PreviousKey, RotatedKey, rotate};
+pub use create::{Created, Idempotency, create};
+pub use read::{KeyListFilter, family, get, list};
+pub use revoke::{Revocation, revoke, revoke_bulk};
+pub use rotate::{MAX_GRACE_SECONDS, Rotated, rotate};
 pub use update::update;
-pub use usage::{KeyUsage, UsageHour, UsageQuery, usage};
+pub use usage::{HourlyUsage, Usage, UsagePeriod, usage};
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use utoipa::ToSchema;
 
 use crate::audit::AuditContext;
 use crate::domain::commands::{Expiry, KeyChanges, MAX_BULK, NewKey, RevokeSelection};
 use crate::domain::error_code::ErrorCode;
-use crate::domain::ids::{KeyId, TenantId, new_id};
-use crate::domain::inputs::{Credits, IpAllowlist, Meta, RateLimit, Refill, RefillInterval};
+use crate::domain::ids::{KeyId, KeyspaceId, TenantId, new_id};
+use crate::domain::inputs::{IpAllowlist, RateLimit};
 use crate::domain::key::{KeyDigest, KeyPrefix, PlainKey};
 use crate::domain::key_status::KeyStatus;
 use crate::domain::scope::Scopes;
@@ -38,69 +36,19 @@ use crate::store::api_keys::{self, KeyFilter, RevokeTarget};
 use crate::store::models::{ApiKeyChanges, ApiKeyRow};
 use crate::store::{DbConnection, StoreError, keyspaces, tenants};
 
-/// A key as the API shows it: never the secret, never its digest.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct KeyView {
-    pub id: String,
-    pub keyspace_id: String,
-    pub name: Option<String>,
-    pub owner_id: Option<String>,
-    /// The prefix and the first characters of the secret, to recognise the key.
-    #[schema(example = "acme_live_8Hq2")]
-    pub start: String,
+/// A key as an operation found or left it: its stored row (which holds the secret's digest, so
+/// it is never shown as it is) and its state when the operation ran.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub row: ApiKeyRow,
     pub status: KeyStatus,
-    pub enabled: bool,
-    pub scopes: Vec<String>,
-    #[schema(value_type = Object)]
-    pub meta: Value,
-    pub ip_allowlist: Vec<String>,
-    pub ratelimit: Option<RateLimit>,
-    pub credits: Option<Credits>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    pub revoked_reason: Option<String>,
-    pub rotated_from: Option<String>,
-    pub family_id: String,
 }
 
-impl KeyView {
+impl Key {
     pub fn from_row(row: ApiKeyRow, at: NaiveDateTime) -> Self {
-        let status = row.status(at);
-        let credits = row.credits_remaining.map(|remaining| Credits {
-            remaining,
-            refill: match (
-                row.credits_refill_amount,
-                row.credits_refill_interval.as_deref(),
-            ) {
-                (Some(amount), Some(interval)) => RefillInterval::from_stored(interval)
-                    .map(|interval| Refill { amount, interval }),
-                _ => None,
-            },
-        });
         Self {
-            scopes: Scopes::from_json(&row.scopes).to_strings(),
-            meta: Meta::from_stored(&row.meta).to_value(),
-            ip_allowlist: IpAllowlist::from_stored(&row.ip_allowlist).to_strings(),
-            ratelimit: RateLimit::from_stored(row.ratelimit_limit, row.ratelimit_window),
-            credits,
-            status,
-            id: row.id,
-            keyspace_id: row.keyspace_id,
-            name: row.name,
-            owner_id: row.owner_id,
-            start: row.start,
-            enabled: row.enabled,
-            created_at: utc(row.created_at),
-            updated_at: utc(row.updated_at),
-            last_used_at: row.last_used_at.map(utc),
-            expires_at: row.expires_at.map(utc),
-            revoked_at: row.revoked_at.map(utc),
-            revoked_reason: row.revoked_reason,
-            rotated_from: row.rotated_from,
-            family_id: row.family_id,
+            status: row.status(at),
+            row,
         }
     }
 }

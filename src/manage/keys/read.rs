@@ -2,31 +2,54 @@
 
 use super::*;
 
-/// What a caller may ask to see in a list.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    pub keyspace_id: Option<String>,
+/// Which keys a list shows, each part valid: built by the API from its query string and by the
+/// dashboard from its filter form.
+#[derive(Clone, Debug, Default)]
+pub struct KeyListFilter {
+    /// Only this keyspace's keys. `Some(None)`: an id that cannot name a keyspace, so nothing
+    /// matches.
+    pub keyspace_id: Option<Option<KeyspaceId>>,
     pub owner_id: Option<String>,
     pub status: Option<KeyStatus>,
-    pub q: Option<String>,
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
+    /// Case-insensitive part of the name.
+    pub name_contains: Option<String>,
+}
+
+impl KeyListFilter {
+    /// Reads the free-text parts as a caller sends them (errors name `keyspace_id`, `owner_id`
+    /// and `q`); an empty one filters nothing.
+    pub fn parse(
+        keyspace_id: Option<String>,
+        owner_id: Option<String>,
+        status: Option<KeyStatus>,
+        q: Option<String>,
+    ) -> Result<Self, ManageError> {
+        Ok(Self {
+            keyspace_id: parse_filter("keyspace_id", keyspace_id)?.map(|id| KeyspaceId::parse(&id)),
+            owner_id: parse_filter("owner_id", owner_id)?,
+            status,
+            name_contains: parse_filter("q", q)?
+                .map(|q| q.trim().to_owned())
+                .filter(|q| !q.is_empty()),
+        })
+    }
 }
 
 pub async fn list(
     cx: &Context<'_>,
     tenant: &TenantId,
-    query: ListQuery,
-) -> Result<Page<KeyView>, ManageError> {
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    filter: KeyListFilter,
+    page: PageRequest,
+) -> Result<Page<Key>, ManageError> {
     let filter = KeyFilter {
-        keyspace_id: parse_filter("keyspace_id", query.keyspace_id)?,
-        owner_id: parse_filter("owner_id", query.owner_id)?,
-        status: query.status,
-        name_contains: parse_filter("q", query.q)?
-            .map(|q| q.trim().to_owned())
-            .filter(|q| !q.is_empty()),
+        keyspace_id: match filter.keyspace_id {
+            None => None,
+            Some(Some(keyspace)) => Some(keyspace.into_string()),
+            Some(None) => return Ok(Page::empty()),
+        },
+        owner_id: filter.owner_id,
+        status: filter.status,
+        name_contains: filter.name_contains,
     };
     let tenant = tenant.clone();
     let at = cx.clock.now();
@@ -45,15 +68,15 @@ pub async fn list(
             })
             .await?
     };
-    Ok(page.page(rows, |r| &r.id, |r| KeyView::from_row(r, at)))
+    Ok(page.page(rows, |r| &r.id, |r| Key::from_row(r, at)))
 }
 
-pub async fn get(cx: &Context<'_>, tenant: &TenantId, id: &KeyId) -> Result<KeyView, ManageError> {
+pub async fn get(cx: &Context<'_>, tenant: &TenantId, id: &KeyId) -> Result<Key, ManageError> {
     let (tenant, id) = (tenant.clone(), id.clone());
     cx.store
         .run(move |conn| api_keys::find(conn, &tenant, id.as_str()))
         .await?
-        .map(|row| KeyView::from_row(row, cx.clock.now()))
+        .map(|row| Key::from_row(row, cx.clock.now()))
         .ok_or_else(key_not_found)
 }
 
@@ -62,14 +85,14 @@ pub async fn family(
     cx: &Context<'_>,
     tenant: &TenantId,
     id: &KeyId,
-) -> Result<Vec<KeyView>, ManageError> {
+) -> Result<Vec<Key>, ManageError> {
     let (tenant, id) = (tenant.clone(), id.clone());
     let at = cx.clock.now();
     cx.store
         .run(move |conn| {
             let key = api_keys::find(conn, &tenant, id.as_str())?.ok_or_else(key_not_found)?;
             let rows = api_keys::family(conn, &tenant, &key.family_id)?;
-            Ok(rows.into_iter().map(|r| KeyView::from_row(r, at)).collect())
+            Ok(rows.into_iter().map(|r| Key::from_row(r, at)).collect())
         })
         .await
 }

@@ -5,7 +5,7 @@ use super::*;
 /// A key after a request to revoke it.
 #[derive(Debug)]
 pub struct Revocation {
-    pub key: KeyView,
+    pub key: Key,
     /// Whether this request revoked it; false when it had been revoked before. Decided inside
     /// the transaction, so of two concurrent requests exactly one is told it revoked the key.
     pub revoked_now: bool,
@@ -41,7 +41,7 @@ pub async fn revoke(
         .await?;
     cx.events.dispatch(&revoked).await;
     Ok(Revocation {
-        key: KeyView::from_row(row, at),
+        key: Key::from_row(row, at),
         revoked_now: !revoked.is_empty(),
     })
 }
@@ -86,19 +86,15 @@ fn parse_reason(reason: Option<String>) -> Result<Option<String>, ManageError> {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BulkRevoked {
-    /// How many of this tenant's keys were revoked by this request.
-    pub revoked: usize,
-}
-
+/// Revokes the keys `selection` names; answers how many of this tenant's keys this request
+/// revoked.
 pub async fn revoke_bulk(
     cx: &Context<'_>,
     audit: &AuditContext,
     tenant: &TenantId,
     selection: RevokeSelection,
     reason: Option<String>,
-) -> Result<BulkRevoked, ManageError> {
+) -> Result<usize, ManageError> {
     let reason = parse_reason(reason)?;
     // Whoever built the selection, one request revokes at most MAX_BULK named keys. (Malformed
     // ids were dropped already, so an empty list is no error: it names nothing.)
@@ -132,7 +128,7 @@ pub async fn revoke_bulk(
         _ => Vec::new(),
     };
     if let RevokeSelection::Keyspace(None) = selection {
-        return Ok(BulkRevoked { revoked: 0 });
+        return Ok(0);
     }
     let at = cx.clock.now();
     let (audit, tenant) = (audit.clone(), tenant.clone());
@@ -155,9 +151,7 @@ pub async fn revoke_bulk(
         })
         .await?;
     cx.events.dispatch(&revoked).await;
-    Ok(BulkRevoked {
-        revoked: revoked.len(),
-    })
+    Ok(revoked.len())
 }
 
 fn revoke_rows(

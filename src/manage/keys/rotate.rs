@@ -6,24 +6,15 @@ use super::*;
 /// Longest rotation grace period: 30 days.
 pub const MAX_GRACE_SECONDS: i64 = 30 * 24 * 3600;
 
-/// The answer to a rotation: the new key (plaintext once) and the old key's new expiry.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RotatedKey {
-    #[serde(flatten)]
-    pub view: KeyView,
-    /// The new key's plaintext, shown only in this response.
-    #[schema(value_type = String)]
-    #[serde(serialize_with = "PlainKey::serialize_exposed")]
-    pub key: PlainKey,
-    pub previous_key: PreviousKey,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PreviousKey {
-    pub id: String,
+/// A rotation: the new key (its plaintext, once) and the old key's new expiry.
+#[derive(Debug)]
+pub struct Rotated {
+    pub key: Key,
+    pub plaintext: PlainKey,
+    pub previous_key_id: KeyId,
     /// The old key keeps working until this moment (now plus the grace period, or sooner if
     /// it already expired earlier).
-    pub expires_at: DateTime<Utc>,
+    pub previous_expires_at: DateTime<Utc>,
 }
 
 pub async fn rotate(
@@ -32,7 +23,7 @@ pub async fn rotate(
     tenant: &TenantId,
     id: &KeyId,
     grace_period_seconds: i64,
-) -> Result<RotatedKey, ManageError> {
+) -> Result<Rotated, ManageError> {
     if !(0..=MAX_GRACE_SECONDS).contains(&grace_period_seconds) {
         return Err(ManageError::invalid(
             "grace_period_seconds",
@@ -157,13 +148,11 @@ pub async fn rotate(
             )?;
             let changed = [rotated, created];
             Ok(Ok((
-                RotatedKey {
-                    view: KeyView::from_row(new, at),
-                    key: generated.key,
-                    previous_key: PreviousKey {
-                        id: old.id,
-                        expires_at: utc(old_expires_at),
-                    },
+                Rotated {
+                    key: Key::from_row(new, at),
+                    plaintext: generated.key,
+                    previous_key_id: KeyId::from_trusted(old.id),
+                    previous_expires_at: utc(old_expires_at),
                 },
                 changed,
             )))

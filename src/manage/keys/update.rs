@@ -8,7 +8,7 @@ pub async fn update(
     tenant: &TenantId,
     id: &KeyId,
     input: KeyChanges,
-) -> Result<KeyView, ManageError> {
+) -> Result<Key, ManageError> {
     let at = cx.clock.now();
     let mut changes = ApiKeyChanges {
         updated_at: Some(at),
@@ -91,5 +91,5 @@ pub async fn update(
         .await?;
     let (row, event) = row;
     cx.events.dispatch(event.as_slice()).await;
-    Ok(KeyView::from_row(row, at))
+    Ok(Key::from_row(row, at))
 }

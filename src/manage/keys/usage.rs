@@ -2,33 +2,31 @@
 
 use super::*;
 
-/// `?since=&until=` of a usage query (default: the last 24 hours, at most 31 days).
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct UsageQuery {
+/// The period of a usage report (default: the last 24 hours; at most 31 days).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UsagePeriod {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
 }
 
 /// Verifications of one hour, by outcome code.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UsageHour {
+#[derive(Debug)]
+pub struct HourlyUsage {
     pub hour: DateTime<Utc>,
-    #[schema(value_type = Object, example = json!({"VALID": 120, "RATE_LIMITED": 3}))]
     pub outcomes: std::collections::BTreeMap<String, i64>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct KeyUsage {
-    pub key_id: String,
+/// A key's verifications over a period, by hour and outcome code.
+#[derive(Debug)]
+pub struct Usage {
+    pub key_id: KeyId,
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     /// Totals over the period, by outcome code.
-    #[schema(value_type = Object)]
     pub totals: std::collections::BTreeMap<String, i64>,
-    pub hours: Vec<UsageHour>,
+    /// The hours with verifications, oldest first.
+    pub hours: Vec<HourlyUsage>,
 }
 
 /// Hourly verification counts of a key (flushed from every node every few seconds).
@@ -36,10 +34,10 @@ pub async fn usage(
     cx: &Context<'_>,
     tenant: &TenantId,
     id: &KeyId,
-    query: UsageQuery,
-) -> Result<KeyUsage, ManageError> {
-    let until = query.until.unwrap_or_else(|| cx.clock.now().and_utc());
-    let since = query.since.unwrap_or(until - TimeDelta::hours(24));
+    period: UsagePeriod,
+) -> Result<Usage, ManageError> {
+    let until = period.until.unwrap_or_else(|| cx.clock.now().and_utc());
+    let since = period.since.unwrap_or(until - TimeDelta::hours(24));
     if since >= until {
         return Err(ManageError::invalid("since", "must be before until"));
     }
@@ -65,7 +63,7 @@ pub async fn usage(
         })
         .await?;
     let mut totals = std::collections::BTreeMap::new();
-    let mut hours: Vec<UsageHour> = Vec::new();
+    let mut hours: Vec<HourlyUsage> = Vec::new();
     for row in rows {
         *totals.entry(row.outcome.clone()).or_default() += row.count;
         let hour = utc(row.hour);
@@ -73,14 +71,14 @@ pub async fn usage(
             Some(last) if last.hour == hour => {
                 last.outcomes.insert(row.outcome, row.count);
             }
-            _ => hours.push(UsageHour {
+            _ => hours.push(HourlyUsage {
                 hour,
                 outcomes: [(row.outcome, row.count)].into_iter().collect(),
             }),
         }
     }
-    Ok(KeyUsage {
-        key_id: key.id,
+    Ok(Usage {
+        key_id: KeyId::from_trusted(key.id),
         since,
         until,
         last_used_at: key.last_used_at.map(utc),

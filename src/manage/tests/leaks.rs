@@ -7,9 +7,9 @@ use super::World;
 use crate::audit::AuditContext;
 use crate::domain::ids::{KeyId, TenantId};
 use crate::domain::key_status::KeyStatus;
-use crate::manage::audit::AuditQuery;
-use crate::manage::keys;
 use crate::manage::leaks::{PastedLeak, REPORTED_IN_DASHBOARD, report_pasted};
+use crate::manage::{PageRequest, keys};
+use crate::store::audit_events::AuditFilter;
 
 impl World {
     async fn report(&self, tenant: &TenantId, pasted: &str, reason: &str) -> PastedLeak {
@@ -21,11 +21,12 @@ impl World {
     }
 
     async fn revocations_audited(&self, tenant: &TenantId, id: &str) -> usize {
-        let query = AuditQuery {
-            target: Some(id.to_owned()),
-            ..AuditQuery::default()
+        let filter = AuditFilter {
+            target_id: Some(id.to_owned()),
+            ..AuditFilter::default()
         };
-        let events = crate::manage::audit::list(&self.cx(), tenant, &query)
+        let page = PageRequest::parse(None, None).unwrap();
+        let events = crate::manage::audit::list(&self.cx(), tenant, filter, page)
             .await
             .unwrap();
         events
@@ -48,9 +49,9 @@ async fn a_pasted_key_of_this_tenant_is_revoked_once_then_said_to_be_revoked_alr
     let PastedLeak::Revoked(view) = w.report(&acme, &pasted, "in a public gist").await else {
         panic!("a live key of this tenant is revoked");
     };
-    assert_eq!(view.id, id);
+    assert_eq!(view.row.id, id);
     assert_eq!(view.status, KeyStatus::Revoked);
-    assert_eq!(view.revoked_reason.as_deref(), Some("in a public gist"));
+    assert_eq!(view.row.revoked_reason.as_deref(), Some("in a public gist"));
     assert_eq!(w.dispatched_keys(), [format!("key.revoke {id}")]);
     assert_eq!(w.revocations_audited(&acme, &id).await, 1);
 
@@ -58,8 +59,8 @@ async fn a_pasted_key_of_this_tenant_is_revoked_once_then_said_to_be_revoked_alr
     let PastedLeak::AlreadyRevoked(view) = again else {
         panic!("a second report finds the key revoked already: {again:?}");
     };
-    assert_eq!(view.id, id);
-    assert_eq!(view.revoked_reason.as_deref(), Some("in a public gist"));
+    assert_eq!(view.row.id, id);
+    assert_eq!(view.row.revoked_reason.as_deref(), Some("in a public gist"));
     assert!(
         w.dispatched_keys().is_empty(),
         "nothing changed, nothing follows"
@@ -75,7 +76,10 @@ async fn without_a_reason_the_report_itself_is_the_reason() {
     let PastedLeak::Revoked(view) = w.report(&acme, key.expose_secret(), " ").await else {
         panic!("a live key of this tenant is revoked");
     };
-    assert_eq!(view.revoked_reason.as_deref(), Some(REPORTED_IN_DASHBOARD));
+    assert_eq!(
+        view.row.revoked_reason.as_deref(),
+        Some(REPORTED_IN_DASHBOARD)
+    );
 }
 
 #[tokio::test]

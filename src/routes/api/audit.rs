@@ -2,15 +2,59 @@
 
 use actix_web::{HttpResponse, web};
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
 
 use crate::error::{ApiError, ProblemDoc};
-use crate::manage::Page;
-use crate::manage::audit::{self, AuditEventView, AuditQuery};
+use crate::manage::audit;
+use crate::manage::{ManageError, PageRequest, parse_filter};
+use crate::routes::api::views::{AuditEventView, Page};
 use crate::routes::extractor::{AuditRead, Authorized};
 use crate::routes::state::AppState;
+use crate::store::audit_events::AuditFilter;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/audit-events", web::get().to(list));
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+    /// `ndjson` streams every matching event, one JSON object per line.
+    pub format: Option<String>,
+}
+
+/// The events a query asks for. (Its page is read only for a JSON answer: an export has none.)
+impl TryFrom<&AuditQuery> for AuditFilter {
+    type Error = ManageError;
+
+    fn try_from(query: &AuditQuery) -> Result<Self, ManageError> {
+        let AuditQuery {
+            action,
+            actor,
+            target,
+            since,
+            until,
+            limit: _,
+            cursor: _,
+            format: _,
+        } = query;
+        Ok(Self {
+            action: parse_filter("action", action.clone())?,
+            actor_id: parse_filter("actor", actor.clone())?,
+            target_id: parse_filter("target", target.clone())?,
+            since: since.map(|t| t.naive_utc()),
+            until: until.map(|t| t.naive_utc()),
+        })
+    }
 }
 
 /// Rows fetched per chunk of an NDJSON export.
@@ -31,9 +75,15 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     match query.format.as_deref() {
         None | Some("json") => {
-            Ok(HttpResponse::Ok().json(audit::list(&state.manage(), &auth.tenant, &query).await?))
+            let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+            let filter = AuditFilter::try_from(&*query)?;
+            let listed = audit::list(&state.manage(), &auth.tenant, filter, page).await?;
+            Ok(HttpResponse::Ok().json(Page::<AuditEventView>::from(listed)))
         }
-        Some("ndjson") => Ok(export(state, auth.caller.tenant.clone(), query.filter()?)),
+        Some("ndjson") => {
+            let filter = AuditFilter::try_from(&*query)?;
+            Ok(export(state, auth.caller.tenant.clone(), filter))
+        }
         Some(_) => Err(ApiError::invalid_field("format", "must be json or ndjson")),
     }
 }
@@ -42,7 +92,7 @@ pub async fn list(
 fn export(
     state: web::Data<AppState>,
     tenant: crate::domain::ids::TenantId,
-    filter: crate::store::audit_events::AuditFilter,
+    filter: AuditFilter,
 ) -> HttpResponse {
     let stream = futures_util::stream::unfold(Some(None::<String>), move |cursor| {
         let (state, tenant, filter) = (state.clone(), tenant.clone(), filter.clone());
@@ -68,8 +118,8 @@ fn export(
                 .then(|| chunk.last().map(|e| e.id.clone()))
                 .flatten();
             let mut body = Vec::new();
-            for event in &chunk {
-                if serde_json::to_writer(&mut body, event).is_ok() {
+            for event in chunk {
+                if serde_json::to_writer(&mut body, &AuditEventView::from(event)).is_ok() {
                     body.push(b'\n');
                 }
             }

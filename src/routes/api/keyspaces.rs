@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::PageQuery;
+use super::{PageQuery, double_option};
 use crate::domain::commands::{
     Environment, ForField, Invalid, KeyspaceChanges, NewKeyspace, default_ttl, optional, patch,
 };
@@ -13,8 +13,9 @@ use crate::domain::inputs::{RateLimit, parse_name};
 use crate::domain::key::KeyPrefix;
 use crate::domain::scope::Scopes;
 use crate::error::{ApiError, ProblemDoc};
-use crate::manage::keyspaces::{self, KeyspaceView};
-use crate::manage::{Page, PageRequest, double_option, parse_path_id};
+use crate::manage::keyspaces;
+use crate::manage::{PageRequest, parse_path_id};
+use crate::routes::api::views::{KeyspaceView, Page};
 use crate::routes::extractor::{Authorized, KeyspacesCreate, KeyspacesRead, KeyspacesUpdate};
 use crate::routes::state::AppState;
 
@@ -39,8 +40,8 @@ pub async fn create(
     body: web::Json<CreateKeyspace>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewKeyspace::try_from(body.into_inner())?;
-    let view = keyspaces::create(&state.manage(), &auth.audit, &auth.tenant, new).await?;
-    Ok(HttpResponse::Created().json(view))
+    let row = keyspaces::create(&state.manage(), &auth.audit, &auth.tenant, new).await?;
+    Ok(HttpResponse::Created().json(KeyspaceView::from(row)))
 }
 
 /// List keyspaces, newest first.
@@ -53,7 +54,8 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    Ok(HttpResponse::Ok().json(keyspaces::list(&state.manage(), &auth.tenant, page).await?))
+    let listed = keyspaces::list(&state.manage(), &auth.tenant, page).await?;
+    Ok(HttpResponse::Ok().json(Page::<KeyspaceView>::from(listed)))
 }
 
 /// Read a keyspace.
@@ -70,7 +72,8 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id::<KeyspaceId>(&path, "keyspace")?;
-    Ok(HttpResponse::Ok().json(keyspaces::get(&state.manage(), &auth.tenant, &id).await?))
+    let row = keyspaces::get(&state.manage(), &auth.tenant, &id).await?;
+    Ok(HttpResponse::Ok().json(KeyspaceView::from(row)))
 }
 
 /// Change a keyspace's name or defaults (only the fields given).
@@ -90,8 +93,8 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id::<KeyspaceId>(&path, "keyspace")?;
     let changes = KeyspaceChanges::try_from(body.into_inner())?;
-    let view = keyspaces::update(&state.manage(), &auth.audit, &auth.tenant, &id, changes).await?;
-    Ok(HttpResponse::Ok().json(view))
+    let row = keyspaces::update(&state.manage(), &auth.audit, &auth.tenant, &id, changes).await?;
+    Ok(HttpResponse::Ok().json(KeyspaceView::from(row)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -3,15 +3,52 @@
 
 use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::SecretString;
+use serde::Deserialize;
 
 use crate::audit::Actor;
 use crate::auth::leak_signature::{KEY_IDENTIFIER_HEADER, SIGNATURE_HEADER};
 use crate::error::{ApiError, ProblemDoc};
-use crate::manage::leaks::{self, LeakFeedback, LeakReport};
+use crate::manage::leaks::{self, LeakedToken};
+use crate::routes::api::views::LeakFeedback;
 use crate::routes::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/leaks", web::post().to(report));
+}
+
+/// One found token, as GitHub's secret scanning sends it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct LeakReport {
+    /// The secret found.
+    #[schema(value_type = String)]
+    pub token: SecretString,
+    /// The token type the scanner matched (its pattern's name).
+    #[serde(rename = "type", default)]
+    pub token_type: String,
+    /// Where it was found.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// What kind of place (`content`, `commit`, `issue`, ...).
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+impl From<LeakReport> for LeakedToken {
+    fn from(report: LeakReport) -> Self {
+        let LeakReport {
+            token,
+            token_type,
+            url,
+            source,
+        } = report;
+        Self {
+            token,
+            token_type,
+            url,
+            source,
+        }
+    }
 }
 
 fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
@@ -56,7 +93,9 @@ pub async fn report(
         &req,
         Actor::LeakReporter(identifier.unwrap_or_default().chars().take(200).collect()),
     );
-    let feedback = leaks::intake(&state.manage(), &audit, reports).await?;
+    let reports = reports.into_iter().map(LeakedToken::from).collect();
+    let verdicts = leaks::intake(&state.manage(), &audit, reports).await?;
+    let feedback: Vec<LeakFeedback> = verdicts.into_iter().map(LeakFeedback::from).collect();
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
         .json(feedback))

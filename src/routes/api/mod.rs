@@ -6,6 +6,8 @@ pub mod keyspaces;
 pub mod leaks;
 pub mod openapi;
 pub mod root_keys;
+mod schemas;
+pub mod views;
 
 use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use actix_web::{FromRequest, HttpRequest, web};
@@ -35,6 +37,15 @@ pub struct PageQuery {
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+/// For PATCH bodies: tells "absent" (`None`) from "explicitly null" (`Some(None)`).
+pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
 }
 
 /// A JSON body that may be left out entirely. A request without a body gives `None`; a body that

@@ -13,8 +13,9 @@ use crate::domain::commands::{Expiry, ForField, Invalid, NewRootKey};
 use crate::domain::ids::RootKeyId;
 use crate::domain::inputs::parse_name;
 use crate::domain::scope::Scopes;
-use crate::manage::root_keys::{self, CreatedRootKey, RootKeyView};
-use crate::manage::{Page, PageRequest, parse_path_id};
+use crate::manage::root_keys;
+use crate::manage::{PageRequest, parse_path_id};
+use crate::routes::api::views::{CreatedRootKey, Page, RootKeyView};
 use crate::routes::extractor::{Authorized, RootKeysCreate, RootKeysRead, RootKeysRevoke};
 use crate::routes::state::AppState;
 
@@ -47,7 +48,7 @@ pub async fn create(
     .await?;
     Ok(HttpResponse::Created()
         .insert_header((CACHE_CONTROL, "no-store"))
-        .json(created))
+        .json(CreatedRootKey::from(created)))
 }
 
 /// List root keys, newest first.
@@ -60,7 +61,8 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    Ok(HttpResponse::Ok().json(root_keys::list(&state.manage(), &auth.tenant, page).await?))
+    let listed = root_keys::list(&state.manage(), &auth.tenant, page).await?;
+    Ok(HttpResponse::Ok().json(Page::<RootKeyView>::from(listed)))
 }
 
 /// Revoke a root key.
@@ -78,8 +80,8 @@ pub async fn revoke(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id::<RootKeyId>(&path, "root key")?;
-    Ok(HttpResponse::Ok()
-        .json(root_keys::revoke(&state.manage(), &auth.audit, &auth.tenant, &id).await?))
+    let row = root_keys::revoke(&state.manage(), &auth.audit, &auth.tenant, &id).await?;
+    Ok(HttpResponse::Ok().json(RootKeyView::from(row)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

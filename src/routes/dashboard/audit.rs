@@ -9,8 +9,11 @@ use serde::Deserialize;
 
 use super::context::{Layout, Member};
 use super::{PageError, render, urlencode};
-use crate::manage::audit::{self, AuditEventView, AuditQuery};
+use crate::manage::audit;
+use crate::manage::{Page, PageRequest, parse_filter};
+use crate::routes::api::views::AuditEventView;
 use crate::routes::state::AppState;
+use crate::store::audit_events::AuditFilter;
 
 const PAGE_SIZE: i64 = 50;
 
@@ -68,20 +71,19 @@ async fn list(
     filter: web::Query<Filter>,
 ) -> Result<HttpResponse, PageError> {
     let filter = filter.into_inner();
-    let query = AuditQuery {
-        action: Some(filter.action.trim().to_owned()),
-        actor: Some(filter.actor.trim().to_owned()),
-        target: Some(filter.target.trim().to_owned()),
-        limit: Some(PAGE_SIZE),
-        cursor: Some(filter.cursor.clone()),
-        ..AuditQuery::default()
+    let listed = async {
+        let page = PageRequest::parse(Some(PAGE_SIZE), Some(&filter.cursor))?;
+        let found = AuditFilter {
+            action: parse_filter("action", Some(filter.action.trim().to_owned()))?,
+            actor_id: parse_filter("actor", Some(filter.actor.trim().to_owned()))?,
+            target_id: parse_filter("target", Some(filter.target.trim().to_owned()))?,
+            ..AuditFilter::default()
+        };
+        audit::list(&state.manage(), member.tenant_id(), found, page).await
     };
-    let found = match audit::list(&state.manage(), member.tenant_id(), &query).await {
+    let found = match listed.await {
         Ok(found) => found,
-        Err(err) if err.is_client_error() => crate::manage::Page {
-            data: Vec::new(),
-            next_cursor: None,
-        },
+        Err(err) if err.is_client_error() => Page::empty(),
         Err(err) => return Err(err.into()),
     };
     let emails = crate::manage::members::list(&state.manage(), member.tenant_id())
@@ -102,7 +104,7 @@ async fn list(
         StatusCode::OK,
         &AuditPage {
             layout: member.layout("audit"),
-            events: found.data,
+            events: found.data.into_iter().map(AuditEventView::from).collect(),
             emails,
             filter,
             next_page,

@@ -16,8 +16,9 @@ use crate::domain::inputs::parse_name;
 use crate::domain::key::KeyPrefix;
 use crate::domain::role::Action;
 use crate::domain::scope::Scopes;
-use crate::manage::keyspaces::{self, KeyspaceView};
+use crate::manage::keyspaces;
 use crate::manage::{ManageError, PageRequest, parse_path_id};
+use crate::routes::api::views::KeyspaceView;
 use crate::routes::state::AppState;
 
 const DAY: i64 = 24 * 3600;
@@ -55,9 +56,8 @@ pub async fn all(
     member_tenant: &crate::domain::ids::TenantId,
 ) -> Result<Vec<KeyspaceView>, PageError> {
     let page = PageRequest::parse(Some(crate::manage::MAX_LIMIT), None)?;
-    Ok(keyspaces::list(&state.manage(), member_tenant, page)
-        .await?
-        .data)
+    let listed = keyspaces::list(&state.manage(), member_tenant, page).await?;
+    Ok(listed.data.into_iter().map(KeyspaceView::from).collect())
 }
 
 async fn list(
@@ -238,7 +238,8 @@ async fn edit_page(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let id = parse_path_id::<KeyspaceId>(&path, "keyspace")?;
-    let keyspace = keyspaces::get(&state.manage(), member.tenant_id(), &id).await?;
+    let keyspace =
+        KeyspaceView::from(keyspaces::get(&state.manage(), member.tenant_id(), &id).await?);
     Ok(render(
         StatusCode::OK,
         &KeyspacePage {
@@ -258,6 +259,7 @@ async fn update(
 ) -> Result<HttpResponse, PageError> {
     let id = parse_path_id::<KeyspaceId>(&path, "keyspace")?;
     let keyspace = keyspaces::get(&state.manage(), member.tenant_id(), &id).await?;
+    let keyspace = KeyspaceView::from(keyspace);
     let mut shown = FormState::new();
     keep_all(&form, &mut shown);
     if let Some(defaults) = read_defaults(&form, &mut shown) {

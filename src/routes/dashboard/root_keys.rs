@@ -16,7 +16,8 @@ use crate::domain::inputs::parse_name;
 use crate::domain::key::PlainKey;
 use crate::domain::role::{Action, Role};
 use crate::domain::scope::{ROOT_SCOPES, Scopes};
-use crate::manage::root_keys::{self, RootKeyView};
+use crate::manage::root_keys;
+use crate::routes::api::views::RootKeyView;
 
 const DAY: i64 = 24 * 3600;
 use crate::manage::{ManageError, PageRequest, parse_path_id};
@@ -110,7 +111,11 @@ async fn page<P: Permission>(
     .await?;
     Ok(RootKeysPage {
         layout: member.layout("root-keys"),
-        keys: listed.data.into_iter().map(row).collect(),
+        keys: listed
+            .data
+            .into_iter()
+            .map(|key| row(RootKeyView::from(key)))
+            .collect(),
         scopes: grantable(member.role()),
         chosen,
         can_create: member.can(Action::CreateRootKeys),

@@ -214,11 +214,11 @@ pub async fn key_chart(
     key_id: &KeyId,
 ) -> Result<Chart, PageError> {
     let end = hour_of(state.clock.now());
-    let query = crate::manage::keys::UsageQuery {
+    let period = crate::manage::keys::UsagePeriod {
         since: Some((end - TimeDelta::hours(HOURS - 1)).and_utc()),
         until: Some((end + TimeDelta::hours(1)).and_utc()),
     };
-    let found = crate::manage::keys::usage(&state.manage(), tenant, key_id, query).await?;
+    let found = crate::manage::keys::usage(&state.manage(), tenant, key_id, period).await?;
     let rows: Vec<_> = found
         .hours
         .into_iter()

@@ -16,7 +16,7 @@ use crate::domain::ids::{KeyId, KeyspaceId};
 use crate::domain::inputs::{Credits, IpAllowlist, Meta, RateLimit, parse_name, parse_owner_id};
 use crate::domain::scope::Scopes;
 use crate::error::ApiError;
-use crate::manage::double_option;
+use crate::routes::api::double_option;
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

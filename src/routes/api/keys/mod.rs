@@ -11,22 +11,24 @@ use super::OptionalJson;
 use crate::domain::scope::Scope;
 use crate::error::{ApiError, ProblemDoc};
 mod body;
+mod query;
 
 pub use body::{BulkRevoke, CreateKey, UpdateKey};
+pub use query::{ListQuery, UsageQuery};
 
 use crate::domain::commands::{KeyChanges, NewKey};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::KeyId;
-use crate::manage::keys::{
-    self, BulkRevoked, CreatedKey, Idempotency, KeyUsage, KeyView, ListQuery, RotatedKey,
-    UsageQuery,
+use crate::manage::keys::{self, Idempotency};
+use crate::manage::parse_path_id;
+use crate::routes::api::views::{
+    BulkRevoked, CreatedKey, KeyUsage, KeyView, Page, RotatedKey, VerifyOutcomeBody,
 };
-use crate::manage::{Page, parse_path_id};
 use crate::routes::extractor::{
     Authorized, KeysCreate, KeysRead, KeysRevoke, KeysRotate, KeysUpdate, KeysVerify,
 };
 use crate::routes::state::AppState;
-use crate::verify::{MAX_COST, VerifyInput, VerifyOutcomeBody};
+use crate::verify::{MAX_COST, VerifyInput};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/keys/verify", web::post().to(verify_key))
@@ -85,6 +87,7 @@ pub async fn create(
         idempotency,
     )
     .await?;
+    let created = CreatedKey::from(created);
     let response = if created.key.is_some() {
         HttpResponse::Created().json(created)
     } else {
@@ -105,8 +108,9 @@ pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok()
-        .json(keys::list(&state.manage(), &auth.tenant, query.into_inner()).await?))
+    let (filter, page) = query.into_inner().try_into()?;
+    let listed = keys::list(&state.manage(), &auth.tenant, filter, page).await?;
+    Ok(HttpResponse::Ok().json(Page::<KeyView>::from(listed)))
 }
 
 /// Read a key (never its secret or digest).
@@ -123,7 +127,8 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id::<KeyId>(&path, "key")?;
-    Ok(HttpResponse::Ok().json(keys::get(&state.manage(), &auth.tenant, &id).await?))
+    let key = keys::get(&state.manage(), &auth.tenant, &id).await?;
+    Ok(HttpResponse::Ok().json(KeyView::from(key)))
 }
 
 /// Hourly verification counts of a key, by outcome (flushed from every node every 5 s).
@@ -142,8 +147,9 @@ pub async fn usage(
     query: web::Query<UsageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id::<KeyId>(&path, "key")?;
-    let usage = keys::usage(&state.manage(), &auth.tenant, &id, query.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(usage))
+    let period = query.into_inner().into();
+    let usage = keys::usage(&state.manage(), &auth.tenant, &id, period).await?;
+    Ok(HttpResponse::Ok().json(KeyUsage::from(usage)))
 }
 
 /// Change a key (only the fields given). `enabled: false` disables it reversibly.
@@ -164,8 +170,8 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id::<KeyId>(&path, "key")?;
     let changes = KeyChanges::try_from(body.into_inner())?;
-    let view = keys::update(&state.manage(), &auth.audit, &auth.tenant, &id, changes).await?;
-    Ok(HttpResponse::Ok().json(view))
+    let key = keys::update(&state.manage(), &auth.audit, &auth.tenant, &id, changes).await?;
+    Ok(HttpResponse::Ok().json(KeyView::from(key)))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -194,7 +200,9 @@ pub async fn rotate(
     let id = parse_path_id::<KeyId>(&path, "key")?;
     let grace = body.0.and_then(|b| b.grace_period_seconds).unwrap_or(0);
     let rotated = keys::rotate(&state.manage(), &auth.audit, &auth.tenant, &id, grace).await?;
-    Ok(no_store(HttpResponse::Created().json(rotated)))
+    Ok(no_store(
+        HttpResponse::Created().json(RotatedKey::from(rotated)),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -222,7 +230,7 @@ pub async fn revoke(
     let id = parse_path_id::<KeyId>(&path, "key")?;
     let reason = body.0.and_then(|b| b.reason);
     let done = keys::revoke(&state.manage(), &auth.audit, &auth.tenant, &id, reason).await?;
-    Ok(HttpResponse::Ok().json(done.key))
+    Ok(HttpResponse::Ok().json(KeyView::from(done.key)))
 }
 
 /// Revoke many keys: by ids, owner, keyspace, or raw key values.
@@ -239,8 +247,8 @@ pub async fn revoke_bulk(
 ) -> Result<HttpResponse, ApiError> {
     let (selection, reason) = body.into_inner().into_command()?;
     let cx = state.manage();
-    let result = keys::revoke_bulk(&cx, &auth.audit, &auth.tenant, selection, reason).await?;
-    Ok(HttpResponse::Ok().json(result))
+    let revoked = keys::revoke_bulk(&cx, &auth.audit, &auth.tenant, selection, reason).await?;
+    Ok(HttpResponse::Ok().json(BulkRevoked { revoked }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -306,5 +314,5 @@ pub async fn verify_key(
     let outcome = state.verifier.verify(&auth.tenant, input).await?;
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
-        .json(outcome))
+        .json(VerifyOutcomeBody::from(&outcome)))
 }

@@ -9,6 +9,7 @@ use super::{SecretPage, when};
 use crate::domain::ids::KeyId;
 use crate::manage::keys;
 use crate::manage::{ManageError, parse_path_id};
+use crate::routes::api::views::RotatedKey;
 use crate::routes::dashboard::context::{Member, can};
 use crate::routes::dashboard::forms::FormState;
 use crate::routes::dashboard::{PageError, render, see_other};
@@ -43,6 +44,7 @@ pub(super) async fn rotate(
         .await
         {
             Ok(rotated) => {
+                let rotated = RotatedKey::from(rotated);
                 return Ok(render(
                     StatusCode::CREATED,
                     &SecretPage {

@@ -9,15 +9,16 @@ use serde::Deserialize;
 use super::{KeyRow, row};
 use crate::domain::ids::KeyId;
 use crate::domain::role::Action;
-use crate::manage::audit::{AuditEventView, AuditQuery};
-use crate::manage::keys::{self, KeyView};
-use crate::manage::parse_path_id;
+use crate::manage::keys;
+use crate::manage::{PageRequest, parse_path_id};
+use crate::routes::api::views::{AuditEventView, KeyView};
 use crate::routes::dashboard;
 use crate::routes::dashboard::context::{Layout, Member, Permission};
 use crate::routes::dashboard::forms::FormState;
 use crate::routes::dashboard::usage::{Chart, key_chart};
 use crate::routes::dashboard::{PageError, render};
 use crate::routes::state::AppState;
+use crate::store::audit_events::AuditFilter;
 
 #[derive(Template)]
 #[template(path = "key.html")]
@@ -90,20 +91,25 @@ pub(super) async fn key_page<P: Permission>(
 ) -> Result<KeyPage, PageError> {
     let id = parse_path_id::<KeyId>(raw_id, "key")?;
     let tenant = member.tenant_id();
-    let key = keys::get(&state.manage(), tenant, &id).await?;
+    let key = KeyView::from(keys::get(&state.manage(), tenant, &id).await?);
     let keyspaces = dashboard::keyspaces::all(state, tenant).await?;
     let family = keys::family(&state.manage(), tenant, &id).await?;
+    let family: Vec<KeyView> = family.into_iter().map(KeyView::from).collect();
+    let trail = AuditFilter {
+        target_id: Some(id.to_string()),
+        ..AuditFilter::default()
+    };
     let events = crate::manage::audit::list(
         &state.manage(),
         tenant,
-        &AuditQuery {
-            target: Some(id.to_string()),
-            limit: Some(20),
-            ..AuditQuery::default()
-        },
+        trail,
+        PageRequest::parse(Some(20), None)?,
     )
     .await?
-    .data;
+    .data
+    .into_iter()
+    .map(AuditEventView::from)
+    .collect();
     let chart = key_chart(state, tenant, &id).await?;
     if form.value("grace_hours").is_empty() {
         form.keep("grace_hours", "24");

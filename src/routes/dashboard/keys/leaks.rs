@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::{KeyRow, row, when};
 use crate::manage::leaks::{self, PastedLeak};
+use crate::routes::api::views::KeyView;
 use crate::routes::dashboard;
 use crate::routes::dashboard::context::{Layout, Member, can};
 use crate::routes::dashboard::forms::FormState;
@@ -88,10 +89,12 @@ pub(super) async fn report_leak(
         PastedLeak::NotOurs => (Outcome::Nothing, shown),
         PastedLeak::Revoked(key) => {
             let keyspaces = dashboard::keyspaces::all(&state, tenant).await?;
+            let key = KeyView::from(key);
             (Outcome::Revoked(row(&key, &keyspaces)), FormState::new())
         }
         PastedLeak::AlreadyRevoked(key) => {
             let keyspaces = dashboard::keyspaces::all(&state, tenant).await?;
+            let key = KeyView::from(key);
             let since = when(key.revoked_at, "earlier");
             let key = row(&key, &keyspaces);
             (Outcome::AlreadyRevoked { key, since }, FormState::new())

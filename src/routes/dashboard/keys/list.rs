@@ -11,8 +11,9 @@ use crate::domain::commands::RevokeSelection;
 use crate::domain::ids::KeyId;
 use crate::domain::key_status::KeyStatus;
 use crate::domain::role::Action;
-use crate::manage::keys::{self, ListQuery};
-use crate::manage::keyspaces::KeyspaceView;
+use crate::manage::keys::{self, KeyListFilter};
+use crate::manage::{Page, PageRequest};
+use crate::routes::api::views::{KeyView, KeyspaceView};
 use crate::routes::dashboard;
 use crate::routes::dashboard::context::{Layout, Member, Permission, can};
 use crate::routes::dashboard::forms::{all_of, first_of, pairs};
@@ -101,21 +102,20 @@ async fn keys_page<P: Permission>(
         "disabled" => Some(KeyStatus::Disabled),
         _ => None,
     };
-    let query = ListQuery {
-        keyspace_id: Some(filter.keyspace_id.clone()),
-        owner_id: Some(filter.owner_id.trim().to_owned()),
-        status,
-        q: Some(filter.q.clone()),
-        limit: Some(PAGE_SIZE),
-        cursor: Some(filter.cursor.clone()),
+    let listed = async {
+        let page = PageRequest::parse(Some(PAGE_SIZE), Some(&filter.cursor))?;
+        let found = KeyListFilter::parse(
+            Some(filter.keyspace_id.clone()),
+            Some(filter.owner_id.trim().to_owned()),
+            status,
+            Some(filter.q.clone()),
+        )?;
+        keys::list(&state.manage(), member.tenant_id(), found, page).await
     };
     // A cursor or id that means nothing shows an empty page rather than an error.
-    let found = match keys::list(&state.manage(), member.tenant_id(), query).await {
+    let found = match listed.await {
         Ok(found) => found,
-        Err(err) if err.is_client_error() => crate::manage::Page {
-            data: Vec::new(),
-            next_cursor: None,
-        },
+        Err(err) if err.is_client_error() => Page::empty(),
         Err(err) => return Err(err.into()),
     };
     let next_page = found
@@ -123,7 +123,11 @@ async fn keys_page<P: Permission>(
         .map(|cursor| format!("/keys?{}&cursor={}", filter.query(), urlencode(&cursor)));
     Ok(KeysPage {
         layout: member.layout("keys"),
-        keys: found.data.iter().map(|k| row(k, &keyspaces)).collect(),
+        keys: found
+            .data
+            .into_iter()
+            .map(|key| row(&KeyView::from(key), &keyspaces))
+            .collect(),
         keyspaces,
         filter,
         next_page,
@@ -162,6 +166,7 @@ pub(super) async fn revoke_bulk(
     let selection = RevokeSelection::Ids(ids.iter().filter_map(|id| KeyId::parse(id)).collect());
     let reason = Some(first_of(&pairs, "reason").to_owned());
     let cx = state.manage();
-    let done = keys::revoke_bulk(&cx, &member.audit, member.tenant_id(), selection, reason).await?;
-    Ok(see_other(&format!("/keys?revoked={}", done.revoked)))
+    let revoked =
+        keys::revoke_bulk(&cx, &member.audit, member.tenant_id(), selection, reason).await?;
+    Ok(see_other(&format!("/keys?revoked={revoked}")))
 }

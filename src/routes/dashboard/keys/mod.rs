@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 use super::context::Layout;
 use crate::domain::key::PlainKey;
 use crate::domain::key_status::KeyStatus;
-use crate::manage::keys::KeyView;
-use crate::manage::keyspaces::KeyspaceView;
+use crate::routes::api::views::KeyView;
+use crate::routes::api::views::KeyspaceView;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/keys", web::get().to(list::list))

@@ -14,7 +14,8 @@ use crate::domain::inputs::{
 use crate::domain::scope::Scopes;
 use crate::error::ApiError;
 use crate::manage::keys;
-use crate::manage::keyspaces::KeyspaceView;
+use crate::routes::api::views::CreatedKey;
+use crate::routes::api::views::KeyspaceView;
 use crate::routes::dashboard;
 use crate::routes::dashboard::context::{Layout, Member, can};
 use crate::routes::dashboard::forms::{FormState, split_list};
@@ -216,6 +217,7 @@ pub(super) async fn create(
         .await
         {
             Ok(created) => {
+                let created = CreatedKey::from(created);
                 return Ok(render(
                     StatusCode::CREATED,
                     &SecretPage {
