@@ -18,11 +18,11 @@ use crate::auth::throttle::Throttle;
 use crate::cache::Caches;
 use crate::config::Settings;
 use crate::domain::time::Clock;
-use crate::error::{json_config, query_config};
 use crate::events::{CacheEviction, Dispatcher};
 use crate::metrics::Metrics;
 use crate::redis::RedisTier;
 use crate::routes::dashboard::Dashboard;
+use crate::routes::input::{self, json_config, query_config};
 use crate::routes::request_log;
 use crate::routes::state::AppState;
 use crate::store::Store;
@@ -168,6 +168,7 @@ impl Application {
                 .app_data(query_config())
                 .configure(crate::routes::configure)
                 .default_service(web::to(crate::routes::not_found))
+                .wrap(from_fn(input::body_errors))
                 .wrap(
                     DefaultHeaders::new()
                         .add(("X-Content-Type-Options", "nosniff"))

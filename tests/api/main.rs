@@ -10,6 +10,7 @@ mod cli;
 mod cluster;
 mod concurrency;
 mod dashboard;
+mod echoes;
 mod failures;
 mod health;
 mod helpers;

@@ -50,7 +50,7 @@ pub async fn create(
 pub async fn list(
     auth: Authorized<KeyspacesRead>,
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: crate::routes::input::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     Ok(HttpResponse::Ok().json(keyspaces::list(&state.manage(), &auth.tenant, page).await?))

@@ -57,7 +57,7 @@ pub async fn create(
 pub async fn list(
     auth: Authorized<RootKeysRead>,
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: crate::routes::input::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     Ok(HttpResponse::Ok().json(root_keys::list(&state.manage(), &auth.tenant, page).await?))

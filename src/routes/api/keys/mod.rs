@@ -103,7 +103,7 @@ pub async fn create(
 pub async fn list(
     auth: Authorized<KeysRead>,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: crate::routes::input::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok()
         .json(keys::list(&state.manage(), &auth.tenant, query.into_inner()).await?))
@@ -139,7 +139,7 @@ pub async fn usage(
     auth: Authorized<KeysRead>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<UsageQuery>,
+    query: crate::routes::input::Query<UsageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id::<KeyId>(&path, "key")?;
     let usage = keys::usage(&state.manage(), &auth.tenant, &id, query.into_inner()).await?;
