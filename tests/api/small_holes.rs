@@ -5,6 +5,7 @@
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde_json::json;
 
+use crate::dashboard::support::{PASSWORD, Visitor};
 use crate::helpers::{TestApp, assert_problem, s};
 
 fn two(first: &str, second: &str) -> HeaderMap {
@@ -62,4 +63,53 @@ async fn two_authorization_headers_are_refused_never_resolved_to_the_first() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"], "invalid_request", "{body}");
+}
+
+#[tokio::test]
+async fn dashboard_posts_must_come_from_the_public_url() {
+    let app = TestApp::spawn_with(&[("LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/8")]).await;
+    app.tenant("acme").await;
+    let email = "owner@acme.example.com";
+    let sign_in = |origin: &str, extra: &[(&'static str, &str)]| {
+        let visitor = Visitor::new(&app);
+        let origin = origin.to_owned();
+        let extra: Vec<(&'static str, String)> =
+            extra.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        async move {
+            let token = visitor.csrf("/sign-in").await;
+            let mut request = visitor
+                .client
+                .post(format!("{}/sign-in", visitor.base))
+                .header("origin", origin)
+                .form(&[
+                    ("csrf_token", token.as_str()),
+                    ("email", email),
+                    ("password", PASSWORD),
+                ]);
+            for (name, value) in extra {
+                request = request.header(name, value);
+            }
+            request.send().await.unwrap().status().as_u16()
+        }
+    };
+    let port = app.port;
+    assert_eq!(sign_in(&app.address, &[]).await, 303, "same origin");
+    // The host a client claims, in any header, is not where the form came from; nor is the
+    // right host over another scheme or port.
+    for (origin, extra) in [
+        (
+            "http://evil.example",
+            vec![("x-forwarded-host", "evil.example")],
+        ),
+        (
+            "http://evil.example",
+            vec![("forwarded", "host=evil.example")],
+        ),
+        ("https://evil.example", vec![("host", "evil.example")]),
+        (&*format!("https://127.0.0.1:{port}"), vec![]),
+        (&*format!("http://127.0.0.1:{}", port + 1), vec![]),
+        ("null", vec![]),
+    ] {
+        assert_eq!(sign_in(origin, &extra).await, 403, "{origin} {extra:?}");
+    }
 }
