@@ -498,7 +498,7 @@ fn load_or_generate_secret(path: &Path) -> Result<MasterKey, ConfigError> {
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let dir = data_dir_of(path);
-            std::fs::create_dir_all(&dir).map_err(|source| ConfigError::DataDir {
+            crate::store::create_private_dir(&dir).map_err(|source| ConfigError::DataDir {
                 path: dir.clone(),
                 source,
             })?;
@@ -525,14 +525,7 @@ fn load_or_generate_secret(path: &Path) -> Result<MasterKey, ConfigError> {
 
 fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
+    let mut file = crate::store::create_private_file(path)?;
     file.write_all(contents.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()
@@ -675,6 +668,11 @@ trusted_proxies = "10.0.0.0/8"
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
+            let mode = std::fs::metadata(dir.path().join("sub"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o700, "the data directory it created");
         }
         let given = Settings::load(&[("LATCHKEY_SECRET_KEY", KEY)], None).unwrap();
         assert!(matches!(given.secret, SecretSource::Given { .. }));

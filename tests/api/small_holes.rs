@@ -113,3 +113,30 @@ async fn dashboard_posts_must_come_from_the_public_url() {
         assert_eq!(sign_in(origin, &extra).await, 403, "{origin} {extra:?}");
     }
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_database_and_its_directory_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let url = format!("sqlite://{}", data.join("latchkey.db").display());
+    let app = TestApp::spawn_with(&[("DATABASE_URL", &url)]).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    let mode = |name: &str| {
+        let path = if name.is_empty() {
+            data.clone()
+        } else {
+            data.join(name)
+        };
+        std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(""), 0o700, "the data directory");
+    for file in ["latchkey.db", "latchkey.db-wal", "latchkey.db-shm"] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+}
