@@ -137,6 +137,7 @@ impl Application {
             metrics: metrics.clone(),
             clock: clock.clone(),
         });
+        let https = public_url.starts_with("https://");
         let state = web::Data::new(AppState {
             store: store.clone(),
             caches: caches.clone(),
@@ -169,11 +170,7 @@ impl Application {
                 .configure(crate::routes::configure)
                 .default_service(web::to(crate::routes::not_found))
                 .wrap(from_fn(input::body_errors))
-                .wrap(
-                    DefaultHeaders::new()
-                        .add(("X-Content-Type-Options", "nosniff"))
-                        .add(("Referrer-Policy", "no-referrer")),
-                )
+                .wrap(default_headers(https))
                 .wrap(from_fn(request_log::request_id))
                 .wrap(TracingLogger::<request_log::SafeRootSpan>::new())
         })
@@ -212,6 +209,19 @@ impl Application {
             Err(err) => tracing::error!(error = %err, "could not flush usage at shutdown"),
         }
         served
+    }
+}
+
+/// Headers on every answer that does not set its own. Served over HTTPS (by the balancer in
+/// front), browsers are told to use nothing else for a year.
+fn default_headers(https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "no-referrer"));
+    if https {
+        headers.add(("Strict-Transport-Security", "max-age=31536000"))
+    } else {
+        headers
     }
 }
 

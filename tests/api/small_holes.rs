@@ -140,3 +140,24 @@ async fn the_sqlite_database_and_its_directory_are_private() {
         assert_eq!(mode(file), 0o600, "{file}");
     }
 }
+
+#[tokio::test]
+async fn https_deployments_send_strict_transport_security() {
+    let app = TestApp::spawn_with(&[("LATCHKEY_PUBLIC_URL", "https://keys.example.com")]).await;
+    for path in ["/healthz", "/v1/keys", "/sign-in"] {
+        let response = app.get(path).await;
+        assert_eq!(
+            response.headers()["strict-transport-security"],
+            "max-age=31536000",
+            "{path}"
+        );
+    }
+    let plain = TestApp::spawn().await;
+    let response = plain.get("/healthz").await;
+    assert!(
+        response
+            .headers()
+            .get("strict-transport-security")
+            .is_none()
+    );
+}
