@@ -152,6 +152,7 @@ impl Application {
             tokens,
             leak_reporters,
             trusted_proxies: settings.trusted_proxies.clone(),
+            metrics_token: settings.metrics_token.clone(),
         });
         let background = vec![
             tokio::spawn(caches.run_subscriber()),

@@ -161,3 +161,23 @@ async fn https_deployments_send_strict_transport_security() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn metrics_can_require_a_bearer_token() {
+    let token = "m3tr1cs-t0ken-for-the-scraper-only";
+    let app = TestApp::spawn_with(&[("LATCHKEY_METRICS_TOKEN", token)]).await;
+    assert_problem(app.get("/metrics").await, 401, "unauthorized").await;
+    let scrape = |bearer: &str| {
+        app.client
+            .get(app.url("/metrics"))
+            .bearer_auth(bearer)
+            .send()
+    };
+    assert_problem(scrape("wrong").await.unwrap(), 401, "unauthorized").await;
+    let response = scrape(token).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("# TYPE"));
+    // Without the setting, /metrics stays open (for a scraper on a private network).
+    let open = TestApp::spawn().await;
+    assert_eq!(open.get("/metrics").await.status(), 200);
+}
