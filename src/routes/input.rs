@@ -8,14 +8,16 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::{Error, FromRequest, HttpRequest, ResponseError, web};
+use actix_web::{Error, FromRequest, HttpMessage, HttpRequest, ResponseError, web};
+use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
 use crate::domain::error_code::ErrorCode;
 use crate::error::ApiError;
 use crate::routes::oauth::OAuthError;
 
-/// How JSON bodies are read: at most `limit` bytes, and every failure a problem+json answer.
+/// How `web::Json` bodies are read, for any handler that takes one rather than [`Json`]: at most
+/// `limit` bytes, and every failure a problem+json answer.
 pub fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(limit)
@@ -33,11 +35,7 @@ fn json_error(err: &JsonPayloadError) -> ApiError {
             ErrorCode::UnsupportedMediaType,
             "send the body as application/json",
         ),
-        E::Deserialize(e) if e.is_data() => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::InvalidBody,
-            describe(&e.to_string()),
-        ),
+        E::Deserialize(e) if e.is_data() => invalid_body(None, describe(&e.to_string())),
         // Syntax errors are serde_json's fixed phrases with a position, never the input.
         E::Deserialize(e) => ApiError::bad_request(ErrorCode::InvalidJson, e.to_string()),
         _ => unreadable(),
@@ -54,6 +52,116 @@ fn too_large() -> ApiError {
 
 fn unreadable() -> ApiError {
     ApiError::bad_request(ErrorCode::InvalidBody, "the request body could not be read")
+}
+
+/// A JSON body read into `T`, like `web::Json` (at most `LATCHKEY_MAX_BODY_BYTES`, sent as
+/// `application/json`), whose failures are problem+json answers that name the field at fault.
+pub struct Json<T>(pub T);
+
+impl<T> Json<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Json<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if !is_json(req) {
+            return Box::pin(std::future::ready(Err(json_error(
+                &JsonPayloadError::ContentType,
+            ))));
+        }
+        // The limit is the app's `PayloadConfig` (`LATCHKEY_MAX_BODY_BYTES`).
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let body = body
+                .await
+                .map_err(|err| match err.as_error::<PayloadError>() {
+                    Some(PayloadError::Overflow) => too_large(),
+                    _ => unreadable(),
+                })?;
+            serde_json::from_slice::<T>(&body)
+                .map(Json)
+                .map_err(|err| match err.is_data() {
+                    true => data_error::<T>(&body, &err),
+                    false => json_error(&JsonPayloadError::Deserialize(err)),
+                })
+        })
+    }
+}
+
+/// `application/json`, or another JSON type (`application/…+json`), as `web::Json` accepts.
+fn is_json(req: &HttpRequest) -> bool {
+    req.mime_type().ok().flatten().is_some_and(|mime| {
+        mime.type_() == actix_web::mime::APPLICATION
+            && (mime.subtype() == actix_web::mime::JSON
+                || mime.suffix() == Some(actix_web::mime::JSON))
+    })
+}
+
+/// A body of the wrong shape. serde reports the value it choked on but not its field, so the
+/// field is found by reading each top-level member alone: the first that fails by itself (other
+/// than by lacking the rest) is at fault. That costs one more pass over the body, on this path
+/// only. An unknown member is not named: its name is whatever the client wrote.
+fn data_error<T: DeserializeOwned>(body: &[u8], err: &serde_json::Error) -> ApiError {
+    let members = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(members)) => members,
+        _ => serde_json::Map::new(),
+    };
+    for (name, value) in members {
+        let alone = serde_json::Value::Object(serde_json::Map::from_iter([(name.clone(), value)]));
+        let Err(err) = serde_json::from_value::<T>(alone) else {
+            continue;
+        };
+        let message = err.to_string();
+        if message.starts_with("missing field") {
+            continue;
+        }
+        // An unknown field, unless it is inside a known one (`ratelimit: {<unknown>: 1}`).
+        if message.starts_with("unknown field") && is_unknown::<T>(&name) {
+            break;
+        }
+        return invalid_body(Some(&name), describe(&message));
+    }
+    let message = err.to_string();
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    invalid_body(missing, describe(&message))
+}
+
+/// Whether `T` has no member called `name`.
+fn is_unknown<T: DeserializeOwned>(name: &str) -> bool {
+    let alone = serde_json::Map::from_iter([(name.to_owned(), serde_json::Value::Null)]);
+    serde_json::from_value::<T>(serde_json::Value::Object(alone))
+        .is_err_and(|err| err.to_string().starts_with("unknown field"))
+}
+
+fn invalid_body(field: Option<&str>, message: String) -> ApiError {
+    let Some(field) = field else {
+        return ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidBody,
+            message,
+        );
+    };
+    let mut err = ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::InvalidBody,
+        format!("{field}: {message}"),
+    );
+    err.fields.push((field.to_owned(), message));
+    err
 }
 
 /// A query string read into `T`, like `web::Query`, whose failures are 422 `validation_failed`
@@ -252,6 +360,47 @@ const KNOWN_MESSAGES: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::describe;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // only deserialized
+    struct Body {
+        name: String,
+        ttl: Option<i64>,
+        limits: Option<Limits>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Limits {
+        limit: i64,
+    }
+
+    /// The field a body's data error is filed under, if any.
+    fn field_of(body: &str) -> Option<String> {
+        let err = serde_json::from_str::<Body>(body).expect_err("the body is refused");
+        let answer = super::data_error::<Body>(body.as_bytes(), &err);
+        assert!(!answer.message.contains("acme_live"), "{}", answer.message);
+        answer.fields.first().map(|(field, _)| field.clone())
+    }
+
+    #[test]
+    fn data_errors_name_the_field_but_never_an_unknown_one() {
+        let field = |f: &str| Some(f.to_owned());
+        assert_eq!(
+            field_of(r#"{"name": "n", "ttl": "acme_live_x"}"#),
+            field("ttl")
+        );
+        assert_eq!(field_of(r#"{"ttl": "acme_live_x"}"#), field("ttl"));
+        assert_eq!(
+            field_of(r#"{"name": "n", "limits": {"acme_live_x": 1}}"#),
+            field("limits")
+        );
+        assert_eq!(field_of(r#"{"acme_live_x": 1, "name": "n"}"#), None);
+        assert_eq!(field_of(r#"{"ttl": 5}"#), field("name"));
+        assert_eq!(field_of(r#"["acme_live_x"]"#), None);
+    }
 
     #[test]
     fn describe_keeps_what_was_expected_and_drops_what_was_sent() {

@@ -36,7 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub async fn create(
     auth: Authorized<KeyspacesCreate>,
     state: web::Data<AppState>,
-    body: web::Json<CreateKeyspace>,
+    body: crate::routes::input::Json<CreateKeyspace>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewKeyspace::try_from(body.into_inner())?;
     let view = keyspaces::create(&state.manage(), &auth.audit, &auth.tenant, new).await?;
@@ -86,7 +86,7 @@ pub async fn update(
     auth: Authorized<KeyspacesUpdate>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<UpdateKeyspace>,
+    body: crate::routes::input::Json<UpdateKeyspace>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id::<KeyspaceId>(&path, "keyspace")?;
     let changes = KeyspaceChanges::try_from(body.into_inner())?;

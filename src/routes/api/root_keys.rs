@@ -35,7 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub async fn create(
     auth: Authorized<RootKeysCreate>,
     state: web::Data<AppState>,
-    body: web::Json<CreateRootKey>,
+    body: crate::routes::input::Json<CreateRootKey>,
 ) -> Result<HttpResponse, ApiError> {
     let created = root_keys::create(
         &state.manage(),

@@ -62,7 +62,7 @@ pub async fn create(
     auth: Authorized<KeysCreate>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<CreateKey>,
+    body: crate::routes::input::Json<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let idempotency = match req.headers().get("idempotency-key") {
@@ -160,7 +160,7 @@ pub async fn update(
     auth: Authorized<KeysUpdate>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<UpdateKey>,
+    body: crate::routes::input::Json<UpdateKey>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id::<KeyId>(&path, "key")?;
     let changes = KeyChanges::try_from(body.into_inner())?;
@@ -235,7 +235,7 @@ pub async fn revoke(
 pub async fn revoke_bulk(
     auth: Authorized<KeysRevoke>,
     state: web::Data<AppState>,
-    body: web::Json<BulkRevoke>,
+    body: crate::routes::input::Json<BulkRevoke>,
 ) -> Result<HttpResponse, ApiError> {
     let (selection, reason) = body.into_inner().into_command()?;
     let cx = state.manage();
@@ -273,7 +273,7 @@ pub struct VerifyBody {
 pub async fn verify_key(
     auth: Authorized<KeysVerify>,
     state: web::Data<AppState>,
-    body: web::Json<VerifyBody>,
+    body: crate::routes::input::Json<VerifyBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let scopes = body
