@@ -6,7 +6,8 @@
 # For PostgreSQL + Redis + several nodes, see docker-compose.yml and docs/DEPLOYMENT.md.
 
 ############################ build ############################
-FROM rust:1-bookworm AS builder
+# Pinned: a rebuild gets the same toolchain and base until someone bumps these on purpose.
+FROM rust:1.95.0-bookworm AS builder
 
 # libpq for diesel's PostgreSQL backend (SQLite is bundled into the binary).
 RUN apt-get update \
@@ -27,7 +28,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
  && install -m 0755 target/release/latchkey /usr/local/bin/latchkey
 
 ############################ runtime ############################
-FROM debian:bookworm-slim
+FROM debian:12.8-slim
 
 # libpq5: PostgreSQL client library; ca-certificates: TLS to external services;
 # curl: HEALTHCHECK probes.
@@ -54,7 +55,9 @@ ENV LATCHKEY_BIND=0.0.0.0:8080 \
 WORKDIR /data
 VOLUME ["/data"]
 
-USER latchkey:latchkey
+# Numeric, so a runtime can check it is not root without reading /etc/passwd
+# (Kubernetes runAsNonRoot); the same uid and gid as the latchkey user above.
+USER 10001:10001
 EXPOSE 8080
 
 # Liveness only; docker-compose.yml overrides this with /readyz.

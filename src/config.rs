@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::domain::key::KeyHasher;
@@ -70,6 +71,7 @@ struct FileSettings {
     signing_algorithm: Option<String>,
     leak_reporter_keys: Option<PathBuf>,
     trusted_proxies: Option<String>,
+    metrics_token: Option<String>,
 }
 
 /// Everything the process needs, validated.
@@ -96,6 +98,8 @@ pub struct Settings {
     pub leak_reporter_keys: Option<PathBuf>,
     /// Peers whose `X-Forwarded-For` names the client (load balancers); none by default.
     pub trusted_proxies: TrustedProxies,
+    /// The bearer token `/metrics` requires; none: `/metrics` is open.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// How the master secret is obtained. Resolved (and, in embedded mode, generated) by [`Settings::master_keys`].
@@ -171,6 +175,7 @@ impl Settings {
             signing_algorithm: tokens.signing_algorithm,
             leak_reporter_keys,
             trusted_proxies: http.trusted_proxies,
+            metrics_token: http.metrics_token,
         })
     }
 
@@ -215,7 +220,11 @@ struct HttpSettings {
     max_body_bytes: usize,
     management_rate_limit_per_minute: u32,
     trusted_proxies: TrustedProxies,
+    metrics_token: Option<SecretString>,
 }
+
+/// The shortest `LATCHKEY_METRICS_TOKEN` accepted.
+const MIN_METRICS_TOKEN_CHARS: usize = 16;
 
 impl HttpSettings {
     fn load(env: &impl Env, file: &FileSettings) -> Result<Self, ConfigError> {
@@ -265,6 +274,20 @@ impl HttpSettings {
             name: "LATCHKEY_TRUSTED_PROXIES",
             message,
         })?;
+        let metrics_token = env
+            .var("LATCHKEY_METRICS_TOKEN")
+            .or_else(|| file.metrics_token.clone());
+        if let Some(token) = &metrics_token
+            && (token.chars().count() < MIN_METRICS_TOKEN_CHARS || !is_token68(token))
+        {
+            return Err(ConfigError::Invalid {
+                name: "LATCHKEY_METRICS_TOKEN",
+                message: format!(
+                    "expected at least {MIN_METRICS_TOKEN_CHARS} characters of letters, digits \
+                     and -._~+/= (e.g. `openssl rand -hex 32`)"
+                ),
+            });
+        }
         Ok(Self {
             bind,
             public_url,
@@ -272,8 +295,16 @@ impl HttpSettings {
             max_body_bytes,
             management_rate_limit_per_minute,
             trusted_proxies,
+            metrics_token: metrics_token.map(SecretString::from),
         })
     }
+}
+
+/// A value a bearer token can carry (RFC 6750 `b64token`).
+fn is_token68(token: &str) -> bool {
+    token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b))
 }
 
 /// The database, and how long cached answers may stand in for it while it is down.
@@ -498,7 +529,7 @@ fn load_or_generate_secret(path: &Path) -> Result<MasterKey, ConfigError> {
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let dir = data_dir_of(path);
-            std::fs::create_dir_all(&dir).map_err(|source| ConfigError::DataDir {
+            crate::store::create_private_dir(&dir).map_err(|source| ConfigError::DataDir {
                 path: dir.clone(),
                 source,
             })?;
@@ -525,14 +556,7 @@ fn load_or_generate_secret(path: &Path) -> Result<MasterKey, ConfigError> {
 
 fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
+    let mut file = crate::store::create_private_file(path)?;
     file.write_all(contents.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()
@@ -675,9 +699,27 @@ trusted_proxies = "10.0.0.0/8"
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
+            let mode = std::fs::metadata(dir.path().join("sub"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o700, "the data directory it created");
         }
         let given = Settings::load(&[("LATCHKEY_SECRET_KEY", KEY)], None).unwrap();
         assert!(matches!(given.secret, SecretSource::Given { .. }));
+    }
+
+    #[test]
+    fn metrics_token_is_optional_and_long() {
+        assert!(Settings::load(&[], None).unwrap().metrics_token.is_none());
+        let token = "0123456789abcdef0123";
+        let s = Settings::load(&[("LATCHKEY_METRICS_TOKEN", token)], None).unwrap();
+        use secrecy::ExposeSecret;
+        assert_eq!(s.metrics_token.unwrap().expose_secret(), token);
+        for bad in ["short", "0123456789 abcdef0123"] {
+            let err = Settings::load(&[("LATCHKEY_METRICS_TOKEN", bad)], None).unwrap_err();
+            assert!(err.to_string().contains("LATCHKEY_METRICS_TOKEN"), "{err}");
+        }
     }
 
     #[test]

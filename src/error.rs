@@ -5,7 +5,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, ResponseError, web};
+use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::domain::error_code::ErrorCode;
@@ -220,11 +220,9 @@ fn refusal_status(code: ErrorCode) -> StatusCode {
         C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         C::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         C::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-        C::InvalidJson
-        | C::InvalidQuery
-        | C::InvalidIdempotencyKey
-        | C::InvalidSelector
-        | C::TooManyTokens => StatusCode::BAD_REQUEST,
+        C::InvalidJson | C::InvalidIdempotencyKey | C::InvalidSelector | C::TooManyTokens => {
+            StatusCode::BAD_REQUEST
+        }
     }
 }
 
@@ -282,77 +280,5 @@ impl ResponseError for ApiError {
             ));
         }
         response.body(serde_json::to_string(&problem).unwrap_or_default())
-    }
-}
-
-/// How JSON bodies are read: at most `limit` bytes, and every failure a problem+json answer.
-pub fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(limit)
-        .error_handler(|err, _req| json_error(&err).into())
-}
-
-fn json_error(err: &actix_web::error::JsonPayloadError) -> ApiError {
-    use actix_web::error::JsonPayloadError as E;
-    use actix_web::http::StatusCode;
-    match err {
-        E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::PayloadTooLarge,
-            "the request body is too large",
-        ),
-        E::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::UnsupportedMediaType,
-            "send the body as application/json",
-        ),
-        E::Deserialize(e) if e.is_data() => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::InvalidBody,
-            scrub(&e.to_string()),
-        ),
-        E::Deserialize(e) => ApiError::bad_request(ErrorCode::InvalidJson, scrub(&e.to_string())),
-        _ => ApiError::bad_request(ErrorCode::InvalidBody, "the request body could not be read"),
-    }
-}
-
-/// How query strings are read: every failure a problem+json answer.
-pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err, _req| {
-        ApiError::bad_request(ErrorCode::InvalidQuery, scrub(&err.to_string())).into()
-    })
-}
-
-/// Removes quoted input values from a deserializer message, so an error never echoes what the
-/// client sent (which might be a secret in the wrong field).
-pub fn scrub(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(start) = rest.find("string \"") {
-        out.push_str(&rest[..start]);
-        out.push_str("a string");
-        let after = &rest[start + "string \"".len()..];
-        rest = match after.find("\", ") {
-            Some(end) => &after[end + 1..],
-            None => match after.rfind('"') {
-                Some(end) => &after[end + 1..],
-                None => "",
-            },
-        };
-    }
-    out.push_str(rest);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn scrub_drops_echoed_strings() {
-        let msg = "invalid type: string \"lk_live_secret\", expected u64 at line 1 column 9";
-        assert_eq!(
-            super::scrub(msg),
-            "invalid type: a string, expected u64 at line 1 column 9"
-        );
-        assert_eq!(super::scrub("missing field `name`"), "missing field `name`");
     }
 }

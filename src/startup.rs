@@ -18,11 +18,11 @@ use crate::auth::throttle::Throttle;
 use crate::cache::Caches;
 use crate::config::Settings;
 use crate::domain::time::Clock;
-use crate::error::{json_config, query_config};
 use crate::events::{CacheEviction, Dispatcher};
 use crate::metrics::Metrics;
 use crate::redis::RedisTier;
 use crate::routes::dashboard::Dashboard;
+use crate::routes::input::{self, json_config, query_config};
 use crate::routes::request_log;
 use crate::routes::state::AppState;
 use crate::store::Store;
@@ -137,6 +137,7 @@ impl Application {
             metrics: metrics.clone(),
             clock: clock.clone(),
         });
+        let https = public_url.starts_with("https://");
         let state = web::Data::new(AppState {
             store: store.clone(),
             caches: caches.clone(),
@@ -151,6 +152,7 @@ impl Application {
             tokens,
             leak_reporters,
             trusted_proxies: settings.trusted_proxies.clone(),
+            metrics_token: settings.metrics_token.clone(),
         });
         let mut background = vec![
             tokio::spawn(caches.clone().run_subscriber()),
@@ -172,11 +174,8 @@ impl Application {
                 .app_data(query_config())
                 .configure(crate::routes::configure)
                 .default_service(web::to(crate::routes::not_found))
-                .wrap(
-                    DefaultHeaders::new()
-                        .add(("X-Content-Type-Options", "nosniff"))
-                        .add(("Referrer-Policy", "no-referrer")),
-                )
+                .wrap(from_fn(input::body_errors))
+                .wrap(default_headers(https))
                 .wrap(from_fn(request_log::request_id))
                 .wrap(TracingLogger::<request_log::SafeRootSpan>::new())
         })
@@ -215,6 +214,19 @@ impl Application {
             Err(err) => tracing::error!(error = %err, "could not flush usage at shutdown"),
         }
         served
+    }
+}
+
+/// Headers on every answer that does not set its own. Served over HTTPS (by the balancer in
+/// front), browsers are told to use nothing else for a year.
+fn default_headers(https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "no-referrer"));
+    if https {
+        headers.add(("Strict-Transport-Security", "max-age=31536000"))
+    } else {
+        headers
     }
 }
 

@@ -30,8 +30,6 @@ error_codes! {
     InvalidBody => "invalid_body",
     /// The body is not JSON.
     InvalidJson => "invalid_json",
-    /// The query string could not be read.
-    InvalidQuery => "invalid_query",
     PayloadTooLarge => "payload_too_large",
     UnsupportedMediaType => "unsupported_media_type",
     /// No credential, or one that is not valid.

@@ -114,9 +114,27 @@ impl<S: RequiredScope> FromRequest for Authorized<S> {
     }
 }
 
-/// The bearer token of a request, if it has one.
+/// A request carried more than one `Authorization` header.
+#[derive(Debug)]
+pub struct SeveralAuthorizations;
+
+/// The request's `Authorization` header, if it has one. Two are refused, never resolved to the
+/// first: a proxy and a client may each add one, and hops that pick differently would then
+/// authenticate different callers.
+pub fn authorization(
+    req: &HttpRequest,
+) -> Result<Option<&header::HeaderValue>, SeveralAuthorizations> {
+    let mut values = req.headers().get_all(header::AUTHORIZATION);
+    let first = values.next();
+    match values.next() {
+        Some(_) => Err(SeveralAuthorizations),
+        None => Ok(first),
+    }
+}
+
+/// The bearer token of a request, if it has exactly one `Authorization` header and that is one.
 pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let value = authorization(req).ok()??.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

@@ -2,9 +2,13 @@
 
 use std::time::Duration;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::ExposeSecret;
 use serde_json::json;
 
+use crate::auth::session::tokens_match;
+use crate::error::ApiError;
+use crate::routes::extractor::bearer_token;
 use crate::routes::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -57,9 +61,18 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// Prometheus metrics in the text exposition format.
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
+/// Prometheus metrics in the text exposition format; with `LATCHKEY_METRICS_TOKEN` set, only
+/// for `Authorization: Bearer <that token>`.
+async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if let Some(expected) = &state.metrics_token {
+        let given = bearer_token(&req).unwrap_or_default();
+        if !tokens_match(expected.expose_secret(), given) {
+            return Err(ApiError::unauthorized(
+                "send the metrics token as `Authorization: Bearer <LATCHKEY_METRICS_TOKEN>`",
+            ));
+        }
+    }
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body(state.metrics.render()))
 }

@@ -5,6 +5,7 @@ pub mod client_addr;
 pub mod dashboard;
 pub mod extractor;
 pub mod health;
+pub mod input;
 pub mod oauth;
 pub mod request_log;
 pub mod state;

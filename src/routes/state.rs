@@ -39,6 +39,8 @@ pub struct AppState {
     pub leak_reporters: LeakReporters,
     /// Load balancers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
+    /// The bearer token `/metrics` requires, if any.
+    pub metrics_token: Option<secrecy::SecretString>,
 }
 
 impl AppState {

@@ -193,7 +193,7 @@ impl Store {
         let (conn_url, is_postgres, size) = match url {
             DatabaseUrl::Postgres(url) => (url.clone(), true, pool_size),
             DatabaseUrl::Sqlite(path) => {
-                ensure_parent_dir(path)?;
+                prepare_sqlite_file(path)?;
                 // WAL lets readers run beside the single writer; more connections only queue.
                 (path.to_string_lossy().into_owned(), false, pool_size.min(8))
             }
@@ -328,11 +328,47 @@ where
     }
 }
 
-fn ensure_parent_dir(path: &Path) -> Result<(), StoreError> {
+/// Creates the database file's directory (0700) and the file itself (0600) if they are missing,
+/// before SQLite opens it: SQLite gives the `-wal` and `-shm` files the database file's mode.
+/// Files and directories that already exist keep theirs.
+fn prepare_sqlite_file(path: &Path) -> Result<(), StoreError> {
     let dir = url::data_dir_of(path);
-    std::fs::create_dir_all(&dir).map_err(|e| {
+    create_private_dir(&dir).map_err(|e| {
         StoreError::Unavailable(format!("cannot create directory {}: {e}", dir.display()))
-    })
+    })?;
+    match create_private_file(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Creates a new file readable by the owner only (0600 on Unix); fails if it exists.
+pub fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Creates `dir` and any missing parents, readable by the owner only (0700 on Unix): it holds
+/// the database and the generated `secret.key`.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
 }
 
 /// Applies every pending migration on `conn` and returns the names applied.

@@ -344,8 +344,8 @@ async fn list_filters_by_keyspace_owner_status_and_name() {
     check("owner_id=bob&status=disabled", vec![&disabled]).await;
     assert_problem(
         app.get_as("/v1/keys?status=gone", token).await,
-        400,
-        "invalid_query",
+        422,
+        "validation_failed",
     )
     .await;
 }
@@ -398,8 +398,8 @@ async fn list_pages_with_a_cursor_and_bounded_limit() {
     }
     assert_problem(
         app.get_as("/v1/keys?limit=ten", space.token()).await,
-        400,
-        "invalid_query",
+        422,
+        "validation_failed",
     )
     .await;
 }

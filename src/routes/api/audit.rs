@@ -71,7 +71,7 @@ const EXPORT_CHUNK: i64 = 500;
 pub async fn list(
     auth: Authorized<AuditRead>,
     state: web::Data<AppState>,
-    query: web::Query<AuditQuery>,
+    query: crate::routes::input::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     match query.format.as_deref() {
         None | Some("json") => {

@@ -37,7 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub async fn create(
     auth: Authorized<KeyspacesCreate>,
     state: web::Data<AppState>,
-    body: web::Json<CreateKeyspace>,
+    body: crate::routes::input::Json<CreateKeyspace>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewKeyspace::try_from(body.into_inner())?;
     let row = keyspaces::create(&state.manage(), &auth.audit, &auth.tenant, new).await?;
@@ -51,7 +51,7 @@ pub async fn create(
 pub async fn list(
     auth: Authorized<KeyspacesRead>,
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: crate::routes::input::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let listed = keyspaces::list(&state.manage(), &auth.tenant, page).await?;
@@ -89,7 +89,7 @@ pub async fn update(
     auth: Authorized<KeyspacesUpdate>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<UpdateKeyspace>,
+    body: crate::routes::input::Json<UpdateKeyspace>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id::<KeyspaceId>(&path, "keyspace")?;
     let changes = KeyspaceChanges::try_from(body.into_inner())?;

@@ -49,7 +49,8 @@ where
 }
 
 /// A JSON body that may be left out entirely. A request without a body gives `None`; a body that
-/// is sent must be valid, exactly as with `web::Json` (same limits and problem answers).
+/// is sent must be valid, exactly as with [`Json`](crate::routes::input::Json) (same limits and
+/// problem answers).
 /// (`Option<web::Json<T>>` would instead turn a malformed or oversized body into `None` and act on
 /// it as if none was sent.)
 pub struct OptionalJson<T>(pub Option<T>);
@@ -70,7 +71,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
         if !has_body {
             return Box::pin(async { Ok(Self(None)) });
         }
-        let json = web::Json::<T>::from_request(req, payload);
+        let json = crate::routes::input::Json::<T>::from_request(req, payload);
         Box::pin(async move { Ok(Self(Some(json.await?.into_inner()))) })
     }
 }

@@ -36,7 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub async fn create(
     auth: Authorized<RootKeysCreate>,
     state: web::Data<AppState>,
-    body: web::Json<CreateRootKey>,
+    body: crate::routes::input::Json<CreateRootKey>,
 ) -> Result<HttpResponse, ApiError> {
     let created = root_keys::create(
         &state.manage(),
@@ -58,7 +58,7 @@ pub async fn create(
 pub async fn list(
     auth: Authorized<RootKeysRead>,
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: crate::routes::input::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let listed = root_keys::list(&state.manage(), &auth.tenant, page).await?;

@@ -83,7 +83,7 @@ pub async fn guard(
     let stale_session = had_cookie && signed_in.is_none();
 
     if !matches!(*req.method(), Method::GET | Method::HEAD)
-        && let Err(err) = check_csrf(&mut req, &csrf_token).await
+        && let Err(err) = check_csrf(&mut req, &csrf_token, &dashboard.public_url).await
     {
         let response = req
             .into_response(err.error_response())
@@ -106,15 +106,19 @@ pub async fn guard(
 
 /// Reads the form body, compares its `csrf_token` with the expected one in constant time,
 /// and puts the body back for the handler. Also refuses requests a browser marks as coming
-/// from another origin.
-async fn check_csrf(req: &mut ServiceRequest, expected: &str) -> Result<(), PageError> {
+/// from another origin than `public_url`'s. The host the request names (`Host`,
+/// `X-Forwarded-Host`, `Forwarded`) is not consulted: a client can write any of them.
+async fn check_csrf(
+    req: &mut ServiceRequest,
+    expected: &str,
+    public_url: &str,
+) -> Result<(), PageError> {
     if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let host = req.connection_info().host().to_owned();
         let same = origin
             .to_str()
             .ok()
-            .and_then(|o| o.split_once("://"))
-            .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(&host));
+            .and_then(origin_of)
+            .is_some_and(|origin| Some(origin) == origin_of(public_url));
         if !same {
             return Err(PageError::Csrf);
         }
@@ -142,6 +146,24 @@ async fn check_csrf(req: &mut ServiceRequest, expected: &str) -> Result<(), Page
         }
         _ => Err(PageError::Csrf),
     }
+}
+
+/// The origin (RFC 6454) of an absolute http(s) URL: scheme and host in lower case, and the
+/// port unless it is the scheme's default.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
+    Some(format!("{scheme}://{authority}"))
 }
 
 fn finish<B>(
@@ -181,4 +203,21 @@ fn finish<B>(
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_of;
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        let public = origin_of("https://Keys.Example.com/base");
+        assert_eq!(public.as_deref(), Some("https://keys.example.com"));
+        assert_eq!(origin_of("https://keys.example.com:443"), public);
+        assert_ne!(origin_of("http://keys.example.com"), public);
+        assert_ne!(origin_of("https://keys.example.com:8443"), public);
+        assert_ne!(origin_of("https://keys.example.com.evil.example"), public);
+        assert_eq!(origin_of("null"), None);
+        assert_eq!(origin_of("https://user@keys.example.com"), None);
+    }
 }

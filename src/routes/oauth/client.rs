@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use actix_web::HttpRequest;
-use actix_web::http::header;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode_str;
@@ -28,7 +27,9 @@ pub fn credentials(
 ) -> Result<ClientCredentials, OAuthError> {
     let form_id = form.take("client_id");
     let form_secret = form.take("client_secret").map(SecretString::from);
-    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+    let authorization = crate::routes::extractor::authorization(req)
+        .map_err(|_| OAuthError::invalid_request("send one Authorization header, not several"))?;
+    if let Some(value) = authorization {
         let malformed = || OAuthError::invalid_client("the Basic credentials are malformed");
         let value = value.to_str().map_err(|_| malformed())?;
         let (scheme, encoded) = value.split_once(' ').ok_or_else(malformed)?;

@@ -147,6 +147,15 @@ impl OAuthError {
         )
     }
 
+    /// The body is over `LATCHKEY_MAX_BODY_BYTES`.
+    pub fn body_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "the request body is too large",
+        )
+    }
+
     /// The client's key is over its rate limit: retry later.
     pub fn slow_down(retry_after: u64) -> Self {
         let mut err = Self::new(
@@ -236,6 +245,16 @@ impl ResponseError for OAuthError {
     }
 }
 
+/// The parameters the OAuth endpoints read.
+const PARAMETERS: &[&str] = &[
+    "grant_type",
+    "scope",
+    "client_id",
+    "client_secret",
+    "token",
+    "token_type_hint",
+];
+
 /// The parameters of a form-encoded OAuth request. RFC 6749 §3.1/§3.2: a parameter sent more
 /// than once is an error, and one sent empty counts as absent.
 pub struct OAuthForm(HashMap<String, String>);
@@ -265,13 +284,13 @@ impl OAuthForm {
                 continue;
             }
             if params.insert(name.clone(), value).is_some() {
-                return Err(OAuthError::invalid_request(format!(
-                    "parameter `{}` is repeated",
-                    crate::error::scrub(&name)
-                        .chars()
-                        .take(40)
-                        .collect::<String>()
-                )));
+                // Named only if it is one of ours: any other name is whatever the client wrote.
+                return Err(OAuthError::invalid_request(
+                    match PARAMETERS.iter().find(|known| **known == name) {
+                        Some(known) => format!("parameter `{known}` is repeated"),
+                        None => "a parameter is repeated".to_owned(),
+                    },
+                ));
             }
         }
         Ok(Self(params))

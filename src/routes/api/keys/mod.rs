@@ -64,7 +64,7 @@ pub async fn create(
     auth: Authorized<KeysCreate>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<CreateKey>,
+    body: crate::routes::input::Json<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let idempotency = match req.headers().get("idempotency-key") {
@@ -106,7 +106,7 @@ pub async fn create(
 pub async fn list(
     auth: Authorized<KeysRead>,
     state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
+    query: crate::routes::input::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (filter, page) = query.into_inner().try_into()?;
     let listed = keys::list(&state.manage(), &auth.tenant, filter, page).await?;
@@ -144,7 +144,7 @@ pub async fn usage(
     auth: Authorized<KeysRead>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<UsageQuery>,
+    query: crate::routes::input::Query<UsageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id::<KeyId>(&path, "key")?;
     let period = query.into_inner().into();
@@ -166,7 +166,7 @@ pub async fn update(
     auth: Authorized<KeysUpdate>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<UpdateKey>,
+    body: crate::routes::input::Json<UpdateKey>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id::<KeyId>(&path, "key")?;
     let changes = KeyChanges::try_from(body.into_inner())?;
@@ -243,7 +243,7 @@ pub async fn revoke(
 pub async fn revoke_bulk(
     auth: Authorized<KeysRevoke>,
     state: web::Data<AppState>,
-    body: web::Json<BulkRevoke>,
+    body: crate::routes::input::Json<BulkRevoke>,
 ) -> Result<HttpResponse, ApiError> {
     let (selection, reason) = body.into_inner().into_command()?;
     let cx = state.manage();
@@ -281,7 +281,7 @@ pub struct VerifyBody {
 pub async fn verify_key(
     auth: Authorized<KeysVerify>,
     state: web::Data<AppState>,
-    body: web::Json<VerifyBody>,
+    body: crate::routes::input::Json<VerifyBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let scopes = body
