@@ -6,8 +6,8 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestDatabase, assert_problem, backend};
-use crate::nodes::{Node, hasher, space, store_of};
+use crate::helpers::{Deployment, TestApp, TestDatabase, assert_problem, backend};
+use crate::nodes::Node;
 
 /// A value of a key's shape, as a user would paste it.
 fn pasted_key() -> String {
@@ -56,8 +56,7 @@ async fn client_mistakes_never_echo_the_submitted_text() {
     let db = TestDatabase::create(backend());
     // Everything the server logs, at every level: the key must not be anywhere in it.
     let node = Node::start(&db.url(), None, &[("RUST_LOG", "debug")]).await;
-    let store = store_of(&db);
-    let space = space(&store, &hasher(), &node, "acme").await;
+    let space = Deployment::over(&node, &db).space("acme").await;
     let key = pasted_key();
     let ks = space.keyspace_id.clone();
     let post = |path: &str, body: Value, field: Option<&'static str>| Case {
@@ -104,6 +103,7 @@ async fn client_mistakes_never_echo_the_submitted_text() {
             Some("cost"),
         ),
         query(format!("/v1/audit-events?{key}=1"), None),
+        query(format!("/v1/keys?{key}=1"), None),
         query(format!("/v1/keys?status={key}"), Some("status")),
         query("/v1/keys?status=zzz".to_owned(), Some("status")),
         query(format!("/v1/keys?limit={key}"), Some("limit")),
@@ -128,7 +128,7 @@ async fn client_mistakes_never_echo_the_submitted_text() {
             format!("{}{}", node.api.base, case.path),
         );
         if case.path.starts_with("/v1") {
-            request = request.bearer_auth(&space.token);
+            request = request.bearer_auth(space.token());
         }
         if !case.body.is_empty() {
             request = request

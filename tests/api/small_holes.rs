@@ -3,10 +3,9 @@
 //! send HSTS, and `/metrics` can be protected by a token.
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
-use serde_json::json;
 
 use crate::dashboard::support::{PASSWORD, Visitor};
-use crate::helpers::{TestApp, assert_problem, s};
+use crate::helpers::{TestApp, assert_problem};
 
 fn two(first: &str, second: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
@@ -38,15 +37,11 @@ async fn two_authorization_headers_are_refused_never_resolved_to_the_first() {
         .unwrap();
     assert_problem(response, 401, "unauthorized").await;
 
-    let key = app.create_key(&space, json!({})).await;
+    let key = app.create_key(&space, |k| k).await;
     use base64::Engine;
     let basic = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}:{}",
-            s(&key, "id"),
-            s(&key, "key")
-        ))
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", key.id, key.key))
     );
     let token = |headers: HeaderMap| {
         app.client
@@ -92,7 +87,12 @@ async fn dashboard_posts_must_come_from_the_public_url() {
             request.send().await.unwrap().status().as_u16()
         }
     };
-    let port = app.port;
+    let port: u16 = app
+        .address
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("the app's port");
     assert_eq!(sign_in(&app.address, &[]).await, 303, "same origin");
     // The host a client claims, in any header, is not where the form came from; nor is the
     // right host over another scheme or port.

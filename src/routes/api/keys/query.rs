@@ -10,6 +10,7 @@ use crate::manage::{ManageError, PageRequest};
 
 /// What a caller may ask to see in a list.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub keyspace_id: Option<String>,
