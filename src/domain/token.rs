@@ -54,6 +54,39 @@ pub fn metadata_url_of(public_url: &str, tenant: &TenantId) -> String {
     format!("{public_url}/.well-known/oauth-authorization-server/oauth/{tenant}")
 }
 
+/// A keyspace's own `aud` for its tokens: an absolute URI naming the tenant's API (such as
+/// `https://api.acme.example` or `api://billing`), at most 255 characters, nothing else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenAudience(String);
+
+impl TokenAudience {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let expected = "must be an absolute URI such as https://api.example.com (at most 255 \
+                        characters, no spaces)";
+        let (scheme, rest) = raw.split_once(':').ok_or(expected)?;
+        let scheme_ok = scheme
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        let rest_ok = !rest.is_empty() && rest.chars().all(|c| c.is_ascii_graphic());
+        if raw.len() > 255 || !scheme_ok || !rest_ok {
+            return Err(expected.into());
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// The `aud` of tokens minted from a keyspace's keys when the keyspace sets none.
 pub fn default_audience(issuer: &str, keyspace_id: &str) -> String {
     format!("{issuer}/keyspaces/{keyspace_id}")
@@ -111,6 +144,29 @@ pub fn token_scopes(raw: &str) -> Vec<Scope> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_audience_is_an_absolute_uri() {
+        for ok in [
+            "https://api.acme.example",
+            "api://billing",
+            "urn:acme:orders",
+        ] {
+            assert_eq!(TokenAudience::parse(ok).unwrap().as_str(), ok);
+        }
+        let long = format!("https://{}", "a".repeat(250));
+        for bad in [
+            "",
+            "api",
+            "://x",
+            "1http://x",
+            "https://a b",
+            "https:",
+            &long,
+        ] {
+            assert!(TokenAudience::parse(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn jwt_shape_is_told_from_keys() {

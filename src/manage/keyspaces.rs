@@ -8,6 +8,7 @@ use crate::auth::root_key::ROOT_KEY_PREFIX;
 use crate::domain::commands::{KeyspaceChanges, NewKeyspace};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::{KeyspaceId, TenantId, new_id};
+use crate::domain::token::TokenAudience;
 use crate::events::{Change, Event, Subject};
 use crate::manage::{Context, ManageError};
 use crate::store::keyspaces;
@@ -37,7 +38,7 @@ pub async fn create(
         token_exchange_enabled: new.token_exchange_enabled,
         created_at: at,
         updated_at: at,
-        token_audience: None,
+        token_audience: new.token_audience.map(TokenAudience::into_string),
     };
     let (audit, tenant) = (audit.clone(), tenant.clone());
     let row = cx
@@ -136,6 +137,11 @@ pub async fn update(
     if let Some(enabled) = input.token_exchange_enabled {
         changes.token_exchange_enabled = Some(enabled);
         changed.insert("token_exchange_enabled".into(), json!(enabled));
+    }
+    if let Some(audience) = input.token_audience {
+        let audience = audience.map(TokenAudience::into_string);
+        changed.insert("token_audience".into(), json!(audience));
+        changes.token_audience = Some(audience);
     }
     let (audit, tenant, id) = (audit.clone(), tenant.clone(), id.clone());
     let (row, event) = cx

@@ -220,6 +220,7 @@ fn plain_keyspace() -> NewKeyspace {
         default_scopes: Scopes::default(),
         default_ratelimit: None,
         token_exchange_enabled: true,
+        token_audience: None,
     }
 }
 

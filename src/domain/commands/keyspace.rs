@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::inputs::{MAX_TTL_SECONDS, RateLimit};
 use crate::domain::key::KeyPrefix;
 use crate::domain::scope::Scopes;
+use crate::domain::token::TokenAudience;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -44,6 +45,8 @@ pub struct NewKeyspace {
     pub default_scopes: Scopes,
     pub default_ratelimit: Option<RateLimit>,
     pub token_exchange_enabled: bool,
+    /// The `aud` of its keys' access tokens; `None`: `{issuer}/keyspaces/{id}`.
+    pub token_audience: Option<TokenAudience>,
 }
 
 /// Changes to a keyspace; `None` leaves a field alone, `Some(None)` clears it.
@@ -54,6 +57,7 @@ pub struct KeyspaceChanges {
     pub default_scopes: Option<Scopes>,
     pub default_ratelimit: Option<Option<RateLimit>>,
     pub token_exchange_enabled: Option<bool>,
+    pub token_audience: Option<Option<TokenAudience>>,
 }
 
 /// A default key lifetime: 1 s to ten years.

@@ -12,6 +12,7 @@ use crate::domain::ids::KeyspaceId;
 use crate::domain::inputs::{RateLimit, parse_name};
 use crate::domain::key::KeyPrefix;
 use crate::domain::scope::Scopes;
+use crate::domain::token::TokenAudience;
 use crate::error::{ApiError, ProblemDoc};
 use crate::manage::keyspaces;
 use crate::manage::{PageRequest, parse_path_id};
@@ -114,6 +115,9 @@ pub struct CreateKeyspace {
     pub default_ratelimit: Option<RateLimit>,
     /// Whether keys of this keyspace may be exchanged for OAuth access tokens (default true).
     pub token_exchange_enabled: Option<bool>,
+    /// The `aud` of those tokens: an absolute URI of the tenant's API. Default
+    /// `{issuer}/keyspaces/{id}`.
+    pub token_audience: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -129,6 +133,10 @@ pub struct UpdateKeyspace {
     #[schema(value_type = Option<RateLimit>)]
     pub default_ratelimit: Option<Option<RateLimit>>,
     pub token_exchange_enabled: Option<bool>,
+    /// `null` goes back to the default audience.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub token_audience: Option<Option<String>>,
 }
 
 impl TryFrom<CreateKeyspace> for NewKeyspace {
@@ -151,6 +159,11 @@ impl TryFrom<CreateKeyspace> for NewKeyspace {
                 RateLimit::validate,
             )?,
             token_exchange_enabled: body.token_exchange_enabled.unwrap_or(true),
+            token_audience: optional(
+                "token_audience",
+                body.token_audience.as_deref(),
+                TokenAudience::parse,
+            )?,
         })
     }
 }
@@ -177,6 +190,9 @@ impl TryFrom<UpdateKeyspace> for KeyspaceChanges {
                 RateLimit::validate,
             )?,
             token_exchange_enabled: body.token_exchange_enabled,
+            token_audience: patch("token_audience", body.token_audience, |raw: String| {
+                TokenAudience::parse(&raw)
+            })?,
         })
     }
 }

@@ -10,12 +10,13 @@ use super::forms::{FormState, split_list};
 use super::{PageError, render, see_other};
 use crate::domain::commands::{Environment, KeyspaceChanges, NewKeyspace, default_ttl};
 use crate::domain::error_code::ErrorCode;
-use crate::domain::ids::KeyspaceId;
+use crate::domain::ids::{KeyspaceId, TenantId};
 use crate::domain::inputs::RateLimit;
 use crate::domain::inputs::parse_name;
 use crate::domain::key::KeyPrefix;
 use crate::domain::role::Action;
 use crate::domain::scope::Scopes;
+use crate::domain::token::{TokenAudience, metadata_url_of};
 use crate::manage::keyspaces;
 use crate::manage::{ManageError, PageRequest, parse_path_id};
 use crate::routes::api::views::KeyspaceView;
@@ -31,6 +32,7 @@ const FIELDS: &[&str] = &[
     "default_scopes",
     "ratelimit_limit",
     "ratelimit_window",
+    "token_audience",
 ];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -107,6 +109,8 @@ pub struct KeyspaceForm {
     ratelimit_limit: String,
     #[serde(default)]
     ratelimit_window: String,
+    #[serde(default)]
+    token_audience: String,
 }
 
 /// The name and defaults a form describes, each valid.
@@ -115,6 +119,7 @@ struct Defaults {
     ttl_seconds: Option<i64>,
     scopes: Scopes,
     ratelimit: Option<RateLimit>,
+    token_audience: Option<TokenAudience>,
 }
 
 /// Reads the form's name and defaults; `None` when any is wrong (each said beside its field).
@@ -130,6 +135,12 @@ fn read_defaults(form: &KeyspaceForm, shown: &mut FormState) -> Option<Defaults>
     let ratelimit = shown
         .rate_limit(&form.ratelimit_limit, &form.ratelimit_window)
         .and_then(|limit| shown.parsed("ratelimit_limit", limit.validate()));
+    let audience = form.token_audience.trim();
+    let token_audience = if audience.is_empty() {
+        None
+    } else {
+        shown.parsed("token_audience", TokenAudience::parse(audience))
+    };
     if shown.has_errors() {
         return None;
     }
@@ -138,6 +149,7 @@ fn read_defaults(form: &KeyspaceForm, shown: &mut FormState) -> Option<Defaults>
         ttl_seconds,
         scopes: scopes?,
         ratelimit,
+        token_audience,
     })
 }
 
@@ -149,7 +161,8 @@ fn keep_all(form: &KeyspaceForm, shown: &mut FormState) {
         .keep("default_ttl_days", &form.default_ttl_days)
         .keep("default_scopes", &form.default_scopes)
         .keep("ratelimit_limit", &form.ratelimit_limit)
-        .keep("ratelimit_window", &form.ratelimit_window);
+        .keep("ratelimit_window", &form.ratelimit_window)
+        .keep("token_audience", &form.token_audience);
 }
 
 /// A refusal of the service, said beside the field it concerns.
@@ -194,6 +207,7 @@ async fn create(
             default_scopes: defaults.scopes,
             default_ratelimit: defaults.ratelimit,
             token_exchange_enabled: true,
+            token_audience: defaults.token_audience,
         };
         match keyspaces::create(&state.manage(), &member.audit, member.tenant_id(), new).await {
             Ok(_) => return Ok(see_other("/keyspaces?notice=created")),
@@ -210,8 +224,35 @@ async fn create(
 struct KeyspacePage {
     layout: Layout,
     keyspace: KeyspaceView,
+    oauth: OAuthFacts,
     can_manage: bool,
     form: FormState,
+}
+
+/// What a resource server of this keyspace configures to check its access tokens offline.
+struct OAuthFacts {
+    issuer: String,
+    metadata_url: String,
+    jwks_uri: String,
+    /// The `aud` its tokens carry now.
+    audience: String,
+}
+
+impl OAuthFacts {
+    fn of(state: &AppState, member_tenant: &TenantId, keyspace: &KeyspaceView) -> Self {
+        let tokens = &state.tokens;
+        let issuer = tokens.issuer(member_tenant);
+        Self {
+            metadata_url: metadata_url_of(tokens.public_url(), member_tenant),
+            jwks_uri: format!("{issuer}/jwks.json"),
+            audience: tokens.audience(
+                member_tenant,
+                &keyspace.id,
+                keyspace.token_audience.as_deref(),
+            ),
+            issuer,
+        }
+    }
 }
 
 fn form_of(keyspace: &KeyspaceView) -> FormState {
@@ -224,7 +265,11 @@ fn form_of(keyspace: &KeyspaceView) -> FormState {
                 .map(|s| (s / DAY).max(1).to_string())
                 .unwrap_or_default(),
         )
-        .keep("default_scopes", &keyspace.default_scopes.join(" "));
+        .keep("default_scopes", &keyspace.default_scopes.join(" "))
+        .keep(
+            "token_audience",
+            keyspace.token_audience.as_deref().unwrap_or_default(),
+        );
     if let Some(limit) = keyspace.default_ratelimit {
         form.keep("ratelimit_limit", &limit.limit.to_string())
             .keep("ratelimit_window", &limit.window_seconds.to_string());
@@ -245,6 +290,7 @@ async fn edit_page(
         &KeyspacePage {
             form: form_of(&keyspace),
             layout: member.layout("keyspaces"),
+            oauth: OAuthFacts::of(&state, member.tenant_id(), &keyspace),
             keyspace,
             can_manage: member.can(Action::ManageKeyspaces),
         },
@@ -269,6 +315,7 @@ async fn update(
             default_scopes: Some(defaults.scopes),
             default_ratelimit: Some(defaults.ratelimit),
             token_exchange_enabled: None,
+            token_audience: Some(defaults.token_audience),
         };
         match keyspaces::update(
             &state.manage(),
@@ -288,6 +335,7 @@ async fn update(
         StatusCode::UNPROCESSABLE_ENTITY,
         &KeyspacePage {
             layout: member.layout("keyspaces"),
+            oauth: OAuthFacts::of(&state, member.tenant_id(), &keyspace),
             keyspace,
             can_manage: true,
             form: shown,

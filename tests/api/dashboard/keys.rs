@@ -392,3 +392,61 @@ async fn the_secret_is_shown_once_and_never_stored_or_cached() {
         "the audit trail shows the creation"
     );
 }
+
+/// A keyspace's page tells its services what to check tokens against (issuer, metadata, JWKS,
+/// audience), and its audience is edited there, keeping what was typed when it is refused.
+#[tokio::test]
+async fn a_keyspace_page_shows_its_issuer_and_edits_its_token_audience() {
+    let app = TestApp::spawn().await;
+    let space = app.space("acme").await;
+    let owner = Visitor::signed_in(&app, "owner@acme.example.com").await;
+    let page = format!("/keyspaces/{}", space.keyspace_id);
+    let issuer = app.url(&format!("/oauth/{}", space.tenant.id));
+    let (status, body) = owner.page(&page).await;
+    assert_eq!(status, 200);
+    for shown in [
+        issuer.clone(),
+        format!("{issuer}/jwks.json"),
+        app.url(&format!(
+            "/.well-known/oauth-authorization-server/oauth/{}",
+            space.tenant.id
+        )),
+        format!("{issuer}/keyspaces/{}", space.keyspace_id),
+    ] {
+        assert!(body.contains(&shown), "{shown} on the keyspace page");
+    }
+
+    let fields = |audience: &'static str| {
+        [
+            ("name", "acme"),
+            ("default_ttl_days", ""),
+            ("default_scopes", ""),
+            ("ratelimit_limit", ""),
+            ("ratelimit_window", ""),
+            ("token_audience", audience),
+        ]
+    };
+    let refused = owner.submit(&page, &page, &fields("no uri here")).await;
+    assert_eq!(refused.status(), 422);
+    let body = refused.text().await.unwrap();
+    assert!(body.contains("absolute URI"), "the reason is said");
+    assert!(
+        body.contains("value=\"no uri here\""),
+        "what was typed is kept"
+    );
+
+    let saved = owner
+        .submit(&page, &page, &fields("https://api.acme.example"))
+        .await;
+    assert_eq!(saved.status(), 303);
+    let keyspace = app
+        .get_ok(
+            &format!("/v1/keyspaces/{}", space.keyspace_id),
+            space.token(),
+        )
+        .await;
+    assert_eq!(keyspace["token_audience"], "https://api.acme.example");
+    let (_, body) = owner.page(&page).await;
+    assert!(body.contains("https://api.acme.example"));
+    assert!(!body.contains("(the default)"));
+}

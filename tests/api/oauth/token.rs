@@ -330,3 +330,56 @@ async fn a_token_never_outlives_its_key() {
     // Capped by the key's 120 s (the token TTL is 600 s), less the time since it was made.
     assert!((60..=120).contains(&expires_in), "{expires_in}");
 }
+
+/// Each keyspace may name the audience of its tokens (its API); `null` goes back to the default
+/// below the tenant's issuer. A bad value is a 422 naming the field, never echoing it.
+#[tokio::test]
+async fn a_keyspace_sets_the_audience_of_its_tokens() {
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let path = format!("/v1/keyspaces/{}", world.space().keyspace_id);
+    let set = world
+        .app
+        .patch_json(
+            &path,
+            world.token(),
+            &json!({"token_audience": "https://api.acme.example"}),
+        )
+        .await;
+    let keyspace = crate::helpers::expect_json(set, 200).await;
+    assert_eq!(keyspace["token_audience"], "https://api.acme.example");
+    let client = world.create_key(documents_client).await;
+    let token = world.access_token(&client, None).await;
+    assert_eq!(parts(&token).1["aud"], "https://api.acme.example");
+    assert_eq!(world.verify(&token, json!({})).await["code"], "VALID");
+
+    let reset = world
+        .app
+        .patch_json(&path, world.token(), &json!({"token_audience": null}))
+        .await;
+    assert_eq!(
+        crate::helpers::expect_json(reset, 200).await["token_audience"],
+        Value::Null
+    );
+    let token = world.access_token(&client, None).await;
+    assert_eq!(parts(&token).1["aud"], world.audience());
+
+    for bad in ["not a uri", "billing", "https://a b"] {
+        let response = world
+            .app
+            .patch_json(&path, world.token(), &json!({"token_audience": bad}))
+            .await;
+        let problem = crate::helpers::assert_problem(response, 422, "validation_failed").await;
+        assert_eq!(problem["errors"][0]["field"], "token_audience", "{problem}");
+        assert!(!problem.to_string().contains(bad), "{problem}");
+    }
+    let created = world
+        .app
+        .post_json(
+            "/v1/keyspaces",
+            world.token(),
+            &json!({"name": "Billing", "prefix": "billing", "token_audience": "api://billing"}),
+        )
+        .await;
+    let created = crate::helpers::expect_json(created, 201).await;
+    assert_eq!(created["token_audience"], "api://billing");
+}
