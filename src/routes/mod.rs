@@ -36,6 +36,17 @@ pub async fn not_found(
 
 /// The audit context of a request made by `actor`: the client's address (through trusted
 /// proxies), its user agent (first 256 characters), the request id, and the app's clock.
+/// Answers that carry a credential (a new key's plaintext, a token) or its state are cached
+/// nowhere: `Cache-Control: no-store`, and `Pragma: no-cache` for HTTP/1.0 caches (RFC 6749
+/// §5.1 asks for both).
+pub fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    use actix_web::http::header::{CACHE_CONTROL, HeaderValue, PRAGMA};
+    builder
+        .insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .insert_header((PRAGMA, HeaderValue::from_static("no-cache")));
+    builder
+}
+
 pub fn audit_context(req: &actix_web::HttpRequest, actor: Actor) -> AuditContext {
     let state = req.app_data::<web::Data<state::AppState>>();
     AuditContext {

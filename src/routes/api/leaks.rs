@@ -1,7 +1,6 @@
 //! `POST /v1/leaks`: the secret-scanning partner endpoint (GitHub's format). Only reports signed
 //! by a configured reporter key are read; anything else is 401 and changes nothing.
 
-use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -11,6 +10,7 @@ use crate::auth::leak_signature::{KEY_IDENTIFIER_HEADER, SIGNATURE_HEADER};
 use crate::error::{ApiError, ProblemDoc};
 use crate::manage::leaks::{self, LeakedToken};
 use crate::routes::api::views::LeakFeedback;
+use crate::routes::no_store;
 use crate::routes::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -96,7 +96,5 @@ pub async fn report(
     let reports = reports.into_iter().map(LeakedToken::from).collect();
     let verdicts = leaks::intake(&state.manage(), &audit, reports).await?;
     let feedback: Vec<LeakFeedback> = verdicts.into_iter().map(LeakFeedback::from).collect();
-    Ok(HttpResponse::Ok()
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .json(feedback))
+    Ok(no_store(HttpResponse::Ok()).json(feedback))
 }

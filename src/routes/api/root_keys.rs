@@ -1,6 +1,5 @@
 //! `/v1/root-keys`: a tenant's management credentials.
 
-use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpResponse, web};
 
 use super::PageQuery;
@@ -17,6 +16,7 @@ use crate::manage::root_keys;
 use crate::manage::{PageRequest, parse_path_id};
 use crate::routes::api::views::{CreatedRootKey, Page, RootKeyView};
 use crate::routes::extractor::{Authorized, RootKeysCreate, RootKeysRead, RootKeysRevoke};
+use crate::routes::no_store;
 use crate::routes::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -46,9 +46,7 @@ pub async fn create(
         NewRootKey::try_from(body.into_inner())?,
     )
     .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .json(CreatedRootKey::from(created)))
+    Ok(no_store(HttpResponse::Created()).json(CreatedRootKey::from(created)))
 }
 
 /// List root keys, newest first.

@@ -5,11 +5,12 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{Issuer, OAuthError, OAuthForm, no_store};
+use super::{Issuer, OAuthError, OAuthForm};
 use crate::auth::root_key::AuthError;
 use crate::domain::token::scope_param;
 use crate::error::ApiError;
 use crate::routes::extractor::{Authorized, KeysVerify};
+use crate::routes::no_store;
 use crate::routes::state::AppState;
 use crate::verify;
 

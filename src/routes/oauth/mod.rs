@@ -226,9 +226,7 @@ impl ResponseError for OAuthError {
         if self.status.is_server_error() {
             tracing::error!(error = %self, "oauth request failed");
         }
-        let mut response = HttpResponse::build(self.status);
-        response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-        response.insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
+        let mut response = crate::routes::no_store(HttpResponse::build(self.status));
         if let Some(seconds) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
@@ -303,12 +301,4 @@ impl OAuthForm {
     pub fn take(&mut self, name: &str) -> Option<String> {
         self.0.remove(name)
     }
-}
-
-/// Every successful OAuth answer carries credentials or token state: never cached.
-fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
-    builder
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
-    builder
 }

@@ -3,11 +3,12 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{Issuer, OAuthError, OAuthForm, client, no_store};
+use super::{Issuer, OAuthError, OAuthForm, client};
 use crate::audit::Actor;
 use crate::domain::ids::{KeyId, TenantId};
 use crate::domain::token::looks_like_jwt;
 use crate::manage::keys;
+use crate::routes::no_store;
 use crate::routes::state::AppState;
 
 /// Reason recorded on a key its own holder revoked.

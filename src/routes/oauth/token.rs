@@ -5,10 +5,11 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{Issuer, OAuthError, OAuthForm, client, no_store};
+use super::{Issuer, OAuthError, OAuthForm, client};
 use crate::domain::ids::TenantId;
 use crate::domain::token::parse_scope_param;
 use crate::domain::verify_code::VerifyCode;
+use crate::routes::no_store;
 use crate::routes::state::AppState;
 use crate::store::keyspaces;
 use crate::tokens::TokenSubject;

@@ -2,7 +2,6 @@
 
 use std::net::IpAddr;
 
-use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -27,6 +26,7 @@ use crate::routes::api::views::{
 use crate::routes::extractor::{
     Authorized, KeysCreate, KeysRead, KeysRevoke, KeysRotate, KeysUpdate, KeysVerify,
 };
+use crate::routes::no_store;
 use crate::routes::state::AppState;
 use crate::verify::{MAX_COST, VerifyInput};
 
@@ -40,14 +40,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/keys/{id}/usage", web::get().to(usage))
         .route("/keys/{id}/rotate", web::post().to(rotate))
         .route("/keys/{id}/revoke", web::post().to(revoke));
-}
-
-/// A response holding a plaintext key: never cached anywhere.
-fn no_store(mut response: HttpResponse) -> HttpResponse {
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 /// Create a key. The plaintext is in this response only.
@@ -88,12 +80,12 @@ pub async fn create(
     )
     .await?;
     let created = CreatedKey::from(created);
-    let response = if created.key.is_some() {
-        HttpResponse::Created().json(created)
+    let status = if created.key.is_some() {
+        HttpResponse::Created()
     } else {
-        HttpResponse::Ok().json(created)
+        HttpResponse::Ok()
     };
-    Ok(no_store(response))
+    Ok(no_store(status).json(created))
 }
 
 /// List keys, newest first, filtered.
@@ -200,9 +192,7 @@ pub async fn rotate(
     let id = parse_path_id::<KeyId>(&path, "key")?;
     let grace = body.0.and_then(|b| b.grace_period_seconds).unwrap_or(0);
     let rotated = keys::rotate(&state.manage(), &auth.audit, &auth.tenant, &id, grace).await?;
-    Ok(no_store(
-        HttpResponse::Created().json(RotatedKey::from(rotated)),
-    ))
+    Ok(no_store(HttpResponse::Created()).json(RotatedKey::from(rotated)))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -312,7 +302,5 @@ pub async fn verify_key(
         cost,
     };
     let outcome = state.verifier.verify(&auth.tenant, input).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .json(VerifyOutcomeBody::from(&outcome)))
+    Ok(no_store(HttpResponse::Ok()).json(VerifyOutcomeBody::from(&outcome)))
 }
