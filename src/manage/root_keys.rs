@@ -1,6 +1,7 @@
 //! Root keys: create (never more power than the creator), list, revoke.
 
-use serde_json::json;
+use chrono::NaiveDateTime;
+use serde_json::{Value, json};
 
 use super::{Page, PageRequest};
 use crate::audit::AuditContext;
@@ -13,7 +14,7 @@ use crate::domain::time::utc;
 use crate::events::{Change, Event, Subject};
 use crate::manage::{Context, ManageError};
 use crate::store::models::RootKeyRow;
-use crate::store::{root_keys, tenants};
+use crate::store::{DbConnection, root_keys, tenants};
 
 /// Creates a root key. `holder` is the power of whoever asks: a root key's scopes, or every
 /// root scope for a dashboard owner or admin.
@@ -95,7 +96,6 @@ pub async fn revoke(
     tenant: &TenantId,
     id: &RootKeyId,
 ) -> Result<RootKeyRow, ManageError> {
-    let admin_scope = Scope::parse("root_keys:*").expect("valid scope literal");
     let at = cx.clock.now();
     let (audit, tenant, id) = (audit.clone(), tenant.clone(), id.clone());
     let (row, event) = cx.store
@@ -108,22 +108,14 @@ pub async fn revoke(
             if row.revoked_at.is_some() {
                 return Ok((row, None));
             }
-            let is_admin = |r: &RootKeyRow| Scopes::from_json(&r.scopes).grants(&admin_scope);
-            if is_admin(&row) {
-                let other_admins = root_keys::active(conn, &tenant, at)?
-                    .iter()
-                    .filter(|r| r.id != row.id && is_admin(r))
-                    .count();
-                if other_admins == 0 {
-                    return Err(ManageError::refused(ErrorCode::LastRootAdminKey,
-                        "this is the last active root key with root_keys:*; create its replacement first",
-                    ));
-                }
+            if is_admin(&row) && other_admins(conn, &tenant, &row, at)? == 0 {
+                return Err(ManageError::refused(ErrorCode::LastRootAdminKey,
+                    "this is the last active root key with root_keys:*; create its replacement first",
+                ));
             }
             root_keys::revoke(conn, &tenant, id.as_str(), at)?;
-            let change = Change::Revoked { reason: None };
             let fields = json!({ "name": row.name });
-            let event = Event::record(conn, &audit, &tenant, Subject::root_key(&row), change, fields)?;
+            let event = record_revocation(conn, &audit, &tenant, &row, None, fields)?;
             let row =
                 root_keys::find(conn, &tenant, id.as_str())?.ok_or_else(|| ManageError::NotFound("root key"))?;
             Ok((row, Some(event)))
@@ -131,4 +123,81 @@ pub async fn revoke(
         .await?;
     cx.events.dispatch(event.as_slice()).await;
     Ok(row)
+}
+
+/// Revokes root keys whose values are out (a leak report, a pasted value, a bulk revocation by
+/// value) for `reason`, each with its own extra audit `fields`, inside the caller's transaction;
+/// already revoked keys are skipped. Unlike [`revoke`], the last `root_keys:*` key is revoked too:
+/// whoever holds its value can do anything, and an owner or admin can issue a replacement in the
+/// dashboard. Its audit event says `last_admin_key: true`.
+pub(crate) fn revoke_exposed(
+    conn: &mut DbConnection,
+    audit: &AuditContext,
+    tenant: &TenantId,
+    exposed: &[(RootKeyRow, Value)],
+    reason: Option<&str>,
+    at: NaiveDateTime,
+) -> Result<Vec<Event>, ManageError> {
+    if exposed.is_empty() {
+        return Ok(Vec::new());
+    }
+    tenants::lock(conn, tenant)?;
+    let mut events = Vec::new();
+    for (row, extra) in exposed {
+        let last_admin_key = is_admin(row) && other_admins(conn, tenant, row, at)? == 0;
+        if root_keys::revoke(conn, tenant, &row.id, at)? == 0 {
+            continue;
+        }
+        let mut fields = json!({
+            "name": row.name, "reason": reason, "last_admin_key": last_admin_key,
+        });
+        if let (Some(fields), Some(extra)) = (fields.as_object_mut(), extra.as_object()) {
+            fields.extend(extra.clone());
+        }
+        if last_admin_key {
+            tracing::warn!(root_key = %row.id, "revoked a tenant's last root_keys:* key: its value was exposed");
+        }
+        events.push(record_revocation(conn, audit, tenant, row, reason, fields)?);
+    }
+    Ok(events)
+}
+
+fn is_admin(row: &RootKeyRow) -> bool {
+    static ADMIN: std::sync::LazyLock<Scope> =
+        std::sync::LazyLock::new(|| Scope::parse("root_keys:*").expect("valid scope literal"));
+    Scopes::from_json(&row.scopes).grants(&ADMIN)
+}
+
+/// How many of `tenant`'s active `root_keys:*` keys are not `row`.
+fn other_admins(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    row: &RootKeyRow,
+    at: NaiveDateTime,
+) -> Result<usize, ManageError> {
+    Ok(root_keys::active(conn, tenant, at)?
+        .iter()
+        .filter(|r| r.id != row.id && is_admin(r))
+        .count())
+}
+
+fn record_revocation(
+    conn: &mut DbConnection,
+    audit: &AuditContext,
+    tenant: &TenantId,
+    row: &RootKeyRow,
+    reason: Option<&str>,
+    fields: Value,
+) -> Result<Event, ManageError> {
+    let change = Change::Revoked {
+        reason: reason.map(str::to_owned),
+    };
+    Ok(Event::record(
+        conn,
+        audit,
+        tenant,
+        Subject::root_key(row),
+        change,
+        fields,
+    )?)
 }

@@ -372,7 +372,7 @@ async fn a_bulk_revocation_names_at_most_a_thousand_keys_whoever_built_it() {
         .collect();
     let selection = crate::domain::commands::RevokeSelection::Ids(ids);
     let cx = world.cx();
-    let refused = keys::revoke_bulk(&cx, &world.audit, &world.tenant, selection, None).await;
+    let refused = keys::revoke_bulk(&cx, &world.audit, &world.tenant, selection, None, false).await;
     assert!(matches!(
         refused,
         Err(ManageError::Invalid { field, .. }) if field == "ids"

@@ -31,6 +31,25 @@ pub fn find_by_digests(
         .optional()?)
 }
 
+/// Every root key, of any tenant, with one of `digests`: the root keys among reported or pasted
+/// values.
+pub fn find_all_by_digests(
+    conn: &mut DbConnection,
+    digests: &[KeyDigest],
+) -> Result<Vec<RootKeyRow>, StoreError> {
+    let mut rows = Vec::new();
+    for chunk in digests.chunks(500) {
+        let chunk: Vec<&[u8]> = chunk.iter().map(|d| d.as_bytes().as_slice()).collect();
+        rows.extend(
+            root_keys::table
+                .filter(root_keys::digest.eq_any(chunk))
+                .select(RootKeyRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(rows)
+}
+
 pub fn find(
     conn: &mut DbConnection,
     tenant: &TenantId,

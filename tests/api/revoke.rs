@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestKey, TestSpace, assert_problem, expect_json};
+use crate::helpers::{TestApp, TestKey, TestSpace, assert_problem, expect_json, s};
 
 async fn bulk(app: &TestApp, space: &TestSpace, body: Value) -> i64 {
     let answer = expect_json(
@@ -246,4 +246,42 @@ async fn no_request_after_a_root_key_revocation_is_authenticated_even_when_first
             );
         }
     }
+}
+
+#[tokio::test]
+async fn bulk_revoke_by_raw_values_revokes_root_keys_only_for_root_key_revokers() {
+    let app = TestApp::spawn().await;
+    let a = app.space("acme").await;
+    let limited = app
+        .create_root_key(a.token(), &["keys:revoke", "keys:verify"])
+        .await;
+    let victim = app.create_root_key(a.token(), &["keys:read"]).await;
+    let (limited, victim) = (s(&limited, "key"), s(&victim, "key"));
+    let key = app.create_key(&a, |k| k).await.key;
+
+    // Without `root_keys:revoke`, API keys are revoked and root keys left alone, and said so.
+    let body = json!({"keys": [victim, key]});
+    let response = app.post_json("/v1/keys/revoke", &limited, &body).await;
+    assert_eq!(
+        expect_json(response, 200).await,
+        json!({"revoked": 1, "root_keys_revoked": 0, "root_keys_not_revoked": 1})
+    );
+    assert_eq!(app.get_as("/v1/keys", &victim).await.status(), 200);
+    assert!(
+        app.audit(a.token(), "action=root_key.revoke")
+            .await
+            .is_empty()
+    );
+
+    let body = json!({"keys": [victim]});
+    let response = app.post_json("/v1/keys/revoke", a.token(), &body).await;
+    assert_eq!(
+        expect_json(response, 200).await,
+        json!({"revoked": 0, "root_keys_revoked": 1, "root_keys_not_revoked": 0})
+    );
+    assert_eq!(app.get_as("/v1/keys", &victim).await.status(), 401);
+    let events = app.audit(a.token(), "action=root_key.revoke").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["changes"]["bulk"], true);
+    assert!(!events[0].to_string().contains(&victim));
 }

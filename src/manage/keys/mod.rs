@@ -11,7 +11,8 @@ mod usage;
 
 pub use create::{Created, Idempotency, create};
 pub use read::{KeyListFilter, family, get, list};
-pub use revoke::{Revocation, revoke, revoke_bulk};
+pub(in crate::manage) use revoke::parse_reason;
+pub use revoke::{BulkRevocation, Revocation, revoke, revoke_bulk};
 pub use rotate::{MAX_GRACE_SECONDS, Rotated, rotate};
 pub use update::update;
 pub use usage::{HourlyUsage, Usage, UsagePeriod, usage};

@@ -1,6 +1,9 @@
 //! Revoking keys: one, or many by ids, owner, keyspace or raw values.
 
 use super::*;
+use crate::manage::root_keys;
+use crate::store::models::RootKeyRow;
+use crate::store::root_keys as store_root_keys;
 
 /// A key after a request to revoke it.
 #[derive(Debug)]
@@ -73,7 +76,9 @@ fn record_revocations(
         .collect()
 }
 
-fn parse_reason(reason: Option<String>) -> Result<Option<String>, ManageError> {
+pub(in crate::manage) fn parse_reason(
+    reason: Option<String>,
+) -> Result<Option<String>, ManageError> {
     match reason {
         Some(r) if r.chars().count() > 500 || r.chars().any(char::is_control) => {
             Err(ManageError::invalid(
@@ -86,15 +91,29 @@ fn parse_reason(reason: Option<String>) -> Result<Option<String>, ManageError> {
     }
 }
 
+/// What a bulk revocation did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct BulkRevocation {
+    /// This tenant's API keys this request revoked.
+    pub keys: usize,
+    /// This tenant's live root keys among raw values, revoked by this request.
+    pub root_keys: usize,
+    /// This tenant's live root keys among raw values, left alone: the caller may not revoke
+    /// root keys.
+    pub root_keys_left: usize,
+}
+
 /// Revokes the keys `selection` names; answers how many of this tenant's keys this request
-/// revoked.
+/// revoked. Raw values may be root keys too: revoked (whatever the last-admin rule says, as for
+/// a leak: the value is out) when `root_keys_allowed`, else left alone and counted.
 pub async fn revoke_bulk(
     cx: &Context<'_>,
     audit: &AuditContext,
     tenant: &TenantId,
     selection: RevokeSelection,
     reason: Option<String>,
-) -> Result<usize, ManageError> {
+    root_keys_allowed: bool,
+) -> Result<BulkRevocation, ManageError> {
     let reason = parse_reason(reason)?;
     // Whoever built the selection, one request revokes at most MAX_BULK named keys. (Malformed
     // ids were dropped already, so an empty list is no error: it names nothing.)
@@ -128,11 +147,11 @@ pub async fn revoke_bulk(
         _ => Vec::new(),
     };
     if let RevokeSelection::Keyspace(None) = selection {
-        return Ok(0);
+        return Ok(BulkRevocation::default());
     }
     let at = cx.clock.now();
     let (audit, tenant) = (audit.clone(), tenant.clone());
-    let revoked = cx
+    let (revoked, root_keys_left) = cx
         .store
         .transaction(move |conn| {
             let target = match &selection {
@@ -145,13 +164,32 @@ pub async fn revoke_bulk(
             };
             let revoked = revoke_rows(conn, &tenant, target, reason.as_deref(), at)?;
             let fields = json!({ "reason": reason, "bulk": true, "selector": selector_audit });
-            Ok::<_, ManageError>(record_revocations(
-                conn, &audit, &tenant, &revoked, &reason, &fields,
-            )?)
+            let mut events = record_revocations(conn, &audit, &tenant, &revoked, &reason, &fields)?;
+            let exposed: Vec<(RootKeyRow, Value)> =
+                store_root_keys::find_all_by_digests(conn, &digests)?
+                    .into_iter()
+                    .filter(|r| r.tenant_id == tenant.as_str() && r.revoked_at.is_none())
+                    .map(|r| (r, json!({ "bulk": true, "selector": selector_audit })))
+                    .collect();
+            if !root_keys_allowed {
+                return Ok::<_, ManageError>((events, exposed.len()));
+            }
+            let root =
+                root_keys::revoke_exposed(conn, &audit, &tenant, &exposed, reason.as_deref(), at)?;
+            events.extend(root);
+            Ok((events, 0))
         })
         .await?;
     cx.events.dispatch(&revoked).await;
-    Ok(revoked.len())
+    let root_keys = revoked
+        .iter()
+        .filter(|e| matches!(e.subject, Subject::RootKey { .. }))
+        .count();
+    Ok(BulkRevocation {
+        keys: revoked.len() - root_keys,
+        root_keys,
+        root_keys_left,
+    })
 }
 
 fn revoke_rows(

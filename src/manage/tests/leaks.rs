@@ -15,9 +15,16 @@ impl World {
     async fn report(&self, tenant: &TenantId, pasted: &str, reason: &str) -> PastedLeak {
         let pasted = SecretString::from(pasted.to_owned());
         let reason = Some(reason.to_owned());
-        report_pasted(&self.cx(), &AuditContext::cli(), tenant, &pasted, reason)
-            .await
-            .unwrap()
+        report_pasted(
+            &self.cx(),
+            &AuditContext::cli(),
+            tenant,
+            &pasted,
+            reason,
+            true,
+        )
+        .await
+        .unwrap()
     }
 
     async fn revocations_audited(&self, tenant: &TenantId, id: &str) -> usize {

@@ -56,14 +56,15 @@ fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 }
 
 /// Report leaked tokens (GitHub's secret-scanning partner format). Signed by the scanner, not
-/// by a root key; every reported token that is a live key is revoked at once.
+/// by a root key; every reported token that is a live API key or root key is revoked at once
+/// (a tenant's last `root_keys:*` key too), and every access token is denied until it expires.
 #[utoipa::path(post, path = "/v1/leaks", tag = "leaks", request_body = Vec<LeakReport>,
     params(
         ("Github-Public-Key-Identifier" = String, Header, description = "The reporter key that signed the body"),
         ("Github-Public-Key-Signature" = String, Header, description = "Base64 DER ECDSA P-256 signature over SHA-256 of the raw body"),
     ),
     responses(
-        (status = 200, description = "Feedback per token: `true_positive` with `token_raw` for keys that existed, `false_positive` with `token_hash` otherwise", body = Vec<LeakFeedback>),
+        (status = 200, description = "Feedback per token: `true_positive` with `token_raw` for keys, root keys and access tokens that existed (each time a token is reported), `false_positive` with `token_hash` otherwise", body = Vec<LeakFeedback>),
         (status = 400, description = "Not a JSON array of reports (`invalid_body`) or too many (`too_many_tokens`)", body = ProblemDoc),
         (status = 401, description = "Unsigned or badly signed; nothing changed", body = ProblemDoc),
     ))]
@@ -94,7 +95,7 @@ pub async fn report(
         Actor::LeakReporter(identifier.unwrap_or_default().chars().take(200).collect()),
     );
     let reports = reports.into_iter().map(LeakedToken::from).collect();
-    let verdicts = leaks::intake(&state.manage(), &audit, reports).await?;
+    let verdicts = leaks::intake(&state.manage(), &state.tokens, &audit, reports).await?;
     let feedback: Vec<LeakFeedback> = verdicts.into_iter().map(LeakFeedback::from).collect();
     Ok(no_store(HttpResponse::Ok()).json(feedback))
 }

@@ -450,3 +450,29 @@ async fn a_keyspace_page_shows_its_issuer_and_edits_its_token_audience() {
     assert!(body.contains("https://api.acme.example"));
     assert!(!body.contains("(the default)"));
 }
+
+#[tokio::test]
+async fn a_pasted_root_key_is_revoked_by_those_who_may_revoke_root_keys() {
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let (app, tenant) = (&world.app, &world.tenant);
+    add_member(app, &tenant.id, "dev@acme.example.com", "developer").await;
+    let leaked = app.create_root_key(&tenant.root_key, &["keys:read"]).await;
+    let leaked = s(&leaked, "key");
+
+    let developer = Visitor::signed_in(app, "dev@acme.example.com").await;
+    let body = report_leak(&developer, &leaked, "in a log").await;
+    assert!(body.contains("is a root key of this tenant"), "{body}");
+    assert!(!body.contains("Nothing found"), "{body}");
+    assert_eq!(app.get_as("/v1/keys", &leaked).await.status(), 200);
+
+    let owner = Visitor::signed_in(app, "owner@acme.example.com").await;
+    let body = report_leak(&owner, &leaked, "in a log").await;
+    assert!(body.contains("Revoked root key"), "{body}");
+    assert_eq!(app.get_as("/v1/keys", &leaked).await.status(), 401);
+    let events = app.audit(&tenant.root_key, "action=root_key.revoke").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["changes"]["reason"], "in a log");
+
+    let body = report_leak(&owner, &leaked, "again").await;
+    assert!(body.contains("was already revoked"), "{body}");
+}

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::documents_client;
-use crate::helpers::{Api, TestApp, World, test_env};
+use crate::helpers::{Api, TestApp, World, s, test_env};
 
 /// A secret scanner with a real P-256 key pair, registered with the app under `KEY_ID`.
 struct Scanner {
@@ -267,4 +267,73 @@ async fn a_batch_of_1000_tokens_is_answered_token_by_token() {
     for secret in &leaked {
         assert_eq!(world.verify(secret, json!({})).await["code"], "REVOKED");
     }
+}
+
+#[tokio::test]
+async fn a_leaked_root_key_and_access_token_are_revoked_and_a_repeat_is_labelled_alike() {
+    let (world, scanner) = world_with_scanner().await;
+    let app = &world.app;
+    // The tenant's only `root_keys:*` key leaks: it is revoked all the same.
+    let admin = world.token().to_owned();
+    let reader = app
+        .create_root_key(&admin, &["audit:read", "keys:read", "keys:verify"])
+        .await;
+    let reader = s(&reader, "key");
+    let twice = world.create_key(documents_client).await;
+    let minter = world.create_key(documents_client).await;
+    let token = world.access_token(&minter, None).await;
+    let entry = |token: &str, url: &str| json!({"token": token, "type": "latchkey_key", "url": url, "source": "content"});
+    let body = serde_json::to_vec(&json!([
+        entry(&twice.key, "https://example.com/first"),
+        entry(&admin, "https://example.com/root"),
+        entry(&token, "https://example.com/jwt"),
+        entry(&twice.key, "https://example.com/second"),
+    ]))
+    .unwrap();
+    let response = post_report(app, &body, &signed(&sign(&scanner.key, &body))).await;
+    assert_eq!(response.status(), 200);
+    let feedback: Value = response.json().await.unwrap();
+    let labels: Vec<&str> = feedback
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["true_positive"; 4], "{feedback}");
+
+    let refused = app.get_as("/v1/keys", &admin).await;
+    assert_eq!(refused.status(), 401, "the leaked root key no longer works");
+    assert_eq!(app.verify_code(&reader, &token).await, "REVOKED");
+    assert_eq!(app.verify_code(&reader, &minter.key).await, "VALID");
+    assert_eq!(app.verify_code(&reader, &twice.key).await, "REVOKED");
+
+    let root = app.audit(&reader, "action=root_key.revoke").await;
+    assert_eq!(root.len(), 1, "{root:?}");
+    assert_eq!(root[0]["actor"]["type"], "leak_reporter");
+    assert_eq!(root[0]["changes"]["reason"], "leaked");
+    assert_eq!(root[0]["changes"]["last_admin_key"], true);
+    assert_eq!(
+        root[0]["changes"]["leak"]["url"],
+        "https://example.com/root"
+    );
+    let keys = app
+        .audit(&reader, &format!("action=key.revoke&target={}", twice.id))
+        .await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let urls: Vec<&Value> = keys[0]["changes"]["leaks"]
+        .as_array()
+        .expect("every report of the key")
+        .iter()
+        .map(|l| &l["url"])
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            &json!("https://example.com/first"),
+            &json!("https://example.com/second")
+        ]
+    );
+    let denied = app.audit(&reader, "action=token.revoke").await;
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(denied[0]["actor"]["type"], "leak_reporter");
 }

@@ -25,6 +25,7 @@ use crate::routes::api::views::{
 };
 use crate::routes::extractor::{
     Authorized, KeysCreate, KeysRead, KeysRevoke, KeysRotate, KeysUpdate, KeysVerify,
+    RequiredScope, RootKeysRevoke,
 };
 use crate::routes::no_store;
 use crate::routes::state::AppState;
@@ -223,10 +224,12 @@ pub async fn revoke(
     Ok(HttpResponse::Ok().json(KeyView::from(done.key)))
 }
 
-/// Revoke many keys: by ids, owner, keyspace, or raw key values.
+/// Revoke many keys: by ids, owner, keyspace, or raw key values. Raw values that are this
+/// tenant's root keys are revoked too when the caller holds `root_keys:revoke` (even the last
+/// `root_keys:*` key: its value is out), and counted as left alone otherwise.
 #[utoipa::path(post, path = "/v1/keys/revoke", tag = "keys", request_body = BulkRevoke,
     responses(
-        (status = 200, description = "How many of this tenant's keys were revoked", body = BulkRevoked),
+        (status = 200, description = "How many of this tenant's keys (and root keys) were revoked", body = BulkRevoked),
         (status = 400, description = "Not exactly one selector (`invalid_selector`)", body = ProblemDoc),
     ),
     security(("root_key" = ["keys:revoke"])))]
@@ -237,8 +240,17 @@ pub async fn revoke_bulk(
 ) -> Result<HttpResponse, ApiError> {
     let (selection, reason) = body.into_inner().into_command()?;
     let cx = state.manage();
-    let revoked = keys::revoke_bulk(&cx, &auth.audit, &auth.tenant, selection, reason).await?;
-    Ok(HttpResponse::Ok().json(BulkRevoked { revoked }))
+    let root_keys_allowed = auth.scopes.grants(RootKeysRevoke::scope());
+    let done = keys::revoke_bulk(
+        &cx,
+        &auth.audit,
+        &auth.tenant,
+        selection,
+        reason,
+        root_keys_allowed,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(BulkRevoked::from(done)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

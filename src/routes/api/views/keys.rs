@@ -181,8 +181,27 @@ impl From<Rotated> for RotatedKey {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BulkRevoked {
-    /// How many of this tenant's keys were revoked by this request.
+    /// How many of this tenant's API keys were revoked by this request.
     pub revoked: usize,
+    /// Only when raw `keys` named live root keys of this tenant: how many this request revoked
+    /// (the caller holds `root_keys:revoke`)...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root_keys_revoked: Option<usize>,
+    /// ... and how many it left alone (the caller lacks `root_keys:revoke`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root_keys_not_revoked: Option<usize>,
+}
+
+impl From<crate::manage::keys::BulkRevocation> for BulkRevoked {
+    fn from(done: crate::manage::keys::BulkRevocation) -> Self {
+        let named_root_keys = done.root_keys + done.root_keys_left > 0;
+        let shown = |count: usize| named_root_keys.then_some(count);
+        Self {
+            revoked: done.keys,
+            root_keys_revoked: shown(done.root_keys),
+            root_keys_not_revoked: shown(done.root_keys_left),
+        }
+    }
 }
 
 /// Verifications of one hour, by outcome code.

@@ -1,5 +1,6 @@
 //! The leaked-key report: paste a key found somewhere public, and it is revoked if it is one of
-//! this tenant's (`manage::leaks::report_pasted` decides; this page only says what happened).
+//! this tenant's, root keys included for members who may revoke root keys
+//! (`manage::leaks::report_pasted` decides; this page only says what happened).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -8,6 +9,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::{KeyRow, row, when};
+use crate::domain::role::Action;
 use crate::manage::leaks::{self, PastedLeak};
 use crate::routes::api::views::KeyView;
 use crate::routes::dashboard;
@@ -15,6 +17,7 @@ use crate::routes::dashboard::context::{Layout, Member, can};
 use crate::routes::dashboard::forms::FormState;
 use crate::routes::dashboard::{PageError, render};
 use crate::routes::state::AppState;
+use crate::store::models::RootKeyRow;
 
 #[derive(Template)]
 #[template(path = "leaks.html")]
@@ -31,8 +34,29 @@ enum Outcome {
     Revoked(KeyRow),
     /// A key of this tenant that was revoked before, at `since`; nothing changed.
     AlreadyRevoked { key: KeyRow, since: String },
+    /// A root key of this tenant, revoked by this report.
+    RootKeyRevoked(RootKeyShown),
+    /// A root key of this tenant that was revoked before; nothing changed.
+    RootKeyAlreadyRevoked(RootKeyShown),
+    /// A live root key of this tenant, left alone: this member may not revoke root keys.
+    RootKeyKept(RootKeyShown),
     /// Not one of this tenant's keys.
     Nothing,
+}
+
+/// A root key as the page names it: never its value.
+struct RootKeyShown {
+    name: String,
+    start: String,
+}
+
+impl From<RootKeyRow> for RootKeyShown {
+    fn from(row: RootKeyRow) -> Self {
+        Self {
+            name: row.name,
+            start: row.start,
+        }
+    }
 }
 
 pub(super) async fn leak_page(member: Member<can::ManageKeys>) -> HttpResponse {
@@ -83,10 +107,16 @@ pub(super) async fn report_leak(
         tenant,
         &pasted,
         Some(reason),
+        member.can(Action::RevokeRootKeys),
     )
     .await?;
     let (outcome, form) = match found {
         PastedLeak::NotOurs => (Outcome::Nothing, shown),
+        PastedLeak::RootKeyRevoked(row) => (Outcome::RootKeyRevoked(row.into()), FormState::new()),
+        PastedLeak::RootKeyAlreadyRevoked(row) => {
+            (Outcome::RootKeyAlreadyRevoked(row.into()), FormState::new())
+        }
+        PastedLeak::RootKeyKept(row) => (Outcome::RootKeyKept(row.into()), shown),
         PastedLeak::Revoked(key) => {
             let keyspaces = dashboard::keyspaces::all(&state, tenant).await?;
             let key = KeyView::from(key);

@@ -166,7 +166,7 @@ pub(super) async fn revoke_bulk(
     let selection = RevokeSelection::Ids(ids.iter().filter_map(|id| KeyId::parse(id)).collect());
     let reason = Some(first_of(&pairs, "reason").to_owned());
     let cx = state.manage();
-    let revoked =
-        keys::revoke_bulk(&cx, &member.audit, member.tenant_id(), selection, reason).await?;
-    Ok(see_other(&format!("/keys?revoked={revoked}")))
+    let tenant = member.tenant_id();
+    let done = keys::revoke_bulk(&cx, &member.audit, tenant, selection, reason, false).await?;
+    Ok(see_other(&format!("/keys?revoked={}", done.keys)))
 }
