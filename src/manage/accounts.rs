@@ -27,6 +27,8 @@ pub struct SignUp {
     pub email: Email,
     pub password: Password,
     pub tenant: TenantName,
+    /// Where the attempt comes from (the client's IP address), for the throttle.
+    pub address: String,
 }
 
 /// A new account, the owner of a new tenant, signed in there.
@@ -38,13 +40,22 @@ pub struct SignedUp {
 }
 
 /// Creates the user, their tenant and the owner membership (with audit events) in one
-/// transaction, and starts their session.
+/// transaction, and starts their session. Throttled per address and per client like sign-in.
+///
+/// `Ok(None)` when the address already has an account: nothing is made, and the caller
+/// answers as it would for a new account, so sign-up tells no one which addresses exist.
+/// The password is hashed either way (the same work).
 pub async fn sign_up(
     cx: &Context<'_>,
     credentials: Credentials<'_>,
     audit: &AuditContext,
     new: SignUp,
-) -> Result<SignedUp, ManageError> {
+) -> Result<Option<SignedUp>, ManageError> {
+    // Counted now, like a sign-in: one address cannot be probed more often than guessed.
+    let throttle = credentials.throttle;
+    if let Err(retry_after) = throttle.attempt(new.email.as_str(), &new.address).await {
+        return Err(ManageError::Throttled { retry_after });
+    }
     let password_hash = credentials.passwords.hash(new.password).await;
     let password_hash = password_hash.map_err(ManageError::Internal)?;
     let (keys, audit, at) = (credentials.keys.clone(), audit.clone(), cx.clock.now());
@@ -70,8 +81,12 @@ pub async fn sign_up(
     match created {
         Ok((signed_up, joined)) => {
             cx.events.dispatch(&[joined]).await;
-            Ok(signed_up)
+            Ok(Some(signed_up))
         }
+        Err(ManageError::Refused {
+            code: ErrorCode::EmailTaken,
+            ..
+        }) => Ok(None),
         // Two sign-ups racing for the same name: the unique index decides, calmly.
         Err(ManageError::Store(err)) if err.is_unique_violation() => Err(ManageError::refused(
             ErrorCode::TenantNameTaken,

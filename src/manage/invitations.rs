@@ -229,6 +229,11 @@ pub async fn accept(
                 return Err(ManageError::NotFound("invitation"));
             };
             let invitation = found.invitation;
+            // Claimed before anything else is written: of tabs accepting at once, one joins and
+            // the others find the link used (not a unique violation on the membership).
+            if !invitations::claim(conn, invitation.id.as_str(), at)? {
+                return Err(ManageError::NotFound("invitation"));
+            }
             let user_id = match (found.account, password_hash, &signed_in) {
                 (Some(user), None, Some((_, signed_in_as))) if user.id == *signed_in_as => user.id,
                 (None, Some(hash), None) => users::create(conn, &invitation.email, hash, at)?,
@@ -263,7 +268,6 @@ pub async fn accept(
                 let event = Event::record(conn, &audit, &tenant, subject, Change::Created, fields)?;
                 joined = Some(event);
             }
-            invitations::mark_accepted(conn, invitation.id.as_str(), at)?;
             let session = match signed_in {
                 Some((digest, _)) => {
                     sessions::set_tenant(conn, &digest, &tenant)?;

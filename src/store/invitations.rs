@@ -42,15 +42,18 @@ pub fn list_pending(
         .load(conn)?)
 }
 
-pub fn mark_accepted(
-    conn: &mut DbConnection,
-    id: &str,
-    at: NaiveDateTime,
-) -> Result<(), StoreError> {
-    diesel::update(invitations::table.find(id))
-        .set(invitations::accepted_at.eq(at))
-        .execute(conn)?;
-    Ok(())
+/// Marks an invitation accepted unless it already was; answers whether this call did.
+pub fn claim(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Result<bool, StoreError> {
+    // The condition is what makes the link work once: on PostgreSQL a second transaction
+    // waits on the row lock, then finds it accepted and updates nothing.
+    let claimed = diesel::update(
+        invitations::table
+            .find(id)
+            .filter(invitations::accepted_at.is_null()),
+    )
+    .set(invitations::accepted_at.eq(at))
+    .execute(conn)?;
+    Ok(claimed == 1)
 }
 
 /// Withdraws pending invitations of one address (a new invitation replaces the old one).

@@ -794,4 +794,37 @@ mod tests {
             .expect("a refusal carries the limit's state");
         assert_eq!((state.limit, state.remaining), (2, 0));
     }
+
+    #[tokio::test]
+    #[ignore = "a timing probe, run by hand"]
+    async fn probe_cold_other_tenant_vs_nowhere() {
+        let w = world().await;
+        let other = w.key(|_| {});
+        let nowhere = w.key(|r| r.digest = vec![7; 32]);
+        let stranger = TenantId::from_trusted(new_id());
+        let (mut a, mut b, mut la, mut lb) = (Vec::new(), Vec::new(), 0, 0);
+        for i in 0..4000 {
+            for (key, times, lookups) in [(&other, &mut a, &mut la), (&nowhere, &mut b, &mut lb)] {
+                w.verifier.keys.clear_l1();
+                let before = w.metrics.store_lookups.get();
+                let started = std::time::Instant::now();
+                let outcome = w.verify_as(&stranger, key, |_| {}).await;
+                let took = started.elapsed().as_nanos();
+                assert_eq!(outcome.code, VerifyCode::NotFound);
+                if i >= 200 {
+                    times.push(took);
+                    *lookups += w.metrics.store_lookups.get() - before;
+                }
+            }
+        }
+        a.sort();
+        b.sort();
+        println!(
+            "other tenant: median {} ns, {} lookups; nowhere: median {} ns, {} lookups",
+            a[a.len() / 2],
+            la,
+            b[b.len() / 2],
+            lb
+        );
+    }
 }

@@ -13,7 +13,6 @@ use crate::audit::Actor;
 use crate::auth::password::{Password, PasswordError};
 use crate::auth::session;
 use crate::domain::account::{Email, TenantName};
-use crate::domain::error_code::ErrorCode;
 use crate::manage::ManageError;
 use crate::manage::accounts::{self, SignIn, SignUp};
 use crate::routes::state::AppState;
@@ -122,30 +121,61 @@ async fn sign_up(
         email,
         password,
         tenant: tenant_name,
+        address: client_address(&req),
     };
     match accounts::sign_up(&state.manage(), dashboard.credentials(), &audit, new).await {
-        Ok(signed_up) => Ok(signed_in_response(&dashboard, signed_up.session, "/")),
-        Err(ManageError::Refused { code, message }) => {
-            let field = if code == ErrorCode::EmailTaken {
-                "email"
-            } else {
-                "tenant"
-            };
-            shown.error(field, message);
+        Ok(Some(signed_up)) => Ok(signed_in_response(&dashboard, signed_up.session, "/")),
+        // The address has an account: answered like a new one, with a session cookie of the
+        // same shape that names no session (the dashboard then asks to sign in).
+        Ok(None) => Ok(signed_in_response(
+            &dashboard,
+            session::SessionToken::generate(),
+            "/",
+        )),
+        Err(ManageError::Throttled { retry_after }) => {
+            shown.summary = Some(format!("Too many attempts; try again in {retry_after} s."));
+            Ok(throttled(
+                sign_up_form(&visit, shown, StatusCode::TOO_MANY_REQUESTS),
+                retry_after,
+            ))
+        }
+        Err(ManageError::Refused { message, .. }) => {
+            shown.error("tenant", message);
             Ok(sign_up_again(&visit, shown))
         }
         Err(err) => Err(err.into()),
     }
 }
 
-fn sign_up_again(visit: &Visit, form: FormState) -> HttpResponse {
+/// The client's IP address, for the throttle (empty when unknown).
+fn client_address(req: &HttpRequest) -> String {
+    crate::routes::client_addr::of(req)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default()
+}
+
+/// A 429 page with `Retry-After`.
+fn throttled(mut response: HttpResponse, retry_after: u64) -> HttpResponse {
+    if let Ok(value) = retry_after.to_string().parse() {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, value);
+    }
+    response
+}
+
+fn sign_up_form(visit: &Visit, form: FormState, status: StatusCode) -> HttpResponse {
     render(
-        StatusCode::UNPROCESSABLE_ENTITY,
+        status,
         &SignUpPage {
             layout: Layout::anonymous(visit),
             form,
         },
     )
+}
+
+fn sign_up_again(visit: &Visit, form: FormState) -> HttpResponse {
+    sign_up_form(visit, form, StatusCode::UNPROCESSABLE_ENTITY)
 }
 
 pub fn password_message(err: PasswordError) -> String {
@@ -219,9 +249,7 @@ async fn sign_in(
     let next = safe_next(form.next.as_deref());
     let mut shown = FormState::new();
     shown.keep("email", &form.email);
-    let address = crate::routes::client_addr::of(&req)
-        .map(|ip| ip.to_string())
-        .unwrap_or_default();
+    let address = client_address(&req);
     let again = |shown: FormState, status| {
         render(
             status,
@@ -244,13 +272,10 @@ async fn sign_in(
         Ok(token) => Ok(signed_in_response(&dashboard, token, &next)),
         Err(ManageError::Throttled { retry_after }) => {
             shown.summary = Some(format!("Too many attempts; try again in {retry_after} s."));
-            let mut response = again(shown, StatusCode::TOO_MANY_REQUESTS);
-            if let Ok(value) = retry_after.to_string().parse() {
-                response
-                    .headers_mut()
-                    .insert(actix_web::http::header::RETRY_AFTER, value);
-            }
-            Ok(response)
+            Ok(throttled(
+                again(shown, StatusCode::TOO_MANY_REQUESTS),
+                retry_after,
+            ))
         }
         Err(ManageError::Refused { message, .. }) => {
             shown.summary = Some(message);

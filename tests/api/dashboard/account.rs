@@ -300,3 +300,44 @@ async fn sign_in_is_throttled_per_address() {
     let response = visitor.sign_in("owner@acme.example.com", PASSWORD).await;
     assert_eq!(response.status(), 429);
 }
+
+/// Sign-up does not tell anyone which addresses have an account: a taken address is answered
+/// like a new one (303 to `/` with a session cookie), and nothing is made or signed in.
+#[tokio::test]
+async fn sign_up_does_not_reveal_taken_addresses_and_is_throttled() {
+    let app = TestApp::spawn().await;
+    app.tenant("acme").await;
+    let new = Visitor::new(&app).sign_up("new@example.com", "Hooli").await;
+    let taken = Visitor::new(&app)
+        .sign_up("owner@acme.example.com", "Initech")
+        .await;
+    for response in [&new, &taken] {
+        assert_eq!(response.status(), 303);
+        assert_eq!(response.headers()["location"], "/");
+        let cookies = super::support::set_cookies(response);
+        assert_eq!(cookies.len(), 1, "{cookies:?}");
+    }
+    let shape = |r: &reqwest::Response| {
+        let cookie = super::support::set_cookies(r).remove(0);
+        let (name, rest) = cookie.split_once('=').unwrap();
+        let (value, attributes) = rest.split_once(';').unwrap();
+        (name.to_owned(), value.len(), attributes.to_owned())
+    };
+    assert_eq!(shape(&new), shape(&taken));
+    let initech = super::support::with_conn(&app, |conn| {
+        latchkey::store::tenants::find_by_name(conn, "Initech").unwrap()
+    })
+    .await;
+    assert!(initech.is_none(), "nothing is made for a taken address");
+
+    // Throttled per address like sign-in: the sixth try for one address waits.
+    let visitor = Visitor::new(&app);
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let tenant = format!("Probe {i}");
+        let response = visitor.sign_up("owner@acme.example.com", &tenant).await;
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses[..4], [303; 4], "{statuses:?}");
+    assert_eq!(statuses[5], 429, "{statuses:?}");
+}

@@ -283,3 +283,65 @@ async fn another_tenants_members_are_out_of_reach() {
     let (_, page) = attacker.page("/members").await;
     assert!(!page.contains("globex"));
 }
+
+/// An invitation opened in several tabs and accepted in all of them at once: one tab joins,
+/// the others get a page (never a 5xx), and the invitee is a member once.
+#[tokio::test]
+async fn an_invitation_accepted_in_several_tabs_at_once_never_answers_5xx() {
+    let app = TestApp::spawn().await;
+    let acme = app.tenant("acme").await;
+    app.tenant("globex").await;
+    let owner = Visitor::signed_in(&app, "owner@acme.example.com").await;
+    let mut paths = Vec::new();
+    for email in ["new@acme.example.com", "owner@globex.example.com"] {
+        let response = owner
+            .submit(
+                "/members",
+                "/members/invite",
+                &[("email", email), ("role", "viewer")],
+            )
+            .await;
+        let link = invite_link(&response.text().await.unwrap()).unwrap();
+        paths.push(link.trim_start_matches(&app.address).to_owned());
+    }
+
+    // A new person, and a signed-in user: each with five tabs posting at once.
+    let new = Visitor::new(&app);
+    let existing = Visitor::signed_in(&app, "owner@globex.example.com").await;
+    for (visitor, path, fields) in [
+        (&new, &paths[0], vec![("password", PASSWORD)]),
+        (&existing, &paths[1], vec![]),
+    ] {
+        let token = visitor.csrf(path).await;
+        let mut all = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(&fields);
+        let posts = (0..5).map(|_| async { visitor.post_raw(path, &all).await.status().as_u16() });
+        let gets = (0..5).map(|_| async { visitor.page(path).await.0 });
+        let (posted, got) = futures_util::future::join(
+            futures_util::future::join_all(posts),
+            futures_util::future::join_all(gets),
+        )
+        .await;
+        // Joined or used already (a tab that read the link after the winner wrote it).
+        assert!(
+            posted.iter().all(|s| *s == 303 || *s == 410),
+            "{path}: {posted:?}"
+        );
+        assert!(posted.contains(&303), "{path}: {posted:?}");
+        assert!(
+            got.iter().all(|s| *s == 200 || *s == 410),
+            "{path}: {got:?}"
+        );
+    }
+    for email in ["new@acme.example.com", "owner@globex.example.com"] {
+        let id = user_id(&app, email).await;
+        assert_eq!(
+            role_of(&app, &acme.id, &id).await.as_deref(),
+            Some("viewer")
+        );
+    }
+    let actions = audit_actions(&app, &acme.id).await;
+    // The owner's own, then one per invitee.
+    let joins = actions.iter().filter(|a| *a == "membership.create").count();
+    assert_eq!(joins, 3, "{actions:?}");
+}
