@@ -551,21 +551,29 @@ mod tests {
         assert_eq!(store.loads(), 3);
     }
 
-    /// The race the fault tests found: a key's first lookup reads the store, the key is revoked
-    /// and evicted while that read is in flight, and the read then filled L1 with the old state.
-    #[tokio::test(start_paused = true)]
-    async fn a_first_lookup_that_overlaps_an_eviction_is_not_kept() {
+    /// A first lookup that reads version 1 and takes 100 ms; 50 ms in, version 2 is stored and
+    /// the digest evicted (a revocation committing while the read is in flight).
+    async fn evicted_during_a_slow_first_lookup()
+    -> (TieredCache<Record>, Store, tokio::task::JoinHandle<Record>) {
         let (cache, store) = (cache(), Store::default());
         store.version.store(1, Ordering::SeqCst);
-        let digest = KeyDigest::from_slice(&DIGEST).unwrap();
         let first = {
             let (cache, store) = (cache.clone(), store.clone());
             tokio::spawn(async move { store.get(&cache, Duration::from_millis(100)).await })
         };
-        // The load has read version 1 and is waiting; the change commits and evicts.
         tokio::time::sleep(Duration::from_millis(50)).await;
         store.version.store(2, Ordering::SeqCst);
-        cache.evict_local(&[digest]).await;
+        cache
+            .evict_local(&[KeyDigest::from_slice(&DIGEST).unwrap()])
+            .await;
+        (cache, store, first)
+    }
+
+    /// The race the fault tests found: a key's first lookup reads the store, the key is revoked
+    /// and evicted while that read is in flight, and the read then filled L1 with the old state.
+    #[tokio::test(start_paused = true)]
+    async fn a_first_lookup_that_overlaps_an_eviction_is_not_kept() {
+        let (cache, store, first) = evicted_during_a_slow_first_lookup().await;
         assert_eq!(first.await.unwrap(), Record(1), "it read before the change");
 
         assert_eq!(store.get(&cache, Duration::ZERO).await, Record(2));
@@ -575,16 +583,7 @@ mod tests {
     /// A lookup made after the eviction must not join the read that began before it.
     #[tokio::test(start_paused = true)]
     async fn a_lookup_after_an_eviction_does_not_share_the_read_from_before_it() {
-        let (cache, store) = (cache(), Store::default());
-        store.version.store(1, Ordering::SeqCst);
-        let digest = KeyDigest::from_slice(&DIGEST).unwrap();
-        let first = {
-            let (cache, store) = (cache.clone(), store.clone());
-            tokio::spawn(async move { store.get(&cache, Duration::from_millis(100)).await })
-        };
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        store.version.store(2, Ordering::SeqCst);
-        cache.evict_local(&[digest]).await;
+        let (cache, store, first) = evicted_during_a_slow_first_lookup().await;
         // The revocation has answered; this lookup comes after it, while the old read waits.
         assert_eq!(
             store.get(&cache, Duration::from_millis(10)).await,
