@@ -47,8 +47,11 @@ pub struct RedisTier {
 struct Breaker {
     /// Milliseconds since the epoch until which calls are skipped; 0: closed.
     open_until_ms: AtomicU64,
-    /// A half-open probe is in flight.
-    probing: AtomicBool,
+    /// When the half-open probe in flight started (ms since the epoch; 0: none). A probe whose
+    /// caller was dropped mid-call never reports back: after `probe_lapse_ms` another may start.
+    probing_since_ms: AtomicU64,
+    /// Longer than any call may take (twice the timeout).
+    probe_lapse_ms: u64,
     /// Closed and past the settling time after the last outage.
     settled: AtomicBool,
     /// When the breaker last closed (ms since the epoch).
@@ -65,20 +68,40 @@ fn now_ms() -> u64 {
 }
 
 impl Breaker {
+    /// A closed breaker for calls that take at most `timeout`. A new node has missed nothing (its
+    /// caches are empty), so it starts settled.
+    fn new(timeout: Duration) -> Self {
+        Self {
+            settled: AtomicBool::new(true),
+            probe_lapse_ms: 2 * timeout.as_millis() as u64,
+            ..Self::default()
+        }
+    }
+
     /// Whether a call may go to Redis now.
     fn admit(&self) -> bool {
         let until = self.open_until_ms.load(Ordering::Acquire);
         if until == 0 {
             return true;
         }
-        now_ms() >= until && !self.probing.swap(true, Ordering::AcqRel)
+        let now = now_ms();
+        if now < until {
+            return false;
+        }
+        let since = self.probing_since_ms.load(Ordering::Acquire);
+        let lapsed = since == 0 || now.saturating_sub(since) >= self.probe_lapse_ms;
+        lapsed
+            && self
+                .probing_since_ms
+                .compare_exchange(since, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
     }
 
     fn succeeded(&self) {
         if self.open_until_ms.swap(0, Ordering::AcqRel) != 0 {
             self.closed_at_ms.store(now_ms(), Ordering::Release);
         }
-        self.probing.store(false, Ordering::Release);
+        self.probing_since_ms.store(0, Ordering::Release);
     }
 
     fn failed(&self) {
@@ -90,7 +113,7 @@ impl Breaker {
             self.outages.fetch_add(1, Ordering::AcqRel);
             self.settled.store(false, Ordering::Release);
         }
-        self.probing.store(false, Ordering::Release);
+        self.probing_since_ms.store(0, Ordering::Release);
     }
 
     /// Marks the breaker settled once it has been closed for [`SETTLE`].
@@ -114,14 +137,11 @@ impl RedisTier {
             .set_number_of_retries(1)
             .set_max_delay(timeout);
         let manager = client.get_connection_manager_lazy(config)?;
-        let breaker = Breaker::default();
-        // A new node has missed nothing: its caches are empty.
-        breaker.settled.store(true, Ordering::Release);
         Ok(Self {
             client,
             manager,
             timeout,
-            breaker: Arc::new(breaker),
+            breaker: Arc::new(Breaker::new(timeout)),
             subscribed: Arc::new(AtomicBool::new(false)),
             metrics,
         })
@@ -286,5 +306,40 @@ impl RedisTier {
         self.call(ping.query_async::<String>(&mut conn))
             .await
             .is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_opens_the_breaker_and_one_probe_at_a_time_closes_it() {
+        let breaker = Breaker::new(Duration::from_millis(50));
+        assert!(breaker.admit(), "closed: calls go through");
+        breaker.failed();
+        assert!(!breaker.admit(), "open: calls are skipped");
+        assert_eq!(breaker.outages.load(Ordering::Acquire), 1);
+        // The open window has passed: one probe goes, the others wait for its answer.
+        breaker.open_until_ms.store(now_ms() - 1, Ordering::Release);
+        assert!(breaker.admit(), "the probe");
+        assert!(!breaker.admit(), "a second caller while the probe is out");
+        breaker.succeeded();
+        assert!(breaker.admit(), "closed again");
+        assert_eq!(breaker.outages.load(Ordering::Acquire), 1);
+    }
+
+    /// A probe whose caller was dropped mid-call never answers; the breaker must not stay open
+    /// for good (every later call, the heartbeat included, would be skipped).
+    #[test]
+    fn a_probe_that_never_answers_does_not_keep_the_breaker_open() {
+        let breaker = Breaker::new(Duration::from_millis(50));
+        breaker.failed();
+        breaker.open_until_ms.store(now_ms() - 1, Ordering::Release);
+        assert!(breaker.admit(), "a probe, which is then dropped");
+        assert!(!breaker.admit());
+        let lapsed = now_ms() - breaker.probe_lapse_ms - 1;
+        breaker.probing_since_ms.store(lapsed, Ordering::Release);
+        assert!(breaker.admit(), "another probe once the first has lapsed");
     }
 }
