@@ -98,7 +98,9 @@ pub struct TieredCache<T: Cached> {
     l1: moka::future::Cache<[u8; 32], L1Entry<T>>,
     timing: L1Timing,
     /// Positive records kept for the stale bound, served only while the store is down.
-    last_known: moka::future::Cache<[u8; 32], Arc<T>>,
+    /// Each with its digest's eviction generation from when it was read: a copy read before a
+    /// change that evicted it is never served, however late it was put here.
+    last_known: moka::future::Cache<[u8; 32], (Arc<T>, Generation)>,
     redis: Option<RedisTier>,
     /// [`L2_TTL`], capped at the stale bound.
     l2_ttl: Duration,
@@ -338,6 +340,7 @@ impl<T: Cached> TieredCache<T> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Loaded<T>, StoreError>>,
     {
+        let generation = self.generations.of(&digest);
         let l2_key = Self::l2_key(&digest);
         // What L2 held when we looked: the write below happens only if it still does.
         let mut seen: Option<Vec<u8>> = None;
@@ -375,7 +378,7 @@ impl<T: Cached> TieredCache<T> {
                         .await;
                 }
                 self.last_known
-                    .insert(*digest.as_bytes(), record.clone())
+                    .insert(*digest.as_bytes(), (record.clone(), generation))
                     .await;
                 Ok(Through::Found(record, true))
             }
@@ -388,8 +391,10 @@ impl<T: Cached> TieredCache<T> {
                 Ok(Through::NotFound)
             }
             Err(err) => match self.last_known.get(digest.as_bytes()).await {
-                Some(record) => Ok(Through::Stale(record)),
-                None => Err(err),
+                Some((record, read)) if read == self.generations.of(&digest) => {
+                    Ok(Through::Stale(record))
+                }
+                _ => Err(err),
             },
         }
     }
@@ -578,6 +583,22 @@ mod tests {
 
         assert_eq!(store.get(&cache, Duration::ZERO).await, Record(2));
         assert_eq!(store.loads(), 2, "the overlapping load was not kept");
+    }
+
+    /// The stale copy served while the store is down must not be one a load put there after the
+    /// eviction of a change it read before (a revoked key would come back in the next outage).
+    #[tokio::test(start_paused = true)]
+    async fn a_read_overtaken_by_an_eviction_is_not_kept_as_the_stale_copy() {
+        let (cache, _store, first) = evicted_during_a_slow_first_lookup().await;
+        assert_eq!(first.await.unwrap(), Record(1));
+        let down = || async { Err(StoreError::Unavailable("the store is down".into())) };
+        let answer = cache
+            .get(KeyDigest::from_slice(&DIGEST).unwrap(), down)
+            .await;
+        assert!(
+            matches!(answer, Err(StoreError::Unavailable(_))),
+            "served {answer:?} from before the eviction"
+        );
     }
 
     /// A lookup made after the eviction must not join the read that began before it.

@@ -12,7 +12,7 @@ pub mod keys;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -60,11 +60,11 @@ struct Breaker {
     outages: AtomicU64,
 }
 
+/// Milliseconds on a monotonic clock (since the first call, plus one so that 0 means "never"):
+/// a wall clock stepped back by NTP would hold the breaker open for the size of the step.
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
+    static BASE: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+    BASE.elapsed().as_millis() as u64 + 1
 }
 
 impl Breaker {
@@ -98,8 +98,10 @@ impl Breaker {
     }
 
     fn succeeded(&self) {
-        if self.open_until_ms.swap(0, Ordering::AcqRel) != 0 {
+        if self.open_until_ms.load(Ordering::Acquire) != 0 {
+            // When it closed, before it is closed: a `settle` in between must not see an old one.
             self.closed_at_ms.store(now_ms(), Ordering::Release);
+            self.open_until_ms.store(0, Ordering::Release);
         }
         self.probing_since_ms.store(0, Ordering::Release);
     }
@@ -118,10 +120,18 @@ impl Breaker {
 
     /// Marks the breaker settled once it has been closed for [`SETTLE`].
     fn settle(&self) {
+        let outages = self.outages.load(Ordering::Acquire);
         let closed = self.open_until_ms.load(Ordering::Acquire) == 0;
         let since = now_ms().saturating_sub(self.closed_at_ms.load(Ordering::Acquire));
         if closed && since >= SETTLE.as_millis() as u64 {
             self.settled.store(true, Ordering::Release);
+            // An outage began meanwhile (its `failed` may have cleared `settled` before this
+            // store): it is not settled after all.
+            if self.outages.load(Ordering::Acquire) != outages
+                || self.open_until_ms.load(Ordering::Acquire) != 0
+            {
+                self.settled.store(false, Ordering::Release);
+            }
         }
     }
 }
@@ -181,7 +191,17 @@ impl RedisTier {
             return None;
         }
         let result = match tokio::time::timeout(self.timeout, call).await {
-            Ok(result) => result.map_err(|err| err.to_string()),
+            Ok(Ok(value)) => Ok(value),
+            // Redis answered, with an error about this call (a script's, a type): it is up.
+            Ok(Err(err))
+                if !(err.is_io_error() || err.is_timeout() || err.is_unrecoverable_error()) =>
+            {
+                self.metrics.redis_errors.inc();
+                self.breaker.succeeded();
+                tracing::warn!(error = %err, "redis refused a call");
+                return None;
+            }
+            Ok(Err(err)) => Err(err.to_string()),
             Err(_) => Err(format!("no answer within {} ms", self.timeout.as_millis())),
         };
         match result {
@@ -321,7 +341,7 @@ mod tests {
         assert!(!breaker.admit(), "open: calls are skipped");
         assert_eq!(breaker.outages.load(Ordering::Acquire), 1);
         // The open window has passed: one probe goes, the others wait for its answer.
-        breaker.open_until_ms.store(now_ms() - 1, Ordering::Release);
+        breaker.open_until_ms.store(1, Ordering::Release);
         assert!(breaker.admit(), "the probe");
         assert!(!breaker.admit(), "a second caller while the probe is out");
         breaker.succeeded();
@@ -335,10 +355,10 @@ mod tests {
     fn a_probe_that_never_answers_does_not_keep_the_breaker_open() {
         let breaker = Breaker::new(Duration::from_millis(50));
         breaker.failed();
-        breaker.open_until_ms.store(now_ms() - 1, Ordering::Release);
+        breaker.open_until_ms.store(1, Ordering::Release);
         assert!(breaker.admit(), "a probe, which is then dropped");
         assert!(!breaker.admit());
-        let lapsed = now_ms() - breaker.probe_lapse_ms - 1;
+        let lapsed = now_ms().saturating_sub(breaker.probe_lapse_ms + 1);
         breaker.probing_since_ms.store(lapsed, Ordering::Release);
         assert!(breaker.admit(), "another probe once the first has lapsed");
     }
