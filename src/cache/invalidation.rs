@@ -19,9 +19,14 @@ const SECOND_EVICTION_DELAY: Duration = Duration::from_millis(500);
 /// late its write arrives within this time.
 pub const TOMBSTONE_TTL: Duration = Duration::from_secs(120);
 
-/// A tombstone unique to one invalidation, so a load that saw an older one still fails.
-fn tombstone() -> Vec<u8> {
-    format!("~{}", crate::domain::ids::new_id()).into_bytes()
+/// Leaves a tombstone in each of `keys` (unique to this invalidation, so a load that saw an
+/// older one still fails its write) and tells every node to evict; `false` if Redis was not
+/// reached.
+async fn evict_everywhere(redis: &RedisTier, keys: &[String], message: &str) -> bool {
+    let tombstone = format!("~{}", crate::domain::ids::new_id());
+    redis
+        .tombstone_and_publish(keys, tombstone.as_bytes(), TOMBSTONE_TTL, message)
+        .await
 }
 
 /// The L2 keys of `digests` and the message that evicts them everywhere.
@@ -83,9 +88,7 @@ impl<K: Cached, R: Cached> Caches<K, R> {
             tokio::time::sleep(SECOND_EVICTION_DELAY).await;
             for chunk in digests.chunks(500) {
                 let (keys, message) = invalidation::<T>(chunk);
-                redis
-                    .tombstone_and_publish(&keys, &tombstone(), TOMBSTONE_TTL, &message)
-                    .await;
+                evict_everywhere(&redis, &keys, &message).await;
             }
         });
     }
@@ -93,10 +96,7 @@ impl<K: Cached, R: Cached> Caches<K, R> {
     async fn send<T: Cached>(&self, redis: &RedisTier, digests: &[KeyDigest]) {
         for chunk in digests.chunks(500) {
             let (keys, message) = invalidation::<T>(chunk);
-            if !redis
-                .tombstone_and_publish(&keys, &tombstone(), TOMBSTONE_TTL, &message)
-                .await
-            {
+            if !evict_everywhere(redis, &keys, &message).await {
                 lock(&self.pending).push(message);
             }
         }
@@ -136,10 +136,7 @@ impl<K: Cached, R: Cached> Caches<K, R> {
                 .split(',')
                 .map(|h| crate::redis::keys::record(namespace, h))
                 .collect();
-            if !redis
-                .tombstone_and_publish(&keys, &tombstone(), TOMBSTONE_TTL, message)
-                .await
-            {
+            if !evict_everywhere(redis, &keys, message).await {
                 lock(&self.pending).extend(pending[i..].iter().cloned());
                 return false;
             }

@@ -190,6 +190,12 @@ impl RedisTier {
         if !self.breaker.admit() {
             return None;
         }
+        self.attempt(call).await
+    }
+
+    /// Runs one call with the timeout whatever the breaker says, and tells the breaker how it
+    /// went: an I/O error or no answer opens it, any answer closes it.
+    async fn attempt<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Option<T> {
         let result = match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(value)) => Ok(value),
             // Redis answered, with an error about this call (a script's, a type): it is up.
@@ -279,18 +285,9 @@ impl RedisTier {
             pipe.pset_ex(key, tombstone, ttl).ignore();
         }
         pipe.publish(INVALIDATION_CHANNEL, message).ignore();
-        let sent = tokio::time::timeout(self.timeout, pipe.query_async::<()>(&mut conn)).await;
-        match sent {
-            Ok(Ok(())) => {
-                self.breaker.succeeded();
-                true
-            }
-            _ => {
-                self.metrics.redis_errors.inc();
-                self.breaker.failed();
-                false
-            }
-        }
+        self.attempt(pipe.query_async::<()>(&mut conn))
+            .await
+            .is_some()
     }
 
     /// Runs a Lua script (rate limits); `None` when Redis is unavailable.

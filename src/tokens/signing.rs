@@ -420,23 +420,38 @@ fn ensure_active(
                         .is_some()
             });
         if !usable {
-            let row = generate(cipher, tenant, algorithm, at);
-            signing_keys::insert(conn, &row)?;
-            signing_keys::retire_all_but(
-                conn,
-                tenant,
-                &row.kid,
-                at,
-                retirement_end(at, token_ttl_seconds),
-            )?;
+            let new = take_over_signing(conn, tenant, cipher, algorithm, token_ttl_seconds, at)?;
             tracing::info!(
                 tenant = %tenant,
-                kid = %row.kid,
+                kid = %new.kid,
                 algorithm = algorithm.as_str(),
                 "generated a signing key"
             );
         }
         Ok(())
+    })
+}
+
+/// Inside a transaction holding the tenant's lock: a new key of `algorithm` signs for `tenant`
+/// from `at` on, and its other active keys only verify, until every token they signed expired.
+fn take_over_signing(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    cipher: &KeyCipher,
+    algorithm: SigningAlgorithm,
+    token_ttl_seconds: i64,
+    at: NaiveDateTime,
+) -> Result<Rotated, StoreError> {
+    let row = generate(cipher, tenant, algorithm, at);
+    signing_keys::insert(conn, &row)?;
+    let remove_after = retirement_end(at, token_ttl_seconds);
+    let retired = signing_keys::retire_all_but(conn, tenant, &row.kid, at, remove_after)?;
+    Ok(Rotated {
+        tenant_id: tenant.as_str().to_owned(),
+        kid: row.kid,
+        algorithm: algorithm.as_str(),
+        retired,
+        retired_keys_removed_after: remove_after.and_utc(),
     })
 }
 
@@ -468,17 +483,7 @@ pub fn rotate(
     for tenant in signing_keys::tenants_signing(conn)? {
         rotated.push(crate::store::write_transaction(conn, |conn| {
             tenants::lock(conn, &tenant)?;
-            let row = generate(cipher, &tenant, algorithm, at);
-            signing_keys::insert(conn, &row)?;
-            let remove_after = retirement_end(at, token_ttl_seconds);
-            let retired = signing_keys::retire_all_but(conn, &tenant, &row.kid, at, remove_after)?;
-            Ok::<_, StoreError>(Rotated {
-                tenant_id: tenant.as_str().to_owned(),
-                kid: row.kid,
-                algorithm: algorithm.as_str(),
-                retired,
-                retired_keys_removed_after: remove_after.and_utc(),
-            })
+            take_over_signing(conn, &tenant, cipher, algorithm, token_ttl_seconds, at)
         })?);
     }
     signing_keys::delete_removed(conn, at - TimeDelta::days(1))?;
