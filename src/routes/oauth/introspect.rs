@@ -5,7 +5,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{Issuer, OAuthError, OAuthForm};
+use super::{Endpoint, OAuthError, OAuthForm};
 use crate::auth::root_key::AuthError;
 use crate::domain::token::scope_param;
 use crate::error::ApiError;
@@ -34,44 +34,27 @@ struct Active {
     keyspace_id: String,
 }
 
-/// `POST {issuer}/introspect`: the tenant's own introspection endpoint. A root key of another
-/// tenant is refused as if it were unknown.
-pub async fn tenant_introspect(
+/// `POST {issuer}/introspect`, and its alias `POST /oauth/introspect` (for the root key's
+/// tenant). At a tenant's own endpoint, a root key of another tenant is refused as if it were
+/// unknown.
+pub async fn introspect(
     auth: Authorized<KeysVerify>,
-    issuer: Issuer,
+    Endpoint(issuer): Endpoint,
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, actix_web::Error> {
-    if auth.tenant != issuer.tenant {
+    if issuer.is_some_and(|issuer| auth.tenant != issuer.tenant) {
         // The very answer an unknown root key gets: this issuer knows no other tenant's keys.
         return Err(ApiError::unauthorized(AuthError::Invalid.to_string()).into());
     }
-    Ok(introspect(auth, state, req, body).await?)
-}
-
-/// `POST /oauth/introspect`: the deployment-wide alias, for the root key's tenant.
-pub async fn any_introspect(
-    auth: Authorized<KeysVerify>,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, OAuthError> {
-    introspect(auth, state, req, body).await
-}
-
-async fn introspect(
-    auth: Authorized<KeysVerify>,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, OAuthError> {
     let form = OAuthForm::parse(&req, &body)?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let inactive = || no_store(HttpResponse::Ok()).json(serde_json::json!({ "active": false }));
-    let Some(resolved) = state.verifier.resolve(&auth.tenant, token).await? else {
+    let resolved = state.verifier.resolve(&auth.tenant, token).await;
+    let Some(resolved) = resolved.map_err(OAuthError::from)? else {
         return Ok(inactive());
     };
     let key = resolved.key;

@@ -22,24 +22,15 @@ use crate::error::ApiError;
 /// keys and metadata. The deployment-wide `/oauth/token`, `/oauth/introspect` and `/oauth/revoke`
 /// are aliases that find the tenant from the credentials and answer as its own endpoint would.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/oauth/token", web::post().to(token::any_token))
-        .route(
-            "/oauth/introspect",
-            web::post().to(introspect::any_introspect),
-        )
-        .route("/oauth/revoke", web::post().to(revoke::any_revoke))
-        .route(
-            "/oauth/{tenant_id}/token",
-            web::post().to(token::tenant_token),
-        )
+    cfg.route("/oauth/token", web::post().to(token::token))
+        .route("/oauth/introspect", web::post().to(introspect::introspect))
+        .route("/oauth/revoke", web::post().to(revoke::revoke))
+        .route("/oauth/{tenant_id}/token", web::post().to(token::token))
         .route(
             "/oauth/{tenant_id}/introspect",
-            web::post().to(introspect::tenant_introspect),
+            web::post().to(introspect::introspect),
         )
-        .route(
-            "/oauth/{tenant_id}/revoke",
-            web::post().to(revoke::tenant_revoke),
-        )
+        .route("/oauth/{tenant_id}/revoke", web::post().to(revoke::revoke))
         .route(
             "/oauth/{tenant_id}/jwks.json",
             web::get().to(discovery::jwks),
@@ -61,18 +52,39 @@ pub struct Issuer {
     pub tenant: TenantId,
 }
 
+impl Issuer {
+    /// The issuer the path names; `None` on a route without one (a deployment-wide alias).
+    fn named_by(req: &HttpRequest) -> Option<Result<Self, OAuthError>> {
+        let raw = req.match_info().get("tenant_id")?;
+        Some(
+            TenantId::parse(raw)
+                .map(|tenant| Issuer { tenant })
+                .ok_or_else(OAuthError::no_such_issuer),
+        )
+    }
+}
+
 impl actix_web::FromRequest for Issuer {
     type Error = OAuthError;
     type Future = std::future::Ready<Result<Self, OAuthError>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let tenant = req
-            .match_info()
-            .get("tenant_id")
-            .and_then(TenantId::parse)
-            .map(|tenant| Issuer { tenant })
-            .ok_or_else(OAuthError::no_such_issuer);
-        std::future::ready(tenant)
+        let issuer = Issuer::named_by(req).unwrap_or_else(|| Err(OAuthError::no_such_issuer()));
+        std::future::ready(issuer)
+    }
+}
+
+/// Which issuer an endpoint answers for: the tenant its path names (`{issuer}/token`), or
+/// `None` at a deployment-wide alias (`/oauth/token`), which finds the tenant from the
+/// credentials and answers exactly as the tenant's own endpoint would.
+pub struct Endpoint(pub Option<Issuer>);
+
+impl actix_web::FromRequest for Endpoint {
+    type Error = OAuthError;
+    type Future = std::future::Ready<Result<Self, OAuthError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(Issuer::named_by(req).transpose().map(Endpoint))
     }
 }
 

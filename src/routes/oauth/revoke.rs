@@ -3,7 +3,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{Issuer, OAuthError, OAuthForm, client};
+use super::{Endpoint, OAuthError, OAuthForm, client};
 use crate::audit::Actor;
 use crate::domain::ids::{KeyId, TenantId};
 use crate::domain::token::looks_like_jwt;
@@ -14,28 +14,10 @@ use crate::routes::state::AppState;
 /// Reason recorded on a key its own holder revoked.
 const SELF_REVOKED: &str = "revoked by its holder (OAuth token revocation)";
 
-/// `POST {issuer}/revoke`: the tenant's own revocation endpoint.
-pub async fn tenant_revoke(
+/// `POST {issuer}/revoke`, and its alias `POST /oauth/revoke`.
+pub async fn revoke(
     state: web::Data<AppState>,
-    issuer: Issuer,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, OAuthError> {
-    revoke(state, Some(issuer), req, body).await
-}
-
-/// `POST /oauth/revoke`: the deployment-wide alias, which finds the tenant from the client.
-pub async fn any_revoke(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, OAuthError> {
-    revoke(state, None, req, body).await
-}
-
-async fn revoke(
-    state: web::Data<AppState>,
-    issuer: Option<Issuer>,
+    Endpoint(issuer): Endpoint,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {

@@ -5,7 +5,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{Issuer, OAuthError, OAuthForm, client};
+use super::{Endpoint, OAuthError, OAuthForm, client};
 use crate::domain::ids::TenantId;
 use crate::domain::token::parse_scope_param;
 use crate::domain::verify_code::VerifyCode;
@@ -23,28 +23,10 @@ struct TokenResponse {
     scope: String,
 }
 
-/// `POST {issuer}/token`: the tenant's own token endpoint.
-pub async fn tenant_token(
+/// `POST {issuer}/token`, and its alias `POST /oauth/token`.
+pub async fn token(
     state: web::Data<AppState>,
-    issuer: Issuer,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, OAuthError> {
-    token(state, Some(issuer), req, body).await
-}
-
-/// `POST /oauth/token`: the deployment-wide alias, which finds the tenant from the client.
-pub async fn any_token(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, OAuthError> {
-    token(state, None, req, body).await
-}
-
-async fn token(
-    state: web::Data<AppState>,
-    issuer: Option<Issuer>,
+    Endpoint(issuer): Endpoint,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
