@@ -48,6 +48,11 @@ pub fn issuer_of(public_url: &str, tenant: &TenantId) -> String {
     format!("{public_url}/oauth/{tenant}")
 }
 
+/// Where an issuer publishes its signing keys (RFC 7517), as its metadata's `jwks_uri` says.
+pub fn jwks_uri_of(issuer: &str) -> String {
+    format!("{issuer}/jwks.json")
+}
+
 /// Where a tenant's RFC 8414 metadata is published by path insertion (RFC 8414 §3.1); it is
 /// also at `{issuer}/.well-known/oauth-authorization-server`, where many libraries look.
 pub fn metadata_url_of(public_url: &str, tenant: &TenantId) -> String {

@@ -16,7 +16,7 @@ use crate::domain::inputs::parse_name;
 use crate::domain::key::KeyPrefix;
 use crate::domain::role::Action;
 use crate::domain::scope::Scopes;
-use crate::domain::token::{TokenAudience, metadata_url_of};
+use crate::domain::token::{TokenAudience, jwks_uri_of, metadata_url_of};
 use crate::manage::keyspaces;
 use crate::manage::{ManageError, PageRequest, parse_path_id};
 use crate::routes::api::views::KeyspaceView;
@@ -244,7 +244,7 @@ impl OAuthFacts {
         let issuer = tokens.issuer(member_tenant);
         Self {
             metadata_url: metadata_url_of(tokens.public_url(), member_tenant),
-            jwks_uri: format!("{issuer}/jwks.json"),
+            jwks_uri: jwks_uri_of(&issuer),
             audience: tokens.audience(
                 member_tenant,
                 &keyspace.id,

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::{Issuer, OAuthError};
+use crate::domain::token::jwks_uri_of;
 use crate::routes::state::AppState;
 use crate::store::tenants;
 
@@ -40,7 +41,7 @@ pub async fn metadata(
             "token_endpoint": format!("{iss}/token"),
             "introspection_endpoint": format!("{iss}/introspect"),
             "revocation_endpoint": format!("{iss}/revoke"),
-            "jwks_uri": format!("{iss}/jwks.json"),
+            "jwks_uri": jwks_uri_of(&iss),
             // Machine clients only: no authorization endpoint, so no response types.
             "response_types_supported": [],
             "grant_types_supported": ["client_credentials"],
