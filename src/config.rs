@@ -72,6 +72,7 @@ struct FileSettings {
     leak_reporter_keys: Option<PathBuf>,
     trusted_proxies: Option<String>,
     metrics_token: Option<String>,
+    shutdown_delay_seconds: Option<u64>,
 }
 
 /// Everything the process needs, validated.
@@ -100,6 +101,9 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     /// The bearer token `/metrics` requires; none: `/metrics` is open.
     pub metrics_token: Option<SecretString>,
+    /// After SIGTERM, how long the node keeps accepting connections (answering `/readyz` with
+    /// 503 `draining`) before it stops listening, so a balancer polling readiness moves on first.
+    pub shutdown_delay_seconds: u64,
 }
 
 /// How the master secret is obtained. Resolved (and, in embedded mode, generated) by [`Settings::master_keys`].
@@ -176,6 +180,7 @@ impl Settings {
             leak_reporter_keys,
             trusted_proxies: http.trusted_proxies,
             metrics_token: http.metrics_token,
+            shutdown_delay_seconds: http.shutdown_delay_seconds,
         })
     }
 
@@ -221,6 +226,7 @@ struct HttpSettings {
     management_rate_limit_per_minute: u32,
     trusted_proxies: TrustedProxies,
     metrics_token: Option<SecretString>,
+    shutdown_delay_seconds: u64,
 }
 
 /// The shortest `LATCHKEY_METRICS_TOKEN` accepted.
@@ -265,6 +271,13 @@ impl HttpSettings {
             600,
             1..=1_000_000,
         )?;
+        let shutdown_delay_seconds = number(
+            env,
+            "LATCHKEY_SHUTDOWN_DELAY_SECONDS",
+            file.shutdown_delay_seconds,
+            0,
+            0..=300,
+        )?;
         let trusted_proxies = TrustedProxies::parse(
             &env.var("LATCHKEY_TRUSTED_PROXIES")
                 .or_else(|| file.trusted_proxies.clone())
@@ -296,6 +309,7 @@ impl HttpSettings {
             management_rate_limit_per_minute,
             trusted_proxies,
             metrics_token: metrics_token.map(SecretString::from),
+            shutdown_delay_seconds,
         })
     }
 }
@@ -576,6 +590,7 @@ mod tests {
             DatabaseUrl::Sqlite(PathBuf::from("data/latchkey.db"))
         );
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.shutdown_delay_seconds, 0);
         assert!(
             matches!(s.secret, SecretSource::Generated { ref path, .. } if path == Path::new("data/secret.key"))
         );
@@ -616,6 +631,7 @@ mod tests {
             ("REDIS_URL", "localhost:6379"),
             ("LATCHKEY_SECRET_KEY", "short"),
             ("LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/8, lb.internal"),
+            ("LATCHKEY_SHUTDOWN_DELAY_SECONDS", "301"),
         ] {
             let err = Settings::load(&[(name, value)], None).unwrap_err();
             assert!(err.to_string().starts_with(name), "{name}: {err}");
@@ -658,6 +674,7 @@ token_ttl_seconds = 300
 signing_algorithm = "ES256"
 leak_reporter_keys = "reporters.json"
 trusted_proxies = "10.0.0.0/8"
+shutdown_delay_seconds = 5
 "#,
             key_file.display()
         );
@@ -680,6 +697,7 @@ trusted_proxies = "10.0.0.0/8"
             s.trusted_proxies,
             TrustedProxies::parse("10.0.0.0/8").unwrap()
         );
+        assert_eq!(s.shutdown_delay_seconds, 5);
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::events::{CacheEviction, Dispatcher};
 use crate::metrics::Metrics;
 use crate::redis::RedisTier;
 use crate::routes::dashboard::Dashboard;
+use crate::routes::drain::{self, DRAIN_LIMIT, Drain};
 use crate::routes::input::{self, json_config, query_config};
 use crate::routes::request_log;
 use crate::routes::state::AppState;
@@ -36,6 +37,10 @@ use crate::verify::{Collaborators, Verifier};
 pub struct Application {
     port: u16,
     server: Server,
+    /// The listening socket actix serves (a second handle on it), closed first at shutdown.
+    listener: TcpListener,
+    drain: Arc<Drain>,
+    shutdown_delay: Duration,
     usage: Arc<UsageRecorder>,
     store: Store,
     background: Vec<tokio::task::JoinHandle<()>>,
@@ -164,11 +169,15 @@ impl Application {
             background.push(tokio::spawn(redis.run_heartbeat()));
         }
         let max_body = settings.max_body_bytes;
+        let drain = Drain::new();
+        let (drain_data, connections) = (web::Data::from(drain.clone()), drain.clone());
+        let served_listener = listener.try_clone()?;
 
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(dashboard.clone())
+                .app_data(drain_data.clone())
                 .app_data(json_config(max_body))
                 .app_data(web::PayloadConfig::new(max_body))
                 .app_data(query_config())
@@ -178,10 +187,17 @@ impl Application {
                 .wrap(default_headers(https))
                 .wrap(from_fn(request_log::request_id))
                 .wrap(TracingLogger::<request_log::SafeRootSpan>::new())
+                .wrap(from_fn(drain::close_while_draining))
+        })
+        // The connection's data lives as long as the connection: its guard counts it open.
+        .on_connect(move |_, data| {
+            data.insert(connections.track());
         })
         .workers(settings.workers)
-        .listen(listener)?
-        .shutdown_timeout(10)
+        .listen(served_listener)?
+        // Signals are handled in `run_until_stopped`, which drains before stopping actix.
+        .disable_signals()
+        .shutdown_timeout(1)
         .run();
         tracing::info!(
             address = %settings.bind.ip(),
@@ -192,6 +208,9 @@ impl Application {
         Ok(Self {
             port,
             server,
+            listener,
+            drain,
+            shutdown_delay: Duration::from_secs(settings.shutdown_delay_seconds),
             usage,
             store,
             background,
@@ -202,18 +221,102 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM/SIGINT, then drains in-flight requests (graceful shutdown) and
-    /// writes the usage counted since the last flush.
+    /// Serves until SIGTERM or SIGINT, then drains (see [`drain`]): after the configured delay it
+    /// stops listening, answers what arrives on open connections with `Connection: close`,
+    /// stops once they are closed, and writes the usage counted since the last flush. A second
+    /// signal while draining stops at once.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let served = self.server.await;
-        for task in &self.background {
+        let Self {
+            server,
+            listener,
+            drain,
+            shutdown_delay,
+            usage,
+            store,
+            background,
+            ..
+        } = self;
+        let handle = server.handle();
+        let mut serving = tokio::spawn(server);
+        let mut signals = Signals::new()?;
+        let served = tokio::select! {
+            served = &mut serving => served,
+            name = signals.next() => {
+                tracing::info!(signal = name, "shutting down: draining connections");
+                drain.begin();
+                let drained = async {
+                    if !shutdown_delay.is_zero() {
+                        tokio::time::sleep(shutdown_delay).await;
+                    }
+                    stop_listening(&listener);
+                    // No more accept calls on the closed socket (each would fail and be retried).
+                    handle.pause().await;
+                    drain.close_connections();
+                    drain.until_closed(DRAIN_LIMIT).await
+                };
+                let started = std::time::Instant::now();
+                tokio::select! {
+                    all_closed = drained => if all_closed {
+                        tracing::info!(
+                            after_ms = started.elapsed().as_millis() as u64,
+                            "drained: every connection is closed"
+                        );
+                    } else {
+                        tracing::warn!(
+                            open = drain.open_connections(),
+                            "connections still open after the drain limit; closing them"
+                        );
+                    },
+                    name = signals.next() => {
+                        tracing::warn!(signal = name, "second signal: stopping without draining");
+                    }
+                }
+                handle.stop(true).await;
+                serving.await
+            }
+        };
+        for task in &background {
             task.abort();
         }
-        match self.usage.flush(&self.store).await {
+        match usage.flush(&store).await {
             Ok(rows) => tracing::info!(rows, "flushed usage at shutdown"),
             Err(err) => tracing::error!(error = %err, "could not flush usage at shutdown"),
         }
-        served
+        served.map_err(std::io::Error::other)?
+    }
+}
+
+/// SIGTERM (from an orchestrator) and SIGINT (Ctrl-C) both begin a graceful shutdown.
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The next signal's name.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
+}
+
+/// Stops accepting connections: new ones are refused at once (the client can go to another
+/// node, having sent nothing), while open ones are served on. `shutdown` acts on the socket that
+/// actix also holds, unlike dropping our handle on it.
+fn stop_listening(listener: &TcpListener) {
+    crate::telemetry::listener_closed();
+    if let Err(err) = socket2::SockRef::from(listener).shutdown(std::net::Shutdown::Read) {
+        tracing::warn!(error = %err, "could not close the listening socket");
     }
 }
 

@@ -1,9 +1,13 @@
 //! Logging (`tracing`, pretty or JSON, to stderr) and the id of the request being served,
 //! which any layer may read; the HTTP edge sets it (`routes::request_log`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde::Deserialize;
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, filter};
 
 /// How log lines are written: `LATCHKEY_LOG_FORMAT`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -17,19 +21,37 @@ tokio::task_local! {
     static REQUEST_ID: String;
 }
 
+/// Set once the node closed its listening socket on purpose (graceful shutdown).
+static LISTENER_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Says that the listening socket is being closed on purpose: actix's accept loop reports the
+/// closed socket as an accept error, which is then not logged.
+pub fn listener_closed() {
+    LISTENER_CLOSED.store(true, Ordering::Release);
+}
+
 /// Installs the global subscriber. Logs go to stderr so stdout stays for command output.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
+    let levels = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn,tracing_actix_web=error"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let not_the_closed_listener = filter::filter_fn(|meta| {
+        meta.target() != "actix_server::accept" || !LISTENER_CLOSED.load(Ordering::Acquire)
+    });
+    let lines = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_span_events(FmtSpan::NONE);
-    // A second init (tests spawn many apps in one process) is harmless: keep the first.
-    let _ = match format {
-        LogFormat::Pretty => builder.compact().try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let lines = match format {
+        LogFormat::Pretty => lines.compact().boxed(),
+        LogFormat::Json => lines.json().flatten_event(true).boxed(),
     };
+    // A second init (tests spawn many apps in one process) is harmless: keep the first.
+    let _ = tracing_subscriber::registry()
+        .with(
+            lines
+                .with_filter(levels)
+                .with_filter(not_the_closed_listener),
+        )
+        .try_init();
 }
 
 /// The id of the request being served, if any (used in problem bodies).

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::auth::session::tokens_match;
 use crate::error::ApiError;
+use crate::routes::drain::Drain;
 use crate::routes::extractor::bearer_token;
 use crate::routes::state::AppState;
 
@@ -22,8 +23,12 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// The store (and Redis, once configured) answers; 503 otherwise.
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+/// The store (and Redis, once configured) answers; 503 otherwise, and 503 `draining` once the
+/// node is shutting down.
+async fn readyz(state: web::Data<AppState>, drain: web::Data<Drain>) -> HttpResponse {
+    if drain.is_draining() {
+        return HttpResponse::ServiceUnavailable().json(json!({ "status": "draining" }));
+    }
     let store = match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
         Ok(Ok(())) => "ok",
         Ok(Err(err)) => {

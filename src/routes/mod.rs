@@ -3,6 +3,7 @@
 pub mod api;
 pub mod client_addr;
 pub mod dashboard;
+pub mod drain;
 pub mod extractor;
 pub mod health;
 pub mod input;

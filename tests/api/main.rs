@@ -29,6 +29,7 @@ mod proxies;
 mod revoke;
 mod root_keys;
 mod rotate;
+mod shutdown;
 mod small_holes;
 mod usage_metrics;
 mod verify;

@@ -267,13 +267,23 @@ impl Node {
         self.child.id()
     }
 
-    /// Sends SIGTERM (graceful shutdown) and waits for the process to exit; answers its status.
-    pub async fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
+    /// How the process ended; `None` while it runs.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("wait")
+    }
+
+    /// Sends SIGTERM (graceful shutdown) and returns at once.
+    pub fn send_terminate(&self) {
         let sent = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .status()
             .expect("run kill");
         assert!(sent.success(), "kill -TERM failed");
+    }
+
+    /// Sends SIGTERM (graceful shutdown) and waits for the process to exit; answers its status.
+    pub async fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
+        self.send_terminate();
         let child = &mut self.child;
         let stopped = within(limit, || {
             let exited = child.try_wait().expect("wait").is_some();
