@@ -12,9 +12,11 @@ pub fn record(namespace: &str, digest_hex: &str) -> String {
     format!("latchkey:{namespace}:{digest_hex}")
 }
 
-/// A key's rate-limit counter for the window that starts at `window_start` (Unix seconds).
-pub fn rate_limit(key_id: &str, window_start: i64) -> String {
-    format!("latchkey:rl:{key_id}:{window_start}")
+/// A key's sliding-window rate-limit counter for windows of `window_seconds`.
+pub fn rate_limit(key_id: &str, window_seconds: i32) -> String {
+    // `rlw`: a sliding window's hash, never one of the fixed windows' `rl` counters (strings)
+    // that nodes of an older version may still be writing.
+    format!("latchkey:rlw:{key_id}:{window_seconds}")
 }
 
 /// A sign-in throttle counter: `kind` is `account` or `address`, `name_hex` a keyed MAC of the

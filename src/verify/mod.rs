@@ -755,10 +755,10 @@ mod tests {
         );
     }
 
-    /// Rate-limit windows are the engine's clock's too: the next window opens when the clock
-    /// is moved into it.
+    /// Rate-limit windows slide with the engine's clock: a verification is counted for one
+    /// window (and at most one bucket, 1 % of it, more), whatever the wall clock says.
     #[tokio::test]
-    async fn a_rate_limit_window_ends_when_its_clock_passes_it() {
+    async fn a_rate_limit_window_slides_with_its_clock() {
         let w = world().await;
         let key = w.key(|k| {
             k.ratelimit_limit = Some(1);
@@ -766,14 +766,15 @@ mod tests {
         });
         assert_eq!(w.verify(&key, |_| {}).await.code, VerifyCode::Valid);
         assert_eq!(w.verify(&key, |_| {}).await.code, VerifyCode::RateLimited);
-        w.clock.advance(std::time::Duration::from_secs(3600));
+        w.clock.advance(std::time::Duration::from_secs(3599));
+        assert_eq!(w.verify(&key, |_| {}).await.code, VerifyCode::RateLimited);
+        w.clock.advance(std::time::Duration::from_secs(37));
         assert_eq!(w.verify(&key, |_| {}).await.code, VerifyCode::Valid);
     }
 
     #[tokio::test]
     async fn a_rate_limit_refuses_past_its_limit_with_its_state() {
         let w = world().await;
-        // A day's window: two calls a few milliseconds apart do not straddle its end.
         let key = w.key(|k| {
             k.ratelimit_limit = Some(2);
             k.ratelimit_window = Some(86_400);

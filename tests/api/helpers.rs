@@ -346,20 +346,6 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A rate-limit window length, the first of `candidates` whose current window has at least
-/// `room` left. Windows are aligned to the epoch, so a test that picks its window this way never
-/// sees a boundary inside it, and never waits for one to pass.
-pub fn window_with_room(candidates: impl IntoIterator<Item = u32>, room: Duration) -> u32 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .as_secs();
-    candidates
-        .into_iter()
-        .find(|&window| u64::from(window) - now % u64::from(window) >= room.as_secs())
-        .expect("a window with room")
-}
-
 /// Prints `SKIPPED <test>: <reason>` on stderr, so that a test which cannot run in this pass is
 /// seen to be skipped rather than passing. Written to stderr itself: libtest captures what
 /// `eprintln!` prints and shows it only for failures. `here` is the type name of a function

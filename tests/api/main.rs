@@ -26,6 +26,7 @@ mod nodes;
 mod oauth;
 mod openapi;
 mod proxies;
+mod ratelimits;
 mod revoke;
 mod root_keys;
 mod rotate;

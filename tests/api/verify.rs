@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, TestKey, assert_problem, expect_json, s, window_with_room};
+use crate::helpers::{TestApp, TestKey, assert_problem, expect_json, s};
 
 #[tokio::test]
 async fn a_valid_answer_carries_what_the_service_needs() {
@@ -74,8 +74,8 @@ async fn a_valid_answer_carries_what_the_service_needs() {
 #[tokio::test]
 async fn refusals_follow_the_documented_order() {
     // A key that fails every check at once answers the first failing one; fixing each in turn
-    // reveals the next. (Its window of about a day has room for the test.)
-    let window = window_with_room((1..=86_400).rev(), Duration::from_secs(60));
+    // reveals the next.
+    let window = 86_400;
     let world = TestApp::spawn().await.with_space("acme").await;
     let created = world
         .create_key(|k| {
@@ -252,11 +252,9 @@ async fn scopes_must_all_be_granted_with_held_wildcards() {
 }
 
 #[tokio::test]
-async fn rate_limits_answer_their_state() {
-    // A window of about a day whose boundary is at least a minute away: none falls inside.
-    let window = window_with_room((1..=86_400).rev(), Duration::from_secs(60));
+async fn rate_limits_answer_their_state_and_slide() {
     let world = TestApp::spawn().await.with_space("acme").await;
-    let created = world.create_key(|k| k.ratelimit(3, window)).await;
+    let created = world.create_key(|k| k.ratelimit(3, 60)).await;
     let (app, space, key) = (&world.app, world.space(), &created.key);
     let mut remaining = Vec::new();
     for _ in 0..3 {
@@ -271,13 +269,23 @@ async fn rate_limits_answer_their_state() {
     assert_eq!(limited["code"], "RATE_LIMITED");
     assert_eq!(limited["ratelimit"]["limit"], 3);
     assert_eq!(limited["ratelimit"]["remaining"], 0);
-    let reset =
-        chrono::DateTime::parse_from_rfc3339(&s(&limited["ratelimit"], "reset_at")).unwrap();
-    assert!(reset.to_utc() > chrono::Utc::now());
-    assert!(reset.to_utc() <= chrono::Utc::now() + chrono::TimeDelta::days(1));
+    let reset = chrono::DateTime::parse_from_rfc3339(&s(&limited["ratelimit"], "reset_at"))
+        .unwrap()
+        .to_utc();
+    let now = world.app.clock.now().and_utc();
+    assert!(
+        reset > now + chrono::TimeDelta::seconds(59)
+            && reset <= now + chrono::TimeDelta::seconds(61),
+        "free again one window (and at most a bucket) after the first: {reset} at {now}"
+    );
     // Keys are limited independently.
-    let other = world.create_key(|k| k.ratelimit(3, window)).await.key;
+    let other = world.create_key(|k| k.ratelimit(3, 60)).await.key;
     assert_eq!(app.verify_code(space.token(), &other).await, "VALID");
+    // Half a window later it is still full: the window slides, it does not restart.
+    world.app.clock.advance(Duration::from_secs(30));
+    assert_eq!(app.verify_code(space.token(), key).await, "RATE_LIMITED");
+    world.app.clock.advance(Duration::from_secs(31));
+    assert_eq!(app.verify_code(space.token(), key).await, "VALID");
 }
 
 #[tokio::test]
