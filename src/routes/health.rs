@@ -10,6 +10,7 @@ use crate::auth::session::tokens_match;
 use crate::error::ApiError;
 use crate::routes::extractor::bearer_token;
 use crate::routes::state::AppState;
+use crate::store::StoreError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
@@ -22,10 +23,12 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// The store (and Redis, once configured) answers; 503 otherwise.
+/// The store (and Redis, once configured) answers; 503 otherwise. While the store's breaker is
+/// open the answer is "unavailable" at once, without asking it.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let store = match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
         Ok(Ok(())) => "ok",
+        Ok(Err(StoreError::Down)) => "unavailable",
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "readiness: store check failed");
             "unavailable"
