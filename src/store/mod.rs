@@ -658,12 +658,42 @@ mod tests {
         assert!(started.elapsed() < Duration::from_millis(50));
         assert!(!store.is_healthy());
 
-        let probing = store.clone();
-        tokio::task::spawn_blocking(move || probing.probe())
-            .await
-            .unwrap();
+        probe(&store).await;
         assert!(store.is_healthy(), "the probe found the store answering");
         store.ping().await.unwrap();
+    }
+
+    async fn probe(store: &Store) {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.probe())
+            .await
+            .unwrap();
+    }
+
+    /// The pool still holds working connections, but a new one cannot be opened (on SQLite: the
+    /// file's path now names a directory): the probe keeps the breaker open until one can.
+    #[tokio::test]
+    async fn the_probe_of_an_open_breaker_needs_a_new_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let store = Store::connect(&DatabaseUrl::Sqlite(path.clone()), 2).unwrap();
+        store.migrate().unwrap();
+        let pooled = store.checkout().unwrap();
+        std::fs::rename(&path, dir.path().join("moved.db")).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        store.health.breaker.failed();
+
+        probe(&store).await;
+        assert!(!store.is_healthy(), "closed by a pooled connection");
+        drop(pooled);
+        assert!(store.checkout().is_ok(), "the pool itself still works");
+        probe(&store).await;
+        assert!(!store.is_healthy());
+
+        std::fs::remove_dir(&path).unwrap();
+        std::fs::rename(dir.path().join("moved.db"), &path).unwrap();
+        probe(&store).await;
+        assert!(store.is_healthy(), "a new connection answers again");
     }
 
     fn insert_tenant(conn: &mut DbConnection, name: &str) -> Result<(), StoreError> {
