@@ -29,7 +29,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("cache and audit trail", &["cache", "audit"]),
     ("the Redis client", &["redis"]),
     ("store", &["store"]),
-    ("support", &["metrics", "telemetry", "sync"]),
+    ("support", &["metrics", "telemetry", "sync", "breaker"]),
     ("domain", &["domain"]),
 ];
 

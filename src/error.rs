@@ -159,8 +159,11 @@ impl std::fmt::Display for ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Unavailable(_) => {
-                tracing::error!(error = %err, "store unavailable");
+            StoreError::Unavailable(_) | StoreError::Down => {
+                // Known to be down (`Down`): the store's breaker logged it once, when it opened.
+                if let StoreError::Unavailable(_) = err {
+                    tracing::error!(error = %err, "store unavailable");
+                }
                 Self::unavailable(
                     ErrorCode::StoreUnavailable,
                     "the key store is unavailable; retry shortly",

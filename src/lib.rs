@@ -5,6 +5,7 @@ mod architecture;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod breaker;
 pub mod cache;
 pub mod cli;
 pub mod config;

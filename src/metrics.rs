@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::domain::verify_code::VerifyCode;
@@ -27,6 +27,10 @@ pub struct Metrics {
     /// Store lookups made because no cache tier answered.
     pub store_lookups: IntCounter,
     pub redis_errors: IntCounter,
+    /// Store checkouts and probes that failed for want of a connection.
+    pub store_errors: IntCounter,
+    /// 1 while the store's breaker is open (the store is known to be down), else 0.
+    pub store_breaker_open: IntGauge,
     /// Evictions received on the invalidation channel.
     pub invalidations_received: IntCounter,
 }
@@ -65,6 +69,16 @@ impl Metrics {
                 .expect("valid metric");
         let redis_errors =
             IntCounter::new("redis_errors_total", "Failed Redis calls").expect("valid metric");
+        let store_errors = IntCounter::new(
+            "store_errors_total",
+            "Store checkouts and probes that found no working connection",
+        )
+        .expect("valid metric");
+        let store_breaker_open = IntGauge::new(
+            "store_breaker_open",
+            "1 while the store is known to be down and requests do not wait on it",
+        )
+        .expect("valid metric");
         let invalidations_received = IntCounter::new(
             "invalidations_received_total",
             "Cache evictions received from other nodes",
@@ -76,6 +90,8 @@ impl Metrics {
             Box::new(cache_lookups.clone()),
             Box::new(store_lookups.clone()),
             Box::new(redis_errors.clone()),
+            Box::new(store_errors.clone()),
+            Box::new(store_breaker_open.clone()),
             Box::new(invalidations_received.clone()),
         ] {
             registry
@@ -101,6 +117,8 @@ impl Metrics {
             ],
             store_lookups,
             redis_errors,
+            store_errors,
+            store_breaker_open,
             invalidations_received,
         }
     }

@@ -54,6 +54,10 @@ async fn flush_usage_periodically(usage: Arc<UsageRecorder>, store: Store) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
+        // While the store is down the counts wait in memory (the breaker logged the outage).
+        if !store.is_healthy() {
+            continue;
+        }
         if let Err(err) = usage.flush(&store).await {
             tracing::warn!(error = %err, "usage flush failed; will retry");
         }
@@ -86,6 +90,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let metrics = Arc::new(Metrics::new());
+        store.report_to(metrics.clone());
         let redis = match &settings.redis_url {
             Some(url) => Some(
                 RedisTier::new(
@@ -164,6 +169,7 @@ impl Application {
             tokio::spawn(caches.clone().run_retries()),
             tokio::spawn(flush_usage_periodically(usage.clone(), store.clone())),
             tokio::spawn(denylist.run()),
+            tokio::spawn(store.clone().run_heartbeat()),
         ];
         if let Some(redis) = redis.clone() {
             background.push(tokio::spawn(redis.run_heartbeat()));

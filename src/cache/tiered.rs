@@ -290,7 +290,7 @@ impl<T: Cached> TieredCache<T> {
                 NotCached::Stale(record) => Ok(Lookup::Stale(record.clone())),
                 NotCached::Uncacheable(record) => Ok(Lookup::Found(record.clone())),
                 NotCached::Overlapped(lookup) => Ok(lookup.clone()),
-                NotCached::Failed(err) => Err(StoreError::Unavailable(err.to_string())),
+                NotCached::Failed(err) => Err(err.shared()),
             },
         }
     }

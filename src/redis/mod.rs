@@ -11,12 +11,13 @@ pub mod keys;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use crate::breaker::Breaker;
 use crate::metrics::Metrics;
 
 /// The channel every node listens on for evictions.
@@ -35,101 +36,55 @@ pub struct RedisTier {
     manager: ConnectionManager,
     /// The most any one call may take.
     timeout: Duration,
-    breaker: Arc<Breaker>,
+    breaker: Arc<RedisBreaker>,
     /// Whether this node currently receives invalidations (its L1 may be trusted).
     subscribed: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
 }
 
-/// Closed (calls go through), open (calls are skipped until `open_until_ms`), then half-open
-/// (one probe at a time).
-#[derive(Default)]
-struct Breaker {
-    /// Milliseconds since the epoch until which calls are skipped; 0: closed.
-    open_until_ms: AtomicU64,
-    /// When the half-open probe in flight started (ms since the epoch; 0: none). A probe whose
-    /// caller was dropped mid-call never reports back: after `probe_lapse_ms` another may start.
-    probing_since_ms: AtomicU64,
-    /// Longer than any call may take (twice the timeout).
-    probe_lapse_ms: u64,
+/// The shared [`Breaker`], and whether the caches may trust what they hold again after an outage.
+struct RedisBreaker {
+    breaker: Breaker,
     /// Closed and past the settling time after the last outage.
     settled: AtomicBool,
-    /// When the breaker last closed (ms since the epoch).
-    closed_at_ms: AtomicU64,
-    /// Counts outages (closed → open), so a cache can tell that one happened.
-    outages: AtomicU64,
 }
 
-/// Milliseconds on a monotonic clock (since the first call, plus one so that 0 means "never"):
-/// a wall clock stepped back by NTP would hold the breaker open for the size of the step.
-fn now_ms() -> u64 {
-    static BASE: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
-    BASE.elapsed().as_millis() as u64 + 1
-}
-
-impl Breaker {
-    /// A closed breaker for calls that take at most `timeout`. A new node has missed nothing (its
-    /// caches are empty), so it starts settled.
+impl RedisBreaker {
+    /// A closed breaker for calls that take at most `timeout` (a probe lapses after twice that).
+    /// A new node has missed nothing (its caches are empty), so it starts settled.
     fn new(timeout: Duration) -> Self {
         Self {
+            breaker: Breaker::new(BREAKER_OPEN, 2 * timeout),
             settled: AtomicBool::new(true),
-            probe_lapse_ms: 2 * timeout.as_millis() as u64,
-            ..Self::default()
         }
     }
 
-    /// Whether a call may go to Redis now.
     fn admit(&self) -> bool {
-        let until = self.open_until_ms.load(Ordering::Acquire);
-        if until == 0 {
-            return true;
-        }
-        let now = now_ms();
-        if now < until {
-            return false;
-        }
-        let since = self.probing_since_ms.load(Ordering::Acquire);
-        let lapsed = since == 0 || now.saturating_sub(since) >= self.probe_lapse_ms;
-        lapsed
-            && self
-                .probing_since_ms
-                .compare_exchange(since, now, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
+        self.breaker.admit().is_some()
     }
 
     fn succeeded(&self) {
-        if self.open_until_ms.load(Ordering::Acquire) != 0 {
-            // When it closed, before it is closed: a `settle` in between must not see an old one.
-            self.closed_at_ms.store(now_ms(), Ordering::Release);
-            self.open_until_ms.store(0, Ordering::Release);
-        }
-        self.probing_since_ms.store(0, Ordering::Release);
+        self.breaker.succeeded();
     }
 
     fn failed(&self) {
-        if self
-            .open_until_ms
-            .swap(now_ms() + BREAKER_OPEN.as_millis() as u64, Ordering::AcqRel)
-            == 0
-        {
-            self.outages.fetch_add(1, Ordering::AcqRel);
+        if self.breaker.failed() {
             self.settled.store(false, Ordering::Release);
         }
-        self.probing_since_ms.store(0, Ordering::Release);
     }
 
     /// Marks the breaker settled once it has been closed for [`SETTLE`].
     fn settle(&self) {
-        let outages = self.outages.load(Ordering::Acquire);
-        let closed = self.open_until_ms.load(Ordering::Acquire) == 0;
-        let since = now_ms().saturating_sub(self.closed_at_ms.load(Ordering::Acquire));
-        if closed && since >= SETTLE.as_millis() as u64 {
+        let outages = self.breaker.outages();
+        if self
+            .breaker
+            .closed_for()
+            .is_some_and(|since| since >= SETTLE)
+        {
             self.settled.store(true, Ordering::Release);
             // An outage began meanwhile (its `failed` may have cleared `settled` before this
             // store): it is not settled after all.
-            if self.outages.load(Ordering::Acquire) != outages
-                || self.open_until_ms.load(Ordering::Acquire) != 0
-            {
+            if self.breaker.outages() != outages || !self.breaker.is_closed() {
                 self.settled.store(false, Ordering::Release);
             }
         }
@@ -151,7 +106,7 @@ impl RedisTier {
             client,
             manager,
             timeout,
-            breaker: Arc::new(Breaker::new(timeout)),
+            breaker: Arc::new(RedisBreaker::new(timeout)),
             subscribed: Arc::new(AtomicBool::new(false)),
             metrics,
         })
@@ -171,7 +126,7 @@ impl RedisTier {
 
     /// The breaker is closed: the last call (or probe) succeeded.
     pub fn is_healthy(&self) -> bool {
-        self.breaker.open_until_ms.load(Ordering::Acquire) == 0
+        self.breaker.breaker.is_closed()
     }
 
     /// Healthy, and long enough after the last outage that what the caches hold may be trusted.
@@ -181,7 +136,7 @@ impl RedisTier {
 
     /// How many outages this node has seen; a cache clears L1 when it changes.
     pub fn outages(&self) -> u64 {
-        self.breaker.outages.load(Ordering::Acquire)
+        self.breaker.breaker.outages()
     }
 
     /// Runs one call with the timeout, through the breaker: `None` when it is skipped, fails or
@@ -323,40 +278,5 @@ impl RedisTier {
         self.call(ping.query_async::<String>(&mut conn))
             .await
             .is_some()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_failure_opens_the_breaker_and_one_probe_at_a_time_closes_it() {
-        let breaker = Breaker::new(Duration::from_millis(50));
-        assert!(breaker.admit(), "closed: calls go through");
-        breaker.failed();
-        assert!(!breaker.admit(), "open: calls are skipped");
-        assert_eq!(breaker.outages.load(Ordering::Acquire), 1);
-        // The open window has passed: one probe goes, the others wait for its answer.
-        breaker.open_until_ms.store(1, Ordering::Release);
-        assert!(breaker.admit(), "the probe");
-        assert!(!breaker.admit(), "a second caller while the probe is out");
-        breaker.succeeded();
-        assert!(breaker.admit(), "closed again");
-        assert_eq!(breaker.outages.load(Ordering::Acquire), 1);
-    }
-
-    /// A probe whose caller was dropped mid-call never answers; the breaker must not stay open
-    /// for good (every later call, the heartbeat included, would be skipped).
-    #[test]
-    fn a_probe_that_never_answers_does_not_keep_the_breaker_open() {
-        let breaker = Breaker::new(Duration::from_millis(50));
-        breaker.failed();
-        breaker.open_until_ms.store(1, Ordering::Release);
-        assert!(breaker.admit(), "a probe, which is then dropped");
-        assert!(!breaker.admit());
-        let lapsed = now_ms().saturating_sub(breaker.probe_lapse_ms + 1);
-        breaker.probing_since_ms.store(lapsed, Ordering::Release);
-        assert!(breaker.admit(), "another probe once the first has lapsed");
     }
 }

@@ -11,6 +11,7 @@ use crate::error::ApiError;
 use crate::routes::drain::Drain;
 use crate::routes::extractor::bearer_token;
 use crate::routes::state::AppState;
+use crate::store::StoreError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
@@ -24,13 +25,15 @@ async fn healthz() -> HttpResponse {
 }
 
 /// The store (and Redis, once configured) answers; 503 otherwise, and 503 `draining` once the
-/// node is shutting down.
+/// node is shutting down. While the store's breaker is open the answer is "unavailable" at once,
+/// without asking it.
 async fn readyz(state: web::Data<AppState>, drain: web::Data<Drain>) -> HttpResponse {
     if drain.is_draining() {
         return HttpResponse::ServiceUnavailable().json(json!({ "status": "draining" }));
     }
     let store = match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
         Ok(Ok(())) => "ok",
+        Ok(Err(StoreError::Down)) => "unavailable",
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "readiness: store check failed");
             "unavailable"

@@ -20,8 +20,8 @@ pub mod usage;
 pub mod users;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -29,6 +29,9 @@ use diesel::prelude::*;
 use diesel::r2d2::{CustomizeConnection, HandleError, Pool, PooledConnection, R2D2Connection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+use crate::breaker::{Admitted, Breaker};
+use crate::metrics::Metrics;
+use crate::sync::lock;
 use url::DatabaseUrl;
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -49,7 +52,7 @@ pub type PooledDb = PooledConnection<Connector>;
 /// Opens connections of the configured backend only. (diesel's `MultiConnection::establish` tries
 /// every backend in turn: a refused PostgreSQL connection was retried as a SQLite file named like
 /// the URL, and the real cause replaced by "Invalid connection url for multiconnection".)
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Connector {
     url: String,
     postgres: bool,
@@ -81,6 +84,9 @@ impl diesel::r2d2::ManageConnection for Connector {
 pub enum StoreError {
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    /// The breaker is open: the store is known to be down and was not asked.
+    #[error("the store is down (circuit breaker open)")]
+    Down,
     #[error("database error: {0}")]
     Query(#[from] diesel::result::Error),
     #[error("migration failed: {0}")]
@@ -90,6 +96,15 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// This error for another caller that waited on the same read (a coalesced load): the same
+    /// kind of unavailability, or what went wrong as an unavailability.
+    pub fn shared(&self) -> Self {
+        match self {
+            Self::Down => Self::Down,
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+
     /// Whether this error is a unique-constraint violation (a conflict the caller can explain).
     pub fn is_unique_violation(&self) -> bool {
         matches!(
@@ -109,29 +124,28 @@ const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 /// instead of holding a request for the full timeout.
 const FAILING_CHECKOUT_TIMEOUT: Duration = Duration::from_millis(250);
 
-/// Whether the last attempt to connect to (or validate a connection of) the store failed.
+/// Whether the last attempt to connect to (or validate a connection of) the store failed, and why.
 #[derive(Debug, Default)]
 struct Failing {
     failing: AtomicBool,
-    /// Set once the pool is up: a failure to start is reported once, by the caller.
-    announce: AtomicBool,
+    /// The last connection error, for the breaker's log line (r2d2 hands it to one caller only).
+    why: std::sync::Mutex<String>,
 }
 
 impl Failing {
     fn set(&self, failing: bool, why: impl FnOnce() -> String) {
-        if self.failing.swap(failing, Ordering::AcqRel) != failing
-            && self.announce.load(Ordering::Acquire)
-        {
-            if failing {
-                tracing::warn!(error = %one_line(&why()), "cannot connect to the store");
-            } else {
-                tracing::info!("connected to the store again");
-            }
+        if failing {
+            *lock(&self.why) = one_line(&why());
         }
+        self.failing.store(failing, Ordering::Release);
     }
 
     fn get(&self) -> bool {
         self.failing.load(Ordering::Acquire)
+    }
+
+    fn why(&self) -> String {
+        lock(&self.why).clone()
     }
 }
 
@@ -168,12 +182,60 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for ConnectionSetup 
     }
 }
 
+/// How long store access is skipped after a connection failure; the heartbeat keeps it open
+/// (every [`PROBE_EVERY`]) for as long as its probe fails, so no request waits on a down store.
+const BREAKER_OPEN: Duration = Duration::from_secs(1);
+/// How often the heartbeat checks that the store answers (and, while the breaker is open,
+/// whether it is back).
+pub const PROBE_EVERY: Duration = Duration::from_millis(250);
+/// How long r2d2 waits for its first connections at start; its reconnection backoff is capped
+/// at half of it, so once the store is back the pool has connections again within a second.
+const POOL_CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Whether the store answers: a [`Breaker`] over connection failures and checkout timeouts
+/// (never over a query's own error, such as a unique violation), with its metrics.
+struct Health {
+    breaker: Breaker,
+    /// Opens fresh connections for the probe while the breaker is open: a pool that still holds
+    /// a few live connections says nothing about whether the server takes new ones.
+    connector: Connector,
+    /// The metrics to report to, once the application has them.
+    metrics: OnceLock<Arc<Metrics>>,
+}
+
+impl Health {
+    fn failed(&self, failing: &Failing, error: &str) {
+        if let Some(metrics) = self.metrics.get() {
+            metrics.store_errors.inc();
+        }
+        if self.breaker.failed() {
+            if let Some(metrics) = self.metrics.get() {
+                metrics.store_breaker_open.set(1);
+            }
+            // The connection error names the cause; a checkout timeout names none.
+            let why = failing.why();
+            let cause = if why.is_empty() { one_line(error) } else { why };
+            tracing::warn!(error = %cause, "the store is down; answering without it");
+        }
+    }
+
+    fn succeeded(&self) {
+        if self.breaker.succeeded() {
+            if let Some(metrics) = self.metrics.get() {
+                metrics.store_breaker_open.set(0);
+            }
+            tracing::info!("the store is back");
+        }
+    }
+}
+
 /// The shared handle to the store: a pool, cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     pool: DbPool,
     is_postgres: bool,
     failing: Arc<Failing>,
+    health: Arc<Health>,
 }
 
 impl Store {
@@ -203,13 +265,18 @@ impl Store {
             postgres: is_postgres,
         };
         let failing = Arc::new(Failing::default());
+        let health = Arc::new(Health {
+            breaker: Breaker::new(BREAKER_OPEN, CHECKOUT_TIMEOUT * 2),
+            connector: manager.clone(),
+            metrics: OnceLock::new(),
+        });
         let pool = Pool::builder()
             .max_size(size)
             .min_idle(Some(min_idle))
-            .connection_timeout(CHECKOUT_TIMEOUT)
+            .connection_timeout(POOL_CONNECTION_TIMEOUT)
             .connection_customizer(Box::new(ConnectionSetup(failing.clone())))
             // Connection errors surface as `StoreError::Unavailable` where they matter; the
-            // handler only records them (and logs when connecting starts and stops failing).
+            // handler only records them (the breaker logs when the store goes and comes back).
             .error_handler(Box::new(ConnectionErrors(failing.clone())))
             .build(manager);
         let unavailable = |e: r2d2::Error| {
@@ -223,11 +290,11 @@ impl Store {
             // The pool opened nothing yet: check one connection now, as `build` does otherwise.
             drop(pool.get().map_err(unavailable)?);
         }
-        failing.announce.store(true, Ordering::Release);
         Ok(Self {
             pool,
             is_postgres,
             failing,
+            health,
         })
     }
 
@@ -235,11 +302,34 @@ impl Store {
         self.is_postgres
     }
 
-    /// A connection from the pool, for blocking code (CLI, migrations, inside `run`).
+    /// Counts store errors and shows the breaker in `metrics` from now on.
+    pub fn report_to(&self, metrics: Arc<Metrics>) {
+        let open = i64::from(!self.health.breaker.is_closed());
+        metrics.store_breaker_open.set(open);
+        let _ = self.health.metrics.set(metrics);
+    }
+
+    /// The breaker is closed: the store answered the last request or probe.
+    pub fn is_healthy(&self) -> bool {
+        self.health.breaker.is_closed()
+    }
+
+    /// A connection from the pool, for blocking code (CLI, migrations, inside `run`): at once
+    /// [`StoreError::Down`] while the breaker is open.
+    pub fn conn(&self) -> Result<PooledDb, StoreError> {
+        let admitted = self.health.breaker.admit().ok_or(StoreError::Down)?;
+        let conn = self.checkout()?;
+        if admitted == Admitted::Probe {
+            self.health.succeeded();
+        }
+        Ok(conn)
+    }
+
+    /// A checkout whatever the breaker says, that tells it when it fails.
     /// Waits up to [`CHECKOUT_TIMEOUT`] for a busy pool, but gives up within
     /// [`FAILING_CHECKOUT_TIMEOUT`] once connecting fails (even if it started failing during this
     /// wait), so callers fail fast instead of queueing behind a dead store.
-    pub fn conn(&self) -> Result<PooledDb, StoreError> {
+    fn checkout(&self) -> Result<PooledDb, StoreError> {
         let deadline = std::time::Instant::now() + CHECKOUT_TIMEOUT;
         loop {
             let slice = deadline
@@ -248,7 +338,9 @@ impl Store {
             match self.pool.get_timeout(slice) {
                 Ok(conn) => return Ok(conn),
                 Err(err) if self.failing.get() || slice < FAILING_CHECKOUT_TIMEOUT => {
-                    return Err(StoreError::Unavailable(one_line(&err.to_string())));
+                    let error = one_line(&err.to_string());
+                    self.health.failed(&self.failing, &error);
+                    return Err(StoreError::Unavailable(error));
                 }
                 Err(_) => {}
             }
@@ -256,16 +348,27 @@ impl Store {
     }
 
     /// Runs blocking store work on the blocking thread pool so request handlers never block.
+    /// While the breaker is open it answers [`StoreError::Down`] at once, without a thread.
     pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        let admitted = self.health.breaker.admit().ok_or(StoreError::Down)?;
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = store.conn()?;
-            work(&mut conn)
+            let mut conn = store.checkout()?;
+            let done = work(&mut conn);
+            // A query's own error (a conflict, a constraint) says nothing about the store; one
+            // after which the connection cannot answer `SELECT 1` does.
+            let lost = done.is_err().then(|| answers(&mut conn).err()).flatten();
+            match lost {
+                Some(lost) => store.health.failed(&store.failing, &lost),
+                None if admitted == Admitted::Probe => store.health.succeeded(),
+                None => {}
+            }
+            done
         })
         .await
         .map_err(|e| E::from(StoreError::Task(e.to_string())))?
@@ -281,13 +384,53 @@ impl Store {
         self.run(move |conn| write_transaction(conn, work)).await
     }
 
-    /// Checks that the store answers.
+    /// Checks that the store answers (through the breaker: while it is open, `Down` at once).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.run(|conn| {
-            diesel::sql_query("SELECT 1").execute(conn)?;
-            Ok(())
-        })
-        .await
+        self.run(|conn| answers(conn).map_err(StoreError::Unavailable))
+            .await
+    }
+
+    /// Checks every [`PROBE_EVERY`] that the store answers, whatever the breaker says, so that
+    /// an idle node notices an outage and a node whose breaker is open notices the store is
+    /// back; no request waits on it. While the breaker is closed the probe borrows a pooled
+    /// connection; while it is open it opens a new one, since that is what a down store refuses.
+    pub async fn run_heartbeat(self) {
+        loop {
+            tokio::time::sleep(PROBE_EVERY).await;
+            let store = self.clone();
+            if let Err(err) = tokio::task::spawn_blocking(move || store.probe()).await {
+                tracing::warn!(error = %err, "the store probe did not finish");
+            }
+        }
+    }
+
+    /// One dedicated attempt, whatever the breaker says, that tells the breaker how it went: a
+    /// connection (pooled or new) that answers `SELECT 1`.
+    fn probe(&self) {
+        let answered = if self.health.breaker.is_closed() {
+            // A failed checkout has told the breaker already.
+            let Ok(mut conn) = self.checkout() else {
+                return;
+            };
+            answers(&mut conn)
+        } else {
+            use diesel::r2d2::ManageConnection;
+            let answered = self
+                .health
+                .connector
+                .connect()
+                .map_err(|e| one_line(&e.to_string()))
+                .and_then(|mut conn| answers(&mut conn));
+            if answered.is_ok() {
+                // Connecting works again: checkouts may wait for the pool's own reconnection.
+                self.failing.set(false, String::new);
+            }
+            answered
+        };
+        match answered {
+            Ok(()) => self.health.succeeded(),
+            Err(error) => self.health.failed(&self.failing, &error),
+        }
     }
 
     /// Applies pending migrations; on PostgreSQL under an advisory lock so nodes starting
@@ -296,6 +439,14 @@ impl Store {
         let mut conn = self.conn()?;
         run_migrations(&mut conn)
     }
+}
+
+/// Whether a connection still answers, and if not why (on one line).
+fn answers(conn: &mut DbConnection) -> Result<(), String> {
+    diesel::sql_query("SELECT 1")
+        .execute(conn)
+        .map(drop)
+        .map_err(|e| one_line(&e.to_string()))
 }
 
 /// One transaction that may read and then write: all of it is written or none of it.
@@ -480,6 +631,69 @@ mod tests {
             late.is_ok(),
             "the other writer went on after the commit: {late:?}"
         );
+    }
+
+    /// A query's own error leaves the breaker closed; while it is open, store access answers
+    /// `Down` at once; the probe closes it as soon as a new connection answers.
+    #[tokio::test]
+    async fn only_a_lost_connection_opens_the_breaker_and_the_probe_closes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&DatabaseUrl::Sqlite(dir.path().join("b.db")), 2).unwrap();
+        store.migrate().unwrap();
+        let twice = |name: &'static str| {
+            move |conn: &mut DbConnection| {
+                insert_tenant(conn, name)?;
+                insert_tenant(conn, name)
+            }
+        };
+        let conflict = store.transaction(twice("acme")).await;
+        assert!(conflict.is_err_and(|e| e.is_unique_violation()));
+        assert!(store.is_healthy(), "a unique violation is no outage");
+
+        assert!(store.health.breaker.failed());
+        let started = std::time::Instant::now();
+        let down = store.ping().await;
+        assert!(matches!(down, Err(StoreError::Down)), "{down:?}");
+        assert!(matches!(store.conn(), Err(StoreError::Down)));
+        assert!(started.elapsed() < Duration::from_millis(50));
+        assert!(!store.is_healthy());
+
+        probe(&store).await;
+        assert!(store.is_healthy(), "the probe found the store answering");
+        store.ping().await.unwrap();
+    }
+
+    async fn probe(store: &Store) {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.probe())
+            .await
+            .unwrap();
+    }
+
+    /// The pool still holds working connections, but a new one cannot be opened (on SQLite: the
+    /// file's path now names a directory): the probe keeps the breaker open until one can.
+    #[tokio::test]
+    async fn the_probe_of_an_open_breaker_needs_a_new_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let store = Store::connect(&DatabaseUrl::Sqlite(path.clone()), 2).unwrap();
+        store.migrate().unwrap();
+        let pooled = store.checkout().unwrap();
+        std::fs::rename(&path, dir.path().join("moved.db")).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        store.health.breaker.failed();
+
+        probe(&store).await;
+        assert!(!store.is_healthy(), "closed by a pooled connection");
+        drop(pooled);
+        assert!(store.checkout().is_ok(), "the pool itself still works");
+        probe(&store).await;
+        assert!(!store.is_healthy());
+
+        std::fs::remove_dir(&path).unwrap();
+        std::fs::rename(dir.path().join("moved.db"), &path).unwrap();
+        probe(&store).await;
+        assert!(store.is_healthy(), "a new connection answers again");
     }
 
     fn insert_tenant(conn: &mut DbConnection, name: &str) -> Result<(), StoreError> {

@@ -105,7 +105,8 @@ impl Denylist {
         let mut copied_at: Option<Instant> = None;
         loop {
             tick.tick().await;
-            if !redis.is_healthy() {
+            // Both must answer; the breakers logged whichever does not.
+            if !redis.is_healthy() || !self.store.is_healthy() {
                 continue;
             }
             let missed = self.missed.swap(false, Ordering::AcqRel);

@@ -345,7 +345,7 @@ impl Verifier {
             Err(missing) => match &*missing {
                 NoDigest::Unknown => Ok(None),
                 // Shared with every request that waited on the same read: answered by its message.
-                NoDigest::Store(err) => Err(StoreError::Unavailable(err.to_string())),
+                NoDigest::Store(err) => Err(err.shared()),
             },
         }
     }
@@ -434,13 +434,9 @@ impl Verifier {
         match found {
             Ok(Lookup::Found(record)) => Ok(Some(record)),
             Ok(Lookup::NotFound) => Ok(None),
-            Ok(Lookup::Stale(record)) => {
-                tracing::warn!(
-                    "store unavailable; serving a cached key record within the stale bound"
-                );
-                Ok(Some(record))
-            }
-            Err(err) => Err(StoreError::Unavailable(err.to_string())),
+            // Not logged per request: the store's breaker logs the outage once.
+            Ok(Lookup::Stale(record)) => Ok(Some(record)),
+            Err(err) => Err(err.shared()),
         }
     }
 

@@ -453,3 +453,125 @@ async fn a_hung_redis_loses_no_revocation_and_answers_stay_fast() {
             .all(|v| v.code == "VALID")
     );
 }
+
+/// Answers that did not wait on a down store: under 50 ms at the median and none over 200 ms
+/// (a loaded 2-core machine; waiting on the pool costs 250 ms each).
+fn assert_fast(what: &str, mut took: Vec<Duration>) {
+    took.sort_unstable();
+    let (median, slowest) = (took[took.len() / 2], took[took.len() - 1]);
+    eprintln!("{what} with the store down: median {median:?}, slowest {slowest:?}");
+    assert!(
+        median < Duration::from_millis(50) && slowest < Duration::from_millis(200),
+        "{what} waited on the store: median {median:?}, slowest {slowest:?}"
+    );
+}
+
+/// How many lines of a node's JSON log carry `message`.
+fn logged(log: &str, message: &str) -> usize {
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["message"] == message)
+        .count()
+}
+
+/// The fault test behind the store's breaker: with the store down, a node without Redis answered
+/// its still-valid cached keys in about 500 ms each once L1 had expired, and every 503 took
+/// 250 ms to 1 s, because each lookup waited on the pool. While the store is known to be down,
+/// both answers come at once; `/readyz` says so at once; and the node recovers by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_store_answers_fast_and_the_node_recovers_by_itself() {
+    skip_unless!(postgres_pass(), NEEDS_POSTGRES);
+    let db = TestDatabase::create(Backend::Postgres);
+    // A stale bound well past L1's lifetime (5 s): the cached key is served from the stale copy.
+    let node = Node::start(
+        &db.url(),
+        None,
+        &[
+            ("LATCHKEY_STALE_SECONDS", "60"),
+            ("LATCHKEY_DB_POOL_SIZE", "2"),
+        ],
+    )
+    .await;
+    let setup = Deployment::over(&node, &db);
+    let space = setup.space("breaker").await;
+    drop(setup);
+    let token = space.token();
+    let seen = node.create_key(&space, |k| k.name("seen")).await;
+    let unseen = node.create_key(&space, |k| k.name("never verified")).await;
+    assert_eq!(node.verify_code(token, &seen.key).await, "VALID");
+    let cached_at = Instant::now();
+
+    let outage = StoreOutage::begin(&db);
+    // (3) The node notices by itself (nothing asked it yet), and from then on `/readyz` says so
+    // without waiting on the store.
+    let noticed = within(Duration::from_secs(3), || async {
+        node.readyz().await.0 == 503
+    })
+    .await;
+    assert!(noticed.is_some(), "readyz: {:?}", node.readyz().await);
+    let mut readyz = Vec::new();
+    for _ in 0..10 {
+        let asked = Instant::now();
+        let (status, body) = node.readyz().await;
+        readyz.push(asked.elapsed());
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["status"], "unavailable", "{body}");
+        assert_eq!(body["checks"]["store"], "unavailable", "{body}");
+    }
+    assert_fast("readyz", readyz);
+
+    // (1) The cached key, once L1 has let it go (5 s after it was read): from the stale copy.
+    tokio::time::sleep(Duration::from_millis(5_500).saturating_sub(cached_at.elapsed())).await;
+    let mut cached = Vec::new();
+    for _ in 0..40 {
+        let (took, status, _, code) = timed_verify(&node, token, &seen.key).await;
+        assert_eq!((status, code.as_str()), (200, "VALID"), "served from cache");
+        cached.push(took);
+    }
+    assert_fast("cached key", cached);
+
+    // (2) A key never looked up needs the store: a fast 503.
+    let mut refused = Vec::new();
+    for _ in 0..20 {
+        let (took, status, content_type, code) = timed_verify(&node, token, &unseen.key).await;
+        assert_eq!(status, 503);
+        assert_eq!(content_type, "application/problem+json");
+        assert_eq!(code, "store_unavailable");
+        refused.push(took);
+    }
+    assert_fast("uncached key", refused);
+    assert_eq!(node.metric("latchkey_store_breaker_open").await, 1.0);
+
+    // (4) The store comes back: the node finds out by itself, without a restart.
+    drop(outage);
+    let back = Instant::now();
+    let recovered = within(Duration::from_secs(3), || async {
+        timed_verify(&node, token, &unseen.key).await.3 == "VALID"
+    })
+    .await;
+    assert!(recovered.is_some(), "no recovery after the store came back");
+    eprintln!(
+        "an uncached key verified {:?} after the store came back",
+        back.elapsed()
+    );
+    assert!(
+        back.elapsed() < Duration::from_secs(2),
+        "recovered only after {:?}",
+        back.elapsed()
+    );
+    let new = node.create_key(&space, |k| k.name("made after")).await;
+    assert_eq!(node.verify_code(token, &new.key).await, "VALID");
+    let (status, body) = node.readyz().await;
+    assert_eq!((status, &body["status"]), (200, &json!("ready")), "{body}");
+    assert_eq!(node.metric("latchkey_store_breaker_open").await, 0.0);
+    assert!(node.metric("latchkey_store_errors_total").await >= 1.0);
+
+    // One line when the breaker opened and one when it closed, not one per request.
+    let log = node.log_text();
+    assert_eq!(
+        logged(&log, "the store is down; answering without it"),
+        1,
+        "{log}"
+    );
+    assert_eq!(logged(&log, "the store is back"), 1, "{log}");
+}
