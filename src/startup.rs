@@ -22,6 +22,7 @@ use crate::events::{CacheEviction, Dispatcher};
 use crate::metrics::Metrics;
 use crate::redis::RedisTier;
 use crate::routes::dashboard::Dashboard;
+use crate::routes::dashboard::reveal::Reveals;
 use crate::routes::drain::{self, DRAIN_LIMIT, Drain};
 use crate::routes::input::{self, json_config, query_config};
 use crate::routes::request_log;
@@ -106,6 +107,7 @@ impl Application {
         let public_url = bound_public_url(&settings.public_url, port);
         let dashboard = web::Data::new(Dashboard::new(
             SessionKeys::new(&current_secrets),
+            Reveals::new(current_secrets.reveal.clone()),
             &public_url,
             redis.clone(),
         ));

@@ -135,6 +135,12 @@ impl PlainKey {
         self.0.expose_secret()
     }
 
+    /// A key this deployment generated, carried back from the sealed cookie that shows it once
+    /// (`routes::dashboard::reveal`).
+    pub fn from_reveal(key: SecretString) -> Self {
+        Self(key)
+    }
+
     /// For `#[serde(serialize_with)]` on the one response field that shows a new key: the only
     /// way a `PlainKey` is serialised.
     pub fn serialize_exposed<S: serde::Serializer>(

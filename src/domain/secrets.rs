@@ -2,13 +2,15 @@
 
 use std::fmt;
 
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use hkdf::Hkdf;
 use rand::TryRngCore as _;
 use rand::rngs::OsRng;
-use secrecy::zeroize::Zeroize;
+use secrecy::zeroize::{Zeroize, Zeroizing};
 use secrecy::{ExposeSecret, SecretSlice};
 use sha2::{Digest, Sha256};
 
@@ -27,6 +29,9 @@ const INFO_SESSION: &[u8] = b"latchkey/session/v1";
 const INFO_CSRF: &[u8] = b"latchkey/csrf/v1";
 const INFO_SIGNING_KEY_ENCRYPTION: &[u8] = b"latchkey/signing-key-encryption/v1";
 const INFO_KEY_ID: &[u8] = b"latchkey/key-id/v1";
+const INFO_REVEAL: &[u8] = b"latchkey/reveal/v1";
+/// AES-GCM's nonce, stored in front of each sealed message.
+const NONCE_LEN: usize = 12;
 
 /// Operators paste keys from many tools, so padding is optional on decode.
 const BASE64_CONFIG: GeneralPurposeConfig =
@@ -103,6 +108,7 @@ impl MasterKey {
             session: self.expand(INFO_SESSION),
             csrf: self.expand(INFO_CSRF),
             signing_key_encryption: self.expand(INFO_SIGNING_KEY_ENCRYPTION),
+            reveal: self.expand(INFO_REVEAL),
         }
     }
 
@@ -141,6 +147,34 @@ impl SecretKey32 {
     pub fn expose(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// Encrypts `msg` with AES-256-GCM under this key, bound to `aad` (what the message belongs
+    /// to: it opens only with the same `aad`). A random nonce goes in front.
+    pub fn seal(&self, aad: &[u8], msg: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        OsRng
+            .try_fill_bytes(&mut nonce)
+            .expect("the OS CSPRNG must be available to seal a secret");
+        let ciphertext = Aes256Gcm::new(&self.0.into())
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg, aad })
+            .expect("AES-GCM encrypts any message shorter than 64 GiB");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ciphertext);
+        out
+    }
+
+    /// Decrypts what [`SecretKey32::seal`] made with this key and `aad`; `None` if it was made
+    /// with another key or `aad`, or changed since.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        if sealed.len() <= NONCE_LEN {
+            return None;
+        }
+        let (nonce, msg) = sealed.split_at(NONCE_LEN);
+        Aes256Gcm::new(&self.0.into())
+            .decrypt(Nonce::from_slice(nonce), Payload { msg, aad })
+            .ok()
+            .map(Zeroizing::new)
+    }
 }
 
 impl fmt::Debug for SecretKey32 {
@@ -168,11 +202,44 @@ pub struct DerivedSecrets {
     pub csrf: SecretKey32,
     /// Key that encrypts JWT signing keys at rest.
     pub signing_key_encryption: SecretKey32,
+    /// Key that seals a new key's secret into the browser cookie that carries it, once, to the
+    /// page that shows it.
+    pub reveal: SecretKey32,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sealed_message_opens_only_with_its_key_and_associated_data() {
+        let derived = MasterKey::parse(HEX_KEY).unwrap().derive();
+        let key = &derived.reveal;
+        let sealed = key.seal(b"session-1", b"lk_live_secret");
+        assert_eq!(
+            key.open(b"session-1", &sealed)
+                .as_deref()
+                .map(Vec::as_slice),
+            Some(&b"lk_live_secret"[..])
+        );
+        assert_ne!(
+            sealed,
+            key.seal(b"session-1", b"lk_live_secret"),
+            "a new nonce each time"
+        );
+        assert!(key.open(b"session-2", &sealed).is_none(), "another session");
+        assert!(
+            derived.csrf.open(b"session-1", &sealed).is_none(),
+            "another key"
+        );
+        let mut changed = sealed.clone();
+        *changed.last_mut().unwrap() ^= 1;
+        assert!(
+            key.open(b"session-1", &changed).is_none(),
+            "changed in transit"
+        );
+        assert!(key.open(b"session-1", &sealed[..12]).is_none(), "cut short");
+    }
 
     const HEX_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 

@@ -7,8 +7,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use aes_gcm::aead::{Aead, Payload};
-use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{NaiveDateTime, TimeDelta};
@@ -36,7 +34,6 @@ const FORCED_REFRESH_MIN_GAP: TimeDelta = TimeDelta::seconds(1);
 /// Slack after the last possible expiry of a retired key's tokens before it leaves the JWKS:
 /// covers nodes still signing with it for up to [`REFRESH`] and verifiers' clock skew.
 const RETIREMENT_SLACK_SECONDS: i64 = 120;
-const NONCE_LEN: usize = 12;
 
 /// Encrypts and decrypts private keys at rest. Decryption also tries the keys derived from
 /// retired master secrets (`LATCHKEY_PREVIOUS_SECRET_KEYS`).
@@ -64,48 +61,14 @@ impl KeyCipher {
     }
 
     fn encrypt(&self, kid: &str, algorithm: &str, secret: &[u8]) -> Vec<u8> {
-        let mut nonce = [0u8; NONCE_LEN];
-        OsRng
-            .try_fill_bytes(&mut nonce)
-            .expect("the OS CSPRNG must be available to encrypt a signing key");
-        let cipher = Aes256Gcm::new_from_slice(self.current.expose())
-            .expect("a 32-byte key is a valid AES-256 key");
-        let aad = Self::aad(kid, algorithm);
-        let ciphertext = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: secret,
-                    aad: &aad,
-                },
-            )
-            .expect("AES-GCM encryption of 32 bytes cannot fail");
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&ciphertext);
-        out
+        self.current.seal(&Self::aad(kid, algorithm), secret)
     }
 
     fn decrypt(&self, kid: &str, algorithm: &str, sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-        if sealed.len() <= NONCE_LEN {
-            return None;
-        }
-        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
         let aad = Self::aad(kid, algorithm);
         std::iter::once(&self.current)
             .chain(self.previous.iter())
-            .find_map(|key| {
-                Aes256Gcm::new_from_slice(key.expose())
-                    .ok()?
-                    .decrypt(
-                        Nonce::from_slice(nonce),
-                        Payload {
-                            msg: ciphertext,
-                            aad: &aad,
-                        },
-                    )
-                    .ok()
-                    .map(Zeroizing::new)
-            })
+            .find_map(|key| key.open(&aad, sealed))
     }
 }
 

@@ -14,6 +14,7 @@ pub mod invitations;
 pub mod keys;
 pub mod keyspaces;
 pub mod members;
+pub mod reveal;
 pub mod root_keys;
 pub mod tenants;
 pub mod usage;
@@ -41,13 +42,21 @@ pub struct Dashboard {
     /// Served over HTTPS: cookies get `Secure` and the `__Host-` prefix.
     pub https: bool,
     pub public_url: String,
+    /// Carries a new secret to the one page that shows it.
+    pub reveals: reveal::Reveals,
 }
 
 impl Dashboard {
-    pub fn new(keys: SessionKeys, public_url: &str, redis: Option<RedisTier>) -> Self {
+    pub fn new(
+        keys: SessionKeys,
+        reveals: reveal::Reveals,
+        public_url: &str,
+        redis: Option<RedisTier>,
+    ) -> Self {
         Self {
             throttle: SignInThrottle::with_redis(redis, keys.clone()),
             keys,
+            reveals,
             passwords: PasswordWorkers::new(PASSWORD_PERMITS),
             https: public_url.starts_with("https://"),
             public_url: public_url.to_owned(),

@@ -2,13 +2,14 @@
 //! root keys with at most their role's power: developers never grant `root_keys:*`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use super::context::{Layout, Member, Notice, Permission, can};
 use super::forms::{FormState, all_of, first_of, pairs};
 use super::keys::when;
-use super::{PageError, render, see_other};
+use super::reveal::{Reveal, with_cookie};
+use super::{Dashboard, PageError, render, see_other};
 use crate::domain::commands::{Expiry, NewRootKey};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::RootKeyId;
@@ -28,6 +29,7 @@ const ROOT_ADMIN_SCOPE: &str = "root_keys:*";
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/root-keys", web::get().to(list))
         .route("/root-keys", web::post().to(create))
+        .route("/root-keys/{id}/secret", web::get().to(secret))
         .route("/root-keys/{id}/revoke", web::post().to(revoke));
 }
 
@@ -143,6 +145,7 @@ fn row(key: RootKeyView) -> RootKeyRow {
 async fn create(
     member: Member<can::CreateRootKeys>,
     state: web::Data<AppState>,
+    dashboard: web::Data<Dashboard>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let pairs = pairs(&body);
@@ -177,17 +180,21 @@ async fn create(
         .await
         {
             Ok(created) => {
-                let page = page(
-                    &member,
-                    &state,
-                    FormState::new(),
-                    Vec::new(),
-                    Some(created.key),
-                    None,
-                    None,
-                )
-                .await?;
-                return Ok(render(StatusCode::CREATED, &page));
+                let id = created.row.id;
+                let reveal = Reveal {
+                    secret: created.key,
+                    previous_expires: None,
+                };
+                let (location, now) = (format!("/root-keys/{id}/secret"), state.clock.now());
+                let session = &member.session;
+                return dashboard.reveals.redirect(
+                    &dashboard,
+                    session,
+                    &location,
+                    &id,
+                    Some(reveal),
+                    now,
+                );
             }
             Err(ManageError::Forbidden(message)) => {
                 shown.error("scopes", message);
@@ -200,6 +207,39 @@ async fn create(
     }
     let page = page(&member, &state, shown, chosen, None, None, None).await?;
     Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+/// Where a new root key is shown, once: reached by the redirect that answers the create form,
+/// with the key in a sealed cookie ([`reveal`](super::reveal)); a reload says it was shown.
+async fn secret(
+    member: Member<can::CreateRootKeys>,
+    state: web::Data<AppState>,
+    dashboard: web::Data<Dashboard>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id = parse_path_id::<RootKeyId>(&path, "root key")?;
+    let reveals = &dashboard.reveals;
+    let now = state.clock.now();
+    let reveal = reveals.open(&req, &dashboard, &member.session, id.as_str(), now);
+    let notice = reveal
+        .is_none()
+        .then_some("That root key was shown once, when it was created; it cannot be shown again.");
+    let secret = reveal.map(|r| r.secret);
+    let page = page(
+        &member,
+        &state,
+        FormState::new(),
+        Vec::new(),
+        secret,
+        notice,
+        None,
+    )
+    .await?;
+    with_cookie(
+        render(StatusCode::OK, &page),
+        &reveals.removal(&dashboard, id.as_str()),
+    )
 }
 
 async fn revoke(

@@ -433,6 +433,18 @@ async fn create_copy_verify_revoke_and_report_a_leak() {
     );
     browser.screenshot("key-secret").await;
     assert_eq!(app.verify_code(&root, &secret).await, "VALID");
+    // A reload shows the page again without the secret, and makes nothing.
+    browser.client.refresh().await.expect("reload");
+    assert!(
+        browser
+            .text()
+            .await
+            .contains("This key's secret was shown once")
+    );
+    assert!(!browser.client.source().await.unwrap().contains(&secret));
+    browser.client.back().await.expect("back to the form");
+    browser.client.forward().await.expect("forward again");
+    assert!(!browser.client.source().await.unwrap().contains(&secret));
 
     // The detail page never shows the secret again.
     browser.click_through("a[href^='/keys/']").await;

@@ -1,7 +1,7 @@
 //! Keys, keyspaces, root keys and leaks through the dashboard: every role × action on the
 //! server, other tenants out of reach, and forms that keep what was typed.
 
-use super::support::{Visitor, add_member};
+use super::support::{Visitor, add_member, csrf_in};
 use crate::helpers::{KeySpec, TestApp, TestKey, TestTenant, s};
 
 /// The keys these tests make through the REST API.
@@ -91,13 +91,13 @@ async fn every_role_can_do_exactly_what_the_matrix_says_with_keys() {
                     ("keyspace_id", keyspace_id.clone()),
                     ("name", format!("by {role}")),
                 ],
-                expect(manages, 201),
+                expect(manages, 303),
                 "create a key",
             ),
             (
                 format!("/keys/{key_id}/rotate"),
                 vec![("grace_hours", "1".into())],
-                expect(manages, 201),
+                expect(manages, 303),
                 "rotate a key",
             ),
             (
@@ -124,7 +124,7 @@ async fn every_role_can_do_exactly_what_the_matrix_says_with_keys() {
                     ("name", format!("{role} ci")),
                     ("scopes", "keys:verify".into()),
                 ],
-                expect(manages, 201),
+                expect(manages, 303),
                 "create a root key",
             ),
             (
@@ -134,7 +134,7 @@ async fn every_role_can_do_exactly_what_the_matrix_says_with_keys() {
                     ("scopes", "root_keys:*".into()),
                 ],
                 match role {
-                    "owner" | "admin" => 201,
+                    "owner" | "admin" => 303,
                     "developer" => 422,
                     _ => 403,
                 },
@@ -358,39 +358,159 @@ async fn key_form_errors_stay_next_to_their_fields() {
     assert!(body.contains("value=\"Again\""));
 }
 
+/// The `value` of the secret's copy box on a page, if it shows one.
+fn shown_secret(body: &str) -> Option<String> {
+    let rest = &body[body.find("id=\"secret\"")?..];
+    let start = rest.find("value=\"")? + "value=\"".len();
+    Some(rest[start..start + rest[start..].find('"')?].to_owned())
+}
+
+/// A key's secret is on the page the create form redirects to (Post/Redirect/Get), once: a
+/// reload, Back or the same form sent again never shows it again and never makes another key.
 #[tokio::test]
-async fn the_secret_is_shown_once_and_never_stored_or_cached() {
+async fn the_secret_is_shown_once_after_a_redirect_and_never_stored_or_cached() {
     let world = TestApp::spawn().await.with_space("acme").await;
     world.create_key(a_key).await;
     let (app, tenant, space) = (&world.app, &world.tenant, world.space());
     let keyspace_id = &space.keyspace_id;
     let owner = Visitor::signed_in(app, "owner@acme.example.com").await;
-    let response = owner
-        .submit(
-            "/keys/new",
-            "/keys",
-            &[("keyspace_id", keyspace_id), ("name", "Once")],
-        )
-        .await;
-    assert_eq!(response.status(), 201);
-    assert_eq!(response.headers()["cache-control"], "no-store");
-    let body = response.text().await.unwrap();
-    let at = body.find("id=\"secret\"").unwrap();
-    let rest = &body[at..];
-    let start = rest.find("value=\"").unwrap() + 7;
-    let secret = &rest[start..start + rest[start..].find('"').unwrap()];
+    let (_, form) = owner.page("/keys/new").await;
+    let token_at = form.find("name=\"form_token\" value=\"").unwrap() + 26;
+    let form_token = &form[token_at..token_at + form[token_at..].find('"').unwrap()];
+    assert!(form_token.len() >= 20, "a token per form: {form_token}");
+    let fields = [
+        ("csrf_token", csrf_in(&form).unwrap()),
+        ("form_token", form_token.to_owned()),
+        ("keyspace_id", keyspace_id.clone()),
+        ("name", "Once".to_owned()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let response = owner.post_raw("/keys", &fields).await;
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("/keys/") && location.ends_with("/secret"),
+        "{location}"
+    );
+    let id = &location["/keys/".len()..location.len() - "/secret".len()];
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("acme_live_"),
+        "the cookie is sealed: {cookie}"
+    );
+    assert!(
+        !cookie.contains("Max-Age") && !cookie.contains("Expires"),
+        "kept in the browser's memory only: {cookie}"
+    );
+
+    let shown = owner.get(&location).await;
+    assert_eq!(shown.status(), 200);
+    assert_eq!(shown.headers()["cache-control"], "no-store");
+    let body = shown.text().await.unwrap();
+    let secret = shown_secret(&body).expect("the secret is shown");
     assert!(secret.starts_with("acme_live_"));
-    assert_eq!(app.verify_code(&tenant.root_key, secret).await, "VALID");
+    assert_eq!(app.verify_code(&tenant.root_key, &secret).await, "VALID");
+
+    // A reload: the same page, without the secret, and nothing made.
+    let (status, again) = owner.page(&location).await;
+    assert_eq!(status, 200);
+    assert!(shown_secret(&again).is_none() && !again.contains(&secret));
+    assert!(again.contains("shown once"), "{again}");
+    let keys_named_once = || async {
+        let listed = app.get_as("/v1/keys?limit=100", &tenant.root_key).await;
+        let listed: serde_json::Value = listed.json().await.unwrap();
+        let named = listed["data"].as_array().unwrap().iter();
+        named.filter(|k| k["name"] == "Once").count()
+    };
+    assert_eq!(keys_named_once().await, 1);
+
+    // The form sent again as it was (Back, then "resend"): the same key, no new secret.
+    let resent = owner.post_raw("/keys", &fields).await;
+    assert_eq!(resent.status(), 303);
+    assert_eq!(resent.headers()["location"], location.as_str());
+    assert!(resent.headers().get("set-cookie").is_none());
+    assert_eq!(keys_named_once().await, 1, "no second key");
+    // Changed and sent again with the same token: refused, and what was typed is kept.
+    let mut changed = fields.clone();
+    changed[3] = ("name", "Twice");
+    let refused = owner.post_raw("/keys", &changed).await;
+    assert_eq!(refused.status(), 422);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("already used to create a key"), "{page}");
+    assert!(page.contains("value=\"Twice\""));
+
     let (_, list) = owner.page("/keys").await;
-    assert!(!list.contains(secret));
-    let id_at = body.find("href=\"/keys/").unwrap() + "href=\"/keys/".len();
-    let id = &body[id_at..id_at + 36];
+    assert!(!list.contains(&secret));
     let (_, detail) = owner.page(&format!("/keys/{id}")).await;
-    assert!(!detail.contains(secret));
+    assert!(!detail.contains(&secret));
     assert!(
         detail.contains("key.create"),
         "the audit trail shows the creation"
     );
+}
+
+/// Rotating and creating a root key answer the same way: the secret on the redirected page,
+/// once.
+#[tokio::test]
+async fn rotated_and_root_key_secrets_are_shown_once_after_a_redirect() {
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let key = world.create_key(a_key).await;
+    let (app, tenant) = (&world.app, &world.tenant);
+    let owner = Visitor::signed_in(app, "owner@acme.example.com").await;
+    let detail = format!("/keys/{}", key.id);
+    let rotated = owner
+        .submit(
+            &detail,
+            &format!("{detail}/rotate"),
+            &[("grace_hours", "1")],
+        )
+        .await;
+    assert_eq!(rotated.status(), 303);
+    let location = rotated.headers()["location"].to_str().unwrap().to_owned();
+    let (_, body) = owner.page(&location).await;
+    let successor = shown_secret(&body).expect("the successor's secret");
+    assert!(
+        body.contains("The previous key keeps working until"),
+        "{body}"
+    );
+    assert_eq!(app.verify_code(&tenant.root_key, &successor).await, "VALID");
+    let (_, again) = owner.page(&location).await;
+    assert!(shown_secret(&again).is_none() && again.contains("shown once"));
+
+    let created = owner
+        .submit(
+            "/root-keys",
+            "/root-keys",
+            &[("name", "ci"), ("scopes", "keys:verify")],
+        )
+        .await;
+    assert_eq!(created.status(), 303);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/root-keys/"), "{location}");
+    let (_, body) = owner.page(&location).await;
+    let root = shown_secret(&body).expect("the root key");
+    assert!(root.starts_with("lk_root_"), "{root}");
+    assert_eq!(
+        app.get_as("/v1/keys", &root).await.status(),
+        403,
+        "works, with its scope"
+    );
+    let (_, again) = owner.page(&location).await;
+    assert!(
+        shown_secret(&again).is_none() && again.contains("shown once"),
+        "{again}"
+    );
+    // Another member's session cannot open it, even on the right address.
+    let other = Visitor::signed_in(app, "owner@acme.example.com").await;
+    let (_, elsewhere) = other.page(&location).await;
+    assert!(shown_secret(&elsewhere).is_none());
 }
 
 /// A keyspace's page tells its services what to check tokens against (issuer, metadata, JWKS,

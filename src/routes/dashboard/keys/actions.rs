@@ -5,14 +5,15 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::detail::key_page;
-use super::{SecretPage, when};
+use super::{reveal_redirect, when};
 use crate::domain::ids::KeyId;
 use crate::manage::keys;
 use crate::manage::{ManageError, parse_path_id};
 use crate::routes::api::views::RotatedKey;
 use crate::routes::dashboard::context::{Member, can};
 use crate::routes::dashboard::forms::FormState;
-use crate::routes::dashboard::{PageError, render, see_other};
+use crate::routes::dashboard::reveal::Reveal;
+use crate::routes::dashboard::{Dashboard, PageError, render, see_other};
 use crate::routes::state::AppState;
 
 #[derive(Deserialize)]
@@ -25,6 +26,7 @@ pub struct RotateForm {
 pub(super) async fn rotate(
     member: Member<can::ManageKeys>,
     state: web::Data<AppState>,
+    dashboard: web::Data<Dashboard>,
     path: web::Path<String>,
     form: web::Form<RotateForm>,
 ) -> Result<HttpResponse, PageError> {
@@ -45,17 +47,12 @@ pub(super) async fn rotate(
         {
             Ok(rotated) => {
                 let rotated = RotatedKey::from(rotated);
-                return Ok(render(
-                    StatusCode::CREATED,
-                    &SecretPage {
-                        layout: member.layout("keys"),
-                        heading: "The rotated key",
-                        key_name: rotated.view.name.clone().unwrap_or_default(),
-                        key_id: rotated.view.id,
-                        secret: rotated.key,
-                        previous_expires: Some(when(Some(rotated.previous_key.expires_at), "")),
-                    },
-                ));
+                let reveal = Reveal {
+                    secret: rotated.key,
+                    previous_expires: Some(when(Some(rotated.previous_key.expires_at), "")),
+                };
+                let now = state.clock.now();
+                return reveal_redirect(&member, &dashboard, &rotated.view.id, Some(reveal), now);
             }
             Err(ManageError::Invalid { message, .. }) => {
                 shown.error("grace_hours", format!("Grace period {message} seconds."));

@@ -9,15 +9,20 @@ mod leaks;
 mod list;
 mod new;
 
-use actix_web::web;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::{DateTime, Utc};
 
-use super::context::Layout;
-use crate::domain::key::PlainKey;
+use super::context::{Layout, Member, can};
+use super::reveal::{Reveal, with_cookie};
+use super::{Dashboard, PageError, render};
+use crate::domain::ids::KeyId;
 use crate::domain::key_status::KeyStatus;
+use crate::manage::{keys, parse_path_id};
 use crate::routes::api::views::KeyView;
 use crate::routes::api::views::KeyspaceView;
+use crate::routes::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/keys", web::get().to(list::list))
@@ -25,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/keys/new", web::get().to(new::new_page))
         .route("/keys/revoke", web::post().to(list::revoke_bulk))
         .route("/keys/{id}", web::get().to(detail::detail))
+        .route("/keys/{id}/secret", web::get().to(secret))
         .route("/keys/{id}/rotate", web::post().to(actions::rotate))
         .route("/keys/{id}/revoke", web::post().to(actions::revoke))
         .route("/leaks", web::get().to(leaks::leak_page))
@@ -85,10 +91,54 @@ fn row(key: &KeyView, keyspaces: &[KeyspaceView]) -> KeyRow {
 #[template(path = "key_secret.html")]
 struct SecretPage {
     layout: Layout,
-    heading: &'static str,
     key_id: String,
     key_name: String,
-    secret: PlainKey,
-    /// For a rotation: when the previous key stops working.
-    previous_expires: Option<String>,
+    /// `None` when it was already shown (a reload, Back, or a form sent twice).
+    reveal: Option<Reveal>,
+}
+
+/// Where a new key's secret is shown, once: reached by the redirect that answers the create or
+/// rotate form, with the secret in a sealed cookie ([`reveal`](super::reveal)).
+async fn secret(
+    member: Member<can::ManageKeys>,
+    state: web::Data<AppState>,
+    dashboard: web::Data<Dashboard>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id = parse_path_id::<KeyId>(&path, "key")?;
+    let key = KeyView::from(keys::get(&state.manage(), member.tenant_id(), &id).await?);
+    let reveals = &dashboard.reveals;
+    let reveal = reveals.open(
+        &req,
+        &dashboard,
+        &member.session,
+        &key.id,
+        state.clock.now(),
+    );
+    let page = SecretPage {
+        layout: member.layout("keys"),
+        key_name: key.name.clone().unwrap_or_default(),
+        key_id: key.id.clone(),
+        reveal,
+    };
+    with_cookie(
+        render(StatusCode::OK, &page),
+        &reveals.removal(&dashboard, &key.id),
+    )
+}
+
+/// The answer to a form that made a key: a redirect to its secret's page, carrying the secret.
+fn reveal_redirect(
+    member: &Member<can::ManageKeys>,
+    dashboard: &Dashboard,
+    key_id: &str,
+    reveal: Option<Reveal>,
+    now: chrono::NaiveDateTime,
+) -> Result<HttpResponse, PageError> {
+    let location = format!("/keys/{key_id}/secret");
+    let session = &member.session;
+    dashboard
+        .reveals
+        .redirect(dashboard, session, &location, key_id, reveal, now)
 }

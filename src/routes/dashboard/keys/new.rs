@@ -4,22 +4,26 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
-use super::SecretPage;
+use super::reveal_redirect;
+use crate::auth::session::random_token;
 use crate::domain::commands::{Expiry, NewKey};
+use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::KeyspaceId;
 use crate::domain::inputs::{
     Credits, IpAllowlist, Meta, Refill, RefillInterval, parse_name, parse_owner_id,
 };
 use crate::domain::scope::Scopes;
 use crate::error::ApiError;
-use crate::manage::keys;
+use crate::manage::{ManageError, keys};
 use crate::routes::api::views::CreatedKey;
 use crate::routes::api::views::KeyspaceView;
 use crate::routes::dashboard;
 use crate::routes::dashboard::context::{Layout, Member, can};
 use crate::routes::dashboard::forms::{FormState, split_list};
-use crate::routes::dashboard::{PageError, render};
+use crate::routes::dashboard::reveal::Reveal;
+use crate::routes::dashboard::{Dashboard, PageError, render};
 use crate::routes::state::AppState;
 
 /// Fields of the create form, for putting service errors next to them.
@@ -66,6 +70,9 @@ pub(super) async fn new_page(
         form.keep("keyspace_id", id);
     }
     form.keep("refill_interval", "monthly");
+    // Sent back with the form: a second submission of this form (a double click, a resent POST)
+    // answers the key the first one made instead of making another.
+    form.keep("form_token", &random_token());
     Ok(render(
         StatusCode::OK,
         &NewKeyPage {
@@ -78,6 +85,8 @@ pub(super) async fn new_page(
 
 #[derive(Deserialize)]
 pub struct CreateForm {
+    #[serde(default)]
+    form_token: String,
     #[serde(default)]
     keyspace_id: String,
     #[serde(default)]
@@ -194,6 +203,37 @@ fn read_create(form: &CreateForm, shown: &mut FormState) -> Option<NewKey> {
     })
 }
 
+/// The form's token as an idempotency key, with the fields as its fingerprint: sent again
+/// unchanged, it answers the first submission's key; changed, it is refused (the form was used).
+fn once_per_form(form: &CreateForm) -> Result<Option<keys::Idempotency>, ApiError> {
+    if form.form_token.is_empty() {
+        return Ok(None);
+    }
+    let mut fingerprint = Sha256::new();
+    for value in [
+        &form.keyspace_id,
+        &form.name,
+        &form.owner_id,
+        &form.scopes,
+        &form.ttl_days,
+        &form.ip_allowlist,
+        &form.ratelimit_limit,
+        &form.ratelimit_window,
+        &form.credits_remaining,
+        &form.refill_amount,
+        &form.refill_interval,
+        &form.meta,
+    ] {
+        fingerprint.update((value.len() as u64).to_be_bytes());
+        fingerprint.update(value.as_bytes());
+    }
+    let key = format!("dashboard-form:{}", form.form_token);
+    Ok(Some(keys::Idempotency::new(
+        key,
+        fingerprint.finalize().to_vec(),
+    )?))
+}
+
 /// A text field's value, unless it was left empty.
 fn optional(raw: &str) -> Option<&str> {
     Some(raw.trim()).filter(|s| !s.is_empty())
@@ -203,36 +243,43 @@ fn optional(raw: &str) -> Option<&str> {
 pub(super) async fn create(
     member: Member<can::ManageKeys>,
     state: web::Data<AppState>,
+    dashboard: web::Data<Dashboard>,
     form: web::Form<CreateForm>,
 ) -> Result<HttpResponse, PageError> {
     let mut shown = FormState::new();
+    shown.keep("form_token", &form.form_token);
     if let Some(new) = read_create(&form, &mut shown) {
+        let once = once_per_form(&form).map_err(PageError::from)?;
         match keys::create(
             &state.manage(),
             &member.audit,
             member.tenant_id(),
             new,
-            None,
+            once,
         )
         .await
         {
             Ok(created) => {
                 let created = CreatedKey::from(created);
-                return Ok(render(
-                    StatusCode::CREATED,
-                    &SecretPage {
-                        layout: member.layout("keys"),
-                        heading: "Your new key",
-                        key_name: created.view.name.clone().unwrap_or_default(),
-                        key_id: created.view.id,
-                        secret: created.key.ok_or_else(|| {
-                            PageError::from(ApiError::internal(anyhow::anyhow!(
-                                "a key created without an Idempotency-Key has its plaintext"
-                            )))
-                        })?,
-                        previous_expires: None,
-                    },
-                ));
+                // No plaintext: this form was sent before, and its key's secret shown then.
+                let reveal = created.key.map(|secret| Reveal {
+                    secret,
+                    previous_expires: None,
+                });
+                let now = state.clock.now();
+                return reveal_redirect(&member, &dashboard, &created.view.id, reveal, now);
+            }
+            Err(ManageError::Refused {
+                code: ErrorCode::IdempotencyKeyReused,
+                ..
+            }) => {
+                // This form already made a key, and was then changed: a new form makes another.
+                shown.keep("form_token", &random_token());
+                shown.summary = Some(
+                    "This form was already used to create a key. Check your changes and \
+                     create again to make another key."
+                        .into(),
+                );
             }
             Err(err) if err.is_client_error() => shown.absorb(&err, CREATE_FIELDS),
             Err(err) => return Err(err.into()),
