@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use latchkey::cache::{Cached, Caches, Lookup};
+use latchkey::cache::{Cached, Caches, Lookup, LookupFor};
+use latchkey::domain::ids::TenantId;
 use latchkey::domain::key::KeyDigest;
 use latchkey::metrics::Metrics;
 use latchkey::redis::RedisTier;
@@ -26,9 +27,18 @@ fn node(url: &str) -> Caches<Record, Record> {
     Caches::new(Some(redis), metrics, Duration::from_secs(60))
 }
 
+/// The tenant whose record the test reads and changes.
+fn owner() -> TenantId {
+    TenantId::from_trusted("tenant-l2".into())
+}
+
 async fn lookup(node: &Caches<Record, Record>, digest: KeyDigest, version: u32) -> Record {
     let load = move || async move { Ok(Some((Record(version), digest))) };
-    match node.keys.get(digest, load).await.expect("lookup") {
+    let found = node
+        .keys
+        .get(LookupFor::Tenant(owner()), digest, load)
+        .await;
+    match found.expect("lookup") {
         Lookup::Found(record) => (*record).clone(),
         other => panic!("expected a record, got {other:?}"),
     }
@@ -53,12 +63,14 @@ async fn a_read_from_before_a_change_cannot_write_l2_after_its_invalidation() {
                 let _ = released.wait_for(|done| *done).await;
                 Ok(Some((Record(1), digest)))
             };
-            keys.get(digest, load).await.map(|_| ())
+            keys.get(LookupFor::Tenant(owner()), digest, load)
+                .await
+                .map(|_| ())
         })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Meanwhile the record changes and A invalidates it everywhere.
-    a.invalidate_keys(&[digest]).await;
+    a.invalidate_keys(&[(owner(), digest)]).await;
     // B's read finishes after the invalidation and writes what it read.
     release.send(true).unwrap();
     slow.await.unwrap().unwrap();
