@@ -8,13 +8,12 @@ use crate::audit::AuditContext;
 use crate::auth::password::{self, Password, PasswordError};
 use crate::auth::root_key::{self, RootKeySpec};
 use crate::domain::account::{Email, TenantName};
-use crate::domain::error_code::ErrorCode;
 use crate::domain::key::{KeyHasher, PlainKey};
 use crate::domain::scope::{ROOT_SCOPES, Scopes};
 use crate::events::{Change, Event, Subject};
 use crate::manage::ManageError;
 use crate::manage::tenants::{Founder, create_with_owner};
-use crate::store::{Store, StoreError, now};
+use crate::store::{Store, StoreError, now, tenants};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
@@ -101,14 +100,17 @@ pub fn bootstrap(
             email: &email,
             password_hash,
         };
+        // Names may repeat (sign-up does not refuse them), but the operator names the tenant
+        // here: running bootstrap again must not open a second one of the same name.
+        if !tenants::named(conn, tenant_name.as_str())?.is_empty() {
+            return Err(BootstrapError::TenantExists(
+                tenant_name.as_str().to_owned(),
+            ));
+        }
         // Its events are recorded but go nowhere: no server runs yet, so nothing subscribes.
         let opened =
             create_with_owner(conn, &audit, &tenant_name, founder, at).map_err(
                 |err| match err {
-                    ManageError::Refused {
-                        code: ErrorCode::TenantNameTaken,
-                        ..
-                    } => BootstrapError::TenantExists(tenant_name.as_str().to_owned()),
                     ManageError::Store(err) => BootstrapError::Store(err),
                     other => BootstrapError::Manage(other),
                 },

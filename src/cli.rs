@@ -23,7 +23,7 @@ pub enum Command {
     Migrate,
     /// Create a tenant, its owner and a root key with every root scope (printed once).
     Bootstrap {
-        /// The tenant's name (unique).
+        /// The tenant's name; refused if a tenant of this name exists (run twice, it changes nothing).
         #[arg(long)]
         tenant: String,
         /// The owner's e-mail; the password comes from LATCHKEY_BOOTSTRAP_PASSWORD or is generated.

@@ -210,7 +210,6 @@ fn refusal_status(code: ErrorCode) -> StatusCode {
         | C::LastRootAdminKey
         | C::LastOwner
         | C::AlreadyMember
-        | C::TenantNameTaken
         | C::EmailTaken => StatusCode::CONFLICT,
         C::IdempotencyKeyReused | C::ValidationFailed | C::InvalidBody => {
             StatusCode::UNPROCESSABLE_ENTITY

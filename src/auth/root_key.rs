@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 
-use crate::cache::{Lookup, TieredCache};
+use crate::cache::{Lookup, LookupFor, TieredCache};
 use crate::domain::ids::{TenantId, new_id};
 use crate::domain::key::{KeyHasher, KeyPrefix, PlainKey};
 use crate::domain::scope::Scopes;
@@ -130,7 +130,13 @@ impl RootKeyAuthenticator {
         let digests = self.hasher.digests(&parsed);
         let found = self
             .cache
-            .get_stored(&self.store, digests, root_keys::find_by_digests)
+            // A root key names the caller's tenant: there is none to look in yet.
+            .get_stored(
+                &self.store,
+                LookupFor::Anyone,
+                digests,
+                root_keys::find_by_digests,
+            )
             .await?;
         let record = match found {
             Lookup::Found(record) | Lookup::Stale(record) => record,

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use super::{Cached, TieredCache};
+use super::{Cached, LookupFor, TieredCache};
+use crate::domain::ids::TenantId;
 use crate::domain::key::KeyDigest;
 use crate::metrics::Metrics;
 use crate::redis::{RETRY_EVERY, RedisTier};
@@ -29,11 +30,27 @@ async fn evict_everywhere(redis: &RedisTier, keys: &[String], message: &str) -> 
         .await
 }
 
-/// The L2 keys of `digests` and the message that evicts them everywhere.
-fn invalidation<T: Cached>(digests: &[KeyDigest]) -> (Vec<String>, String) {
-    let keys = digests.iter().map(TieredCache::<T>::l2_key).collect();
-    let hexes: Vec<String> = digests.iter().map(KeyDigest::to_hex).collect();
-    (keys, format!("{}:{}", T::NAMESPACE, hexes.join(",")))
+/// A change's records to evict: the digest and the scope of its owner's lookups.
+type Evicted = (LookupFor, KeyDigest);
+
+/// What goes to Redis for some evicted records: their L2 keys (in their owners' scopes) and the
+/// message that evicts their digests everywhere.
+#[derive(Clone)]
+struct Invalidation {
+    keys: Vec<String>,
+    message: String,
+}
+
+impl Invalidation {
+    fn of<T: Cached>(evicted: &[Evicted]) -> Self {
+        let keys = evicted
+            .iter()
+            .map(|(scope, digest)| TieredCache::<T>::l2_key(scope, digest))
+            .collect();
+        let hexes: Vec<String> = evicted.iter().map(|(_, d)| d.to_hex()).collect();
+        let message = format!("{}:{}", T::NAMESPACE, hexes.join(","));
+        Self { keys, message }
+    }
 }
 
 /// Both record kinds' tiers and the invalidation channel between nodes.
@@ -42,7 +59,7 @@ pub struct Caches<K: Cached, R: Cached> {
     pub root_keys: Arc<TieredCache<R>>,
     pub redis: Option<RedisTier>,
     /// Invalidations that could not be published (Redis down); sent again on reconnect.
-    pending: Mutex<Vec<String>>,
+    pending: Mutex<Vec<Invalidation>>,
     metrics: Arc<Metrics>,
 }
 
@@ -65,41 +82,45 @@ impl<K: Cached, R: Cached> Caches<K, R> {
         }
     }
 
-    pub async fn invalidate_keys(&self, digests: &[KeyDigest]) {
-        self.keys.evict_local(digests).await;
-        self.publish::<K>(digests).await;
+    /// Evicts API keys, each named by its tenant and digest: the key is cached for its own
+    /// tenant's lookups only (another tenant's find nothing and keep only that).
+    pub async fn invalidate_keys(&self, keys: &[(TenantId, KeyDigest)]) {
+        let evicted: Vec<Evicted> = keys
+            .iter()
+            .map(|(tenant, digest)| (LookupFor::Tenant(tenant.clone()), *digest))
+            .collect();
+        let digests: Vec<KeyDigest> = keys.iter().map(|(_, digest)| *digest).collect();
+        self.keys.evict_local(&digests);
+        self.publish::<K>(&evicted).await;
     }
 
     pub async fn invalidate_root_keys(&self, digests: &[KeyDigest]) {
-        self.root_keys.evict_local(digests).await;
-        self.publish::<R>(digests).await;
+        self.root_keys.evict_local(digests);
+        let evicted: Vec<Evicted> = digests.iter().map(|d| (LookupFor::Anyone, *d)).collect();
+        self.publish::<R>(&evicted).await;
     }
 
-    async fn publish<T: Cached>(&self, digests: &[KeyDigest]) {
+    async fn publish<T: Cached>(&self, evicted: &[Evicted]) {
         let Some(redis) = &self.redis else { return };
-        if digests.is_empty() {
+        if evicted.is_empty() {
             return;
         }
-        self.send::<T>(redis, digests).await;
-        // A load that read the store just before the change may write the old record to L2 (or
-        // a peer's L1) just after our eviction. Evicting again shortly after closes that window.
-        let (redis, digests) = (redis.clone(), digests.to_vec());
-        tokio::spawn(async move {
-            tokio::time::sleep(SECOND_EVICTION_DELAY).await;
-            for chunk in digests.chunks(500) {
-                let (keys, message) = invalidation::<T>(chunk);
-                evict_everywhere(&redis, &keys, &message).await;
-            }
-        });
-    }
-
-    async fn send<T: Cached>(&self, redis: &RedisTier, digests: &[KeyDigest]) {
-        for chunk in digests.chunks(500) {
-            let (keys, message) = invalidation::<T>(chunk);
-            if !evict_everywhere(redis, &keys, &message).await {
-                lock(&self.pending).push(message);
+        let invalidations: Vec<Invalidation> =
+            evicted.chunks(500).map(Invalidation::of::<T>).collect();
+        for invalidation in &invalidations {
+            if !evict_everywhere(redis, &invalidation.keys, &invalidation.message).await {
+                lock(&self.pending).push(invalidation.clone());
             }
         }
+        // A load that read the store just before the change may write the old record to L2 (or
+        // a peer's L1) just after our eviction. Evicting again shortly after closes that window.
+        let redis = redis.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(SECOND_EVICTION_DELAY).await;
+            for invalidation in &invalidations {
+                evict_everywhere(&redis, &invalidation.keys, &invalidation.message).await;
+            }
+        });
     }
 
     async fn apply(&self, message: &str) {
@@ -115,9 +136,9 @@ impl<K: Cached, R: Cached> Caches<K, R> {
             .invalidations_received
             .inc_by(digests.len() as u64);
         if namespace == K::NAMESPACE {
-            self.keys.evict_local(&digests).await;
+            self.keys.evict_local(&digests);
         } else if namespace == R::NAMESPACE {
-            self.root_keys.evict_local(&digests).await;
+            self.root_keys.evict_local(&digests);
         }
     }
 
@@ -128,15 +149,8 @@ impl<K: Cached, R: Cached> Caches<K, R> {
             return true;
         };
         let pending = std::mem::take(&mut *lock(&self.pending));
-        for (i, message) in pending.iter().enumerate() {
-            let Some((namespace, hexes)) = message.split_once(':') else {
-                continue;
-            };
-            let keys: Vec<String> = hexes
-                .split(',')
-                .map(|h| crate::redis::keys::record(namespace, h))
-                .collect();
-            if !evict_everywhere(redis, &keys, message).await {
+        for (i, invalidation) in pending.iter().enumerate() {
+            if !evict_everywhere(redis, &invalidation.keys, &invalidation.message).await {
                 lock(&self.pending).extend(pending[i..].iter().cloned());
                 return false;
             }

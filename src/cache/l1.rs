@@ -140,10 +140,10 @@ impl EntryExpiry {
     }
 }
 
-impl<T> Expiry<[u8; 32], L1Entry<T>> for EntryExpiry {
+impl<K, T> Expiry<K, L1Entry<T>> for EntryExpiry {
     fn expire_after_create(
         &self,
-        _key: &[u8; 32],
+        _key: &K,
         value: &L1Entry<T>,
         _created_at: Instant,
     ) -> Option<Duration> {
@@ -152,7 +152,7 @@ impl<T> Expiry<[u8; 32], L1Entry<T>> for EntryExpiry {
 
     fn expire_after_update(
         &self,
-        _key: &[u8; 32],
+        _key: &K,
         value: &L1Entry<T>,
         _updated_at: Instant,
         _duration_until_expiry: Option<Duration>,

@@ -14,4 +14,4 @@ mod tiered;
 
 pub use invalidation::Caches;
 pub use l1::{L1_REFRESH_AFTER, L1_REFRESH_SPREAD, L1_TTL, L1Timing, NEGATIVE_TTL};
-pub use tiered::{Cached, L2_TTL, Loaded, Lookup, TieredCache};
+pub use tiered::{Cached, L2_TTL, Loaded, Lookup, LookupFor, TieredCache};

@@ -1,5 +1,6 @@
 //! The tiered read-through: L1, then L2 in Redis, then the store, with concurrent loads of one
-//! digest coalesced and hot entries reloaded in the background.
+//! digest coalesced and hot entries reloaded in the background. Every entry answers one
+//! [`LookupFor`]: a tenant's lookups find, cache and evict only that tenant's records.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -13,6 +14,7 @@ use serde::de::DeserializeOwned;
 use super::l1::{
     EntryExpiry, Generation, Generations, L1_CAPACITY, L1Entry, L1Timing, NEGATIVE_TTL,
 };
+use crate::domain::ids::TenantId;
 use crate::domain::key::KeyDigest;
 use crate::metrics::{Metrics, Tier};
 use crate::redis::RedisTier;
@@ -26,6 +28,21 @@ use crate::sync::lock;
 pub const L2_TTL: Duration = Duration::from_secs(60);
 /// The shortest L2 lifetime, when the stale bound is smaller (0 included).
 const MIN_L2_TTL: Duration = Duration::from_secs(1);
+
+/// Whose lookup an entry answers. API keys are looked up for the calling tenant only, so the
+/// store is asked for that tenant's record: another tenant's key is "not found" just as a key
+/// that exists nowhere is (the same query, the same empty answer, the same negative entry), and
+/// one tenant's lookups never bring another's record into memory or L2. Root keys are what
+/// names the caller's tenant, so they are looked up for anyone.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum LookupFor {
+    Tenant(TenantId),
+    Anyone,
+}
+
+/// An entry's place in L1 and in the stale copies: its scope and digest. Evictions name
+/// digests: they move the digest's generation on, which retires its entries in every scope.
+type EntryKey = (LookupFor, [u8; 32]);
 
 /// A record kind the tiers can hold.
 pub trait Cached: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -95,18 +112,18 @@ enum NotCached<T> {
 /// One record kind's tiers. A clone is a handle to the same tiers (for a background reload).
 #[derive(Clone)]
 pub struct TieredCache<T: Cached> {
-    l1: moka::future::Cache<[u8; 32], L1Entry<T>>,
+    l1: moka::future::Cache<EntryKey, L1Entry<T>>,
     timing: L1Timing,
     /// Positive records kept for the stale bound, served only while the store is down.
     /// Each with its digest's eviction generation from when it was read: a copy read before a
     /// change that evicted it is never served, however late it was put here.
-    last_known: moka::future::Cache<[u8; 32], (Arc<T>, Generation)>,
+    last_known: moka::future::Cache<EntryKey, (Arc<T>, Generation)>,
     redis: Option<RedisTier>,
     /// [`L2_TTL`], capped at the stale bound.
     l2_ttl: Duration,
     metrics: Arc<Metrics>,
-    /// Digests being reloaded in the background (at most one reload each).
-    refreshing: Arc<Mutex<HashSet<[u8; 32]>>>,
+    /// Entries being reloaded in the background (at most one reload each).
+    refreshing: Arc<Mutex<HashSet<EntryKey>>>,
     /// Bumped by every eviction: a load (first lookup or background reload) that overlapped an
     /// eviction of its digest is not kept in L1, since it may have read the record before the
     /// change that evicted it.
@@ -146,8 +163,12 @@ impl<T: Cached> TieredCache<T> {
         }
     }
 
-    pub(super) fn l2_key(digest: &KeyDigest) -> String {
-        crate::redis::keys::record(T::NAMESPACE, &digest.to_hex())
+    pub(super) fn l2_key(scope: &LookupFor, digest: &KeyDigest) -> String {
+        let tenant = match scope {
+            LookupFor::Tenant(tenant) => Some(tenant.as_str()),
+            LookupFor::Anyone => None,
+        };
+        crate::redis::keys::record(T::NAMESPACE, tenant, &digest.to_hex())
     }
 
     /// Whether L1 may answer: always on a single node; with Redis only while subscribed and
@@ -169,11 +190,13 @@ impl<T: Cached> TieredCache<T> {
         self.redis.as_ref().filter(|redis| redis.is_settled())
     }
 
-    /// Finds the record stored under any of `digests` (the current pepper's first): through the
-    /// tiers, and from the store with `find` when no tier has it.
+    /// Finds the record stored under any of `digests` (the current pepper's first) for `scope`:
+    /// through the tiers, and from the store with `find` when no tier has it. `find` must look
+    /// in that scope only (for a tenant, filter by it).
     pub async fn get_stored<Row, F>(
         &self,
         store: &Store,
+        scope: LookupFor,
         digests: Vec<KeyDigest>,
         find: F,
     ) -> Result<Lookup<T>, StoreError>
@@ -187,7 +210,7 @@ impl<T: Cached> TieredCache<T> {
     {
         let current = digests[0];
         let store = store.clone();
-        self.get(current, move || async move {
+        self.get(scope, current, move || async move {
             let row = store.run(move |conn| find(conn, &digests)).await?;
             Ok(row.and_then(|row| {
                 let stored = KeyDigest::from_slice(row.digest())?;
@@ -197,41 +220,49 @@ impl<T: Cached> TieredCache<T> {
         .await
     }
 
-    /// Finds the record for `digest`, loading it from the store with `load` when no tier has it.
+    /// Finds the record for `digest` in `scope`, loading it from the store with `load` when no
+    /// tier has it.
     ///
     /// No answer predates an eviction that finished before the call: every L1 entry carries the
     /// digest's eviction generation from when its read began, and one that an eviction has
     /// moved past is dropped, however the read that made it was interleaved with the change.
-    pub async fn get<F, Fut>(&self, digest: KeyDigest, load: F) -> Result<Lookup<T>, StoreError>
+    pub async fn get<F, Fut>(
+        &self,
+        scope: LookupFor,
+        digest: KeyDigest,
+        load: F,
+    ) -> Result<Lookup<T>, StoreError>
     where
         F: FnOnce() -> Fut + Clone + Send + 'static,
         Fut: Future<Output = Result<Loaded<T>, StoreError>> + Send + 'static,
     {
         // Both read-through paths are boxed: their futures (L2, the store, the coalescing) are
         // kilobytes, and an L1 hit should not build and move them on every call.
+        let key = (scope, *digest.as_bytes());
         if !self.l1_trusted() {
-            return Box::pin(self.read_past_l1(digest, load)).await;
+            return Box::pin(self.read_past_l1(&key, digest, load)).await;
         }
-        if let Some(hit) = self.l1.get(digest.as_bytes()).await {
+        if let Some(hit) = self.l1.get(&key).await {
             if hit.generation == self.generations.of(&digest) {
                 self.metrics.cache_lookup(Tier::L1, true);
                 if hit.record.is_some()
                     && hit.read_at.elapsed() >= self.timing.refresh_after(&digest)
                 {
-                    self.refresh_in_background(digest, load);
+                    self.refresh_in_background(key, digest, load);
                 }
                 return Ok(hit.lookup());
             }
             // Read before the latest eviction of its digest (its load raced the change).
-            self.l1.invalidate(digest.as_bytes()).await;
+            self.l1.invalidate(&key).await;
         }
         self.metrics.cache_lookup(Tier::L1, false);
-        Box::pin(self.load_into_l1(digest, load)).await
+        Box::pin(self.load_into_l1(key, digest, load)).await
     }
 
     /// With L1 not trusted: read through L2 and the store, and keep nothing in L1.
     async fn read_past_l1<F, Fut>(
         &self,
+        key: &EntryKey,
         digest: KeyDigest,
         load: F,
     ) -> Result<Lookup<T>, StoreError>
@@ -239,7 +270,7 @@ impl<T: Cached> TieredCache<T> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Loaded<T>, StoreError>>,
     {
-        Ok(self.read_through(digest, load).await?.into_lookup())
+        Ok(self.read_through(key, digest, load).await?.into_lookup())
     }
 
     /// After an L1 miss: one read through L2 and the store, shared by concurrent callers for the
@@ -247,6 +278,7 @@ impl<T: Cached> TieredCache<T> {
     /// it has seen (the read may hold the state from before the change) reads again on its own.
     async fn load_into_l1<F, Fut>(
         &self,
+        key: EntryKey,
         digest: KeyDigest,
         load: F,
     ) -> Result<Lookup<T>, StoreError>
@@ -254,17 +286,16 @@ impl<T: Cached> TieredCache<T> {
         F: FnOnce() -> Fut + Clone,
         Fut: Future<Output = Result<Loaded<T>, StoreError>>,
     {
-        let key = *digest.as_bytes();
         let seen = self.generations.of(&digest);
         let again = load.clone();
         // Coalesced: concurrent callers for one digest wait for this single load.
         let loaded = self
             .l1
-            .try_get_with(key, async {
+            .try_get_with(key.clone(), async {
                 let generation = self.generations.of(&digest);
                 let miss = |why| Miss { generation, why };
                 let through = self
-                    .read_through(digest, load)
+                    .read_through(&key, digest, load)
                     .await
                     .map_err(|err| miss(NotCached::Failed(err)))?;
                 // Evicted while the read was in flight: L1 keeps nothing of it.
@@ -282,7 +313,7 @@ impl<T: Cached> TieredCache<T> {
             if loaded.is_ok() {
                 self.l1.invalidate(&key).await;
             }
-            return Box::pin(self.read_past_l1(digest, again)).await;
+            return Box::pin(self.read_past_l1(&key, digest, again)).await;
         }
         match loaded {
             Ok(entry) => Ok(entry.lookup()),
@@ -298,13 +329,12 @@ impl<T: Cached> TieredCache<T> {
     /// Reloads a hot entry through L2 and the store while requests go on being answered from
     /// L1; replaces it if nothing was evicted meanwhile. A reload that fails leaves the entry to
     /// expire, after which requests read through as on any miss.
-    fn refresh_in_background<F, Fut>(&self, digest: KeyDigest, load: F)
+    fn refresh_in_background<F, Fut>(&self, key: EntryKey, digest: KeyDigest, load: F)
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<Loaded<T>, StoreError>> + Send + 'static,
     {
-        let key = *digest.as_bytes();
-        if !lock(&self.refreshing).insert(key) {
+        if !lock(&self.refreshing).insert(key.clone()) {
             return;
         }
         let tiers = self.clone();
@@ -312,10 +342,10 @@ impl<T: Cached> TieredCache<T> {
             // Frees the digest for the next reload however this task ends.
             let _reloading = Reloading {
                 set: tiers.refreshing.clone(),
-                key,
+                key: key.clone(),
             };
             let generation = tiers.generations.of(&digest);
-            let entry = match tiers.read_through(digest, load).await {
+            let entry = match tiers.read_through(&key, digest, load).await {
                 Ok(through) => through.into_l1(generation).ok(),
                 Err(_) => None,
             };
@@ -333,6 +363,7 @@ impl<T: Cached> TieredCache<T> {
     /// L2, then the store; fills L2 (and the stale copy) on the way back.
     async fn read_through<F, Fut>(
         &self,
+        key: &EntryKey,
         digest: KeyDigest,
         load: F,
     ) -> Result<Through<T>, StoreError>
@@ -341,7 +372,7 @@ impl<T: Cached> TieredCache<T> {
         Fut: Future<Output = Result<Loaded<T>, StoreError>>,
     {
         let generation = self.generations.of(&digest);
-        let l2_key = Self::l2_key(&digest);
+        let l2_key = Self::l2_key(&key.0, &digest);
         // What L2 held when we looked: the write below happens only if it still does.
         let mut seen: Option<Vec<u8>> = None;
         if let Some(redis) = self.l2() {
@@ -378,7 +409,7 @@ impl<T: Cached> TieredCache<T> {
                         .await;
                 }
                 self.last_known
-                    .insert(*digest.as_bytes(), (record.clone(), generation))
+                    .insert(key.clone(), (record.clone(), generation))
                     .await;
                 Ok(Through::Found(record, true))
             }
@@ -390,7 +421,7 @@ impl<T: Cached> TieredCache<T> {
                 }
                 Ok(Through::NotFound)
             }
-            Err(err) => match self.last_known.get(digest.as_bytes()).await {
+            Err(err) => match self.last_known.get(key).await {
                 Some((record, read)) if read == self.generations.of(&digest) => {
                     Ok(Through::Stale(record))
                 }
@@ -399,13 +430,25 @@ impl<T: Cached> TieredCache<T> {
         }
     }
 
-    /// Evicts digests from this node's tiers (L1 and the stale copy).
-    pub async fn evict_local(&self, digests: &[KeyDigest]) {
+    /// Evicts digests from this node's tiers (L1 and the stale copy), in every scope: each
+    /// digest's generation moves on, so no entry read before now answers again (an entry is
+    /// dropped on its next hit, or expires). An eviction names digests only, as a peer hears
+    /// it, and reaches every tenant's entries for them.
+    pub fn evict_local(&self, digests: &[KeyDigest]) {
         for digest in digests {
             self.generations.evicted(digest);
-            self.l1.invalidate(digest.as_bytes()).await;
-            self.last_known.invalidate(digest.as_bytes()).await;
         }
+    }
+
+    /// What this node keeps for `digest` in `scope` (L1 or the stale copy): `Some(true)` a
+    /// record, `Some(false)` only "not found", `None` nothing.
+    #[cfg(test)]
+    pub(crate) async fn holds(&self, scope: &LookupFor, digest: &KeyDigest) -> Option<bool> {
+        let key = (scope.clone(), *digest.as_bytes());
+        if self.last_known.get(&key).await.is_some() {
+            return Some(true);
+        }
+        self.l1.get(&key).await.map(|entry| entry.record.is_some())
     }
 
     pub fn clear_l1(&self) {
@@ -414,10 +457,10 @@ impl<T: Cached> TieredCache<T> {
     }
 }
 
-/// A digest's place in [`TieredCache::refreshing`], released when its reload task ends.
+/// An entry's place in [`TieredCache::refreshing`], released when its reload task ends.
 struct Reloading {
-    set: Arc<Mutex<HashSet<[u8; 32]>>>,
-    key: [u8; 32],
+    set: Arc<Mutex<HashSet<EntryKey>>>,
+    key: EntryKey,
 }
 
 impl Drop for Reloading {
@@ -480,7 +523,11 @@ mod tests {
                 )))
             };
             match cache
-                .get(KeyDigest::from_slice(&DIGEST).unwrap(), load)
+                .get(
+                    LookupFor::Anyone,
+                    KeyDigest::from_slice(&DIGEST).unwrap(),
+                    load,
+                )
                 .await
             {
                 Ok(Lookup::Found(record)) => (*record).clone(),
@@ -546,9 +593,7 @@ mod tests {
         );
         move_to(start, 500).await;
         store.version.store(2, Ordering::SeqCst);
-        cache
-            .evict_local(&[KeyDigest::from_slice(&DIGEST).unwrap()])
-            .await;
+        cache.evict_local(&[KeyDigest::from_slice(&DIGEST).unwrap()]);
 
         move_to(start, 900).await;
         assert_eq!(store.loads(), 2, "the reload ran");
@@ -568,9 +613,7 @@ mod tests {
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         store.version.store(2, Ordering::SeqCst);
-        cache
-            .evict_local(&[KeyDigest::from_slice(&DIGEST).unwrap()])
-            .await;
+        cache.evict_local(&[KeyDigest::from_slice(&DIGEST).unwrap()]);
         (cache, store, first)
     }
 
@@ -593,7 +636,11 @@ mod tests {
         assert_eq!(first.await.unwrap(), Record(1));
         let down = || async { Err(StoreError::Unavailable("the store is down".into())) };
         let answer = cache
-            .get(KeyDigest::from_slice(&DIGEST).unwrap(), down)
+            .get(
+                LookupFor::Anyone,
+                KeyDigest::from_slice(&DIGEST).unwrap(),
+                down,
+            )
             .await;
         assert!(
             matches!(answer, Err(StoreError::Unavailable(_))),
@@ -622,9 +669,7 @@ mod tests {
             tokio::spawn(async move { store.get(&cache, Duration::from_millis(100)).await })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
-        cache
-            .evict_local(&[KeyDigest::from_slice(&[8; 32]).unwrap()])
-            .await;
+        cache.evict_local(&[KeyDigest::from_slice(&[8; 32]).unwrap()]);
         first.await.unwrap();
         store.get(&cache, Duration::ZERO).await;
         assert_eq!(store.loads(), 1, "kept in L1");
@@ -650,7 +695,7 @@ mod tests {
                     Ok(Some((Record(0), digest)))
                 };
                 assert!(matches!(
-                    cache.get(digest, load).await,
+                    cache.get(LookupFor::Anyone, digest, load).await,
                     Ok(Lookup::Found(_))
                 ));
             }

@@ -63,8 +63,6 @@ error_codes! {
     LastOwner => "last_owner",
     /// The invited address already belongs to a member of the tenant.
     AlreadyMember => "already_member",
-    /// Another tenant has that name.
-    TenantNameTaken => "tenant_name_taken",
     /// An account with that e-mail address exists.
     EmailTaken => "email_taken",
 }

@@ -233,7 +233,9 @@ impl Subscriber for CacheEviction {
             let (mut keys, mut root_keys) = (Vec::new(), Vec::new());
             for event in events {
                 match &event.subject {
-                    Subject::Key { digest, .. } => keys.extend(*digest),
+                    Subject::Key { digest, .. } => {
+                        keys.extend(digest.map(|digest| (event.tenant.clone(), digest)));
+                    }
                     Subject::RootKey { digest, .. } => root_keys.extend(*digest),
                     // Nothing cached is read from them: keys copy a keyspace's defaults when
                     // made, and sessions check memberships in the store.

@@ -43,7 +43,9 @@ pub struct SignedUp {
 /// transaction, and starts their session. Throttled per address and per client like sign-in.
 ///
 /// `Ok(None)` when the address already has an account: nothing is made, and the caller
-/// answers as it would for a new account, so sign-up tells no one which addresses exist.
+/// answers as it would for a new account, so sign-up tells no one which addresses exist. The
+/// tenant's name is never refused: names may repeat (each sign-up opens its own tenant, known
+/// by its id), so it tells no one which names exist either.
 /// The password is hashed either way (the same work).
 pub async fn sign_up(
     cx: &Context<'_>,
@@ -87,11 +89,9 @@ pub async fn sign_up(
             code: ErrorCode::EmailTaken,
             ..
         }) => Ok(None),
-        // Two sign-ups racing for the same name: the unique index decides, calmly.
-        Err(ManageError::Store(err)) if err.is_unique_violation() => Err(ManageError::refused(
-            ErrorCode::TenantNameTaken,
-            "A tenant with this name already exists. Choose another name.",
-        )),
+        // Two sign-ups racing for one new address: the unique index on users' e-mail decides,
+        // and the loser is answered as any taken address is. (Tenant names may repeat.)
+        Err(ManageError::Store(err)) if err.is_unique_violation() => Ok(None),
         Err(err) => Err(err),
     }
 }

@@ -237,11 +237,14 @@ pub async fn report_pasted(
     if digests.is_empty() {
         return Ok(PastedLeak::NotOurs);
     }
+    // Looked for in `tenant` only: another tenant's key costs what one that exists nowhere does.
+    let owner = tenant.clone();
     let (found, found_root) = cx
         .store
         .run(move |conn| {
-            let key = api_keys::find_by_digests(conn, &digests)?;
-            Ok::<_, ManageError>((key, store_root_keys::find_by_digests(conn, &digests)?))
+            let key = api_keys::find_by_digests_in(conn, &owner, &digests)?;
+            let root = store_root_keys::find_by_digests_in(conn, &owner, &digests)?;
+            Ok::<_, ManageError>((key, root))
         })
         .await?;
     let reason = reason

@@ -40,8 +40,7 @@ pub struct Opened {
 }
 
 /// Creates the tenant `name` with `founder` as its owner, and records both in the audit log.
-/// Call it inside the caller's transaction; the name must be free (the unique index decides
-/// races).
+/// Call it inside the caller's transaction. Names may repeat: the new tenant is known by its id.
 pub fn create_with_owner(
     conn: &mut DbConnection,
     audit: &AuditContext,
@@ -49,12 +48,6 @@ pub fn create_with_owner(
     founder: Founder<'_>,
     at: NaiveDateTime,
 ) -> Result<Opened, ManageError> {
-    if tenants::find_by_name(conn, name.as_str())?.is_some() {
-        return Err(ManageError::refused(
-            ErrorCode::TenantNameTaken,
-            "A tenant with this name already exists. Choose another name.",
-        ));
-    }
     let (email, password_hash, signing_up) = match founder {
         Founder::SigningUp {
             email,

@@ -7,9 +7,13 @@ pub const INVALIDATION_CHANNEL: &str = "latchkey:invalidate";
 /// The sorted set of revoked access-token ids (by tenant), scored by expiry.
 pub const REVOKED_TOKENS: &str = "latchkey:revoked-jti";
 
-/// A cached record (L2): `namespace` is the record type's (`key`, `rk`), `digest_hex` its digest.
-pub fn record(namespace: &str, digest_hex: &str) -> String {
-    format!("latchkey:{namespace}:{digest_hex}")
+/// A cached record (L2): `namespace` is the record type's (`key`, `rk`), `digest_hex` its digest,
+/// and `tenant` the tenant whose lookups it answers (API keys; root keys answer anyone's).
+pub fn record(namespace: &str, tenant: Option<&str>, digest_hex: &str) -> String {
+    match tenant {
+        Some(tenant) => format!("latchkey:{namespace}:{tenant}:{digest_hex}"),
+        None => format!("latchkey:{namespace}:{digest_hex}"),
+    }
 }
 
 /// A key's sliding-window rate-limit counter for windows of `window_seconds`.
@@ -34,8 +38,9 @@ mod tests {
         let names = [
             INVALIDATION_CHANNEL.to_owned(),
             REVOKED_TOKENS.to_owned(),
-            record("key", "ab"),
-            record("rk", "ab"),
+            record("key", Some("t1"), "ab"),
+            record("key", Some("t2"), "ab"),
+            record("rk", None, "ab"),
             rate_limit("ab", 0),
             sign_in("account", "ab"),
             sign_in("address", "ab"),

@@ -48,22 +48,24 @@ pub fn find(
         .optional()?)
 }
 
-/// The verification lookup: by any live-pepper digest. Not tenant-scoped; the caller compares
-/// the row's tenant with its own and answers `NOT_FOUND` for another tenant's key.
-pub fn find_by_digests(
+/// The verification lookup: `tenant`'s key stored under any of the live-pepper digests. Another
+/// tenant's key is not found, at the cost of a key that exists nowhere: the row is not read.
+pub fn find_by_digests_in(
     conn: &mut DbConnection,
+    tenant: &TenantId,
     digests: &[KeyDigest],
 ) -> Result<Option<ApiKeyRow>, StoreError> {
     let digests: Vec<&[u8]> = digests.iter().map(|d| d.as_bytes().as_slice()).collect();
     Ok(api_keys::table
         .filter(api_keys::digest.eq_any(digests))
+        .filter(api_keys::tenant_id.eq(tenant.as_str()))
         .select(ApiKeyRow::as_select())
         .first(conn)
         .optional()?)
 }
 
 /// A key by id in any tenant, for access tokens, whose `client_id` names the key they were
-/// minted from. The caller compares the row's tenant with its own, as for [`find_by_digests`].
+/// minted from. The caller compares the row's tenant with its own.
 pub fn find_by_id(conn: &mut DbConnection, id: &str) -> Result<Option<ApiKeyRow>, StoreError> {
     Ok(api_keys::table
         .filter(api_keys::id.eq(id))
@@ -72,11 +74,12 @@ pub fn find_by_id(conn: &mut DbConnection, id: &str) -> Result<Option<ApiKeyRow>
         .optional()?)
 }
 
-/// The digest key `id` is stored under, in any tenant.
-pub fn digest_of(conn: &mut DbConnection, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+/// The tenant key `id` belongs to and the digest it is stored under, in any tenant (an access
+/// token or an OAuth client names its key by id).
+pub fn home_of(conn: &mut DbConnection, id: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
     Ok(api_keys::table
         .filter(api_keys::id.eq(id))
-        .select(api_keys::digest)
+        .select((api_keys::tenant_id, api_keys::digest))
         .first(conn)
         .optional()?)
 }

@@ -27,7 +27,7 @@ pub fn find(
         .optional()?)
 }
 
-/// Every tenant a user belongs to, by tenant name.
+/// Every tenant a user belongs to, by tenant name (then id: names may repeat).
 pub fn list_for_user(
     conn: &mut DbConnection,
     user_id: &str,
@@ -35,7 +35,7 @@ pub fn list_for_user(
     Ok(memberships::table
         .inner_join(tenants::table)
         .filter(memberships::user_id.eq(user_id))
-        .order(tenants::name.asc())
+        .order((tenants::name.asc(), tenants::id.asc()))
         .select((Membership::as_select(), Tenant::as_select()))
         .load(conn)?)
 }

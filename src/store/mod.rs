@@ -608,7 +608,7 @@ mod tests {
         let other = store.clone();
         let mut conn = store.conn().unwrap();
         let committed = write_transaction(&mut conn, |conn| {
-            tenants::find_by_name(conn, "first")?;
+            tenants::named(conn, "first")?;
             // Another connection writes now; with a deferred transaction it would commit first
             // and make this one's write fail at once with "database is locked".
             let (done, finished) = mpsc::channel();

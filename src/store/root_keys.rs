@@ -31,6 +31,22 @@ pub fn find_by_digests(
         .optional()?)
 }
 
+/// `tenant`'s root key with one of `digests`: another tenant's is not found, at the cost of one
+/// that exists nowhere (a pasted value tells its tenant nothing about other tenants).
+pub fn find_by_digests_in(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    digests: &[KeyDigest],
+) -> Result<Option<RootKeyRow>, StoreError> {
+    let digests: Vec<&[u8]> = digests.iter().map(|d| d.as_bytes().as_slice()).collect();
+    Ok(root_keys::table
+        .filter(root_keys::digest.eq_any(digests))
+        .filter(root_keys::tenant_id.eq(tenant.as_str()))
+        .select(RootKeyRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// Every root key, of any tenant, with one of `digests`: the root keys among reported or pasted
 /// values.
 pub fn find_all_by_digests(

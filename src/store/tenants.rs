@@ -22,12 +22,14 @@ pub fn find(conn: &mut DbConnection, id: &TenantId) -> Result<Option<Tenant>, St
         .optional()?)
 }
 
-pub fn find_by_name(conn: &mut DbConnection, name: &str) -> Result<Option<Tenant>, StoreError> {
+/// Every tenant called `name`, oldest first. Names are not unique (sign-up must not tell which
+/// are taken): a tenant is identified by its id, and the name is what people read.
+pub fn named(conn: &mut DbConnection, name: &str) -> Result<Vec<Tenant>, StoreError> {
     Ok(tenants::table
         .filter(tenants::name.eq(name))
+        .order((tenants::created_at.asc(), tenants::id.asc()))
         .select(Tenant::as_select())
-        .first(conn)
-        .optional()?)
+        .load(conn)?)
 }
 
 /// Holds the tenant's row lock until the transaction ends, so transactions that check a

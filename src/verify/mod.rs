@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::cache::Lookup;
+use crate::cache::{Lookup, LookupFor};
 use crate::domain::ids::TenantId;
 use crate::domain::inputs::{IpAllowlist, Meta, RateLimit, RefillInterval};
 use crate::domain::key::KeyDigest;
@@ -200,14 +200,21 @@ pub struct Resolved {
     pub token: Option<AccessTokenClaims>,
 }
 
-/// Why a key id has no digest to offer.
+/// Where a key lives: its tenant and the digest it is stored under. Neither ever changes.
+#[derive(Clone)]
+struct KeyHome {
+    tenant: TenantId,
+    digest: KeyDigest,
+}
+
+/// Why a key id has no home to offer.
 enum NoDigest {
     Unknown,
     Store(crate::store::StoreError),
 }
 
-/// Most key ids whose digest a node remembers for access-token verification (about 100 bytes
-/// each).
+/// Most key ids whose home a node remembers for access tokens and OAuth clients (about 150
+/// bytes each).
 const KEY_DIGESTS_CAPACITY: u64 = 200_000;
 
 /// The verification engine: everything a verification reads, and nothing else. Its only error
@@ -220,8 +227,9 @@ pub struct Verifier {
     ratelimiter: RateLimiter,
     usage: Arc<UsageRecorder>,
     metrics: Arc<Metrics>,
-    /// Each key's stored digest by key id, for access tokens (which name their key by id).
-    key_digests: moka::future::Cache<String, KeyDigest>,
+    /// Each key's tenant and stored digest by key id, for access tokens and OAuth clients
+    /// (which name their key by id).
+    key_homes: moka::future::Cache<String, KeyHome>,
     clock: Clock,
 }
 
@@ -248,16 +256,16 @@ impl Verifier {
             usage: with.usage,
             metrics: with.metrics,
             clock: with.clock,
-            key_digests: moka::future::Cache::builder()
+            key_homes: moka::future::Cache::builder()
                 .max_capacity(KEY_DIGESTS_CAPACITY)
                 .time_to_idle(std::time::Duration::from_secs(3600))
                 .build(),
         }
     }
 
-    /// Finds what an API key or an access token stands for; `None` if it is nothing of ours.
-    /// An access token is looked for among `tenant`'s only (its issuer, its signing keys); an
-    /// API key of another tenant is found, and the caller refuses it.
+    /// Finds what an API key or an access token of `tenant` stands for; `None` if it is nothing
+    /// of theirs. Both are looked for among `tenant`'s only (an access token: its issuer and
+    /// signing keys; an API key: the tenant's keys), so another tenant's is nothing at all.
     pub async fn resolve(
         &self,
         tenant: &TenantId,
@@ -268,18 +276,50 @@ impl Verifier {
             return Box::pin(self.resolve_token(tenant, raw)).await;
         }
         Ok(self
-            .resolve_key(raw)
+            .resolve_key(tenant, raw)
             .await?
             .map(|key| Resolved { key, token: None }))
     }
 
-    /// Finds an API key by its value. Shape and check tag first: a forged or mistyped key costs no I/O.
-    pub async fn resolve_key(&self, raw: &str) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+    /// Finds `tenant`'s API key by its value. Shape and check tag first: a forged or mistyped
+    /// key costs no I/O. Another tenant's key costs what a key that exists nowhere does.
+    pub async fn resolve_key(
+        &self,
+        tenant: &TenantId,
+        raw: &str,
+    ) -> Result<Option<Arc<KeyRecord>>, StoreError> {
         let digests = self.hasher.digests_of(raw);
         if digests.is_empty() {
             return Ok(None);
         }
-        self.lookup(digests).await
+        self.lookup(tenant, digests).await
+    }
+
+    /// Finds the API key an OAuth client presents as its secret, with the key id it names as
+    /// `client_id`: in the issuer's tenant, or (at a deployment-wide endpoint, which names no
+    /// issuer) in the tenant of the key with that id. The caller still compares the key's id.
+    pub async fn resolve_client(
+        &self,
+        issuer: Option<&TenantId>,
+        client_id: &str,
+        raw: &str,
+    ) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+        if self.hasher.digests_of(raw).is_empty() {
+            return Ok(None);
+        }
+        let tenant = match issuer {
+            Some(tenant) => tenant.clone(),
+            None => {
+                let Some(key_id) = crate::domain::ids::parse_id(client_id) else {
+                    return Ok(None);
+                };
+                match self.key_home(key_id).await? {
+                    Some(home) => home.tenant,
+                    None => return Ok(None),
+                }
+            }
+        };
+        self.resolve_key(&tenant, raw).await
     }
 
     /// An access token stands for the key it was minted from, whose current state decides:
@@ -296,10 +336,13 @@ impl Verifier {
         let Some(key_id) = crate::domain::ids::parse_id(&claims.client_id) else {
             return Ok(None);
         };
-        let Some(digest) = self.stored_digest(key_id).await? else {
+        let Some(home) = self.key_home(key_id).await? else {
             return Ok(None);
         };
-        let Some(record) = self.lookup(vec![digest]).await? else {
+        if home.tenant != *tenant {
+            return Ok(None);
+        }
+        let Some(record) = self.lookup(tenant, vec![home.digest]).await? else {
             return Ok(None);
         };
         // The token names the tenant and keyspace its key had: they never change.
@@ -321,27 +364,28 @@ impl Verifier {
         }))
     }
 
-    /// The digest a key is stored under, by its id. It never changes (rotating makes a new key),
-    /// so each node remembers it and reads the store for it once; concurrent first lookups of one
-    /// id share that read.
-    async fn stored_digest(&self, key_id: String) -> Result<Option<KeyDigest>, StoreError> {
+    /// The tenant and digest of a key, by its id. They never change (rotating makes a new key),
+    /// so each node remembers them and reads the store for them once; concurrent first lookups
+    /// of one id share that read.
+    async fn key_home(&self, key_id: String) -> Result<Option<KeyHome>, StoreError> {
         let (store, metrics, id) = (self.store.clone(), self.metrics.clone(), key_id.clone());
         let found = self
-            .key_digests
+            .key_homes
             .try_get_with(key_id, async move {
                 metrics.store_lookups.inc();
                 let stored = store
-                    .run(move |conn| api_keys::digest_of(conn, &id))
+                    .run(move |conn| api_keys::home_of(conn, &id))
                     .await
                     .map_err(NoDigest::Store)?;
-                stored
-                    .as_deref()
-                    .and_then(KeyDigest::from_slice)
-                    .ok_or(NoDigest::Unknown)
+                let (tenant, digest) = stored.ok_or(NoDigest::Unknown)?;
+                Ok(KeyHome {
+                    tenant: TenantId::from_trusted(tenant),
+                    digest: KeyDigest::from_slice(&digest).ok_or(NoDigest::Unknown)?,
+                })
             })
             .await;
         match found {
-            Ok(digest) => Ok(Some(digest)),
+            Ok(home) => Ok(Some(home)),
             Err(missing) => match &*missing {
                 NoDigest::Unknown => Ok(None),
                 // Shared with every request that waited on the same read: answered by its message.
@@ -424,12 +468,22 @@ impl Verifier {
         })
     }
 
-    /// Finds a key through the cache tiers. While the store is down, a record it returned within
-    /// the stale bound is still served; with none, verification fails closed (503).
-    async fn lookup(&self, digests: Vec<KeyDigest>) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+    /// Finds `tenant`'s key through the cache tiers, which keep it for `tenant`'s lookups only.
+    /// While the store is down, a record it returned within the stale bound is still served;
+    /// with none, verification fails closed (503).
+    async fn lookup(
+        &self,
+        tenant: &TenantId,
+        digests: Vec<KeyDigest>,
+    ) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+        let scope = LookupFor::Tenant(tenant.clone());
+        let owner = tenant.clone();
+        let find = move |conn: &mut _, digests: &[KeyDigest]| {
+            api_keys::find_by_digests_in(conn, &owner, digests)
+        };
         let found = self
             .keys
-            .get_stored(&self.store, digests, api_keys::find_by_digests)
+            .get_stored(&self.store, scope, digests, find)
             .await;
         match found {
             Ok(Lookup::Found(record)) => Ok(Some(record)),
@@ -673,6 +727,58 @@ mod tests {
         forged.push(if last == 'A' { 'B' } else { 'A' });
         assert_eq!(w.verify(&forged, |_| {}).await.code, VerifyCode::NotFound);
         assert_eq!(w.metrics.store_lookups.get(), lookups);
+    }
+
+    /// Another tenant's key is looked for in the caller's tenant only: found nowhere, it leaves
+    /// what a key that exists nowhere leaves (a "not found" in the caller's scope), and neither
+    /// tenant's cache holds its record for the caller. The owner's own lookups still find it.
+    #[tokio::test]
+    async fn another_tenants_key_is_not_found_in_the_callers_tenant_and_not_cached() {
+        let w = world().await;
+        let key = w.key(|_| {});
+        let digest = w.hasher.digests_of(&key)[0];
+        let stranger = TenantId::from_trusted(new_id());
+        let (theirs, owners) = (
+            LookupFor::Tenant(stranger.clone()),
+            LookupFor::Tenant(w.tenant.clone()),
+        );
+        let lookups = w.metrics.store_lookups.get();
+        let outcome = w.verify_as(&stranger, &key, |_| {}).await;
+        assert_eq!(
+            (outcome.code, outcome.key_id()),
+            (VerifyCode::NotFound, None)
+        );
+        assert_eq!(
+            w.metrics.store_lookups.get(),
+            lookups + 1,
+            "the store was asked"
+        );
+        assert_eq!(w.verifier.keys.holds(&theirs, &digest).await, Some(false));
+        assert_eq!(w.verifier.keys.holds(&owners, &digest).await, None);
+        assert_eq!(
+            w.verifier.keys.holds(&LookupFor::Anyone, &digest).await,
+            None
+        );
+
+        assert_eq!(w.verify(&key, |_| {}).await.code, VerifyCode::Valid);
+        assert_eq!(w.verifier.keys.holds(&owners, &digest).await, Some(true));
+        // The owner's record in memory changes nothing for the stranger.
+        let outcome = w.verify_as(&stranger, &key, |_| {}).await;
+        assert_eq!(
+            (outcome.code, outcome.key_id()),
+            (VerifyCode::NotFound, None)
+        );
+        assert_eq!(w.verifier.keys.holds(&theirs, &digest).await, Some(false));
+
+        // A revocation's eviction names the digest only, and retires every scope's entry.
+        w.verifier.keys.evict_local(&[digest]);
+        let lookups = w.metrics.store_lookups.get();
+        assert_eq!(w.verify(&key, |_| {}).await.code, VerifyCode::Valid);
+        assert_eq!(
+            w.metrics.store_lookups.get(),
+            lookups + 1,
+            "read again, not from L1"
+        );
     }
 
     /// DESIGN §5's order: the first check that fails names the answer.

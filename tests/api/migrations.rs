@@ -187,3 +187,75 @@ fn every_down_restores_the_exact_schema_before_its_up() {
     }
     assert!(walked.len() >= 2, "walked {walked:?}");
 }
+
+#[derive(diesel::QueryableByName, Debug, PartialEq, Eq)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+fn count(conn: &mut DbConnection, sql: &str) -> i64 {
+    diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
+}
+
+/// Dropping the uniqueness of tenant names rebuilds the table on SQLite: nothing that refers to
+/// a tenant may go with the old table (foreign keys cascade), the references must still hold
+/// afterwards, and going back makes repeated names unique again instead of failing.
+#[test]
+fn tenant_names_may_repeat_and_nothing_refers_to_a_lost_tenant() {
+    const BEFORE: &str = "20261201000002";
+    let db = TestDatabase::create(backend());
+    let store = Store::connect(&DatabaseUrl::parse(&db.url()).unwrap(), 1).unwrap();
+    let mut conn = store.conn().unwrap();
+    while run_next_migration(&mut conn)
+        .unwrap()
+        .expect("reaches the one before")
+        != BEFORE
+    {}
+    let at = "'2026-12-01 10:00:00'";
+    for sql in [
+        format!("INSERT INTO tenants (id, name, created_at) VALUES ('t1', 'Acme', {at})"),
+        format!("INSERT INTO tenants (id, name, created_at) VALUES ('t2', 'Hooli', {at})"),
+        format!(
+            "INSERT INTO users (id, email, password_hash, created_at, updated_at) \
+             VALUES ('u1', 'ada@example.com', 'x', {at}, {at})"
+        ),
+        format!(
+            "INSERT INTO memberships (tenant_id, user_id, role, created_at) \
+             VALUES ('t1', 'u1', 'owner', {at}), ('t2', 'u1', 'owner', {at})"
+        ),
+    ] {
+        diesel::sql_query(sql).execute(&mut conn).unwrap();
+    }
+    let same_name =
+        format!("INSERT INTO tenants (id, name, created_at) VALUES ('t3', 'Acme', {at})");
+    assert!(diesel::sql_query(&same_name).execute(&mut conn).is_err());
+
+    assert!(run_next_migration(&mut conn).unwrap().is_some());
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM memberships"), 2);
+    diesel::sql_query(&same_name).execute(&mut conn).unwrap();
+    // The references still hold, to the new table: unknown tenants are refused, and deleting a
+    // tenant takes its memberships.
+    let stray = format!(
+        "INSERT INTO memberships (tenant_id, user_id, role, created_at) \
+         VALUES ('nowhere', 'u1', 'owner', {at})"
+    );
+    assert!(diesel::sql_query(stray).execute(&mut conn).is_err());
+    diesel::sql_query("DELETE FROM tenants WHERE id = 't2'")
+        .execute(&mut conn)
+        .unwrap();
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM memberships"), 1);
+
+    // Back: the newer 'Acme' is renamed, the older keeps its name, the constraint is back.
+    assert_eq!(
+        revert_last_migration(&mut conn).unwrap().len(),
+        BEFORE.len()
+    );
+    let acme = "SELECT COUNT(*) AS n FROM tenants WHERE name = 'Acme' AND id = 't1'";
+    assert_eq!(count(&mut conn, acme), 1);
+    let renamed = "SELECT COUNT(*) AS n FROM tenants WHERE name = 'Acme (t3)'";
+    assert_eq!(count(&mut conn, renamed), 1);
+    assert_eq!(count(&mut conn, "SELECT COUNT(*) AS n FROM memberships"), 1);
+    let again = format!("INSERT INTO tenants (id, name, created_at) VALUES ('t4', 'Acme', {at})");
+    assert!(diesel::sql_query(again).execute(&mut conn).is_err());
+}

@@ -139,10 +139,6 @@ async fn sign_up(
                 retry_after,
             ))
         }
-        Err(ManageError::Refused { message, .. }) => {
-            shown.error("tenant", message);
-            Ok(sign_up_again(&visit, shown))
-        }
         Err(err) => Err(err.into()),
     }
 }

@@ -93,12 +93,7 @@ impl<P: Permission> Member<P> {
             tenant_name: Some(self.tenant.name.clone()),
             tenant_id: Some(self.tenant.id.as_str().to_owned()),
             role: Some(self.tenant.role),
-            tenants: self
-                .session
-                .tenants
-                .iter()
-                .map(|t| (t.id.as_str().to_owned(), t.name.clone()))
-                .collect(),
+            tenants: switcher(&self.session.tenants),
         }
     }
 }
@@ -162,7 +157,7 @@ pub struct Layout {
     pub tenant_name: Option<String>,
     pub tenant_id: Option<String>,
     pub role: Option<Role>,
-    /// `(id, name)` of every tenant the user belongs to, for the switcher.
+    /// `(id, label)` of every tenant the user belongs to, for the switcher ([`switcher`]).
     pub tenants: Vec<(String, String)>,
 }
 
@@ -177,11 +172,7 @@ impl Layout {
         };
         if let Some(session) = &visit.signed_in {
             layout.email = Some(session.email.clone());
-            layout.tenants = session
-                .tenants
-                .iter()
-                .map(|t| (t.id.as_str().to_owned(), t.name.clone()))
-                .collect();
+            layout.tenants = switcher(&session.tenants);
             if let Some(tenant) = session.tenant() {
                 layout.tenant_name = Some(tenant.name.clone());
                 layout.tenant_id = Some(tenant.id.as_str().to_owned());
@@ -201,5 +192,46 @@ impl Layout {
 
     pub fn is_current_tenant(&self, id: &str) -> bool {
         self.tenant_id.as_deref() == Some(id)
+    }
+}
+
+/// The tenant switcher's choices, `(id, label)`. Tenant names may repeat, so a name the user's
+/// tenants share is followed by the end of each one's id: every choice reads differently.
+fn switcher(tenants: &[TenantChoice]) -> Vec<(String, String)> {
+    tenants
+        .iter()
+        .map(|t| {
+            let shared = tenants.iter().filter(|o| o.name == t.name).count() > 1;
+            let id = t.id.as_str();
+            let label = if shared {
+                // UUIDv7: the last characters are random, the first a timestamp.
+                let end = id.get(id.len().saturating_sub(8)..).unwrap_or(id);
+                format!("{} (…{end})", t.name)
+            } else {
+                t.name.clone()
+            };
+            (id.to_owned(), label)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenants_of_one_name_are_told_apart_in_the_switcher() {
+        let choice = |id: &str, name: &str| TenantChoice {
+            id: TenantId::from_trusted(id.into()),
+            name: name.into(),
+            role: Role::Owner,
+        };
+        let tenants = [
+            choice("0190-aaaa-11111111", "Acme"),
+            choice("0190-bbbb-22222222", "Acme"),
+            choice("0190-cccc-33333333", "Hooli"),
+        ];
+        let labels: Vec<_> = switcher(&tenants).into_iter().map(|(_, l)| l).collect();
+        assert_eq!(labels, ["Acme (…11111111)", "Acme (…22222222)", "Hooli"]);
     }
 }

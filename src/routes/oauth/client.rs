@@ -84,9 +84,11 @@ pub async fn authenticate(
     credentials: &ClientCredentials,
 ) -> Result<Arc<KeyRecord>, OAuthError> {
     let invalid = || OAuthError::invalid_client("unknown client or wrong client secret");
+    let tenant = issuer.map(|issuer| &issuer.tenant);
+    let secret = credentials.secret.expose_secret();
     let key = state
         .verifier
-        .resolve_key(credentials.secret.expose_secret())
+        .resolve_client(tenant, &credentials.client_id, secret)
         .await
         .map_err(OAuthError::from)?
         .ok_or_else(invalid)?;

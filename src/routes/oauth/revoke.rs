@@ -43,7 +43,7 @@ pub async fn revoke(
             }
             state.tokens.revoke(&audit, &tenant, &claims).await?;
         }
-    } else if let Some(key) = state.verifier.resolve_key(&token).await? {
+    } else if let Some(key) = state.verifier.resolve_key(&tenant, &token).await? {
         if key.id != client.id {
             return Err(not_yours());
         }
