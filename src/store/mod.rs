@@ -640,13 +640,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::connect(&DatabaseUrl::Sqlite(dir.path().join("b.db")), 2).unwrap();
         store.migrate().unwrap();
-        let twice = |name: &'static str| {
+        let twice = |id: &'static str| {
             move |conn: &mut DbConnection| {
-                insert_tenant(conn, name)?;
-                insert_tenant(conn, name)
+                insert_tenant_with_id(conn, id)?;
+                insert_tenant_with_id(conn, id)
             }
         };
-        let conflict = store.transaction(twice("acme")).await;
+        let conflict = store
+            .transaction(twice("01a209c6-68e8-722e-ac6b-8f7896752075"))
+            .await;
         assert!(conflict.is_err_and(|e| e.is_unique_violation()));
         assert!(store.is_healthy(), "a unique violation is no outage");
 
@@ -697,13 +699,21 @@ mod tests {
     }
 
     fn insert_tenant(conn: &mut DbConnection, name: &str) -> Result<(), StoreError> {
-        let at = now();
+        insert_tenant_as(conn, &crate::domain::ids::new_id(), name)
+    }
+
+    /// Inserting one id twice is a unique violation (names may repeat).
+    fn insert_tenant_with_id(conn: &mut DbConnection, id: &str) -> Result<(), StoreError> {
+        insert_tenant_as(conn, id, "acme")
+    }
+
+    fn insert_tenant_as(conn: &mut DbConnection, id: &str, name: &str) -> Result<(), StoreError> {
         tenants::insert(
             conn,
             &models::Tenant {
-                id: crate::domain::ids::new_id(),
+                id: id.to_owned(),
                 name: name.to_owned(),
-                created_at: at,
+                created_at: now(),
             },
         )
     }
