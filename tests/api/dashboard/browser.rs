@@ -452,6 +452,16 @@ async fn create_copy_verify_revoke_and_report_a_leak() {
     assert!(!source.contains(&secret));
     assert!(browser.text().await.contains("documents:write"));
 
+    // Disable it with one click, then enable it again.
+    browser.click_through("#toggle-enabled").await;
+    assert_eq!(
+        browser.find("#key-status").await.text().await.unwrap(),
+        "disabled"
+    );
+    assert_eq!(app.verify_code(&root, &secret).await, "DISABLED");
+    browser.click_through("#toggle-enabled").await;
+    assert_eq!(app.verify_code(&root, &secret).await, "VALID");
+
     // Revoke it: first without confirming (refused), then confirmed.
     browser.fill("#reason", "customer left").await;
     browser

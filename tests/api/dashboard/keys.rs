@@ -596,3 +596,46 @@ async fn a_pasted_root_key_is_revoked_by_those_who_may_revoke_root_keys() {
     let body = report_leak(&owner, &leaked, "again").await;
     assert!(body.contains("was already revoked"), "{body}");
 }
+
+/// One click disables a key everywhere and another enables it again, audited; a viewer may not.
+#[tokio::test]
+async fn a_key_is_disabled_and_enabled_from_its_page() {
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let key = world.create_key(a_key).await;
+    let (app, tenant) = (&world.app, &world.tenant);
+    let page = format!("/keys/{}", key.id);
+    let action = format!("{page}/enabled");
+    add_member(app, &tenant.id, "viewer@acme.example.com", "viewer").await;
+    let viewer = Visitor::signed_in(app, "viewer@acme.example.com").await;
+    let refused = viewer.submit(&page, &action, &[("enabled", "false")]).await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(app.verify_code(&tenant.root_key, &key.key).await, "VALID");
+
+    let owner = Visitor::signed_in(app, "owner@acme.example.com").await;
+    let (_, body) = owner.page(&page).await;
+    assert!(body.contains("Disable key"), "{body}");
+    let disabled = owner.submit(&page, &action, &[("enabled", "false")]).await;
+    assert_eq!(disabled.status(), 303);
+    assert_eq!(
+        disabled.headers()["location"],
+        format!("{page}?notice=disabled").as_str()
+    );
+    assert_eq!(
+        app.verify_code(&tenant.root_key, &key.key).await,
+        "DISABLED"
+    );
+    let (_, body) = owner.page(&format!("{page}?notice=disabled")).await;
+    assert!(
+        body.contains("The key was disabled.") && body.contains("Enable key"),
+        "{body}"
+    );
+    assert!(body.contains("key.disable"), "audited");
+
+    let enabled = owner.submit(&page, &action, &[("enabled", "true")]).await;
+    assert_eq!(enabled.status(), 303);
+    assert_eq!(app.verify_code(&tenant.root_key, &key.key).await, "VALID");
+    assert!(owner.page(&page).await.1.contains("key.enable"), "audited");
+    let nonsense = owner.submit(&page, &action, &[("enabled", "maybe")]).await;
+    assert_eq!(nonsense.status(), 422);
+    assert_eq!(app.verify_code(&tenant.root_key, &key.key).await, "VALID");
+}

@@ -1,4 +1,5 @@
-//! What the detail page's forms do to a key: rotate it with a grace period, or revoke it.
+//! What the detail page's forms do to a key: disable or enable it, rotate it with a grace
+//! period, or revoke it.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -6,6 +7,7 @@ use serde::Deserialize;
 
 use super::detail::key_page;
 use super::{reveal_redirect, when};
+use crate::domain::commands::KeyChanges;
 use crate::domain::ids::KeyId;
 use crate::manage::keys;
 use crate::manage::{ManageError, parse_path_id};
@@ -107,4 +109,44 @@ pub(super) async fn revoke(
     }
     let page = key_page(&member, &state, &path, shown, None).await?;
     Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+#[derive(Deserialize)]
+pub struct EnabledForm {
+    #[serde(default)]
+    enabled: String,
+}
+
+/// Disables a key (it answers `DISABLED` everywhere at once, like a revocation, but can be
+/// enabled again) or enables it; audited as `key.disable` or `key.enable`.
+pub(super) async fn set_enabled(
+    member: Member<can::ManageKeys>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<EnabledForm>,
+) -> Result<HttpResponse, PageError> {
+    let enabled = match form.enabled.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => {
+            return Err(PageError::from(crate::error::ApiError::from(
+                ManageError::invalid("enabled", "expected true or false"),
+            )));
+        }
+    };
+    let id = parse_path_id::<KeyId>(&path, "key")?;
+    let changes = KeyChanges {
+        enabled: Some(enabled),
+        ..Default::default()
+    };
+    keys::update(
+        &state.manage(),
+        &member.audit,
+        member.tenant_id(),
+        &id,
+        changes,
+    )
+    .await?;
+    let notice = if enabled { "enabled" } else { "disabled" };
+    Ok(see_other(&format!("/keys/{id}?notice={notice}")))
 }

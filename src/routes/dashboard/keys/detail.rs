@@ -76,6 +76,10 @@ pub(super) async fn detail(
 ) -> Result<HttpResponse, PageError> {
     let notice = match query.notice.as_deref() {
         Some("revoked") => Some("The key was revoked. Verifications now answer REVOKED."),
+        Some("disabled") => Some(
+            "The key was disabled. Verifications now answer DISABLED until you enable it again.",
+        ),
+        Some("enabled") => Some("The key was enabled. It verifies again."),
         _ => None,
     };
     let page = key_page(&member, &state, &path, FormState::new(), notice).await?;

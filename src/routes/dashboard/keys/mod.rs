@@ -31,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/keys/revoke", web::post().to(list::revoke_bulk))
         .route("/keys/{id}", web::get().to(detail::detail))
         .route("/keys/{id}/secret", web::get().to(secret))
+        .route("/keys/{id}/enabled", web::post().to(actions::set_enabled))
         .route("/keys/{id}/rotate", web::post().to(actions::rotate))
         .route("/keys/{id}/revoke", web::post().to(actions::revoke))
         .route("/leaks", web::get().to(leaks::leak_page))
