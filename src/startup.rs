@@ -175,6 +175,7 @@ impl Application {
                 .configure(crate::routes::configure)
                 .default_service(web::to(crate::routes::not_found))
                 .wrap(from_fn(input::body_errors))
+                .wrap(from_fn(crate::routes::semantics::answer))
                 .wrap(default_headers(https))
                 .wrap(from_fn(request_log::request_id))
                 .wrap(TracingLogger::<request_log::SafeRootSpan>::new())

@@ -14,7 +14,7 @@ use crate::routes::state::AppState;
 use crate::store::audit_events::AuditFilter;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/audit-events", web::get().to(list));
+    cfg.service(web::resource("/audit-events").get(list));
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -60,11 +60,14 @@ impl TryFrom<&AuditQuery> for AuditFilter {
 /// Rows fetched per chunk of an NDJSON export.
 const EXPORT_CHUNK: i64 = 500;
 
-/// Read the audit log, newest first, filtered; `format=ndjson` streams every matching event.
-#[utoipa::path(get, path = "/v1/audit-events", tag = "audit", params(AuditQuery),
+/// Read the audit log
+///
+/// Who did what, newest first, filtered by action, actor, target and time; one page of JSON, or
+/// with `format=ndjson` every matching event as one JSON object per line. Needs `audit:read`.
+#[utoipa::path(get, path = "/v1/audit-events", tag = "auditEvents", operation_id = "auditEvents.list", params(AuditQuery),
     responses(
-        (status = 200, description = "One page (JSON), or every event as NDJSON", body = Page<AuditEventView>,
-            content_type = "application/json"),
+        (status = 200, description = "One page (JSON), or with `format=ndjson` every matching event, one `AuditEvent` object per line (NDJSON)",
+            content((Page<AuditEventView> = "application/json"), (String = "application/x-ndjson"))),
         (status = 422, description = "Invalid filter", body = ProblemDoc),
     ),
     security(("root_key" = ["audit:read"])))]

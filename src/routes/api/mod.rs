@@ -1,6 +1,7 @@
 //! The REST API under `/v1`, one file per resource, and its OpenAPI description.
 
 pub mod audit;
+mod described;
 pub mod keys;
 pub mod keyspaces;
 pub mod leaks;
@@ -26,6 +27,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(leaks::configure),
     )
     .configure(openapi::configure);
+}
+
+/// A 201 whose `Location` names the new resource (RFC 9110 §15.3.2), as a path below the
+/// public URL (a relative reference, §10.2.2).
+pub fn created_at(path: &str) -> actix_web::HttpResponseBuilder {
+    let mut builder = actix_web::HttpResponse::Created();
+    builder.insert_header((actix_web::http::header::LOCATION, path));
+    builder
 }
 
 /// `?limit=&cursor=` of list endpoints.

@@ -16,6 +16,7 @@ use utoipa::openapi::schema::{
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::domain::commands::Environment;
+use crate::domain::error_code::ErrorCode;
 use crate::domain::inputs::{Credits, RateLimit, Refill, RefillInterval};
 use crate::domain::key_status::KeyStatus;
 use crate::domain::verify_code::VerifyCode;
@@ -52,6 +53,18 @@ domain_schema!(
         Some("The outcome codes, stable for clients."),
         &VerifyCode::ALL
     )
+);
+
+domain_schema!(
+    ErrorCode,
+    "ErrorCode",
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "The stable error codes, each documented at `{public_url}/docs/errors#{code}`."
+        ))
+        .enum_values(Some(ErrorCode::ALL.iter().map(|code| code.as_str())))
+        .into()
 );
 
 domain_schema!(
