@@ -26,10 +26,22 @@ pub struct AuditQuery {
     pub target: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+    /// Items per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
     /// `ndjson` streams every matching event, one JSON object per line.
+    #[param(value_type = Option<ExportFormat>, inline)]
     pub format: Option<String>,
+}
+
+/// The answer's format (the schema of [`AuditQuery::format`]).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // named by the schema only
+pub enum ExportFormat {
+    Json,
+    Ndjson,
 }
 
 /// The events a query asks for. (Its page is read only for a JSON answer: an export has none.)

@@ -44,6 +44,7 @@ pub struct TokenResponse {
 #[derive(Serialize, ToSchema)]
 pub struct IntrospectionRequest {
     /// An API key or an access token.
+    #[schema(min_length = 1)]
     pub token: String,
     /// Ignored: both kinds are told apart by their shape.
     pub token_type_hint: Option<String>,
@@ -73,6 +74,7 @@ pub struct IntrospectionResponse {
 #[derive(Serialize, ToSchema)]
 pub struct RevocationRequest {
     /// An access token issued to the client, or the client's own API key.
+    #[schema(min_length = 1)]
     pub token: String,
     /// Ignored: both kinds are told apart by their shape.
     pub token_type_hint: Option<String>,

@@ -223,7 +223,8 @@ pub async fn rotate(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"reason": "customer reported it leaked"}))]
 pub struct RevokeBody {
-    /// Why (at most 500 characters); kept on the key and in the audit log.
+    /// Why (at most 500 characters, no control characters); kept on the key and in the audit log.
+    #[schema(max_length = 500, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub reason: Option<String>,
 }
 
