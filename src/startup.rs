@@ -138,6 +138,7 @@ impl Application {
             clock: clock.clone(),
         });
         let https = public_url.starts_with("https://");
+        let error_page = web::Data::new(crate::routes::semantics::ErrorPage::new(&public_url));
         let state = web::Data::new(AppState {
             store: store.clone(),
             caches: caches.clone(),
@@ -168,6 +169,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(error_page.clone())
                 .app_data(dashboard.clone())
                 .app_data(json_config(max_body))
                 .app_data(web::PayloadConfig::new(max_body))

@@ -15,7 +15,6 @@ use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 use crate::domain::error_code::ErrorCode;
 use crate::error::ApiError;
 use crate::routes::extractor::ManagementQuota;
-use crate::routes::state::AppState;
 
 /// The page of the stable error codes, one anchor per code.
 pub const ERRORS_PATH: &str = "/docs/errors";
@@ -36,13 +35,22 @@ async fn errors_page() -> HttpResponse {
         .body(include_str!("../../docs/ERRORS.md"))
 }
 
+/// `{public_url}/docs/errors`, made once per app: a request only clones the `Arc`.
+pub struct ErrorPage(Arc<str>);
+
+impl ErrorPage {
+    pub fn new(public_url: &str) -> Self {
+        Self(format!("{public_url}{ERRORS_PATH}").into())
+    }
+}
+
 pub async fn answer(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let page: Option<Arc<str>> = req
-        .app_data::<web::Data<AppState>>()
-        .map(|state| format!("{}{ERRORS_PATH}", state.tokens.public_url()).into());
+    let page = req
+        .app_data::<web::Data<ErrorPage>>()
+        .map(|page| page.0.clone());
     let page_again = page.clone();
     let mut response = match page {
         Some(page) => crate::error::with_error_page(page, next.call(req)).await?,
