@@ -8,6 +8,8 @@ pub mod leaks;
 pub mod openapi;
 pub mod root_keys;
 mod schemas;
+
+use schemas::IpAddress;
 pub mod views;
 
 use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{OptionalJson, created_at};
+use super::{IpAddress, OptionalJson, created_at};
 use crate::domain::scope::Scope;
 use crate::error::{ApiError, ProblemDoc};
 mod body;
@@ -292,12 +292,25 @@ pub struct VerifyBody {
     pub keyspace_id: Option<String>,
     /// Scopes the request needs; all must be granted.
     #[serde(default)]
+    #[schema(value_type = Vec<ScopeName>)]
     pub scopes: Vec<String>,
     /// The client's IP, checked against the key's allowlist.
+    #[schema(value_type = Option<IpAddress>)]
     pub ip: Option<String>,
-    /// Credits this request costs (default 1).
+    /// Credits this request costs, 0 to 1,000,000 (default 1).
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub cost: Option<i64>,
 }
+
+/// A scope: `resource:action`, each part `*` or 1 to 64 of `[a-z0-9_.-]`.
+#[derive(ToSchema)]
+#[schema(
+    as = Scope,
+    pattern = "^(\\*|[a-z0-9_.-]{1,64}):(\\*|[a-z0-9_.-]{1,64})$",
+    example = "documents:read"
+)]
+#[allow(dead_code)] // named by the schema only
+pub struct ScopeName(String);
 
 /// Verify a key
 ///
