@@ -1,4 +1,5 @@
-//! The command line: `serve` (default), `migrate`, `bootstrap`, `signing-keys rotate`, `scan`.
+//! The command line: `serve` (default), `migrate`, `bootstrap`, `signing-keys rotate`, `scan`,
+//! `openapi`.
 
 use std::path::PathBuf;
 
@@ -39,6 +40,9 @@ pub enum Command {
         /// Files to read; `-` or none reads stdin.
         files: Vec<PathBuf>,
     },
+    /// Print the OpenAPI description `/openapi.json` serves (its `servers` from
+    /// LATCHKEY_PUBLIC_URL) and exit.
+    Openapi,
     /// Manage the keys that sign OAuth access tokens.
     SigningKeys {
         #[command(subcommand)]

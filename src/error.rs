@@ -6,11 +6,37 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::domain::error_code::ErrorCode;
 use crate::manage::ManageError;
 use crate::store::StoreError;
+
+tokio::task_local! {
+    /// The page documenting the error codes, `{public_url}/docs/errors`, for the request being
+    /// answered (set by `routes::semantics`).
+    static ERROR_PAGE: Arc<str>;
+}
+
+/// Runs `work` with `page` as the base of its problems' `type`.
+pub async fn with_error_page<F: std::future::Future>(page: Arc<str>, work: F) -> F::Output {
+    ERROR_PAGE.scope(page, work).await
+}
+
+/// [`with_error_page`] for synchronous work.
+pub fn with_error_page_sync<R>(page: Arc<str>, work: impl FnOnce() -> R) -> R {
+    ERROR_PAGE.sync_scope(page, work)
+}
+
+/// A problem's `type`: the anchor of its code on the error page; `about:blank` outside a
+/// request (RFC 9457 §4.2.1).
+fn problem_type(code: ErrorCode) -> String {
+    ERROR_PAGE
+        .try_with(|page| format!("{page}#{code}"))
+        .unwrap_or_else(|_| "about:blank".to_owned())
+}
 
 /// One error answer. Construct with the helpers below so codes stay consistent.
 #[derive(Debug)]
@@ -22,29 +48,44 @@ pub struct ApiError {
     pub fields: Vec<(String, String)>,
     /// Seconds to put in `Retry-After` (429 and 503).
     pub retry_after: Option<u64>,
+    /// The `WWW-Authenticate` challenge of a 401 or 403 (RFC 6750 §3).
+    challenge: Option<Challenge>,
     /// Logged, never sent.
     source: Option<anyhow::Error>,
 }
 
 /// The error body, for the API description (RFC 9457 problem details).
 #[derive(Serialize, utoipa::ToSchema)]
-#[schema(example = json!({"type": "about:blank", "title": "Not Found", "status": 404,
-    "detail": "key not found", "code": "not_found", "request_id": "0b9e0d5e-8d1c-4a59-9a57-0c3f6d0e2b11"}))]
+#[schema(as = Problem, example = json!({"type": "https://keys.example/docs/errors#not_found",
+    "title": "Not Found", "status": 404, "detail": "key not found", "code": "not_found",
+    "request_id": "0b9e0d5e-8d1c-4a59-9a57-0c3f6d0e2b11"}))]
 pub struct ProblemDoc {
+    /// The page that documents `code`: `{public_url}/docs/errors#{code}`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The HTTP status's reason phrase.
     pub title: String,
+    /// The HTTP status.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
+    /// What went wrong, for people; never the value that was sent.
     pub detail: String,
     /// Stable, machine-readable error code.
+    #[schema(value_type = ErrorCode)]
     pub code: String,
+    /// Finds the request in the server's log.
+    #[schema(format = Uuid)]
     pub request_id: Option<String>,
     /// Field-level problems of a validation failure.
+    #[schema(nullable = false)]
     pub errors: Option<Vec<FieldProblemDoc>>,
 }
 
+/// One field at fault.
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = FieldProblem)]
 pub struct FieldProblemDoc {
+    /// The field's name (`query` for a query string that names none of ours).
     pub field: String,
     pub message: String,
 }
@@ -52,7 +93,7 @@ pub struct FieldProblemDoc {
 #[derive(Serialize)]
 struct Problem<'a> {
     #[serde(rename = "type")]
-    kind: &'static str,
+    kind: String,
     title: &'a str,
     status: u16,
     detail: &'a str,
@@ -77,6 +118,7 @@ impl ApiError {
             message: message.into(),
             fields: Vec::new(),
             retry_after: None,
+            challenge: None,
             source: None,
         }
     }
@@ -100,6 +142,20 @@ impl ApiError {
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message)
+    }
+
+    /// A bearer credential was sent and is not valid: RFC 6750 §3.1 `invalid_token`.
+    pub fn invalid_token(message: impl Into<String>) -> Self {
+        let mut err = Self::unauthorized(message);
+        err.challenge = Some(Challenge::InvalidToken);
+        err
+    }
+
+    /// A valid root key without `scope`: RFC 6750 §3.1 `insufficient_scope`, naming it.
+    pub fn insufficient_scope(scope: &'static str) -> Self {
+        let mut err = Self::forbidden(format!("this root key lacks the `{scope}` scope"));
+        err.challenge = Some(Challenge::InsufficientScope(scope));
+        err
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
@@ -143,6 +199,29 @@ impl ApiError {
         );
         err.source = Some(source.into());
         err
+    }
+}
+
+/// Why a bearer credential was refused (RFC 6750 §3.1 error codes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Challenge {
+    InvalidToken,
+    /// The scope the operation needs: a route's literal, never client input.
+    InsufficientScope(&'static str),
+}
+
+impl Challenge {
+    /// The `WWW-Authenticate` value. A request with no credential gets the bare challenge
+    /// (§3: no error code when the request lacked authentication).
+    fn header(challenge: Option<Self>) -> String {
+        const BARE: &str = "Bearer realm=\"latchkey\"";
+        match challenge {
+            None => BARE.to_owned(),
+            Some(Self::InvalidToken) => format!("{BARE}, error=\"invalid_token\""),
+            Some(Self::InsufficientScope(scope)) => {
+                format!("{BARE}, error=\"insufficient_scope\", scope=\"{scope}\"")
+            }
+        }
     }
 }
 
@@ -219,6 +298,7 @@ fn refusal_status(code: ErrorCode) -> StatusCode {
         C::NotFound => StatusCode::NOT_FOUND,
         C::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         C::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         C::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -254,7 +334,7 @@ impl ResponseError for ApiError {
             tracing::error!(code = self.code.as_str(), error = %self, "request failed");
         }
         let problem = Problem {
-            kind: "about:blank",
+            kind: problem_type(self.code),
             title: self.status.canonical_reason().unwrap_or("Error"),
             status: self.status.as_u16(),
             detail: &self.message,
@@ -275,12 +355,31 @@ impl ResponseError for ApiError {
         if let Some(seconds) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.insert_header((
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"latchkey\""),
-            ));
+        if self.status == StatusCode::UNAUTHORIZED || self.challenge.is_some() {
+            response.insert_header((header::WWW_AUTHENTICATE, Challenge::header(self.challenge)));
         }
         response.body(serde_json::to_string(&problem).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ErrorCode, refusal_status};
+
+    /// docs/ERRORS.md, the page every problem's `type` points at, has an anchor and a heading
+    /// for each code, with the status the code is sent with; and nothing else.
+    #[test]
+    fn the_error_page_documents_every_code_with_its_status() {
+        let page = include_str!("../docs/ERRORS.md");
+        for code in ErrorCode::ALL {
+            let anchor = format!("<a id=\"{code}\"></a>\n## `{code}` (");
+            let at = page
+                .find(&anchor)
+                .unwrap_or_else(|| panic!("docs/ERRORS.md has no section for {code}"));
+            let heading = &page[at + anchor.len()..];
+            let status = refusal_status(*code).as_u16().to_string();
+            assert!(heading.starts_with(&status), "{code}: {status}");
+        }
+        assert_eq!(page.matches("<a id=").count(), ErrorCode::ALL.len());
     }
 }

@@ -60,6 +60,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 print_bootstrapped(&done, json);
             }
             Command::Scan { files } => return scan(&settings, files),
+            Command::Openapi => {
+                println!(
+                    "{}",
+                    latchkey::routes::api::openapi::document(&settings.public_url)
+                );
+            }
             Command::SigningKeys {
                 action: SigningKeysAction::Rotate { json },
             } => {

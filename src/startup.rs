@@ -150,6 +150,7 @@ impl Application {
             clock: clock.clone(),
         });
         let https = public_url.starts_with("https://");
+        let error_page = web::Data::new(crate::routes::semantics::ErrorPage::new(&public_url));
         let state = web::Data::new(AppState {
             store: store.clone(),
             caches: caches.clone(),
@@ -184,6 +185,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(error_page.clone())
                 .app_data(dashboard.clone())
                 .app_data(drain_data.clone())
                 .app_data(json_config(max_body))
@@ -192,6 +194,7 @@ impl Application {
                 .configure(crate::routes::configure)
                 .default_service(web::to(crate::routes::not_found))
                 .wrap(from_fn(input::body_errors))
+                .wrap(from_fn(crate::routes::semantics::answer))
                 .wrap(default_headers(https))
                 .wrap(from_fn(request_log::request_id))
                 .wrap(TracingLogger::<request_log::SafeRootSpan>::new())

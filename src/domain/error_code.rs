@@ -37,6 +37,8 @@ error_codes! {
     /// A valid credential without the power the request needs.
     Forbidden => "forbidden",
     NotFound => "not_found",
+    /// The path exists but does not take this method; `Allow` lists the ones it takes.
+    MethodNotAllowed => "method_not_allowed",
     RateLimited => "rate_limited",
     /// Unexpected; the request id finds the cause in the server log.
     InternalError => "internal_error",

@@ -8,10 +8,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use crate::audit::{Actor, AuditContext};
 use crate::auth::root_key::AuthError;
+use crate::auth::throttle::Standing;
 use crate::domain::ids::{RootKeyId, TenantId};
 use crate::domain::scope::{Scope, Scopes};
 use crate::error::ApiError;
@@ -94,17 +95,20 @@ impl<S: RequiredScope> FromRequest for Authorized<S> {
                 .clone();
             let caller = authenticate(&req, &state).await?;
             if !caller.scopes.grants(S::scope()) {
-                return Err(ApiError::forbidden(format!(
-                    "this root key lacks the `{}` scope",
-                    S::SCOPE
-                )));
+                return Err(ApiError::insufficient_scope(S::SCOPE));
             }
             // Verification is the hot path and has its own per-key limits; everything else is
-            // management and is throttled per root key.
-            if S::SCOPE != KeysVerify::SCOPE
-                && let Err(wait) = state.management_throttle.check(&caller.root_key_id)
-            {
-                return Err(ApiError::rate_limited(wait));
+            // management and is throttled per root key. Its answer, whatever it is, tells the
+            // caller where it stands (`RateLimit-Policy`, `RateLimit`: routes::semantics).
+            if S::SCOPE != KeysVerify::SCOPE {
+                let standing = state.management_throttle.check(&caller.root_key_id);
+                req.extensions_mut().insert(ManagementQuota {
+                    per_minute: state.management_throttle.per_minute_quota(),
+                    standing,
+                });
+                if let Some(wait) = standing.retry_after {
+                    return Err(ApiError::rate_limited(wait));
+                }
             }
             Ok(Self {
                 caller,
@@ -112,6 +116,13 @@ impl<S: RequiredScope> FromRequest for Authorized<S> {
             })
         })
     }
+}
+
+/// A management caller's standing against its root key's quota, for the answer's headers.
+#[derive(Clone, Copy, Debug)]
+pub struct ManagementQuota {
+    pub per_minute: u32,
+    pub standing: Standing,
 }
 
 /// A request carried more than one `Authorization` header.
@@ -153,7 +164,7 @@ async fn authenticate(req: &HttpRequest, state: &web::Data<AppState>) -> Result<
         .authenticate(token)
         .await
         .map_err(|err| match err {
-            AuthError::Invalid => ApiError::unauthorized(err.to_string()),
+            AuthError::Invalid => ApiError::invalid_token(err.to_string()),
             AuthError::Store(err) => ApiError::from(err),
         })?;
     Ok(Caller {

@@ -9,6 +9,7 @@ pub mod health;
 pub mod input;
 pub mod oauth;
 pub mod request_log;
+pub mod semantics;
 pub mod state;
 
 use actix_web::web;
@@ -19,6 +20,7 @@ use crate::audit::{Actor, AuditContext};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // The dashboard's scope only claims its own paths (see `dashboard::SECTIONS`).
     cfg.configure(health::configure)
+        .configure(semantics::configure)
         .configure(api::configure)
         .configure(oauth::configure)
         .configure(dashboard::configure);

@@ -223,9 +223,20 @@ async fn missing_malformed_revoked_or_expired_root_keys_are_401() {
             }
             let response = request.send().await.unwrap();
             let challenge = response.headers().get("www-authenticate").cloned();
+            // RFC 6750 §3: a bearer token that is not valid is `invalid_token`; a request
+            // with none gets the bare challenge.
+            let sent_token = header.as_deref().is_some_and(|h| {
+                h.strip_prefix("Bearer ")
+                    .is_some_and(|token| !token.trim().is_empty())
+            });
+            let expected = if sent_token {
+                "Bearer realm=\"latchkey\", error=\"invalid_token\""
+            } else {
+                "Bearer realm=\"latchkey\""
+            };
             assert_eq!(
                 challenge.as_ref().and_then(|v| v.to_str().ok()),
-                Some("Bearer realm=\"latchkey\""),
+                Some(expected),
                 "{method} {path} with {:?}",
                 header.as_deref().map(|h| &h[..h.len().min(20)])
             );

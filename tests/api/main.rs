@@ -17,6 +17,7 @@ mod dashboard;
 mod echoes;
 mod failures;
 mod health;
+mod http_semantics;
 mod isolation;
 mod keys;
 mod keyspaces;

@@ -14,7 +14,7 @@ use crate::routes::state::AppState;
 use crate::store::audit_events::AuditFilter;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/audit-events", web::get().to(list));
+    cfg.service(web::resource("/audit-events").get(list));
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -26,10 +26,22 @@ pub struct AuditQuery {
     pub target: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+    /// Items per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
     /// `ndjson` streams every matching event, one JSON object per line.
+    #[param(value_type = Option<ExportFormat>, inline)]
     pub format: Option<String>,
+}
+
+/// The answer's format (the schema of [`AuditQuery::format`]).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // named by the schema only
+pub enum ExportFormat {
+    Json,
+    Ndjson,
 }
 
 /// The events a query asks for. (Its page is read only for a JSON answer: an export has none.)
@@ -60,11 +72,14 @@ impl TryFrom<&AuditQuery> for AuditFilter {
 /// Rows fetched per chunk of an NDJSON export.
 const EXPORT_CHUNK: i64 = 500;
 
-/// Read the audit log, newest first, filtered; `format=ndjson` streams every matching event.
-#[utoipa::path(get, path = "/v1/audit-events", tag = "audit", params(AuditQuery),
+/// Read the audit log
+///
+/// Who did what, newest first, filtered by action, actor, target and time; one page of JSON, or
+/// with `format=ndjson` every matching event as one JSON object per line. Needs `audit:read`.
+#[utoipa::path(get, path = "/v1/audit-events", tag = "auditEvents", operation_id = "auditEvents.list", params(AuditQuery),
     responses(
-        (status = 200, description = "One page (JSON), or every event as NDJSON", body = Page<AuditEventView>,
-            content_type = "application/json"),
+        (status = 200, description = "One page (JSON), or with `format=ndjson` every matching event, one `AuditEvent` object per line (NDJSON)",
+            content((Page<AuditEventView> = "application/json"), (String = "application/x-ndjson"))),
         (status = 422, description = "Invalid filter", body = ProblemDoc),
     ),
     security(("root_key" = ["audit:read"])))]

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{PageQuery, double_option};
+use super::{PageQuery, created_at, double_option};
 use crate::domain::commands::{
     Environment, ForField, Invalid, KeyspaceChanges, NewKeyspace, default_ttl, optional, patch,
 };
@@ -21,16 +21,18 @@ use crate::routes::extractor::{Authorized, KeyspacesCreate, KeyspacesRead, Keysp
 use crate::routes::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/keyspaces", web::post().to(create))
-        .route("/keyspaces", web::get().to(list))
-        .route("/keyspaces/{id}", web::get().to(get))
-        .route("/keyspaces/{id}", web::patch().to(update));
+    cfg.service(web::resource("/keyspaces").post(create).get(list))
+        .service(web::resource("/keyspaces/{id}").get(get).patch(update));
 }
 
-/// Create a keyspace.
-#[utoipa::path(post, path = "/v1/keyspaces", tag = "keyspaces", request_body = CreateKeyspace,
+/// Create a keyspace
+///
+/// A keyspace groups keys under one prefix (`acme_live_…`) with defaults (TTL, scopes, rate limit)
+/// and an OAuth audience. Needs `keyspaces:create`.
+#[utoipa::path(post, path = "/v1/keyspaces", tag = "keyspaces", operation_id = "keyspaces.create", request_body = CreateKeyspace,
     responses(
-        (status = 201, description = "Created", body = KeyspaceView),
+        (status = 201, description = "Created", body = KeyspaceView,
+            headers(("Location" = String, description = "The new keyspace: `/v1/keyspaces/{id}`"))),
         (status = 409, description = "The prefix is taken (`prefix_taken`)", body = ProblemDoc),
         (status = 422, description = "Invalid field (`validation_failed`)", body = ProblemDoc),
     ),
@@ -42,11 +44,13 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let new = NewKeyspace::try_from(body.into_inner())?;
     let row = keyspaces::create(&state.manage(), &auth.audit, &auth.tenant, new).await?;
-    Ok(HttpResponse::Created().json(KeyspaceView::from(row)))
+    Ok(created_at(&format!("/v1/keyspaces/{}", row.id)).json(KeyspaceView::from(row)))
 }
 
-/// List keyspaces, newest first.
-#[utoipa::path(get, path = "/v1/keyspaces", tag = "keyspaces", params(PageQuery),
+/// List keyspaces
+///
+/// The tenant's keyspaces, newest first, one page at a time. Needs `keyspaces:read`.
+#[utoipa::path(get, path = "/v1/keyspaces", tag = "keyspaces", operation_id = "keyspaces.list", params(PageQuery),
     responses((status = 200, description = "One page", body = Page<KeyspaceView>)),
     security(("root_key" = ["keyspaces:read"])))]
 pub async fn list(
@@ -59,8 +63,10 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(Page::<KeyspaceView>::from(listed)))
 }
 
-/// Read a keyspace.
-#[utoipa::path(get, path = "/v1/keyspaces/{id}", tag = "keyspaces",
+/// Read a keyspace
+///
+/// Needs `keyspaces:read`.
+#[utoipa::path(get, path = "/v1/keyspaces/{id}", tag = "keyspaces", operation_id = "keyspaces.get",
     params(("id" = String, Path, description = "Keyspace id")),
     responses(
         (status = 200, description = "The keyspace", body = KeyspaceView),
@@ -77,8 +83,11 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(KeyspaceView::from(row)))
 }
 
-/// Change a keyspace's name or defaults (only the fields given).
-#[utoipa::path(patch, path = "/v1/keyspaces/{id}", tag = "keyspaces", request_body = UpdateKeyspace,
+/// Change a keyspace
+///
+/// Changes its name or defaults; only the fields given change, `null` clears one. Keys created
+/// earlier keep their own settings. Needs `keyspaces:update`.
+#[utoipa::path(patch, path = "/v1/keyspaces/{id}", tag = "keyspaces", operation_id = "keyspaces.update", request_body = UpdateKeyspace,
     params(("id" = String, Path, description = "Keyspace id")),
     responses(
         (status = 200, description = "The updated keyspace", body = KeyspaceView),

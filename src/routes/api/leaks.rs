@@ -14,7 +14,7 @@ use crate::routes::no_store;
 use crate::routes::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/leaks", web::post().to(report));
+    cfg.service(web::resource("/leaks").post(report));
 }
 
 /// One found token, as GitHub's secret scanning sends it.
@@ -55,10 +55,13 @@ fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Report leaked tokens (GitHub's secret-scanning partner format). Signed by the scanner, not
-/// by a root key; every reported token that is a live API key or root key is revoked at once
-/// (a tenant's last `root_keys:*` key too), and every access token is denied until it expires.
-#[utoipa::path(post, path = "/v1/leaks", tag = "leaks", request_body = Vec<LeakReport>,
+/// Report leaked tokens
+///
+/// GitHub's secret-scanning partner format, signed by the scanner (not by a root key). Every
+/// reported token that is a live API key or root key is revoked at once (a tenant's last
+/// `root_keys:*` key too), and every access token is denied until it expires.
+#[utoipa::path(post, path = "/v1/leaks", tag = "leaks", operation_id = "leaks.report", request_body = Vec<LeakReport>,
+    security(()),
     params(
         ("Github-Public-Key-Identifier" = String, Header, description = "The reporter key that signed the body"),
         ("Github-Public-Key-Signature" = String, Header, description = "Base64 DER ECDSA P-256 signature over SHA-256 of the raw body"),

@@ -1,12 +1,15 @@
 //! The REST API under `/v1`, one file per resource, and its OpenAPI description.
 
 pub mod audit;
+mod described;
 pub mod keys;
 pub mod keyspaces;
 pub mod leaks;
 pub mod openapi;
 pub mod root_keys;
 mod schemas;
+
+use schemas::IpAddress;
 pub mod views;
 
 use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
@@ -28,12 +31,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(openapi::configure);
 }
 
+/// A 201 whose `Location` names the new resource (RFC 9110 §15.3.2), as a path below the
+/// public URL (a relative reference, §10.2.2).
+pub fn created_at(path: &str) -> actix_web::HttpResponseBuilder {
+    let mut builder = actix_web::HttpResponse::Created();
+    builder.insert_header((actix_web::http::header::LOCATION, path));
+    builder
+}
+
 /// `?limit=&cursor=` of list endpoints.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Items per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -20,13 +20,15 @@ use crate::routes::no_store;
 use crate::routes::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/root-keys", web::post().to(create))
-        .route("/root-keys", web::get().to(list))
-        .route("/root-keys/{id}/revoke", web::post().to(revoke));
+    cfg.service(web::resource("/root-keys").post(create).get(list))
+        .service(web::resource("/root-keys/{id}/revoke").post(revoke));
 }
 
-/// Create a root key with at most the caller's own scopes. The plaintext is in this response only.
-#[utoipa::path(post, path = "/v1/root-keys", tag = "root keys", request_body = CreateRootKey,
+/// Create a root key
+///
+/// A management credential with at most the caller's own scopes. The plaintext `key` is in this
+/// response only. Needs `root_keys:create`.
+#[utoipa::path(post, path = "/v1/root-keys", tag = "rootKeys", operation_id = "rootKeys.create", request_body = CreateRootKey,
     responses(
         (status = 201, description = "Created; `key` is shown once", body = CreatedRootKey),
         (status = 403, description = "A requested scope exceeds the caller's", body = ProblemDoc),
@@ -49,8 +51,10 @@ pub async fn create(
     Ok(no_store(HttpResponse::Created()).json(CreatedRootKey::from(created)))
 }
 
-/// List root keys, newest first.
-#[utoipa::path(get, path = "/v1/root-keys", tag = "root keys", params(PageQuery),
+/// List root keys
+///
+/// The tenant's root keys, newest first (never their secrets). Needs `root_keys:read`.
+#[utoipa::path(get, path = "/v1/root-keys", tag = "rootKeys", operation_id = "rootKeys.list", params(PageQuery),
     responses((status = 200, description = "One page", body = Page<RootKeyView>)),
     security(("root_key" = ["root_keys:read"])))]
 pub async fn list(
@@ -63,8 +67,11 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(Page::<RootKeyView>::from(listed)))
 }
 
-/// Revoke a root key.
-#[utoipa::path(post, path = "/v1/root-keys/{id}/revoke", tag = "root keys",
+/// Revoke a root key
+///
+/// Permanently; it stops authenticating at once on every node. The tenant's last root key with
+/// `root_keys:*` cannot be revoked. Needs `root_keys:revoke`.
+#[utoipa::path(post, path = "/v1/root-keys/{id}/revoke", tag = "rootKeys", operation_id = "rootKeys.revoke",
     params(("id" = String, Path, description = "Root key id")),
     responses(
         (status = 200, description = "The revoked root key", body = RootKeyView),

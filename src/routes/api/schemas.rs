@@ -11,11 +11,13 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{
-    AdditionalProperties, KnownFormat, ObjectBuilder, OneOfBuilder, Ref, Schema, SchemaFormat, Type,
+    AdditionalProperties, AnyOfBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, Ref, Schema,
+    SchemaFormat, Type,
 };
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::domain::commands::Environment;
+use crate::domain::error_code::ErrorCode;
 use crate::domain::inputs::{Credits, RateLimit, Refill, RefillInterval};
 use crate::domain::key_status::KeyStatus;
 use crate::domain::verify_code::VerifyCode;
@@ -52,6 +54,18 @@ domain_schema!(
         Some("The outcome codes, stable for clients."),
         &VerifyCode::ALL
     )
+);
+
+domain_schema!(
+    ErrorCode,
+    "ErrorCode",
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "The stable error codes, each documented at `{public_url}/docs/errors#{code}`."
+        ))
+        .enum_values(Some(ErrorCode::ALL.iter().map(|code| code.as_str())))
+        .into()
 );
 
 domain_schema!(
@@ -150,6 +164,31 @@ domain_schema!(Credits, "Credits", {
     )
     .into()
 }, refers_to: Refill);
+
+/// An IP address as the API reads it (`std::net::IpAddr`'s text): IPv4 or IPv6.
+pub struct IpAddress;
+
+impl PartialSchema for IpAddress {
+    fn schema() -> RefOr<Schema> {
+        let format = |format| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(format)))
+        };
+        // anyOf: both alternatives are strings (Redocly: oneOf must be mutually exclusive).
+        AnyOfBuilder::new()
+            .description(Some("An IPv4 or IPv6 address."))
+            .item(format(KnownFormat::Ipv4))
+            .item(format(KnownFormat::Ipv6))
+            .into()
+    }
+}
+
+impl ToSchema for IpAddress {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("IpAddress")
+    }
+}
 
 /// A string that is one of `all`, by the names serde writes them under.
 fn string_enum<T: Serialize>(description: Option<&str>, all: &[T]) -> RefOr<Schema> {

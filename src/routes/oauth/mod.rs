@@ -22,26 +22,21 @@ use crate::error::ApiError;
 /// keys and metadata. The deployment-wide `/oauth/token`, `/oauth/introspect` and `/oauth/revoke`
 /// are aliases that find the tenant from the credentials and answer as its own endpoint would.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/oauth/token", web::post().to(token::token))
-        .route("/oauth/introspect", web::post().to(introspect::introspect))
-        .route("/oauth/revoke", web::post().to(revoke::revoke))
-        .route("/oauth/{tenant_id}/token", web::post().to(token::token))
-        .route(
-            "/oauth/{tenant_id}/introspect",
-            web::post().to(introspect::introspect),
+    // One resource per path: another method is a 405 with `Allow`.
+    cfg.service(web::resource("/oauth/token").post(token::token))
+        .service(web::resource("/oauth/introspect").post(introspect::introspect))
+        .service(web::resource("/oauth/revoke").post(revoke::revoke))
+        .service(web::resource("/oauth/{tenant_id}/token").post(token::token))
+        .service(web::resource("/oauth/{tenant_id}/introspect").post(introspect::introspect))
+        .service(web::resource("/oauth/{tenant_id}/revoke").post(revoke::revoke))
+        .service(web::resource("/oauth/{tenant_id}/jwks.json").get(discovery::jwks))
+        .service(
+            web::resource("/oauth/{tenant_id}/.well-known/oauth-authorization-server")
+                .get(discovery::metadata),
         )
-        .route("/oauth/{tenant_id}/revoke", web::post().to(revoke::revoke))
-        .route(
-            "/oauth/{tenant_id}/jwks.json",
-            web::get().to(discovery::jwks),
-        )
-        .route(
-            "/oauth/{tenant_id}/.well-known/oauth-authorization-server",
-            web::get().to(discovery::metadata),
-        )
-        .route(
-            "/.well-known/oauth-authorization-server/oauth/{tenant_id}",
-            web::get().to(discovery::metadata),
+        .service(
+            web::resource("/.well-known/oauth-authorization-server/oauth/{tenant_id}")
+                .get(discovery::metadata),
         );
 }
 

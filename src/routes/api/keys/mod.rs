@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::OptionalJson;
+use super::{IpAddress, OptionalJson, created_at};
 use crate::domain::scope::Scope;
 use crate::error::{ApiError, ProblemDoc};
 mod body;
@@ -31,24 +31,29 @@ use crate::routes::no_store;
 use crate::routes::state::AppState;
 use crate::verify::{MAX_COST, VerifyInput};
 
+/// One resource per path, so that a known path asked with another method is a 405 (and
+/// `/keys/verify` and `/keys/revoke`, first, are never taken for a key id).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/keys/verify", web::post().to(verify_key))
-        .route("/keys", web::post().to(create))
-        .route("/keys", web::get().to(list))
-        .route("/keys/revoke", web::post().to(revoke_bulk))
-        .route("/keys/{id}", web::get().to(get))
-        .route("/keys/{id}", web::patch().to(update))
-        .route("/keys/{id}/usage", web::get().to(usage))
-        .route("/keys/{id}/rotate", web::post().to(rotate))
-        .route("/keys/{id}/revoke", web::post().to(revoke));
+    cfg.service(web::resource("/keys/verify").post(verify_key))
+        .service(web::resource("/keys").post(create).get(list))
+        .service(web::resource("/keys/revoke").post(revoke_bulk))
+        .service(web::resource("/keys/{id}").get(get).patch(update))
+        .service(web::resource("/keys/{id}/usage").get(usage))
+        .service(web::resource("/keys/{id}/rotate").post(rotate))
+        .service(web::resource("/keys/{id}/revoke").post(revoke));
 }
 
-/// Create a key. The plaintext is in this response only.
-#[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKey,
+/// Create a key
+///
+/// Creates a key in a keyspace, with the keyspace's defaults for what is not given. The plaintext
+/// `key` is in this response only; `Idempotency-Key` makes a retry return the same key (without
+/// the plaintext). Needs `keys:create`.
+#[utoipa::path(post, path = "/v1/keys", tag = "keys", operation_id = "keys.create", request_body = CreateKey,
     params(("Idempotency-Key" = Option<String>, Header,
         description = "Retrying the same request with the same value returns the same key id instead of a second key")),
     responses(
-        (status = 201, description = "Created; `key` is the plaintext, shown once", body = CreatedKey),
+        (status = 201, description = "Created; `key` is the plaintext, shown once", body = CreatedKey,
+            headers(("Location" = String, description = "The new key: `/v1/keys/{id}`"))),
         (status = 200, description = "Idempotent replay: the key created earlier, without plaintext", body = CreatedKey),
         (status = 422, description = "Invalid field (`invalid_field`), or an Idempotency-Key already used with a different body (`idempotency_key_reused`)", body = ProblemDoc),
     ),
@@ -82,15 +87,18 @@ pub async fn create(
     .await?;
     let created = CreatedKey::from(created);
     let status = if created.key.is_some() {
-        HttpResponse::Created()
+        created_at(&format!("/v1/keys/{}", created.view.id))
     } else {
         HttpResponse::Ok()
     };
     Ok(no_store(status).json(created))
 }
 
-/// List keys, newest first, filtered.
-#[utoipa::path(get, path = "/v1/keys", tag = "keys", params(ListQuery),
+/// List keys
+///
+/// The tenant's keys, newest first, filtered by keyspace, owner, status and a name search. Needs
+/// `keys:read`.
+#[utoipa::path(get, path = "/v1/keys", tag = "keys", operation_id = "keys.list", params(ListQuery),
     responses(
         (status = 200, description = "One page", body = Page<KeyView>),
         (status = 422, description = "Invalid limit or cursor", body = ProblemDoc),
@@ -106,8 +114,10 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(Page::<KeyView>::from(listed)))
 }
 
-/// Read a key (never its secret or digest).
-#[utoipa::path(get, path = "/v1/keys/{id}", tag = "keys",
+/// Read a key
+///
+/// Everything about a key except its secret and digest. Needs `keys:read`.
+#[utoipa::path(get, path = "/v1/keys/{id}", tag = "keys", operation_id = "keys.get",
     params(("id" = String, Path, description = "Key id")),
     responses(
         (status = 200, description = "The key", body = KeyView),
@@ -124,8 +134,11 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(KeyView::from(key)))
 }
 
-/// Hourly verification counts of a key, by outcome (flushed from every node every 5 s).
-#[utoipa::path(get, path = "/v1/keys/{id}/usage", tag = "keys",
+/// Read a key's usage
+///
+/// Hourly verification counts of a key by outcome code over a period (default the last 24 hours,
+/// at most 31 days), flushed from every node every 5 s. Needs `keys:read`.
+#[utoipa::path(get, path = "/v1/keys/{id}/usage", tag = "keys", operation_id = "keys.usage",
     params(("id" = String, Path, description = "Key id"), UsageQuery),
     responses(
         (status = 200, description = "Usage by hour and outcome", body = KeyUsage),
@@ -145,8 +158,11 @@ pub async fn usage(
     Ok(HttpResponse::Ok().json(KeyUsage::from(usage)))
 }
 
-/// Change a key (only the fields given). `enabled: false` disables it reversibly.
-#[utoipa::path(patch, path = "/v1/keys/{id}", tag = "keys", request_body = UpdateKey,
+/// Change a key
+///
+/// Only the fields given change; `null` clears one. `enabled: false` disables the key reversibly.
+/// Needs `keys:update`.
+#[utoipa::path(patch, path = "/v1/keys/{id}", tag = "keys", operation_id = "keys.update", request_body = UpdateKey,
     params(("id" = String, Path, description = "Key id")),
     responses(
         (status = 200, description = "The updated key", body = KeyView),
@@ -175,11 +191,15 @@ pub struct RotateBody {
     pub grace_period_seconds: Option<i64>,
 }
 
-/// Rotate a key: a new key with the same configuration; the old one expires after the grace.
-#[utoipa::path(post, path = "/v1/keys/{id}/rotate", tag = "keys", request_body = RotateBody,
+/// Rotate a key
+///
+/// A new key with the same configuration; the old one keeps working for the grace period, then
+/// expires. The new plaintext is in this response only. Needs `keys:rotate`.
+#[utoipa::path(post, path = "/v1/keys/{id}/rotate", tag = "keys", operation_id = "keys.rotate", request_body = RotateBody,
     params(("id" = String, Path, description = "Key id")),
     responses(
-        (status = 201, description = "The new key (plaintext once) and the old key's expiry", body = RotatedKey),
+        (status = 201, description = "The new key (plaintext once) and the old key's expiry", body = RotatedKey,
+            headers(("Location" = String, description = "The new key: `/v1/keys/{id}`"))),
         (status = 404, description = "No such key in this tenant", body = ProblemDoc),
         (status = 409, description = "Revoked (`key_revoked_reuse_detected`: the family was revoked), expired (`key_expired`) or already rotated (`key_already_rotated`)", body = ProblemDoc),
     ),
@@ -192,20 +212,26 @@ pub async fn rotate(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_path_id::<KeyId>(&path, "key")?;
     let grace = body.0.and_then(|b| b.grace_period_seconds).unwrap_or(0);
-    let rotated = keys::rotate(&state.manage(), &auth.audit, &auth.tenant, &id, grace).await?;
-    Ok(no_store(HttpResponse::Created()).json(RotatedKey::from(rotated)))
+    let rotated = RotatedKey::from(
+        keys::rotate(&state.manage(), &auth.audit, &auth.tenant, &id, grace).await?,
+    );
+    let location = format!("/v1/keys/{}", rotated.view.id);
+    Ok(no_store(created_at(&location)).json(rotated))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"reason": "customer reported it leaked"}))]
 pub struct RevokeBody {
-    /// Why (at most 500 characters); kept on the key and in the audit log.
+    /// Why (at most 500 characters, no control characters); kept on the key and in the audit log.
+    #[schema(max_length = 500, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub reason: Option<String>,
 }
 
-/// Revoke a key, permanently.
-#[utoipa::path(post, path = "/v1/keys/{id}/revoke", tag = "keys", request_body = RevokeBody,
+/// Revoke a key
+///
+/// Permanently; it fails verification at once on every node. Needs `keys:revoke`.
+#[utoipa::path(post, path = "/v1/keys/{id}/revoke", tag = "keys", operation_id = "keys.revoke", request_body = RevokeBody,
     params(("id" = String, Path, description = "Key id")),
     responses(
         (status = 200, description = "The revoked key", body = KeyView),
@@ -224,10 +250,12 @@ pub async fn revoke(
     Ok(HttpResponse::Ok().json(KeyView::from(done.key)))
 }
 
-/// Revoke many keys: by ids, owner, keyspace, or raw key values. Raw values that are this
+/// Revoke many keys
+///
+/// By ids, owner, keyspace, or raw key values (exactly one selector). Raw values that are this
 /// tenant's root keys are revoked too when the caller holds `root_keys:revoke` (even the last
-/// `root_keys:*` key: its value is out), and counted as left alone otherwise.
-#[utoipa::path(post, path = "/v1/keys/revoke", tag = "keys", request_body = BulkRevoke,
+/// `root_keys:*` key: its value is out), and counted as left alone otherwise. Needs `keys:revoke`.
+#[utoipa::path(post, path = "/v1/keys/revoke", tag = "keys", operation_id = "keys.revokeMany", request_body = BulkRevoke,
     responses(
         (status = 200, description = "How many of this tenant's keys (and root keys) were revoked", body = BulkRevoked),
         (status = 400, description = "Not exactly one selector (`invalid_selector`)", body = ProblemDoc),
@@ -264,15 +292,32 @@ pub struct VerifyBody {
     pub keyspace_id: Option<String>,
     /// Scopes the request needs; all must be granted.
     #[serde(default)]
+    #[schema(value_type = Vec<ScopeName>)]
     pub scopes: Vec<String>,
     /// The client's IP, checked against the key's allowlist.
+    #[schema(value_type = Option<IpAddress>)]
     pub ip: Option<String>,
-    /// Credits this request costs (default 1).
+    /// Credits this request costs, 0 to 1,000,000 (default 1).
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub cost: Option<i64>,
 }
 
-/// Verify a key. HTTP 200 whenever verification ran; `valid` and `code` say the outcome.
-#[utoipa::path(post, path = "/v1/keys/verify", tag = "verify", request_body = VerifyBody,
+/// A scope: `resource:action`, each part `*` or 1 to 64 of `[a-z0-9_.-]`.
+#[derive(ToSchema)]
+#[schema(
+    as = Scope,
+    pattern = "^(\\*|[a-z0-9_.-]{1,64}):(\\*|[a-z0-9_.-]{1,64})$",
+    example = "documents:read"
+)]
+#[allow(dead_code)] // named by the schema only
+pub struct ScopeName(String);
+
+/// Verify a key
+///
+/// The hot path: HTTP 200 whenever verification ran, with `valid` and `code` saying the outcome
+/// and, for a valid key, what a service needs (owner, scopes, meta, limits). Takes API keys and
+/// access tokens minted by `/oauth/token`. Needs `keys:verify`.
+#[utoipa::path(post, path = "/v1/keys/verify", tag = "verify", operation_id = "keys.verify", request_body = VerifyBody,
     responses(
         (status = 200, description = "The outcome: `VALID`, `NOT_FOUND`, `REVOKED`, `DISABLED`, `EXPIRED`, `IP_NOT_ALLOWED`, `INSUFFICIENT_SCOPE`, `RATE_LIMITED` or `USAGE_EXCEEDED`", body = VerifyOutcomeBody),
         (status = 401, description = "The caller's root key is missing or invalid", body = ProblemDoc),

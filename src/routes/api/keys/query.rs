@@ -17,6 +17,8 @@ pub struct ListQuery {
     pub owner_id: Option<String>,
     pub status: Option<KeyStatus>,
     pub q: Option<String>,
+    /// Items per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

@@ -7,9 +7,12 @@ use utoipa::ToSchema;
 
 use crate::domain::time::utc;
 use crate::store::models::AuditEventRow;
+#[allow(unused_imports)] // named by the schemas only
+use std::collections::HashMap;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEventView {
+    #[schema(format = Uuid)]
     pub id: String,
     pub occurred_at: DateTime<Utc>,
     pub actor: Actor,
@@ -17,19 +20,34 @@ pub struct AuditEventView {
     pub action: String,
     pub target: Target,
     /// Changed fields (never secrets).
-    #[schema(value_type = Object)]
+    #[schema(value_type = HashMap<String, Value>)]
     pub changes: Value,
+    #[schema(required)]
     pub ip: Option<String>,
+    #[schema(required)]
     pub user_agent: Option<String>,
+    #[schema(required, format = Uuid)]
     pub request_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Actor {
-    /// `root_key`, `user`, `cli`, `leak_reporter` or `oauth_client`.
     #[serde(rename = "type")]
+    #[schema(value_type = ActorType)]
     pub kind: String,
     pub id: String,
+}
+
+/// Who acted (the schema of [`Actor::kind`]).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // named by the schema only
+pub enum ActorType {
+    RootKey,
+    User,
+    Cli,
+    LeakReporter,
+    OauthClient,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -13,8 +13,11 @@ use crate::domain::key::PlainKey;
 use crate::domain::key_status::KeyStatus;
 use crate::domain::scope::Scopes;
 use crate::domain::time::utc;
+use crate::domain::verify_code::VerifyCode;
 use crate::manage::keys::{Created, HourlyUsage, Key, Rotated, Usage};
 use crate::store::models::ApiKeyRow;
+#[allow(unused_imports)] // named by the schemas only
+use std::collections::HashMap;
 
 /// Said on an idempotent replay, where `key` is null.
 const REPLAY_NOTE: &str = "this Idempotency-Key already created this key; its plaintext was \
@@ -23,9 +26,13 @@ const REPLAY_NOTE: &str = "this Idempotency-Key already created this key; its pl
 /// A key as the API shows it: never the secret, never its digest.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct KeyView {
+    #[schema(format = Uuid)]
     pub id: String,
+    #[schema(format = Uuid)]
     pub keyspace_id: String,
+    #[schema(required)]
     pub name: Option<String>,
+    #[schema(required)]
     pub owner_id: Option<String>,
     /// The prefix and the first characters of the secret, to recognise the key.
     #[schema(example = "acme_live_8Hq2")]
@@ -33,18 +40,29 @@ pub struct KeyView {
     pub status: KeyStatus,
     pub enabled: bool,
     pub scopes: Vec<String>,
-    #[schema(value_type = Object)]
+    /// The JSON object given at creation, returned as it was stored.
+    #[schema(value_type = HashMap<String, Value>)]
     pub meta: Value,
     pub ip_allowlist: Vec<String>,
+    #[schema(required)]
     pub ratelimit: Option<RateLimit>,
+    #[schema(required)]
     pub credits: Option<Credits>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[schema(required)]
     pub last_used_at: Option<DateTime<Utc>>,
+    #[schema(required)]
     pub expires_at: Option<DateTime<Utc>>,
+    #[schema(required)]
     pub revoked_at: Option<DateTime<Utc>>,
+    #[schema(required)]
     pub revoked_reason: Option<String>,
+    /// The key this one replaced by rotation.
+    #[schema(required, format = Uuid)]
     pub rotated_from: Option<String>,
+    /// Shared by a key and every key rotated from it.
+    #[schema(format = Uuid)]
     pub family_id: String,
 }
 
@@ -121,7 +139,7 @@ pub struct CreatedKey {
     #[serde(flatten)]
     pub view: KeyView,
     /// The plaintext key. Shown only in this response; store it now. `null` on an idempotent replay.
-    #[schema(value_type = Option<String>, example = "acme_live_8Hq2vR0dXk3N7bYc1LmQ5sTf9WpZ4gJe6UaOiE2x")]
+    #[schema(required, value_type = Option<String>, example = "acme_live_8Hq2vR0dXk3N7bYc1LmQ5sTf9WpZ4gJe6UaOiE2x")]
     #[serde(serialize_with = "PlainKey::serialize_exposed_opt")]
     pub key: Option<PlainKey>,
     /// Present on an idempotent replay, explaining why `key` is null.
@@ -154,6 +172,7 @@ pub struct RotatedKey {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PreviousKey {
+    #[schema(format = Uuid)]
     pub id: String,
     /// The old key keeps working until this moment (now plus the grace period, or sooner if
     /// it already expired earlier).
@@ -208,7 +227,7 @@ impl From<crate::manage::keys::BulkRevocation> for BulkRevoked {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UsageHour {
     pub hour: DateTime<Utc>,
-    #[schema(value_type = Object, example = json!({"VALID": 120, "RATE_LIMITED": 3}))]
+    #[schema(value_type = BTreeMap<VerifyCode, i64>, example = json!({"VALID": 120, "RATE_LIMITED": 3}))]
     pub outcomes: BTreeMap<String, i64>,
 }
 
@@ -221,12 +240,14 @@ impl From<HourlyUsage> for UsageHour {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyUsage {
+    #[schema(format = Uuid)]
     pub key_id: String,
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,
+    #[schema(required)]
     pub last_used_at: Option<DateTime<Utc>>,
     /// Totals over the period, by outcome code.
-    #[schema(value_type = Object)]
+    #[schema(value_type = BTreeMap<VerifyCode, i64>)]
     pub totals: BTreeMap<String, i64>,
     pub hours: Vec<UsageHour>,
 }

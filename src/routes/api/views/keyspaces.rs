@@ -12,16 +12,20 @@ use crate::store::models::KeyspaceRow;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyspaceView {
+    #[schema(format = Uuid)]
     pub id: String,
     pub name: String,
     pub prefix: String,
     pub environment: Environment,
+    #[schema(required)]
     pub default_ttl_seconds: Option<i64>,
     pub default_scopes: Vec<String>,
+    #[schema(required)]
     pub default_ratelimit: Option<RateLimit>,
     pub token_exchange_enabled: bool,
     /// The `aud` of access tokens minted from this keyspace's keys; `null`: the default,
     /// `{issuer}/keyspaces/{id}` below the tenant's issuer.
+    #[schema(required)]
     pub token_audience: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -13,14 +13,18 @@ use crate::store::models::RootKeyRow;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RootKeyView {
+    #[schema(format = Uuid)]
     pub id: String,
     pub name: String,
     #[schema(example = "lk_root_Xy3Q")]
     pub start: String,
     pub scopes: Vec<String>,
     pub created_at: DateTime<Utc>,
+    #[schema(required)]
     pub expires_at: Option<DateTime<Utc>>,
+    #[schema(required)]
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Who created it: `root_key:<id>`, `user:<id>` or `cli`.
     pub created_by: String,
 }
 
