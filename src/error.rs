@@ -208,7 +208,8 @@ fn refusal_status(code: ErrorCode) -> StatusCode {
         | C::LastOwner
         | C::AlreadyMember
         | C::TenantNameTaken
-        | C::EmailTaken => StatusCode::CONFLICT,
+        | C::EmailTaken
+        | C::TooManyWebhookEndpoints => StatusCode::CONFLICT,
         C::IdempotencyKeyReused | C::ValidationFailed | C::InvalidBody => {
             StatusCode::UNPROCESSABLE_ENTITY
         }

@@ -64,33 +64,37 @@ impl KeyCipher {
     }
 
     fn encrypt(&self, kid: &str, algorithm: &str, secret: &[u8]) -> Vec<u8> {
+        self.seal(&Self::aad(kid, algorithm), secret)
+    }
+
+    fn decrypt(&self, kid: &str, algorithm: &str, sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        self.open(&Self::aad(kid, algorithm), sealed)
+    }
+
+    /// Encrypts a secret that must be used later (not only compared), bound to `aad` (say, the
+    /// row it is stored in, so a ciphertext moved to another row does not decrypt).
+    pub fn seal(&self, aad: &[u8], secret: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         OsRng
             .try_fill_bytes(&mut nonce)
-            .expect("the OS CSPRNG must be available to encrypt a signing key");
+            .expect("the OS CSPRNG must be available to encrypt a secret");
         let cipher = Aes256Gcm::new_from_slice(self.current.expose())
             .expect("a 32-byte key is a valid AES-256 key");
-        let aad = Self::aad(kid, algorithm);
         let ciphertext = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: secret,
-                    aad: &aad,
-                },
-            )
-            .expect("AES-GCM encryption of 32 bytes cannot fail");
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: secret, aad })
+            .expect("AES-GCM encryption of a short secret cannot fail");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ciphertext);
         out
     }
 
-    fn decrypt(&self, kid: &str, algorithm: &str, sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    /// Decrypts what [`KeyCipher::seal`] sealed under the same `aad`, with the current master
+    /// secret's key or a retired one's.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
         if sealed.len() <= NONCE_LEN {
             return None;
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let aad = Self::aad(kid, algorithm);
         std::iter::once(&self.current)
             .chain(self.previous.iter())
             .find_map(|key| {
@@ -100,7 +104,7 @@ impl KeyCipher {
                         Nonce::from_slice(nonce),
                         Payload {
                             msg: ciphertext,
-                            aad: &aad,
+                            aad,
                         },
                     )
                     .ok()

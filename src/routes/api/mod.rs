@@ -8,6 +8,7 @@ pub mod openapi;
 pub mod root_keys;
 mod schemas;
 pub mod views;
+pub mod webhooks;
 
 use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use actix_web::{FromRequest, HttpRequest, web};
@@ -23,7 +24,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(keyspaces::configure)
             .configure(root_keys::configure)
             .configure(audit::configure)
-            .configure(leaks::configure),
+            .configure(leaks::configure)
+            .configure(webhooks::configure),
     )
     .configure(openapi::configure);
 }

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, keys, keyspaces, leaks, root_keys};
+use super::{audit, keys, keyspaces, leaks, root_keys, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,6 +20,8 @@ use super::{audit, keys, keyspaces, leaks, root_keys};
         root_keys::create, root_keys::list, root_keys::revoke,
         audit::list,
         leaks::report,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
+        webhooks::rotate_secret, webhooks::send_test, webhooks::deliveries, webhooks::redeliver,
     ),
     modifiers(&RootKeyAuth),
     tags(
@@ -29,6 +31,7 @@ use super::{audit, keys, keyspaces, leaks, root_keys};
         (name = "root keys", description = "Management credentials"),
         (name = "audit", description = "Who did what"),
         (name = "leaks", description = "Secret-scanner reports that revoke leaked keys"),
+        (name = "webhooks", description = "Signed event deliveries to the tenant's endpoints"),
     )
 )]
 pub struct ApiDoc;
