@@ -32,3 +32,4 @@ mod rotate;
 mod small_holes;
 mod usage_metrics;
 mod verify;
+mod webhooks;
