@@ -123,12 +123,26 @@ impl Deliverer {
             .transaction(move |conn| webhooks::claim_due(conn, now, lease_until, BATCH))
             .await?;
         let n = claimed.len();
-        let sends = claimed.into_iter().map(|d| self.deliver(d, lease_until));
-        for result in futures_util::future::join_all(sends).await {
-            if let Err(err) = result {
-                tracing::warn!(error = %err, "webhook delivery: recording the outcome failed");
+        // Endpoints are sent to side by side; one endpoint's deliveries one after another, in
+        // the order their events happened (a key's `created` before its `revoked`).
+        let mut by_endpoint: Vec<Vec<WebhookDeliveryRow>> = Vec::new();
+        for delivery in claimed {
+            match by_endpoint
+                .iter_mut()
+                .find(|group| group[0].endpoint_id == delivery.endpoint_id)
+            {
+                Some(group) => group.push(delivery),
+                None => by_endpoint.push(vec![delivery]),
             }
         }
+        let sends = by_endpoint.into_iter().map(|group| async move {
+            for delivery in group {
+                if let Err(err) = self.deliver(delivery, lease_until).await {
+                    tracing::warn!(error = %err, "webhook delivery: recording the outcome failed");
+                }
+            }
+        });
+        futures_util::future::join_all(sends).await;
         Ok(n)
     }
 

@@ -627,3 +627,78 @@ async fn another_tenants_endpoints_are_not_found_and_scopes_are_enforced() {
     );
     assert_problem(app.get_as(&path, t).await, 404, "not_found").await;
 }
+
+#[tokio::test]
+async fn the_dashboard_makes_endpoints_shows_their_log_and_sends_test_events() {
+    let world = TestApp::spawn_with(LOCAL_RECEIVERS)
+        .await
+        .with_space("acme")
+        .await;
+    let app = &world.app;
+    let receiver = Receiver::start(&app.clock).await;
+    let owner = Visitor::signed_in(app, "owner@acme.example.com").await;
+    let fields = [
+        ("url", receiver.url.as_str()),
+        ("description", "billing"),
+        ("events", "key.created"),
+        ("events", "key.revoked"),
+    ];
+    let response = owner.submit("/webhooks", "/webhooks", &fields).await;
+    assert_eq!(response.status(), 201);
+    let page = response.text().await.unwrap();
+    let at = page.find("whsec_").expect("the secret is shown once");
+    let secret: String = page[at..].chars().take_while(|c| *c != '"').collect();
+    let (_, again) = owner.page("/webhooks").await;
+    assert!(!again.contains(&secret) && again.contains(&receiver.url));
+    let listed = app.get_ok("/v1/webhook-endpoints", world.token()).await;
+    let id = s(&listed["data"][0], "id");
+    assert_eq!(
+        listed["data"][0]["events"],
+        json!(["key.created", "key.revoked"])
+    );
+
+    let response = owner
+        .submit(
+            &format!("/webhooks/{id}"),
+            &format!("/webhooks/{id}/test"),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    verify_with_standardwebhooks(&[&secret], &got);
+    let entry = delivery_when(app, world.token(), &id, Newest, |e| {
+        e["status"] == "succeeded"
+    })
+    .await;
+    assert_eq!(entry["status"], "succeeded");
+    let (status, detail) = owner.page(&format!("/webhooks/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        detail.contains("webhook.test") && detail.contains("HTTP 200"),
+        "{detail}"
+    );
+
+    // Bad input is shown beside its field; a viewer may look but not change.
+    let bad = [("url", receiver.url.as_str()), ("events", "key.exploded")];
+    let refused = owner.submit("/webhooks", "/webhooks", &bad).await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("unknown event type"));
+    crate::dashboard::support::add_member(
+        app,
+        &world.tenant.id,
+        "viewer@acme.example.com",
+        "viewer",
+    )
+    .await;
+    let viewer = Visitor::signed_in(app, "viewer@acme.example.com").await;
+    assert_eq!(viewer.page(&format!("/webhooks/{id}")).await.0, 200);
+    let response = viewer
+        .submit(
+            &format!("/webhooks/{id}"),
+            &format!("/webhooks/{id}/test"),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), 403);
+}
