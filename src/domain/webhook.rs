@@ -218,7 +218,8 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || v4.is_documentation()
                 || a == 0
-                || (a == 100 && (64..128).contains(&b))
+                || (a == 100 && (64..128).contains(&b)) // shared (CGNAT)
+                || (a == 198 && (b == 18 || b == 19)) // benchmarking
                 || (a == 192 && b == 0 && v4.octets()[2] == 0)
                 || a >= 240)
         }
@@ -226,9 +227,11 @@ pub fn is_public(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
+            let segments = v6.segments();
+            let first = segments[0];
+            // ::/96 holds the unspecified and loopback addresses and the deprecated
+            // IPv4-compatible ones (::a.b.c.d), which some stacks still route to IPv4.
+            !(segments[..6].iter().all(|s| *s == 0)
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00 // unique local
                 || (first & 0xffc0) == 0xfe80 // link-local
