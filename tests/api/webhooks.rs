@@ -702,3 +702,55 @@ async fn the_dashboard_makes_endpoints_shows_their_log_and_sends_test_events() {
         .await;
     assert_eq!(response.status(), 403);
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_for_five_days_is_disabled_and_the_others_are_told() {
+    let world = TestApp::spawn_with(LOCAL_RECEIVERS)
+        .await
+        .with_space("acme")
+        .await;
+    let (app, t) = (&world.app, world.token());
+    let broken = Receiver::start(&app.clock).await;
+    broken.script([Reply::Status(500); 10]);
+    let watcher = Receiver::start(&app.clock).await;
+    let (id, _) = endpoint(app, t, &broken.url, &["key.created"]).await;
+    let (_, watcher_secret) = endpoint(app, t, &watcher.url, &["webhook_endpoint.disabled"]).await;
+    world.create_key(|k| k).await;
+    broken.wait_for(1, Duration::from_secs(10)).await;
+    let entry = delivery_when(app, t, &id, Newest, |e| e["attempts"] == 1).await;
+    assert_eq!(entry["status"], "pending");
+
+    // Five days on, the next attempt fails too: past three days the delivery gives up, and past
+    // five days of failures the endpoint is disabled.
+    app.clock.advance(Duration::from_secs(5 * 24 * 3600 + 60));
+    let told = watcher.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(told.len(), 1, "the other endpoint hears of it");
+    assert_eq!(told[0].event_type(), "webhook_endpoint.disabled");
+    assert_eq!(told[0].payload()["data"]["endpoint_id"], id.as_str());
+    assert_eq!(told[0].payload()["data"]["source"], "system");
+    verify_with_standardwebhooks(&[&watcher_secret], &told);
+    assert_eq!(broken.received().len(), 2);
+    let shown = app.get_ok(&format!("/v1/webhook-endpoints/{id}"), t).await;
+    assert_eq!(shown["enabled"], false);
+    assert!(
+        shown["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("5 days"),
+        "{shown}"
+    );
+    let entry = delivery_when(app, t, &id, Newest, |e| e["status"] == "failed").await;
+    assert_eq!(entry["status"], "failed", "{entry}");
+    assert!(entry["next_attempt_at"].is_null());
+    let audit = app.get_ok("/v1/audit-events?limit=100", t).await;
+    assert!(audit.to_string().contains("webhook_endpoint.disable"));
+
+    // Enabling it starts afresh.
+    let path = format!("/v1/webhook-endpoints/{id}");
+    let enabled = expect_json(
+        app.patch_json(&path, t, &json!({"enabled": true})).await,
+        200,
+    )
+    .await;
+    assert!(enabled["disabled_reason"].is_null() && enabled["failing_since"].is_null());
+}
