@@ -192,7 +192,7 @@ impl Deliverer {
             error = error.as_deref().unwrap_or(""),
             "webhook delivery attempted"
         );
-        let id = delivery.id.clone();
+        let (id, clock) = (delivery.id.clone(), self.clock.clone());
         self.store
             .transaction(move |conn| {
                 let attempt = AttemptRecord {
@@ -210,7 +210,7 @@ impl Deliverer {
                 }
                 let since = webhooks::note_failure(conn, &tenant, &endpoint.id, at)?;
                 if since.is_some_and(|since| at - since >= DISABLE_AFTER) {
-                    disable(conn, &tenant, &endpoint.id, at)?;
+                    disable(conn, &clock, &tenant, &endpoint.id, at)?;
                 }
                 Ok::<_, StoreError>(())
             })
@@ -287,6 +287,7 @@ fn describe(err: reqwest::Error) -> String {
 /// other endpoints (`webhook_endpoint.disabled`).
 fn disable(
     conn: &mut crate::store::DbConnection,
+    clock: &Clock,
     tenant: &TenantId,
     id: &str,
     at: NaiveDateTime,
@@ -302,6 +303,7 @@ fn disable(
     webhooks::update_endpoint(conn, tenant, id, &changes)?;
     let audit = AuditContext {
         actor: Actor::System,
+        clock: clock.clone(),
         ..AuditContext::cli()
     };
     let subject = Subject::WebhookEndpoint {

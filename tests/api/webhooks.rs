@@ -728,6 +728,11 @@ async fn an_endpoint_failing_for_five_days_is_disabled_and_the_others_are_told()
     assert_eq!(told[0].event_type(), "webhook_endpoint.disabled");
     assert_eq!(told[0].payload()["data"]["endpoint_id"], id.as_str());
     assert_eq!(told[0].payload()["data"]["source"], "system");
+    let stamped = time(&told[0].payload()["timestamp"]) - Utc::now();
+    assert!(
+        stamped > TimeDelta::days(4),
+        "stamped by the app's clock: {stamped}"
+    );
     verify_with_standardwebhooks(&[&watcher_secret], &told);
     assert_eq!(broken.received().len(), 2);
     let shown = app.get_ok(&format!("/v1/webhook-endpoints/{id}"), t).await;
