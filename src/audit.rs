@@ -18,16 +18,20 @@ pub enum Actor {
     LeakReporter(String),
     /// An OAuth client (an API key, by id) acting on itself, e.g. revoking itself (RFC 7009).
     Client(KeyId),
+    /// latchkey itself, acting on a rule (an endpoint disabled after days of failures).
+    System,
 }
 
 impl Actor {
-    fn parts(&self) -> (&'static str, &str) {
+    /// Its kind and id, as the audit log and webhook payloads name it.
+    pub fn parts(&self) -> (&'static str, &str) {
         match self {
             Self::RootKey(id) => ("root_key", id.as_str()),
             Self::User(id) => ("user", id.as_str()),
             Self::Cli => ("cli", "cli"),
             Self::LeakReporter(id) => ("leak_reporter", id),
             Self::Client(id) => ("oauth_client", id.as_str()),
+            Self::System => ("system", "latchkey"),
         }
     }
 

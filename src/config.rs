@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::domain::key::KeyHasher;
 use crate::domain::secrets::{DerivedSecrets, MasterKey, MasterKeyError};
 use crate::domain::token::SigningAlgorithm;
+use crate::domain::webhook::OutboundPolicy;
 use crate::routes::client_addr::TrustedProxies;
 use crate::store::url::{DatabaseUrl, data_dir_of};
 use crate::telemetry::LogFormat;
@@ -73,6 +74,9 @@ struct FileSettings {
     trusted_proxies: Option<String>,
     metrics_token: Option<String>,
     shutdown_delay_seconds: Option<u64>,
+    webhook_allow_http: Option<bool>,
+    webhook_allow_private: Option<bool>,
+    webhook_claim_seconds: Option<u64>,
 }
 
 /// Everything the process needs, validated.
@@ -104,6 +108,11 @@ pub struct Settings {
     /// After SIGTERM, how long the node keeps accepting connections (answering `/readyz` with
     /// 503 `draining`) before it stops listening, so a balancer polling readiness moves on first.
     pub shutdown_delay_seconds: u64,
+    /// Where webhook deliveries may go: https and public addresses only, unless allowed.
+    pub webhook_policy: OutboundPolicy,
+    /// How long a node's claim on a webhook delivery lasts: past it (the node died), another
+    /// node sends it. Longer than a delivery's timeout.
+    pub webhook_claim_seconds: u64,
 }
 
 /// How the master secret is obtained. Resolved (and, in embedded mode, generated) by [`Settings::master_keys`].
@@ -161,6 +170,22 @@ impl Settings {
             .map(PathBuf::from)
             .or(file.leak_reporter_keys);
         let secret = SecretSource::load(env, file.secret_key_file, &store.database)?;
+        let webhook_policy = OutboundPolicy {
+            allow_http: flag(env, "LATCHKEY_WEBHOOK_ALLOW_HTTP", file.webhook_allow_http)?,
+            allow_private: flag(
+                env,
+                "LATCHKEY_WEBHOOK_ALLOW_PRIVATE",
+                file.webhook_allow_private,
+            )?,
+        };
+        // A claim must outlive one attempt (10 s), or a slow live node's delivery is sent twice.
+        let webhook_claim_seconds = number(
+            env,
+            "LATCHKEY_WEBHOOK_CLAIM_SECONDS",
+            file.webhook_claim_seconds,
+            60,
+            12..=3_600,
+        )?;
 
         Ok(Self {
             bind: http.bind,
@@ -181,6 +206,8 @@ impl Settings {
             trusted_proxies: http.trusted_proxies,
             metrics_token: http.metrics_token,
             shutdown_delay_seconds: http.shutdown_delay_seconds,
+            webhook_policy,
+            webhook_claim_seconds,
         })
     }
 
@@ -509,6 +536,21 @@ fn read_file_settings(path: &Path) -> Result<FileSettings, ConfigError> {
     })
 }
 
+/// A yes/no setting: `1`/`true`/`yes` or `0`/`false`/`no`, default no.
+fn flag(env: &impl Env, name: &'static str, file_value: Option<bool>) -> Result<bool, ConfigError> {
+    match env.var(name) {
+        None => Ok(file_value.unwrap_or(false)),
+        Some(raw) => match raw.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" => Ok(true),
+            "0" | "false" | "no" => Ok(false),
+            _ => Err(ConfigError::Invalid {
+                name,
+                message: format!("`{raw}` is not 1 or 0"),
+            }),
+        },
+    }
+}
+
 fn number<T>(
     env: &impl Env,
     name: &'static str,
@@ -757,6 +799,31 @@ shutdown_delay_seconds = 5
         ] {
             let err = Settings::load(&[(name, value)], None).unwrap_err();
             assert!(err.to_string().starts_with(name), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn webhook_outbound_rules_are_strict_unless_relaxed() {
+        let s = Settings::load(&[("LATCHKEY_WORKERS", "1")], None).unwrap();
+        assert_eq!(s.webhook_policy, OutboundPolicy::default());
+        assert_eq!(s.webhook_claim_seconds, 60);
+        let s = Settings::load(
+            &[
+                ("LATCHKEY_WEBHOOK_ALLOW_HTTP", "1"),
+                ("LATCHKEY_WEBHOOK_ALLOW_PRIVATE", "true"),
+                ("LATCHKEY_WEBHOOK_CLAIM_SECONDS", "15"),
+            ],
+            None,
+        )
+        .unwrap();
+        assert!(s.webhook_policy.allow_http && s.webhook_policy.allow_private);
+        assert_eq!(s.webhook_claim_seconds, 15);
+        for (name, bad) in [
+            ("LATCHKEY_WEBHOOK_ALLOW_HTTP", "maybe"),
+            ("LATCHKEY_WEBHOOK_CLAIM_SECONDS", "5"),
+        ] {
+            let err = Settings::load(&[(name, bad)], None).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
         }
     }
 }

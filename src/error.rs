@@ -289,7 +289,8 @@ fn refusal_status(code: ErrorCode) -> StatusCode {
         | C::LastRootAdminKey
         | C::LastOwner
         | C::AlreadyMember
-        | C::EmailTaken => StatusCode::CONFLICT,
+        | C::EmailTaken
+        | C::TooManyWebhookEndpoints => StatusCode::CONFLICT,
         C::IdempotencyKeyReused | C::ValidationFailed | C::InvalidBody => {
             StatusCode::UNPROCESSABLE_ENTITY
         }

@@ -18,7 +18,8 @@ use crate::auth::throttle::Throttle;
 use crate::cache::Caches;
 use crate::config::Settings;
 use crate::domain::time::Clock;
-use crate::events::{CacheEviction, Dispatcher};
+use crate::events::delivery::Deliverer;
+use crate::events::{CacheEviction, Dispatcher, WebhookNudge};
 use crate::metrics::Metrics;
 use crate::redis::RedisTier;
 use crate::routes::dashboard::Dashboard;
@@ -149,6 +150,15 @@ impl Application {
             metrics: metrics.clone(),
             clock: clock.clone(),
         });
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let deliverer = Arc::new(Deliverer::new(
+            store.clone(),
+            KeyCipher::new(&current_secrets, &previous_secrets),
+            clock.clone(),
+            settings.webhook_policy,
+            Duration::from_secs(settings.webhook_claim_seconds),
+            wake.clone(),
+        )?);
         let https = public_url.starts_with("https://");
         let error_page = web::Data::new(crate::routes::semantics::ErrorPage::new(&public_url));
         let state = web::Data::new(AppState {
@@ -157,7 +167,10 @@ impl Application {
             keys,
             public_url,
             management_throttle: Throttle::per_minute(settings.management_rate_limit_per_minute),
-            events: Dispatcher::new(vec![Arc::new(CacheEviction::new(caches.clone()))]),
+            events: Dispatcher::new(vec![
+                Arc::new(CacheEviction::new(caches.clone())),
+                Arc::new(WebhookNudge(wake)),
+            ]),
             root_keys,
             verifier,
             clock,
@@ -166,6 +179,8 @@ impl Application {
             leak_reporters,
             trusted_proxies: settings.trusted_proxies.clone(),
             metrics_token: settings.metrics_token.clone(),
+            webhook_cipher: KeyCipher::new(&current_secrets, &previous_secrets),
+            webhook_policy: settings.webhook_policy,
         });
         let mut background = vec![
             tokio::spawn(caches.clone().run_subscriber()),
@@ -173,6 +188,7 @@ impl Application {
             tokio::spawn(flush_usage_periodically(usage.clone(), store.clone())),
             tokio::spawn(denylist.run()),
             tokio::spawn(store.clone().run_heartbeat()),
+            tokio::spawn(deliverer.run()),
         ];
         if let Some(redis) = redis.clone() {
             background.push(tokio::spawn(redis.run_heartbeat()));

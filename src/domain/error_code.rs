@@ -67,6 +67,8 @@ error_codes! {
     AlreadyMember => "already_member",
     /// An account with that e-mail address exists.
     EmailTaken => "email_taken",
+    /// The tenant has as many webhook endpoints as one tenant may.
+    TooManyWebhookEndpoints => "too_many_webhook_endpoints",
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -104,6 +104,15 @@ id_type!(
     InvitationId
 );
 
+id_type!(
+    /// A tenant's webhook endpoint (`webhook_endpoints.id`).
+    WebhookEndpointId
+);
+id_type!(
+    /// One event's delivery to one endpoint (`webhook_deliveries.id`).
+    WebhookDeliveryId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ pub mod secrets;
 pub mod time;
 pub mod token;
 pub mod verify_code;
+pub mod webhook;
 
 pub use key::{
     CHECK_LEN, GeneratedKey, KeyDigest, KeyFormatError, KeyHasher, KeyPrefix, MAX_KEY_LEN,

@@ -26,16 +26,19 @@ pub enum Action {
     RevokeRootKeys,
     /// Invite members, change roles, remove members (admins never touch owners).
     ManageMembers,
+    /// Create, change and delete webhook endpoints, send test events, redeliver.
+    ManageWebhooks,
 }
 
 impl Action {
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 7] = [
         Action::View,
         Action::ManageKeys,
         Action::ManageKeyspaces,
         Action::CreateRootKeys,
         Action::RevokeRootKeys,
         Action::ManageMembers,
+        Action::ManageWebhooks,
     ];
 }
 
@@ -104,10 +107,16 @@ mod tests {
     #[test]
     fn matrix() {
         let expected = [
-            (Role::Owner, [true, true, true, true, true, true]),
-            (Role::Admin, [true, true, true, true, true, true]),
-            (Role::Developer, [true, true, true, true, false, false]),
-            (Role::Viewer, [true, false, false, false, false, false]),
+            (Role::Owner, [true, true, true, true, true, true, true]),
+            (Role::Admin, [true, true, true, true, true, true, true]),
+            (
+                Role::Developer,
+                [true, true, true, true, false, false, false],
+            ),
+            (
+                Role::Viewer,
+                [true, false, false, false, false, false, false],
+            ),
         ];
         for (role, allowed) in expected {
             for (action, allowed) in Action::ALL.into_iter().zip(allowed) {

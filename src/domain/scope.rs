@@ -23,6 +23,7 @@ pub const ROOT_SCOPES: &[&str] = &[
     "keyspaces:*",
     "audit:read",
     "root_keys:*",
+    "webhooks:*",
 ];
 
 /// Why a scope or scope list was refused.

@@ -3,8 +3,13 @@
 //! change's transaction together with the audit event it records, and handed after commit to
 //! one dispatcher whose subscribers do what must follow (today: evicting caches on every node).
 //!
-//! A new consumer (webhooks, say) is one more [`Subscriber`], not an edit in every path that
-//! changes a key.
+//! A new consumer is one more [`Subscriber`], not an edit in every path that changes a key.
+//! Webhooks need durability an after-commit hook cannot give, so [`Event::record`] also writes
+//! the change's webhook deliveries (the outbox) in its transaction; the after-commit
+//! [`WebhookNudge`] only wakes this node's delivery worker so they go out at once.
+
+pub mod delivery;
+pub mod outbox;
 
 use std::sync::Arc;
 
@@ -14,7 +19,9 @@ use serde_json::Value;
 use crate::audit::{Actor, AuditContext};
 use crate::auth::root_key::RootKeyRecord;
 use crate::cache::Caches;
-use crate::domain::ids::{InvitationId, KeyId, KeyspaceId, RootKeyId, TenantId, UserId};
+use crate::domain::ids::{
+    InvitationId, KeyId, KeyspaceId, RootKeyId, TenantId, UserId, WebhookEndpointId,
+};
 use crate::domain::key::KeyDigest;
 use crate::store::models::{ApiKeyRow, RootKeyRow};
 use crate::store::{DbConnection, StoreError};
@@ -42,6 +49,10 @@ pub enum Subject {
     Invitation {
         id: InvitationId,
     },
+    /// One of the tenant's webhook endpoints.
+    WebhookEndpoint {
+        id: WebhookEndpointId,
+    },
 }
 
 impl Subject {
@@ -67,6 +78,7 @@ impl Subject {
             Self::Keyspace { id } => ("keyspace", id.as_str()),
             Self::Member { user_id } => ("user", user_id.as_str()),
             Self::Invitation { id } => ("invitation", id.as_str()),
+            Self::WebhookEndpoint { id } => ("webhook_endpoint", id.as_str()),
         }
     }
 }
@@ -101,6 +113,8 @@ pub enum Source {
     OAuth,
     /// A revoked key was rotated, so its whole family was revoked.
     ReuseDetection,
+    /// latchkey itself (an endpoint disabled after days of failed deliveries).
+    System,
 }
 
 impl Source {
@@ -111,6 +125,20 @@ impl Source {
             Actor::Cli => Self::Cli,
             Actor::LeakReporter(_) => Self::LeakReport,
             Actor::Client(_) => Self::OAuth,
+            Actor::System => Self::System,
+        }
+    }
+
+    /// How webhook payloads name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Dashboard => "dashboard",
+            Self::Cli => "cli",
+            Self::LeakReport => "leak_report",
+            Self::OAuth => "oauth",
+            Self::ReuseDetection => "reuse_detection",
+            Self::System => "system",
         }
     }
 }
@@ -137,8 +165,9 @@ impl Event {
         }
     }
 
-    /// Builds the event and appends the audit event it records (with `changes`); call it inside
-    /// the transaction that makes the change, and dispatch what it returns after the commit.
+    /// Builds the event, appends the audit event it records (with `changes`) and writes its
+    /// webhook deliveries; call it inside the transaction that makes the change, after the
+    /// change, and dispatch what it returns after the commit.
     pub fn record(
         conn: &mut DbConnection,
         audit: &AuditContext,
@@ -153,9 +182,21 @@ impl Event {
             tenant,
             event.action(),
             event.subject.target(),
-            changes,
+            changes.clone(),
         )?;
+        event.enqueue_webhooks(conn, audit, &changes)?;
         Ok(event)
+    }
+
+    /// Writes this event's webhook deliveries (see [`outbox::enqueue`]); [`Event::record`] does
+    /// it, so only an event whose audit event is written otherwise calls it.
+    pub fn enqueue_webhooks(
+        &self,
+        conn: &mut DbConnection,
+        audit: &AuditContext,
+        changes: &Value,
+    ) -> Result<(), StoreError> {
+        outbox::enqueue(conn, self, changes, audit.clock.now())
     }
 
     pub fn with_source(mut self, source: Source) -> Self {
@@ -184,6 +225,10 @@ impl Event {
             (Subject::Invitation { .. }, Change::Created) => "invitation.create",
             (Subject::Invitation { .. }, Change::Removed) => "invitation.delete",
             (Subject::Invitation { .. }, _) => "invitation.update",
+            (Subject::WebhookEndpoint { .. }, Change::Created) => "webhook_endpoint.create",
+            (Subject::WebhookEndpoint { .. }, Change::Removed) => "webhook_endpoint.delete",
+            (Subject::WebhookEndpoint { .. }, Change::Disabled) => "webhook_endpoint.disable",
+            (Subject::WebhookEndpoint { .. }, _) => "webhook_endpoint.update",
         }
     }
 }
@@ -241,7 +286,8 @@ impl Subscriber for CacheEviction {
                     // made, and sessions check memberships in the store.
                     Subject::Keyspace { .. }
                     | Subject::Member { .. }
-                    | Subject::Invitation { .. } => {}
+                    | Subject::Invitation { .. }
+                    | Subject::WebhookEndpoint { .. } => {}
                 }
             }
             if !keys.is_empty() {
@@ -251,6 +297,16 @@ impl Subscriber for CacheEviction {
                 self.caches.invalidate_root_keys(&root_keys).await;
             }
         })
+    }
+}
+
+/// Wakes this node's webhook delivery worker after a commit, so the deliveries it wrote go out
+/// within a moment instead of at the next poll.
+pub struct WebhookNudge(pub Arc<tokio::sync::Notify>);
+
+impl Subscriber for WebhookNudge {
+    fn after_commit<'a>(&'a self, _events: &'a [Event]) -> BoxFuture<'a, ()> {
+        Box::pin(async move { self.0.notify_one() })
     }
 }
 

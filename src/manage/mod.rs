@@ -12,6 +12,7 @@ pub mod leaks;
 pub mod members;
 pub mod root_keys;
 pub mod tenants;
+pub mod webhooks;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -6,6 +6,7 @@ mod accounts;
 mod invitations;
 mod leaks;
 mod members;
+mod webhooks;
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;

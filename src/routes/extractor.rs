@@ -57,6 +57,8 @@ scopes! {
     RootKeysCreate => "root_keys:create",
     RootKeysRead => "root_keys:read",
     RootKeysRevoke => "root_keys:revoke",
+    WebhooksRead => "webhooks:read",
+    WebhooksWrite => "webhooks:write",
 }
 
 /// Who is calling: an authenticated root key of one tenant.

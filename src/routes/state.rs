@@ -41,6 +41,10 @@ pub struct AppState {
     pub trusted_proxies: TrustedProxies,
     /// The bearer token `/metrics` requires, if any.
     pub metrics_token: Option<secrecy::SecretString>,
+    /// Seals webhook endpoint secrets at rest (as it seals signing keys).
+    pub webhook_cipher: crate::tokens::signing::KeyCipher,
+    /// Which endpoint URLs are acceptable.
+    pub webhook_policy: crate::domain::webhook::OutboundPolicy,
 }
 
 impl AppState {

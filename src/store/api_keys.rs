@@ -6,7 +6,7 @@ use diesel::sql_types::{BigInt, Text, Timestamp};
 
 use super::models::{ApiKeyChanges, ApiKeyRow};
 use super::schema::api_keys;
-use super::{DbConnection, StoreError};
+use super::{DbConnection, StoreError, numbered};
 use crate::domain::ids::{KeyId, KeyspaceId, TenantId};
 use crate::domain::key::KeyDigest;
 use crate::domain::key_status::KeyStatus;
@@ -316,19 +316,6 @@ const REFILL_AND_CHARGE: &str = "UPDATE api_keys SET \
     AND (CASE WHEN credits_refilled_at IS NULL OR credits_refilled_at < :period \
         THEN credits_refill_amount ELSE credits_remaining END) >= :cost \
     RETURNING credits_remaining";
-
-/// `sql` with each `:name` (bound in the order of `names`) as the backend's numbered parameter.
-fn numbered(conn: &DbConnection, sql: &str, names: &[&str]) -> String {
-    let mut sql = sql.to_owned();
-    for (i, name) in names.iter().enumerate() {
-        let parameter = match conn {
-            DbConnection::Postgres(_) => format!("${}", i + 1),
-            DbConnection::Sqlite(_) => format!("?{}", i + 1),
-        };
-        sql = sql.replace(&format!(":{name}"), &parameter);
-    }
-    sql
-}
 
 /// Takes `cost` credits if at least that many remain, in one statement that reads back the
 /// balance it left: atomic by itself (its row lock orders concurrent charges), never below

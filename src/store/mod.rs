@@ -18,6 +18,7 @@ pub mod tenants;
 pub mod url;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -582,6 +583,19 @@ pub fn revert_all_migrations(conn: &mut DbConnection) -> Result<(), StoreError> 
         DbConnection::Sqlite(sqlite) => sqlite.revert_all_migrations(SQLITE_MIGRATIONS).map(drop),
     };
     result.map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+/// `sql` with each `:name` (bound in the order of `names`) as the backend's numbered parameter.
+pub(crate) fn numbered(conn: &DbConnection, sql: &str, names: &[&str]) -> String {
+    let mut sql = sql.to_owned();
+    for (i, name) in names.iter().enumerate() {
+        let parameter = match conn {
+            DbConnection::Postgres(_) => format!("${}", i + 1),
+            DbConnection::Sqlite(_) => format!("?{}", i + 1),
+        };
+        sql = sql.replace(&format!(":{name}"), &parameter);
+    }
+    sql
 }
 
 /// The system's UTC time at the precision both backends store (microseconds). Code that an

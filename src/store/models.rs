@@ -3,7 +3,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{audit_events, invitations, memberships, root_keys, sessions, tenants, users};
+use super::schema::{
+    audit_events, invitations, memberships, root_keys, sessions, tenants, users,
+    webhook_deliveries, webhook_endpoints,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = tenants)]
@@ -227,4 +230,60 @@ impl StoredByDigest for RootKeyRow {
     fn digest(&self) -> &[u8] {
         &self.digest
     }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhook_endpoints)]
+pub struct WebhookEndpointRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub url: String,
+    pub description: String,
+    /// JSON array of event types.
+    pub events: String,
+    pub enabled: bool,
+    pub secret_sealed: Vec<u8>,
+    pub previous_secret_sealed: Option<Vec<u8>>,
+    pub previous_secret_until: Option<NaiveDateTime>,
+    pub failing_since: Option<NaiveDateTime>,
+    pub disabled_reason: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A change to an endpoint; `None` leaves a column as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = webhook_endpoints)]
+pub struct WebhookEndpointChanges {
+    pub url: Option<String>,
+    pub description: Option<String>,
+    pub events: Option<String>,
+    pub enabled: Option<bool>,
+    pub secret_sealed: Option<Vec<u8>>,
+    pub previous_secret_sealed: Option<Option<Vec<u8>>>,
+    pub previous_secret_until: Option<Option<NaiveDateTime>>,
+    pub failing_since: Option<Option<NaiveDateTime>>,
+    pub disabled_reason: Option<Option<String>>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhook_deliveries)]
+pub struct WebhookDeliveryRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub endpoint_id: String,
+    pub message_id: String,
+    pub event_type: String,
+    pub payload: String,
+    pub created_at: NaiveDateTime,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: Option<NaiveDateTime>,
+    pub claimed_until: Option<NaiveDateTime>,
+    pub last_attempt_at: Option<NaiveDateTime>,
+    pub last_status_code: Option<i32>,
+    pub last_latency_ms: Option<i32>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<NaiveDateTime>,
 }

@@ -61,14 +61,25 @@ impl KeyCipher {
     }
 
     fn encrypt(&self, kid: &str, algorithm: &str, secret: &[u8]) -> Vec<u8> {
-        self.current.seal(&Self::aad(kid, algorithm), secret)
+        self.seal(&Self::aad(kid, algorithm), secret)
     }
 
     fn decrypt(&self, kid: &str, algorithm: &str, sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-        let aad = Self::aad(kid, algorithm);
+        self.open(&Self::aad(kid, algorithm), sealed)
+    }
+
+    /// Encrypts a secret that must be used later (not only compared), bound to `aad` (say, the
+    /// row it is stored in, so a ciphertext moved to another row does not decrypt).
+    pub fn seal(&self, aad: &[u8], secret: &[u8]) -> Vec<u8> {
+        self.current.seal(aad, secret)
+    }
+
+    /// Decrypts what [`KeyCipher::seal`] sealed under the same `aad`, with the current master
+    /// secret's key or a retired one's.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
         std::iter::once(&self.current)
             .chain(self.previous.iter())
-            .find_map(|key| key.open(&aad, sealed))
+            .find_map(|key| key.open(aad, sealed))
     }
 }
 

@@ -15,9 +15,11 @@ use latchkey::store::Store;
 use serde_json::Value;
 
 mod api;
+mod receiver;
 mod world;
 
 pub use api::{Api, metric};
+pub use receiver::{Received, Receiver, Reply, verify_with_standardwebhooks};
 pub use world::{Deployment, KeySpec, TestKey, TestSpace, TestTenant, World};
 
 /// The password of every user the tests make (tenant owners, dashboard members).

@@ -35,3 +35,4 @@ mod shutdown;
 mod small_holes;
 mod usage_metrics;
 mod verify;
+mod webhooks;

@@ -4,10 +4,15 @@
 mod key;
 mod keyspace;
 mod root_key;
+mod webhook;
 
 pub use key::{KeyChanges, MAX_BULK, NewKey, RevokeSelection};
 pub use keyspace::{Environment, KeyspaceChanges, NewKeyspace, default_ttl};
 pub use root_key::NewRootKey;
+pub use webhook::{
+    DEFAULT_SECRET_OVERLAP_SECONDS, MAX_SECRET_OVERLAP_SECONDS, NewWebhookEndpoint,
+    WebhookEndpointEdit, parse_description,
+};
 
 use std::fmt::Display;
 

@@ -63,16 +63,19 @@ pub async fn rotate(
                     }),
                 )?;
                 let reason = Some("rotation_reuse_detected".to_owned());
+                let fields = json!({ "reason": reason });
                 let events: Vec<Event> = revoked
                     .iter()
                     .map(|row| {
                         let change = Change::Revoked {
                             reason: reason.clone(),
                         };
-                        Event::new(&audit, &tenant, Subject::key(row), change)
-                            .with_source(Source::ReuseDetection)
+                        let event = Event::new(&audit, &tenant, Subject::key(row), change)
+                            .with_source(Source::ReuseDetection);
+                        event.enqueue_webhooks(conn, &audit, &fields)?;
+                        Ok(event)
                     })
-                    .collect();
+                    .collect::<Result<_, StoreError>>()?;
                 return Ok(Err(events));
             }
             if old.status(at) == KeyStatus::Expired {

@@ -11,6 +11,7 @@ mod schemas;
 
 use schemas::IpAddress;
 pub mod views;
+pub mod webhooks;
 
 use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use actix_web::{FromRequest, HttpRequest, web};
@@ -26,7 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(keyspaces::configure)
             .configure(root_keys::configure)
             .configure(audit::configure)
-            .configure(leaks::configure),
+            .configure(leaks::configure)
+            .configure(webhooks::configure),
     )
     .configure(openapi::configure);
 }

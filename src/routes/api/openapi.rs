@@ -14,7 +14,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Server};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, described, keys, keyspaces, leaks, root_keys};
+use super::{audit, described, keys, keyspaces, leaks, root_keys, webhooks};
 use crate::routes::state::AppState;
 
 #[derive(OpenApi)]
@@ -39,6 +39,8 @@ use crate::routes::state::AppState;
         described::revoke, described::revoke_alias,
         described::jwks, described::metadata, described::metadata_well_known,
         described::healthz, described::readyz, described::metrics, described::openapi,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
+        webhooks::rotate_secret, webhooks::send_test, webhooks::deliveries, webhooks::redeliver,
     ),
     modifiers(&RootKeyAuth, &StandardAnswers),
     tags(
@@ -52,6 +54,7 @@ use crate::routes::state::AppState;
             introspection (RFC 7662), revocation (RFC 7009), JWKS (RFC 7517) and metadata \
             (RFC 8414), per tenant below `/oauth/{tenant_id}`, with deployment-wide aliases"),
         (name = "operations", description = "Probes, metrics and this description"),
+        (name = "webhookEndpoints", description = "Signed event deliveries to the tenant's endpoints"),
     )
 )]
 pub struct ApiDoc;

@@ -53,7 +53,8 @@ pub mod can {
         ManageKeyspaces,
         CreateRootKeys,
         RevokeRootKeys,
-        ManageMembers
+        ManageMembers,
+        ManageWebhooks
     );
 }
 

@@ -18,6 +18,7 @@ pub mod reveal;
 pub mod root_keys;
 pub mod tenants;
 pub mod usage;
+pub mod webhooks;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -128,6 +129,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(root_keys::configure)
             .configure(audit::configure)
             .configure(usage::configure)
+            .configure(webhooks::configure)
             .default_service(web::to(page_not_found)),
     );
 }
@@ -145,6 +147,7 @@ const SECTIONS: &[&str] = &[
     "keyspaces",
     "keys",
     "root-keys",
+    "webhooks",
     "leaks",
     "audit",
     "usage",

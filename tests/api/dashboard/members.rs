@@ -6,7 +6,7 @@ use super::support::{
 use crate::helpers::TestApp;
 
 /// The invite link on a members page (shown once).
-fn invite_link(body: &str) -> Option<String> {
+pub(crate) fn invite_link(body: &str) -> Option<String> {
     let at = body.find("id=\"invite-link\"")?;
     let rest = &body[at..];
     let start = rest.find("value=\"")? + "value=\"".len();

@@ -4,7 +4,7 @@
 mod account;
 mod browser;
 mod keys;
-mod members;
+pub(crate) mod members;
 mod roles;
 mod security;
 pub mod support;

@@ -15,10 +15,10 @@ use super::documents_client;
 use crate::helpers::{Api, TestApp, World, s, test_env};
 
 /// A secret scanner with a real P-256 key pair, registered with the app under `KEY_ID`.
-struct Scanner {
-    key: SigningKey,
+pub(crate) struct Scanner {
+    pub key: SigningKey,
     /// The public-key file the app reads.
-    keys_file: std::path::PathBuf,
+    pub keys_file: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -34,6 +34,11 @@ fn random_signing_key() -> SigningKey {
 
 /// A world whose app trusts a freshly generated scanner key (plus a retired one).
 async fn world_with_scanner() -> (World, Scanner) {
+    world_with_scanner_and(&[]).await
+}
+
+/// [`world_with_scanner`] with `extra` settings.
+pub(crate) async fn world_with_scanner_and(extra: &[(&str, &str)]) -> (World, Scanner) {
     let key = random_signing_key();
     let retired = random_signing_key();
     let pem = |k: &SigningKey| k.verifying_key().to_public_key_pem(LineEnding::LF).unwrap();
@@ -48,10 +53,9 @@ async fn world_with_scanner() -> (World, Scanner) {
         .to_string(),
     )
     .unwrap();
-    let world = TestApp::spawn_with(&[("LATCHKEY_LEAK_REPORTER_KEYS", path.to_str().unwrap())])
-        .await
-        .with_space("acme")
-        .await;
+    let mut env = vec![("LATCHKEY_LEAK_REPORTER_KEYS", path.to_str().unwrap())];
+    env.extend_from_slice(extra);
+    let world = TestApp::spawn_with(&env).await.with_space("acme").await;
     (
         world,
         Scanner {
@@ -62,20 +66,24 @@ async fn world_with_scanner() -> (World, Scanner) {
     )
 }
 
-fn sign(key: &SigningKey, body: &[u8]) -> String {
+pub(crate) fn sign(key: &SigningKey, body: &[u8]) -> String {
     let signature: Signature = key.sign(body);
     STANDARD.encode(signature.to_der().as_bytes())
 }
 
 /// The headers of a report signed with `signature` under `KEY_ID`.
-fn signed(signature: &str) -> [(&str, &str); 2] {
+pub(crate) fn signed(signature: &str) -> [(&str, &str); 2] {
     [
         ("Github-Public-Key-Identifier", KEY_ID),
         ("Github-Public-Key-Signature", signature),
     ]
 }
 
-async fn post_report(node: &Api, body: &[u8], headers: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn post_report(
+    node: &Api,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
     let mut request = node
         .client
         .post(node.url("/v1/leaks"))
@@ -87,7 +95,7 @@ async fn post_report(node: &Api, body: &[u8], headers: &[(&str, &str)]) -> reqwe
     request.send().await.unwrap()
 }
 
-fn report(tokens: &[&str]) -> Vec<u8> {
+pub(crate) fn report(tokens: &[&str]) -> Vec<u8> {
     let items: Vec<Value> = tokens
         .iter()
         .map(|t| {

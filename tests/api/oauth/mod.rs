@@ -4,7 +4,7 @@
 mod discovery;
 mod introspect;
 mod issuers;
-mod leaks;
+pub(crate) mod leaks;
 mod revoke;
 mod token;
 mod verify;

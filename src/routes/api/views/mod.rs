@@ -8,6 +8,7 @@ mod keyspaces;
 mod leaks;
 mod root_keys;
 mod verify;
+mod webhooks;
 
 pub use audit::{Actor, AuditEventView, Target};
 pub use keys::{BulkRevoked, CreatedKey, KeyUsage, KeyView, PreviousKey, RotatedKey, UsageHour};
@@ -15,6 +16,9 @@ pub use keyspaces::KeyspaceView;
 pub use leaks::LeakFeedback;
 pub use root_keys::{CreatedRootKey, RootKeyView};
 pub use verify::{RateLimitStateBody, VerifyOutcomeBody};
+pub use webhooks::{
+    CreatedWebhookEndpoint, RotatedWebhookSecret, WebhookDeliveryView, WebhookEndpointView,
+};
 
 use serde::Serialize;
 use utoipa::ToSchema;
