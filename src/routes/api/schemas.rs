@@ -21,6 +21,7 @@ use crate::domain::error_code::ErrorCode;
 use crate::domain::inputs::{Credits, RateLimit, Refill, RefillInterval};
 use crate::domain::key_status::KeyStatus;
 use crate::domain::verify_code::VerifyCode;
+use crate::domain::webhook::EventType;
 
 /// `ToSchema` for a domain type: its schema, its name, and the named schemas it refers to.
 macro_rules! domain_schema {
@@ -65,6 +66,16 @@ domain_schema!(
             "The stable error codes, each documented at `{public_url}/docs/errors#{code}`."
         ))
         .enum_values(Some(ErrorCode::ALL.iter().map(|code| code.as_str())))
+        .into()
+);
+
+domain_schema!(
+    EventType,
+    "WebhookEventType",
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("An event a webhook endpoint can subscribe to."))
+        .enum_values(Some(EventType::ALL.iter().map(|event| event.as_str())))
         .into()
 );
 

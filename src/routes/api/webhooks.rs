@@ -11,7 +11,7 @@ use crate::domain::commands::{
     parse_description,
 };
 use crate::domain::ids::{WebhookDeliveryId, WebhookEndpointId};
-use crate::domain::webhook::{EndpointUrl, EventTypes, OutboundPolicy};
+use crate::domain::webhook::{EndpointUrl, EventType, EventTypes, OutboundPolicy};
 use crate::error::{ApiError, ProblemDoc};
 use crate::manage::{PageRequest, parse_path_id, webhooks};
 use crate::routes::api::views::{
@@ -161,7 +161,7 @@ pub async fn delete(
 /// (default 86400, at most 7 days): deliveries carry both signatures. Needs `webhooks:write`.
 #[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhookEndpoints", operation_id = "webhookEndpoints.rotateSecret",
     params(("id" = String, Path, description = "Endpoint id")),
-    request_body(content = RotateWebhookSecret, description = "Optional"),
+    request_body(content = Option<RotateWebhookSecret>, description = "Optional: without a body the overlap is a day"),
     responses(
         (status = 200, description = "The endpoint; `secret` is shown once", body = RotatedWebhookSecret),
         (status = 404, description = "No such endpoint in this tenant", body = ProblemDoc),
@@ -276,6 +276,7 @@ pub struct CreateWebhookEndpoint {
     /// `https`, on a public address (checked again at every delivery).
     pub url: String,
     /// Event types to receive, e.g. `key.revoked`; see the README for the list.
+    #[schema(value_type = Vec<EventType>, min_items = 1, max_items = 64)]
     pub events: Vec<String>,
     pub description: Option<String>,
     /// Default true.
@@ -299,6 +300,7 @@ impl CreateWebhookEndpoint {
 #[schema(example = json!({"events": ["key.revoked"], "enabled": true}))]
 pub struct UpdateWebhookEndpoint {
     pub url: Option<String>,
+    #[schema(value_type = Option<Vec<EventType>>, min_items = 1, max_items = 64)]
     pub events: Option<Vec<String>>,
     pub description: Option<String>,
     pub enabled: Option<bool>,
@@ -328,5 +330,6 @@ impl UpdateWebhookEndpoint {
 #[serde(deny_unknown_fields)]
 pub struct RotateWebhookSecret {
     /// How long the current secret keeps signing beside the new one; default 86400.
+    #[schema(minimum = 0, maximum = 604_800)]
     pub overlap_seconds: Option<i64>,
 }
