@@ -103,10 +103,21 @@ async fn parallel_verifies_of_a_new_access_token_read_its_key_id_once() {
     let root_key_cached = Instant::now();
     let world = app.with_space("tokens").await.with_key(|k| k).await;
     let api = &world.app.api;
-    // The in-process app has no Redis, so the create's eviction is the local one, done before
-    // it answers (no second eviction follows). Minting the token puts the key in L1, and only
-    // the token's key id is new to the node.
-    let token = api.access_token(world.key(), None).await;
+    // Minted at the tenant's own token endpoint, which finds the key by its secret in that
+    // tenant: the key is in L1 and only the token's key id is new to the node. (The
+    // deployment-wide alias looks the key id up to learn the tenant, and would leave nothing to
+    // read.)
+    let key = world.key();
+    let minted = api
+        .client
+        .post(world.app.url(&format!("/oauth/{}/token", world.tenant.id)))
+        .basic_auth(&key.id, Some(&key.key))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token request");
+    let minted = crate::helpers::expect_json(minted, 200).await;
+    let token = minted["access_token"].as_str().expect("a token").to_owned();
     one_store_lookup_for_a_burst(api, world.token(), &token, 200, root_key_cached).await;
 }
 
