@@ -639,3 +639,35 @@ async fn a_key_is_disabled_and_enabled_from_its_page() {
     assert_eq!(nonsense.status(), 422);
     assert_eq!(app.verify_code(&tenant.root_key, &key.key).await, "VALID");
 }
+
+/// A bulk revocation refused for want of confirmation shows the list again with the same keys
+/// ticked and the reason as typed, and revokes nothing.
+#[tokio::test]
+async fn a_refused_bulk_revoke_keeps_the_ticks_and_the_reason() {
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let (first, second, other) = (
+        world.create_key(a_key).await,
+        world.create_key(a_key).await,
+        world.create_key(a_key).await,
+    );
+    let (app, tenant) = (&world.app, &world.tenant);
+    let owner = Visitor::signed_in(app, "owner@acme.example.com").await;
+    let fields = [
+        ("ids", first.id.as_str()),
+        ("ids", second.id.as_str()),
+        ("reason", "laptop stolen"),
+    ];
+    let refused = owner.submit("/keys", "/keys/revoke", &fields).await;
+    assert_eq!(refused.status(), 422);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("to confirm"), "{page}");
+    for (key, ticked) in [(&first, true), (&second, true), (&other, false)] {
+        let input = format!("value=\"{}\" checked", key.id);
+        assert_eq!(page.contains(&input), ticked, "{}", key.id);
+        assert_eq!(app.verify_code(&tenant.root_key, &key.key).await, "VALID");
+    }
+    assert!(
+        page.contains("value=\"laptop stolen\""),
+        "the reason is kept"
+    );
+}

@@ -33,6 +33,21 @@ struct KeysPage {
     can_manage: bool,
     notice: Option<String>,
     problem: Option<String>,
+    /// What a refused bulk revocation had: the ticked keys and the reason, shown again.
+    kept: BulkForm,
+}
+
+impl KeysPage {
+    fn is_ticked(&self, id: &str) -> bool {
+        self.kept.ids.iter().any(|ticked| ticked == id)
+    }
+}
+
+/// The bulk revocation form's ticks and reason.
+#[derive(Default)]
+struct BulkForm {
+    ids: Vec<String>,
+    reason: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,7 +98,7 @@ pub(super) async fn list(
         (Some(n), _) => Some(format!("{n} keys were revoked.")),
         _ => None,
     };
-    let page = keys_page(&member, &state, filter, notice, None).await?;
+    let page = keys_page(&member, &state, filter, notice, None, BulkForm::default()).await?;
     Ok(render(StatusCode::OK, &page))
 }
 
@@ -93,6 +108,7 @@ async fn keys_page<P: Permission>(
     filter: Filter,
     notice: Option<String>,
     problem: Option<String>,
+    kept: BulkForm,
 ) -> Result<KeysPage, PageError> {
     let keyspaces = dashboard::keyspaces::all(state, member.tenant_id()).await?;
     let status = match filter.status.as_str() {
@@ -134,6 +150,7 @@ async fn keys_page<P: Permission>(
         can_manage: member.can(Action::ManageKeys),
         notice,
         problem,
+        kept,
     })
 }
 
@@ -153,14 +170,12 @@ pub(super) async fn revoke_bulk(
         None
     };
     if let Some(problem) = problem {
-        let page = keys_page(
-            &member,
-            &state,
-            Filter::default(),
-            None,
-            Some(problem.to_owned()),
-        )
-        .await?;
+        let kept = BulkForm {
+            ids: ids.clone(),
+            reason: first_of(&pairs, "reason").to_owned(),
+        };
+        let problem = Some(problem.to_owned());
+        let page = keys_page(&member, &state, Filter::default(), None, problem, kept).await?;
         return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
     }
     let selection = RevokeSelection::Ids(ids.iter().filter_map(|id| KeyId::parse(id)).collect());
