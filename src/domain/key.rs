@@ -135,10 +135,10 @@ impl PlainKey {
         self.0.expose_secret()
     }
 
-    /// A key this deployment generated, carried back from the sealed cookie that shows it once
+    /// The secret itself, for the sealed cookie that carries it to the one page that shows it
     /// (`routes::dashboard::reveal`).
-    pub fn from_reveal(key: SecretString) -> Self {
-        Self(key)
+    pub fn into_secret(self) -> SecretString {
+        self.0
     }
 
     /// For `#[serde(serialize_with)]` on the one response field that shows a new key: the only

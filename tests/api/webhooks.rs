@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
 use crate::dashboard::members::invite_link;
-use crate::dashboard::support::{PASSWORD, Visitor, user_id};
+use crate::dashboard::support::{PASSWORD, Visitor, shown_secret, user_id};
 use crate::helpers::{
     Api, NEEDS_POSTGRES, Received, Receiver, Reply, TestApp, assert_no_secret, assert_problem,
     expect_json, postgres_pass, s, verify_with_standardwebhooks,
@@ -643,15 +643,30 @@ async fn the_dashboard_makes_endpoints_shows_their_log_and_sends_test_events() {
         ("events", "key.created"),
         ("events", "key.revoked"),
     ];
+    // Post/Redirect/Get: the secret is on the page the form redirects to, once.
     let response = owner.submit("/webhooks", "/webhooks", &fields).await;
-    assert_eq!(response.status(), 201);
-    let page = response.text().await.unwrap();
-    let at = page.find("whsec_").expect("the secret is shown once");
-    let secret: String = page[at..].chars().take_while(|c| *c != '"').collect();
-    let (_, again) = owner.page("/webhooks").await;
-    assert!(!again.contains(&secret) && again.contains(&receiver.url));
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(!response.text().await.unwrap().contains("whsec_"));
     let listed = app.get_ok("/v1/webhook-endpoints", world.token()).await;
     let id = s(&listed["data"][0], "id");
+    assert_eq!(location, format!("/webhooks/{id}/secret"));
+    let (status, shown) = owner.page(&location).await;
+    assert_eq!(status, 200);
+    let secret = shown_secret(&shown).expect("the secret is shown once");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let (_, reloaded) = owner.page(&location).await;
+    assert!(shown_secret(&reloaded).is_none() && reloaded.contains("shown once"));
+    let (_, again) = owner.page("/webhooks").await;
+    assert!(!again.contains(&secret) && again.contains(&receiver.url));
+    assert_eq!(
+        app.get_ok("/v1/webhook-endpoints", world.token()).await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "a reload makes no other endpoint"
+    );
     assert_eq!(
         listed["data"][0]["events"],
         json!(["key.created", "key.revoked"])
@@ -679,6 +694,37 @@ async fn the_dashboard_makes_endpoints_shows_their_log_and_sends_test_events() {
         "{detail}"
     );
 
+    // A new secret, shown once; the old one keeps signing beside it for the chosen overlap.
+    let response = owner
+        .submit(
+            &format!("/webhooks/{id}"),
+            &format!("/webhooks/{id}/secret"),
+            &[("overlap_hours", "24")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let (_, shown) = owner.page(&location).await;
+    let rotated = shown_secret(&shown).expect("the new secret is shown once");
+    assert!(rotated.starts_with("whsec_") && rotated != secret);
+    assert!(shown.contains("the previous secret too"), "{shown}");
+    let refused = owner
+        .submit(
+            &format!("/webhooks/{id}"),
+            &format!("/webhooks/{id}/secret"),
+            &[("overlap_hours", "-5")],
+        )
+        .await;
+    assert_eq!(refused.status(), 422);
+    owner
+        .submit(
+            &format!("/webhooks/{id}"),
+            &format!("/webhooks/{id}/test"),
+            &[],
+        )
+        .await;
+    let got = receiver.wait_for(2, Duration::from_secs(10)).await;
+    verify_with_standardwebhooks(&[&rotated, &secret], &got[1..]);
+
     // Bad input is shown beside its field; a viewer may look but not change.
     let bad = [("url", receiver.url.as_str()), ("events", "key.exploded")];
     let refused = owner.submit("/webhooks", "/webhooks", &bad).await;
@@ -701,6 +747,37 @@ async fn the_dashboard_makes_endpoints_shows_their_log_and_sends_test_events() {
         )
         .await;
     assert_eq!(response.status(), 403);
+
+    // Deleting asks for confirmation, then removes the endpoint.
+    let unconfirmed = owner
+        .submit(
+            &format!("/webhooks/{id}"),
+            &format!("/webhooks/{id}/delete"),
+            &[],
+        )
+        .await;
+    assert_eq!(unconfirmed.status(), 422);
+    assert_eq!(
+        app.get_as(&format!("/v1/webhook-endpoints/{id}"), world.token())
+            .await
+            .status(),
+        200
+    );
+    let response = owner
+        .submit(
+            &format!("/webhooks/{id}"),
+            &format!("/webhooks/{id}/delete"),
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_problem(
+        app.get_as(&format!("/v1/webhook-endpoints/{id}"), world.token())
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
 }
 
 #[tokio::test]

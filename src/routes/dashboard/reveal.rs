@@ -15,7 +15,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{NaiveDateTime, TimeDelta};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::{Dashboard, PageError, see_other};
@@ -37,15 +37,26 @@ struct Sealed {
     until: i64,
 }
 
-/// A secret on its way to the one page that shows it.
+/// A secret on its way to the one page that shows it: a key, a root key or a webhook signing
+/// secret.
 pub struct Reveal {
-    pub secret: PlainKey,
+    pub secret: SecretString,
     pub previous_expires: Option<String>,
 }
 
 /// Seals and opens reveal cookies.
 pub struct Reveals {
     key: SecretKey32,
+}
+
+impl Reveal {
+    /// A new key's or root key's secret, shown once.
+    pub fn key(key: PlainKey, previous_expires: Option<String>) -> Self {
+        Self {
+            secret: key.into_secret(),
+            previous_expires,
+        }
+    }
 }
 
 impl Reveals {
@@ -90,7 +101,7 @@ impl Reveals {
         let sealed = URL_SAFE_NO_PAD.decode(cookie.value()).ok()?;
         let plain = self.key.open(&aad(session, id), &sealed)?;
         let sealed: Sealed = serde_json::from_slice(&plain).ok()?;
-        let secret = PlainKey::from_reveal(SecretString::from(sealed.secret));
+        let secret = SecretString::from(sealed.secret);
         (now.and_utc().timestamp() < sealed.until).then_some(Reveal {
             secret,
             previous_expires: sealed.previous_expires,

@@ -14,11 +14,11 @@ use crate::domain::commands::{Expiry, NewRootKey};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::RootKeyId;
 use crate::domain::inputs::parse_name;
-use crate::domain::key::PlainKey;
 use crate::domain::role::{Action, Role};
 use crate::domain::scope::{ROOT_SCOPES, Scopes};
 use crate::manage::root_keys;
 use crate::routes::api::views::RootKeyView;
+use secrecy::{ExposeSecret as _, SecretString};
 
 const DAY: i64 = 24 * 3600;
 use crate::manage::{ManageError, PageRequest, parse_path_id};
@@ -63,7 +63,7 @@ struct RootKeysPage {
     can_revoke: bool,
     form: FormState,
     /// The key just created, shown on this response only.
-    secret: Option<PlainKey>,
+    secret: Option<SecretString>,
     notice: Option<&'static str>,
     problem: Option<String>,
 }
@@ -101,7 +101,7 @@ async fn page<P: Permission>(
     state: &AppState,
     form: FormState,
     chosen: Vec<String>,
-    secret: Option<PlainKey>,
+    secret: Option<SecretString>,
     notice: Option<&'static str>,
     problem: Option<String>,
 ) -> Result<RootKeysPage, PageError> {
@@ -181,10 +181,7 @@ async fn create(
         {
             Ok(created) => {
                 let id = created.row.id;
-                let reveal = Reveal {
-                    secret: created.key,
-                    previous_expires: None,
-                };
+                let reveal = Reveal::key(created.key, None);
                 let (location, now) = (format!("/root-keys/{id}/secret"), state.clock.now());
                 let session = &member.session;
                 return dashboard.reveals.redirect(

@@ -1,14 +1,18 @@
-//! Webhooks: the tenant's endpoints (the signing secret shown once when one is made), and each
-//! endpoint's page with its delivery log, a test event, redelivery, enabling and disabling.
+//! Webhooks: the tenant's endpoints, and each endpoint's page with its delivery log, a test
+//! event, redelivery, enabling and disabling, a new signing secret, and deletion. A signing
+//! secret is shown once, on a page reached by redirect ([`reveal`](super::reveal)), so a reload
+//! or Back never makes another endpoint or another secret.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use secrecy::{ExposeSecret as _, SecretString};
 
 use super::context::{Layout, Member, Notice, Permission, can};
 use super::forms::{FormState, all_of, first_of, pairs};
 use super::keys::when;
-use super::{PageError, render, see_other};
+use super::reveal::{Reveal, with_cookie};
+use super::{Dashboard, PageError, render, see_other};
 use crate::domain::commands::{NewWebhookEndpoint, WebhookEndpointEdit, parse_description};
 use crate::domain::ids::{WebhookDeliveryId, WebhookEndpointId};
 use crate::domain::role::Action;
@@ -21,6 +25,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/webhooks", web::get().to(list))
         .route("/webhooks", web::post().to(create))
         .route("/webhooks/{id}", web::get().to(detail))
+        .route("/webhooks/{id}/secret", web::get().to(secret))
+        .route("/webhooks/{id}/secret", web::post().to(rotate_secret))
+        .route("/webhooks/{id}/delete", web::post().to(delete))
         .route("/webhooks/{id}/test", web::post().to(send_test))
         .route("/webhooks/{id}/enabled", web::post().to(set_enabled))
         .route(
@@ -43,8 +50,7 @@ struct WebhooksPage {
     chosen: Vec<String>,
     can_manage: bool,
     form: FormState,
-    /// The secret of the endpoint just made, shown on this response only.
-    secret: Option<String>,
+    notice: Option<&'static str>,
 }
 
 impl WebhooksPage {
@@ -53,8 +59,15 @@ impl WebhooksPage {
     }
 }
 
-async fn list(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let page = page(&member, &state, FormState::new(), Vec::new(), None).await?;
+async fn list(
+    member: Member,
+    state: web::Data<AppState>,
+    query: web::Query<Notice>,
+) -> Result<HttpResponse, PageError> {
+    let mut page = page(&member, &state, FormState::new(), Vec::new()).await?;
+    if query.notice.as_deref() == Some("deleted") {
+        page.notice = Some("The endpoint is deleted; nothing more is sent to it.");
+    }
     Ok(render(StatusCode::OK, &page))
 }
 
@@ -63,7 +76,6 @@ async fn page<P: Permission>(
     state: &AppState,
     form: FormState,
     chosen: Vec<String>,
-    secret: Option<String>,
 ) -> Result<WebhooksPage, PageError> {
     let listed = webhooks::list(
         &state.manage(),
@@ -78,13 +90,14 @@ async fn page<P: Permission>(
         chosen,
         can_manage: member.can(Action::ManageWebhooks),
         form,
-        secret,
+        notice: None,
     })
 }
 
 async fn create(
     member: Member<can::ManageWebhooks>,
     state: web::Data<AppState>,
+    dashboard: web::Data<Dashboard>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let pairs = pairs(&body);
@@ -114,15 +127,18 @@ async fn create(
         .await
         {
             Ok(created) => {
-                let secret = Some(created.secret.expose_text());
-                let page = page(&member, &state, FormState::new(), Vec::new(), secret).await?;
-                return Ok(render(StatusCode::CREATED, &page));
+                let reveal = Reveal {
+                    secret: SecretString::from(created.secret.expose_text()),
+                    previous_expires: None,
+                };
+                let id = created.endpoint.id;
+                return reveal_redirect(&member, &dashboard, &state, &id, reveal);
             }
             Err(err) if err.is_client_error() => shown.absorb(&err, &["url", "events"]),
             Err(err) => return Err(err.into()),
         }
     }
-    let page = page(&member, &state, shown, chosen, None).await?;
+    let page = page(&member, &state, shown, chosen).await?;
     Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
@@ -134,6 +150,8 @@ struct WebhookPage {
     deliveries: Vec<DeliveryRow>,
     can_manage: bool,
     notice: Option<&'static str>,
+    /// On the page the create and rotate forms redirect to: the new signing secret, once.
+    reveal: Option<Reveal>,
 }
 
 struct DeliveryRow {
@@ -174,10 +192,6 @@ async fn detail(
     query: web::Query<Notice>,
 ) -> Result<HttpResponse, PageError> {
     let id = parse_path_id::<WebhookEndpointId>(&path, "webhook endpoint")?;
-    let cx = state.manage();
-    let endpoint = webhooks::get(&cx, member.tenant_id(), &id).await?;
-    let page = PageRequest::parse(Some(crate::manage::MAX_LIMIT), None)?;
-    let log = webhooks::deliveries(&cx, member.tenant_id(), &id, page).await?;
     let notice = match query.notice.as_deref() {
         Some("test") => Some("A test event is on its way; the log below shows how it went."),
         Some("redeliver") => Some("The delivery is queued again."),
@@ -185,7 +199,22 @@ async fn detail(
         Some("disabled") => Some("The endpoint is disabled; deliveries wait until it is enabled."),
         _ => None,
     };
-    let page = WebhookPage {
+    let page = endpoint_page(&member, &state, &id, notice, None).await?;
+    Ok(render(StatusCode::OK, &page))
+}
+
+async fn endpoint_page<P: Permission>(
+    member: &Member<P>,
+    state: &AppState,
+    id: &WebhookEndpointId,
+    notice: Option<&'static str>,
+    reveal: Option<Reveal>,
+) -> Result<WebhookPage, PageError> {
+    let cx = state.manage();
+    let endpoint = webhooks::get(&cx, member.tenant_id(), id).await?;
+    let page = PageRequest::parse(Some(crate::manage::MAX_LIMIT), None)?;
+    let log = webhooks::deliveries(&cx, member.tenant_id(), id, page).await?;
+    Ok(WebhookPage {
         layout: member.layout("webhooks"),
         endpoint: endpoint.into(),
         deliveries: log
@@ -195,8 +224,113 @@ async fn detail(
             .collect(),
         can_manage: member.can(Action::ManageWebhooks),
         notice,
+        reveal,
+    })
+}
+
+/// The endpoint's page again, saying why its form was refused.
+async fn refused(
+    member: &Member<can::ManageWebhooks>,
+    state: &AppState,
+    id: &WebhookEndpointId,
+    why: &'static str,
+) -> Result<HttpResponse, PageError> {
+    let page = endpoint_page(member, state, id, Some(why), None).await?;
+    Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+/// The answer to a form that made a signing secret: a redirect to the page that shows it once.
+fn reveal_redirect(
+    member: &Member<can::ManageWebhooks>,
+    dashboard: &Dashboard,
+    state: &AppState,
+    id: &str,
+    reveal: Reveal,
+) -> Result<HttpResponse, PageError> {
+    let location = format!("/webhooks/{id}/secret");
+    let (session, now) = (&member.session, state.clock.now());
+    dashboard
+        .reveals
+        .redirect(dashboard, session, &location, id, Some(reveal), now)
+}
+
+/// Where a new signing secret is shown, once: reached by the redirect that answers the create
+/// and rotate forms; a reload says it was shown and makes nothing.
+async fn secret(
+    member: Member<can::ManageWebhooks>,
+    state: web::Data<AppState>,
+    dashboard: web::Data<Dashboard>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id = parse_path_id::<WebhookEndpointId>(&path, "webhook endpoint")?;
+    let reveals = &dashboard.reveals;
+    let reveal = reveals.open(
+        &req,
+        &dashboard,
+        &member.session,
+        id.as_str(),
+        state.clock.now(),
+    );
+    let notice = reveal.is_none().then_some(
+        "That signing secret was shown once, when it was made; it cannot be shown again. \
+         Make a new one if it was not stored.",
+    );
+    let page = endpoint_page(&member, &state, &id, notice, reveal).await?;
+    with_cookie(
+        render(StatusCode::OK, &page),
+        &reveals.removal(&dashboard, id.as_str()),
+    )
+}
+
+/// How long the old secret keeps signing beside the new one, as offered in the form.
+const OVERLAP_HOURS: [i64; 4] = [0, 1, 24, 168];
+
+/// Gives the endpoint a new signing secret; the old one signs beside it for the chosen overlap.
+async fn rotate_secret(
+    member: Member<can::ManageWebhooks>,
+    state: web::Data<AppState>,
+    dashboard: web::Data<Dashboard>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let id = parse_path_id::<WebhookEndpointId>(&path, "webhook endpoint")?;
+    let hours = first_of(&pairs(&body), "overlap_hours").parse::<i64>();
+    let Some(hours) = hours.ok().filter(|h| OVERLAP_HOURS.contains(h)) else {
+        let notice = "Choose how long the old secret keeps signing, from the list.";
+        return refused(&member, &state, &id, notice).await;
     };
-    Ok(render(StatusCode::OK, &page))
+    let rotated = webhooks::rotate_secret(
+        &state.manage(),
+        &member.audit,
+        member.tenant_id(),
+        &state.webhook_cipher,
+        &id,
+        hours * 3600,
+    )
+    .await?;
+    let reveal = Reveal {
+        secret: SecretString::from(rotated.secret.expose_text()),
+        previous_expires: (hours > 0)
+            .then(|| when(Some(rotated.previous_secret_expires_at.and_utc()), "")),
+    };
+    reveal_redirect(&member, &dashboard, &state, id.as_str(), reveal)
+}
+
+/// Deletes the endpoint and its delivery log; the form must be confirmed.
+async fn delete(
+    member: Member<can::ManageWebhooks>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let id = parse_path_id::<WebhookEndpointId>(&path, "webhook endpoint")?;
+    if first_of(&pairs(&body), "confirm").is_empty() {
+        let notice = "Tick the box to confirm the deletion; nothing was deleted.";
+        return refused(&member, &state, &id, notice).await;
+    }
+    webhooks::delete(&state.manage(), &member.audit, member.tenant_id(), &id).await?;
+    Ok(see_other("/webhooks?notice=deleted"))
 }
 
 async fn send_test(

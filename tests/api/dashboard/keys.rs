@@ -1,7 +1,7 @@
 //! Keys, keyspaces, root keys and leaks through the dashboard: every role × action on the
 //! server, other tenants out of reach, and forms that keep what was typed.
 
-use super::support::{Visitor, add_member, csrf_in};
+use super::support::{Visitor, add_member, csrf_in, shown_secret};
 use crate::helpers::{KeySpec, TestApp, TestKey, TestTenant, s};
 
 /// The keys these tests make through the REST API.
@@ -356,13 +356,6 @@ async fn key_form_errors_stay_next_to_their_fields() {
     let body = response.text().await.unwrap();
     assert!(body.contains("id=\"prefix-error\""), "{body}");
     assert!(body.contains("value=\"Again\""));
-}
-
-/// The `value` of the secret's copy box on a page, if it shows one.
-fn shown_secret(body: &str) -> Option<String> {
-    let rest = &body[body.find("id=\"secret\"")?..];
-    let start = rest.find("value=\"")? + "value=\"".len();
-    Some(rest[start..start + rest[start..].find('"')?].to_owned())
 }
 
 /// A key's secret is on the page the create form redirects to (Post/Redirect/Get), once: a

@@ -162,6 +162,13 @@ fn password_hash() -> String {
 }
 
 /// Adds a user (created if needed) to a tenant with a role; returns the user id.
+/// The `value` of the secret's copy box on a page, if it shows one.
+pub fn shown_secret(body: &str) -> Option<String> {
+    let rest = &body[body.find("id=\"secret\"")?..];
+    let start = rest.find("value=\"")? + "value=\"".len();
+    Some(rest[start..start + rest[start..].find('"')?].to_owned())
+}
+
 pub async fn add_member(app: &TestApp, tenant_id: &str, email: &str, role: &str) -> String {
     let store = app.store.clone();
     let (tenant_id, email, role) = (tenant_id.to_owned(), email.to_owned(), role.to_owned());

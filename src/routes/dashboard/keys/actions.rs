@@ -49,10 +49,8 @@ pub(super) async fn rotate(
         {
             Ok(rotated) => {
                 let rotated = RotatedKey::from(rotated);
-                let reveal = Reveal {
-                    secret: rotated.key,
-                    previous_expires: Some(when(Some(rotated.previous_key.expires_at), "")),
-                };
+                let expires = when(Some(rotated.previous_key.expires_at), "");
+                let reveal = Reveal::key(rotated.key, Some(expires));
                 let now = state.clock.now();
                 return reveal_redirect(&member, &dashboard, &rotated.view.id, Some(reveal), now);
             }

@@ -13,6 +13,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret as _;
 
 use super::context::{Layout, Member, can};
 use super::reveal::{Reveal, with_cookie};

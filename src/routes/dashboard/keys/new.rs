@@ -262,10 +262,7 @@ pub(super) async fn create(
             Ok(created) => {
                 let created = CreatedKey::from(created);
                 // No plaintext: this form was sent before, and its key's secret shown then.
-                let reveal = created.key.map(|secret| Reveal {
-                    secret,
-                    previous_expires: None,
-                });
+                let reveal = created.key.map(|secret| Reveal::key(secret, None));
                 let now = state.clock.now();
                 return reveal_redirect(&member, &dashboard, &created.view.id, reveal, now);
             }
