@@ -126,20 +126,22 @@ fn member<P: Permission>(req: &HttpRequest) -> Result<Member<P>, PageError> {
         return Err(PageError::SignIn { next });
     };
     let tenant = session.tenant().cloned().ok_or(PageError::NoTenant)?;
-    if !tenant.role.allows(P::ACTION) {
-        return Err(PageError::Forbidden);
-    }
     let audit = crate::routes::audit_context(
         req,
         Actor::User(UserId::from_trusted(session.user_id.clone())),
     );
-    Ok(Member {
+    let member = Member {
         session,
         tenant,
         csrf_token: visit.csrf_token,
         audit,
         permission: PhantomData,
-    })
+    };
+    if !member.tenant.role.allows(P::ACTION) {
+        // Said inside the dashboard's own frame, so the member can go on from there.
+        return Err(PageError::Forbidden(Box::new(member.layout(""))));
+    }
+    Ok(member)
 }
 
 /// `?notice=` of a page a form redirected to after a change: which message to show.

@@ -90,12 +90,14 @@ async fn members_page<P: Permission>(
     problem: Option<String>,
 ) -> Result<MembersPage, PageError> {
     let role = member.role();
-    let members = members::list(&state.manage(), member.tenant_id())
-        .await?
+    let members = members::list(&state.manage(), member.tenant_id()).await?;
+    // The last owner can be neither demoted nor removed: offer neither.
+    let owners = members.iter().filter(|m| m.role == Role::Owner).count();
+    let members = members
         .into_iter()
         .map(|m| MemberRow {
             is_you: m.user_id.as_str() == member.user_id(),
-            manageable: role.may_manage(m.role),
+            manageable: role.may_manage(m.role) && !(m.role == Role::Owner && owners == 1),
             user_id: m.user_id.into_string(),
             email: m.email,
             role: m.role,

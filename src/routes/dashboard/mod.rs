@@ -26,6 +26,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, ResponseError, web};
 use askama::Template;
 
+use self::context::Layout;
 use crate::auth::password::PasswordWorkers;
 use crate::auth::session::SessionKeys;
 use crate::auth::sign_in_throttle::SignInThrottle;
@@ -192,8 +193,9 @@ pub enum PageError {
     },
     /// Signed in, but in no tenant.
     NoTenant,
-    /// The member's role does not allow this.
-    Forbidden,
+    /// The member's role does not allow this: said in the dashboard's layout (its navigation,
+    /// the member's role).
+    Forbidden(Box<Layout>),
     NotFound,
     /// The CSRF token was missing or wrong, or the request came from another site.
     Csrf,
@@ -240,6 +242,13 @@ impl std::fmt::Display for PageError {
     }
 }
 
+/// A member asked for something their role does not allow.
+#[derive(Template)]
+#[template(path = "forbidden.html")]
+struct ForbiddenPage<'a> {
+    layout: &'a Layout,
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
@@ -252,7 +261,7 @@ impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::SignIn { .. } => StatusCode::SEE_OTHER,
-            Self::NoTenant | Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
+            Self::NoTenant | Self::Forbidden(_) | Self::Csrf => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Api(err) => err.status,
         }
@@ -272,10 +281,10 @@ impl ResponseError for PageError {
                 "No tenant",
                 "You are not a member of any tenant. Ask an owner or admin for an invitation.",
             ),
-            Self::Forbidden => (
-                "Not allowed",
-                "Your role in this tenant does not allow this. Ask an owner or admin if you need it.",
-            ),
+            Self::Forbidden(layout) => {
+                let page = ForbiddenPage { layout };
+                return render(self.status_code(), &page);
+            }
             Self::NotFound => (
                 "Not found",
                 "There is nothing here. Check the address, or go back.",

@@ -33,6 +33,9 @@ async fn sign_up_creates_a_tenant_with_its_owner_and_signs_in() {
         audit_actions(&app, &tenant_id).await,
         ["tenant.create", "membership.create"]
     );
+    // A new tenant has no root key yet, and its page says what one is for.
+    let (_, root_keys) = ada.page("/root-keys").await;
+    assert!(root_keys.contains("No root keys yet"), "{root_keys}");
 }
 
 async fn with_tenant_id(app: &TestApp, name: &str) -> String {

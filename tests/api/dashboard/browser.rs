@@ -603,7 +603,7 @@ async fn a_developer_creates_but_cannot_revoke_root_keys_and_a_viewer_changes_no
         browser
             .text()
             .await
-            .contains("Your role in this tenant does not allow this.")
+            .contains("As developer in this tenant you may not do this")
     );
     browser.open("/").await;
     browser.sign_out().await;
@@ -628,11 +628,14 @@ async fn a_developer_creates_but_cannot_revoke_root_keys_and_a_viewer_changes_no
         );
     }
     browser.open("/keys/new").await;
+    let text = browser.text().await;
     assert!(
-        browser
-            .text()
-            .await
-            .contains("Your role in this tenant does not allow this.")
+        text.contains("As viewer in this tenant you may not do this"),
+        "{text}"
+    );
+    assert!(
+        browser.exists("nav.sections a[href='/keys']").await,
+        "the navigation is there"
     );
     browser.screenshot("viewer-forbidden").await;
     browser.close().await;

@@ -59,11 +59,17 @@ async fn every_role_can_do_exactly_what_the_matrix_says_with_keys() {
             assert_eq!(who.get(&path).await.status(), 200, "{role} reads {path}");
         }
         for path in ["/keys/new", "/leaks"] {
-            assert_eq!(
-                who.get(path).await.status(),
-                expect(manages, 200),
-                "{role} {path}"
-            );
+            let response = who.get(path).await;
+            assert_eq!(response.status(), expect(manages, 200), "{role} {path}");
+            // A refusal is said inside the dashboard, with its navigation, naming the role.
+            let page = response.text().await.unwrap();
+            if !manages {
+                assert!(page.contains("aria-label=\"Sections\""), "{page}");
+                assert!(
+                    page.contains(&format!("As {role} in this tenant")),
+                    "{page}"
+                );
+            }
         }
 
         let cases: Vec<Case> = vec![

@@ -186,6 +186,13 @@ async fn the_last_owner_can_be_neither_demoted_nor_removed() {
     let tenant = app.tenant("acme").await;
     let owner_id = user_id(&app, "owner@acme.example.com").await;
     let owner = Visitor::signed_in(&app, "owner@acme.example.com").await;
+    // The sole owner is offered neither a role menu nor "Leave" for themself.
+    let (_, page) = owner.page("/members").await;
+    assert!(
+        !page.contains(&format!("/members/{owner_id}/role"))
+            && !page.contains(&format!("/members/{owner_id}/remove")),
+        "{page}"
+    );
 
     let response = owner
         .submit(
@@ -213,6 +220,11 @@ async fn the_last_owner_can_be_neither_demoted_nor_removed() {
 
     // With a second owner, the first may step down.
     let second = add_member(&app, &tenant.id, "second@acme.example.com", "owner").await;
+    let (_, page) = owner.page("/members").await;
+    assert!(
+        page.contains(&format!("/members/{owner_id}/remove")),
+        "{page}"
+    );
     let response = owner
         .submit(
             "/members",
