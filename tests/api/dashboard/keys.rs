@@ -3,6 +3,7 @@
 
 use super::support::{Visitor, add_member, csrf_in, shown_secret};
 use crate::helpers::{KeySpec, TestApp, TestKey, TestTenant, s};
+use serde_json::{Value, json};
 
 /// The keys these tests make through the REST API.
 fn a_key(k: KeySpec) -> KeySpec {
@@ -668,5 +669,143 @@ async fn a_refused_bulk_revoke_keeps_the_ticks_and_the_reason() {
     assert!(
         page.contains("value=\"laptop stolen\""),
         "the reason is kept"
+    );
+}
+
+/// The edit form starts from the key's settings, changes only what was changed (so credits
+/// spent meanwhile stay spent and the audit log names just that), shows every mistake at once
+/// beside its field with what was typed, and is refused to a viewer.
+#[tokio::test]
+async fn a_key_is_edited_from_its_page() {
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let key = world
+        .create_key(|k| {
+            a_key(k)
+                .name("Billing")
+                .owner("cus_1")
+                .scopes(["docs:read"])
+                .credits(100)
+                .ratelimit(50, 60)
+                .meta(json!({"plan": "pro"}))
+        })
+        .await;
+    let (app, tenant) = (&world.app, &world.tenant);
+    let edit = format!("/keys/{}/edit", key.id);
+    add_member(app, &tenant.id, "viewer@acme.example.com", "viewer").await;
+    let viewer = Visitor::signed_in(app, "viewer@acme.example.com").await;
+    assert_eq!(viewer.get(&edit).await.status(), 403);
+
+    let owner = Visitor::signed_in(app, "owner@acme.example.com").await;
+    let (_, detail) = owner.page(&format!("/keys/{}", key.id)).await;
+    assert!(detail.contains(&format!("href=\"{edit}\"")), "an Edit link");
+    let (status, form) = owner.page(&edit).await;
+    assert_eq!(status, 200);
+    for shown in [
+        "value=\"Billing\"",
+        "value=\"cus_1\"",
+        "value=\"docs:read\"",
+        "value=\"100\"",
+        "value=\"50\"",
+        "value=\"60\"",
+        "&#34;plan&#34;: &#34;pro&#34;",
+    ] {
+        assert!(form.contains(shown), "{shown} in {form}");
+    }
+    // Three verifications spend three credits while the form is open.
+    for _ in 0..3 {
+        assert_eq!(app.verify_code(&tenant.root_key, &key.key).await, "VALID");
+    }
+    let as_shown = [
+        ("name", "Billing EU"),
+        ("owner_id", "cus_1"),
+        ("scopes", "docs:read"),
+        ("expires_on", ""),
+        ("ip_allowlist", ""),
+        ("ratelimit_limit", "50"),
+        ("ratelimit_window", "60"),
+        ("credits_remaining", "100"),
+        ("credits_shown", "100"),
+        ("refill_amount", ""),
+        ("refill_interval", "monthly"),
+        ("meta", "{\n  \"plan\": \"pro\"\n}"),
+    ];
+    let saved = owner.submit(&edit, &edit, &as_shown).await;
+    assert_eq!(saved.status(), 303);
+    assert_eq!(
+        saved.headers()["location"],
+        format!("/keys/{}?notice=updated", key.id).as_str()
+    );
+    let now = app
+        .get_ok(&format!("/v1/keys/{}", key.id), &tenant.root_key)
+        .await;
+    assert_eq!(now["name"], "Billing EU");
+    assert_eq!(now["credits"]["remaining"], 97, "spent credits stay spent");
+    assert_eq!(now["meta"], json!({"plan": "pro"}));
+    let events = app
+        .audit(&tenant.root_key, &format!("target={}", key.id))
+        .await;
+    let update = events
+        .iter()
+        .find(|e| e["action"] == "key.update")
+        .expect("audited");
+    let changed: Vec<&String> = update["changes"].as_object().unwrap().keys().collect();
+    assert_eq!(changed, ["name"], "{update}");
+
+    // Every mistake at once, beside its field, with what was typed kept.
+    let bad = [
+        ("name", "Billing EU"),
+        ("scopes", "not a scope!"),
+        ("expires_on", "next tuesday"),
+        ("ip_allowlist", "10.0.0.0/8\nnope"),
+        ("ratelimit_limit", "many"),
+        ("ratelimit_window", "60"),
+        ("credits_remaining", "97"),
+        ("credits_shown", "97"),
+        ("meta", "[1, 2]"),
+    ];
+    let refused = owner.submit(&edit, &edit, &bad).await;
+    assert_eq!(refused.status(), 422);
+    let page = refused.text().await.unwrap();
+    for field in [
+        "scopes",
+        "expires_on",
+        "ip_allowlist",
+        "ratelimit_limit",
+        "meta",
+    ] {
+        assert!(
+            page.contains(&format!("id=\"{field}-error\"")),
+            "{field}: {page}"
+        );
+    }
+    assert!(
+        page.contains("next tuesday") && page.contains("nope"),
+        "kept"
+    );
+    let after = app
+        .get_ok(&format!("/v1/keys/{}", key.id), &tenant.root_key)
+        .await;
+    assert_eq!(after["name"], "Billing EU", "nothing was changed");
+
+    // Clearing: no scopes, no limit, no credits, an expiry; the day past is refused in words.
+    let past = [("expires_on", "2001-01-01"), ("name", "Billing EU")];
+    let refused = owner.submit(&edit, &edit, &past).await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("The expiry"));
+    let day = (app.clock.now() + chrono::TimeDelta::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
+    let cleared = [("name", "Billing EU"), ("expires_on", day.as_str())];
+    assert_eq!(owner.submit(&edit, &edit, &cleared).await.status(), 303);
+    let after = app
+        .get_ok(&format!("/v1/keys/{}", key.id), &tenant.root_key)
+        .await;
+    assert_eq!(after["scopes"], json!([]));
+    assert_eq!(after["ratelimit"], Value::Null);
+    assert_eq!(after["credits"], Value::Null);
+    assert_eq!(after["owner_id"], Value::Null);
+    assert!(
+        after["expires_at"].as_str().unwrap().starts_with(&day),
+        "{after}"
     );
 }

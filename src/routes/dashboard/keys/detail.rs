@@ -80,6 +80,7 @@ pub(super) async fn detail(
             "The key was disabled. Verifications now answer DISABLED until you enable it again.",
         ),
         Some("enabled") => Some("The key was enabled. It verifies again."),
+        Some("updated") => Some("The key was changed. Every node answers with its new settings."),
         _ => None,
     };
     let page = key_page(&member, &state, &path, FormState::new(), notice).await?;

@@ -5,9 +5,11 @@
 
 mod actions;
 mod detail;
+mod edit;
 mod leaks;
 mod list;
 mod new;
+mod settings;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -32,6 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/keys/revoke", web::post().to(list::revoke_bulk))
         .route("/keys/{id}", web::get().to(detail::detail))
         .route("/keys/{id}/secret", web::get().to(secret))
+        .route("/keys/{id}/edit", web::get().to(edit::edit_page))
+        .route("/keys/{id}/edit", web::post().to(edit::edit))
         .route("/keys/{id}/enabled", web::post().to(actions::set_enabled))
         .route("/keys/{id}/rotate", web::post().to(actions::rotate))
         .route("/keys/{id}/revoke", web::post().to(actions::revoke))

@@ -7,21 +7,18 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::reveal_redirect;
+use super::settings::SettingsForm;
 use crate::auth::session::random_token;
 use crate::domain::commands::{Expiry, NewKey};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::KeyspaceId;
-use crate::domain::inputs::{
-    Credits, IpAllowlist, Meta, Refill, RefillInterval, parse_name, parse_owner_id,
-};
-use crate::domain::scope::Scopes;
 use crate::error::ApiError;
 use crate::manage::{ManageError, keys};
 use crate::routes::api::views::CreatedKey;
 use crate::routes::api::views::KeyspaceView;
 use crate::routes::dashboard;
 use crate::routes::dashboard::context::{Layout, Member, can};
-use crate::routes::dashboard::forms::{FormState, split_list};
+use crate::routes::dashboard::forms::FormState;
 use crate::routes::dashboard::reveal::Reveal;
 use crate::routes::dashboard::{Dashboard, PageError, render};
 use crate::routes::state::AppState;
@@ -48,6 +45,8 @@ struct NewKeyPage {
     layout: Layout,
     keyspaces: Vec<KeyspaceView>,
     form: FormState,
+    /// Always false: the limit fields say what "empty" means for a new key.
+    editing: bool,
 }
 
 #[derive(Deserialize)]
@@ -79,6 +78,7 @@ pub(super) async fn new_page(
             layout: member.layout("keys"),
             keyspaces,
             form,
+            editing: false,
         },
     ))
 }
@@ -90,115 +90,33 @@ pub struct CreateForm {
     #[serde(default)]
     keyspace_id: String,
     #[serde(default)]
-    name: String,
-    #[serde(default)]
-    owner_id: String,
-    #[serde(default)]
-    scopes: String,
-    #[serde(default)]
     ttl_days: String,
-    #[serde(default)]
-    ip_allowlist: String,
-    #[serde(default)]
-    ratelimit_limit: String,
-    #[serde(default)]
-    ratelimit_window: String,
-    #[serde(default)]
-    credits_remaining: String,
-    #[serde(default)]
-    refill_amount: String,
-    #[serde(default)]
-    refill_interval: String,
-    #[serde(default)]
-    meta: String,
+    #[serde(flatten)]
+    settings: SettingsForm,
 }
 
 /// Reads the create form into a new key; problems go next to their fields.
 fn read_create(form: &CreateForm, shown: &mut FormState) -> Option<NewKey> {
-    for (field, value) in [
-        ("keyspace_id", &form.keyspace_id),
-        ("name", &form.name),
-        ("owner_id", &form.owner_id),
-        ("scopes", &form.scopes),
-        ("ttl_days", &form.ttl_days),
-        ("ip_allowlist", &form.ip_allowlist),
-        ("ratelimit_limit", &form.ratelimit_limit),
-        ("ratelimit_window", &form.ratelimit_window),
-        ("credits_remaining", &form.credits_remaining),
-        ("refill_amount", &form.refill_amount),
-        ("refill_interval", &form.refill_interval),
-        ("meta", &form.meta),
-    ] {
-        shown.keep(field, value);
-    }
+    shown.keep("keyspace_id", &form.keyspace_id);
+    shown.keep("ttl_days", &form.ttl_days);
     let keyspace_id = KeyspaceId::parse(&form.keyspace_id);
     if keyspace_id.is_none() {
         shown.error("keyspace_id", "no such keyspace");
     }
-    let name = optional(&form.name).and_then(|n| shown.parsed("name", parse_name(n)));
-    let owner_id =
-        optional(&form.owner_id).and_then(|o| shown.parsed("owner_id", parse_owner_id(o)));
-    let scopes = split_list(&form.scopes);
-    let scopes = if scopes.is_empty() {
-        None
-    } else {
-        shown.parsed("scopes", Scopes::parse(&scopes))
-    };
     let expiry = shown
         .number("ttl_days", &form.ttl_days)
         .and_then(|days| shown.parsed("ttl_days", Expiry::after_seconds(days.saturating_mul(DAY))));
-    let allowlist = split_list(&form.ip_allowlist);
-    let ip_allowlist = shown.parsed("ip_allowlist", IpAllowlist::parse(&allowlist));
-    let ratelimit = shown
-        .rate_limit(&form.ratelimit_limit, &form.ratelimit_window)
-        .and_then(|limit| shown.parsed("ratelimit_limit", limit.validate()));
-    let remaining = shown.number("credits_remaining", &form.credits_remaining);
-    let refill_amount = shown.number("refill_amount", &form.refill_amount);
-    let interval = match form.refill_interval.as_str() {
-        "daily" => Some(RefillInterval::Daily),
-        "monthly" | "" => Some(RefillInterval::Monthly),
-        _ => None,
-    };
-    let credits = match (remaining, refill_amount) {
-        (None, None) => None,
-        (None, Some(_)) => {
-            shown.error("credits_remaining", "Give the starting credits too.");
-            None
-        }
-        (Some(remaining), amount) => {
-            let refill = amount
-                .zip(interval)
-                .map(|(amount, interval)| Refill { amount, interval });
-            shown.parsed(
-                "credits_remaining",
-                Credits { remaining, refill }.validate(),
-            )
-        }
-    };
-    let meta = if form.meta.trim().is_empty() {
-        Some(Meta::empty())
-    } else {
-        match serde_json::from_str::<serde_json::Value>(&form.meta) {
-            Ok(value) => shown.parsed("meta", Meta::parse(value)),
-            Err(_) => {
-                shown.error("meta", "Enter a JSON object, like {\"plan\": \"pro\"}.");
-                None
-            }
-        }
-    };
-    if shown.has_errors() {
-        return None;
-    }
+    let settings = form.settings.read(shown)?;
     Some(NewKey {
         keyspace_id: keyspace_id?,
-        name,
-        owner_id,
-        scopes,
-        meta: meta?,
+        name: settings.name,
+        owner_id: settings.owner_id,
+        scopes: settings.scopes,
+        meta: settings.meta,
         expiry,
-        ip_allowlist: ip_allowlist?,
-        ratelimit,
-        credits,
+        ip_allowlist: settings.ip_allowlist,
+        ratelimit: settings.ratelimit,
+        credits: settings.credits,
         enabled: true,
     })
 }
@@ -210,20 +128,11 @@ fn once_per_form(form: &CreateForm) -> Result<Option<keys::Idempotency>, ApiErro
         return Ok(None);
     }
     let mut fingerprint = Sha256::new();
-    for value in [
-        &form.keyspace_id,
-        &form.name,
-        &form.owner_id,
-        &form.scopes,
-        &form.ttl_days,
-        &form.ip_allowlist,
-        &form.ratelimit_limit,
-        &form.ratelimit_window,
-        &form.credits_remaining,
-        &form.refill_amount,
-        &form.refill_interval,
-        &form.meta,
-    ] {
+    let fields = form.settings.fields().map(|(_, value)| value);
+    for value in [form.keyspace_id.as_str(), &form.ttl_days]
+        .into_iter()
+        .chain(fields)
+    {
         fingerprint.update((value.len() as u64).to_be_bytes());
         fingerprint.update(value.as_bytes());
     }
@@ -232,11 +141,6 @@ fn once_per_form(form: &CreateForm) -> Result<Option<keys::Idempotency>, ApiErro
         key,
         fingerprint.finalize().to_vec(),
     )?))
-}
-
-/// A text field's value, unless it was left empty.
-fn optional(raw: &str) -> Option<&str> {
-    Some(raw.trim()).filter(|s| !s.is_empty())
 }
 
 /// Creates a key and shows its secret, once.
@@ -289,6 +193,7 @@ pub(super) async fn create(
             layout: member.layout("keys"),
             keyspaces,
             form: shown,
+            editing: false,
         },
     ))
 }
