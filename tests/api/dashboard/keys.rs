@@ -809,3 +809,75 @@ async fn a_key_is_edited_from_its_page() {
         "{after}"
     );
 }
+
+/// A rotated key's page says it was superseded and until when it still works, offers to rotate
+/// the newest key instead of refusing a second rotation, says when a revoked successor leaves
+/// its predecessor working, and revokes the whole family in one confirmed step.
+#[tokio::test]
+async fn a_rotation_family_is_shown_and_revoked_from_a_key_page() {
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let first = world.create_key(|k| a_key(k).name("first")).await;
+    let (app, tenant) = (&world.app, &world.tenant);
+    let second = app.rotate(&tenant.root_key, &first.id, 24 * 3600).await;
+    let owner = Visitor::signed_in(app, "owner@acme.example.com").await;
+
+    let (_, old) = owner.page(&format!("/keys/{}", first.id)).await;
+    assert!(old.contains("id=\"rotation-state\""), "{old}");
+    assert!(
+        old.contains("grace period and keeps working until"),
+        "{old}"
+    );
+    assert!(
+        old.contains(&format!(
+            "href=\"/keys/{}\" id=\"rotate-newest\"",
+            second.id
+        )),
+        "{old}"
+    );
+    assert!(
+        !old.contains(&format!("/keys/{}/rotate\"", first.id)),
+        "no rotate form"
+    );
+    let (_, new) = owner.page(&format!("/keys/{}", second.id)).await;
+    assert!(!new.contains("id=\"rotation-state\"") && new.contains("Rotate key"));
+
+    // Revoking the successor leaves the predecessor working, and its page says so.
+    let page = format!("/keys/{}", second.id);
+    let revoke = [("reason", "leaked"), ("confirm", "yes")];
+    let revoked = owner
+        .submit(&page, &format!("{page}/revoke"), &revoke)
+        .await;
+    assert_eq!(revoked.status(), 303);
+    assert_eq!(app.verify_code(&tenant.root_key, &first.key).await, "VALID");
+    let (_, body) = owner.page(&page).await;
+    assert!(body.contains("id=\"family-live\""), "{body}");
+
+    // The whole family, confirmed: nothing of it verifies any more.
+    let action = format!("{page}/revoke-family");
+    let unconfirmed = owner.submit(&page, &action, &[("reason", "leaked")]).await;
+    assert_eq!(unconfirmed.status(), 422);
+    assert!(
+        unconfirmed
+            .text()
+            .await
+            .unwrap()
+            .contains("value=\"leaked\"")
+    );
+    assert_eq!(app.verify_code(&tenant.root_key, &first.key).await, "VALID");
+    let done = owner.submit(&page, &action, &revoke).await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(
+        app.verify_code(&tenant.root_key, &first.key).await,
+        "REVOKED"
+    );
+    let (_, body) = owner.page(&format!("{page}?notice=family_revoked")).await;
+    assert!(body.contains("Every key of this rotation family was revoked"));
+    assert!(!body.contains("id=\"family-live\""));
+    let events = app.audit(&tenant.root_key, "action=key.revoke").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["target"]["id"] == first.id.as_str()),
+        "{events:?}"
+    );
+}

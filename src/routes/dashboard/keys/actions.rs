@@ -7,8 +7,9 @@ use serde::Deserialize;
 
 use super::detail::key_page;
 use super::{reveal_redirect, when};
-use crate::domain::commands::KeyChanges;
+use crate::domain::commands::{KeyChanges, RevokeSelection};
 use crate::domain::ids::KeyId;
+use crate::domain::key_status::KeyStatus;
 use crate::manage::keys;
 use crate::manage::{ManageError, parse_path_id};
 use crate::routes::api::views::RotatedKey;
@@ -107,6 +108,38 @@ pub(super) async fn revoke(
     }
     let page = key_page(&member, &state, &path, shown, None).await?;
     Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+/// Revokes every key of this key's rotation family at once (a leaked key whose successor was
+/// already handed out, a predecessor still in its grace period); the form must be confirmed.
+pub(super) async fn revoke_family(
+    member: Member<can::ManageKeys>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<RevokeForm>,
+) -> Result<HttpResponse, PageError> {
+    let id = parse_path_id::<KeyId>(&path, "key")?;
+    if form.confirm.is_none() {
+        let mut shown = FormState::new();
+        shown.keep("family_reason", &form.reason);
+        shown.error(
+            "family_confirm",
+            "Tick the box to confirm: revoking cannot be undone.",
+        );
+        let page = key_page(&member, &state, &path, shown, None).await?;
+        return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    }
+    let (cx, tenant) = (state.manage(), member.tenant_id());
+    let family = keys::family(&cx, tenant, &id).await?;
+    let ids = family
+        .into_iter()
+        .filter(|k| k.status != KeyStatus::Revoked)
+        .map(|k| KeyId::from_trusted(k.row.id))
+        .collect();
+    let reason = Some(form.reason.clone());
+    let selection = RevokeSelection::Ids(ids);
+    keys::revoke_bulk(&cx, &member.audit, tenant, selection, reason, false).await?;
+    Ok(see_other(&format!("/keys/{id}?notice=family_revoked")))
 }
 
 #[derive(Deserialize)]

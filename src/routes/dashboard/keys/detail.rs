@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::{KeyRow, row};
 use crate::domain::ids::KeyId;
+use crate::domain::key_status::KeyStatus;
 use crate::domain::role::Action;
 use crate::manage::keys;
 use crate::manage::{PageRequest, parse_path_id};
@@ -33,6 +34,49 @@ pub(super) struct KeyPage {
     can_manage: bool,
     notice: Option<&'static str>,
     form: FormState,
+    rotation: Rotation,
+}
+
+/// Where a key stands in its rotation family, as its page says it.
+#[derive(Default)]
+pub(super) struct Rotation {
+    /// The key that replaced this one, if it was rotated.
+    successor: Option<KeyRow>,
+    /// The family's newest key (the one to rotate next), when it is not this one.
+    newest: Option<KeyRow>,
+    /// Other keys of the family that still verify (a predecessor in its grace period, say).
+    others_live: Vec<KeyRow>,
+}
+
+impl Rotation {
+    fn of(key: &KeyView, family: &[KeyView], rows: &[KeyRow]) -> Self {
+        let live = |k: &KeyView| matches!(k.status, KeyStatus::Active | KeyStatus::Disabled);
+        let replaced = |k: &KeyView| {
+            family
+                .iter()
+                .any(|f| f.rotated_from.as_ref() == Some(&k.id))
+        };
+        let row_of = |k: &KeyView| rows.iter().find(|r| r.id == k.id).cloned();
+        let successor = family
+            .iter()
+            .find(|f| f.rotated_from.as_ref() == Some(&key.id))
+            .and_then(row_of);
+        let newest = family
+            .iter()
+            .filter(|f| f.id != key.id && !replaced(f))
+            .max_by_key(|f| f.created_at)
+            .and_then(row_of);
+        let others_live = family
+            .iter()
+            .filter(|f| f.id != key.id && live(f))
+            .filter_map(row_of)
+            .collect();
+        Self {
+            successor: successor.filter(|_| family.len() > 1),
+            newest: newest.filter(|_| replaced(key)),
+            others_live,
+        }
+    }
 }
 
 impl KeyPage {
@@ -81,6 +125,9 @@ pub(super) async fn detail(
         ),
         Some("enabled") => Some("The key was enabled. It verifies again."),
         Some("updated") => Some("The key was changed. Every node answers with its new settings."),
+        Some("family_revoked") => {
+            Some("Every key of this rotation family was revoked. None of them verifies anywhere.")
+        }
         _ => None,
     };
     let page = key_page(&member, &state, &path, FormState::new(), notice).await?;
@@ -119,11 +166,14 @@ pub(super) async fn key_page<P: Permission>(
     if form.value("grace_hours").is_empty() {
         form.keep("grace_hours", "24");
     }
+    let rows: Vec<KeyRow> = family.iter().map(|k| row(k, &keyspaces)).collect();
+    let rotation = Rotation::of(&key, &family, &rows);
     Ok(KeyPage {
         layout: member.layout("keys"),
         row: row(&key, &keyspaces),
         meta: serde_json::to_string_pretty(&key.meta).unwrap_or_default(),
-        family: family.iter().map(|k| row(k, &keyspaces)).collect(),
+        rotation,
+        family: rows,
         events,
         chart,
         key,

@@ -39,11 +39,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/keys/{id}/enabled", web::post().to(actions::set_enabled))
         .route("/keys/{id}/rotate", web::post().to(actions::rotate))
         .route("/keys/{id}/revoke", web::post().to(actions::revoke))
+        .route(
+            "/keys/{id}/revoke-family",
+            web::post().to(actions::revoke_family),
+        )
         .route("/leaks", web::get().to(leaks::leak_page))
         .route("/leaks", web::post().to(leaks::report_leak));
 }
 
 /// A key as a table row or detail page shows it.
+#[derive(Clone)]
 pub struct KeyRow {
     pub id: String,
     pub name: String,
