@@ -24,8 +24,11 @@ impl FormState {
         self
     }
 
+    /// Puts `message` beside `field`, in words for people: the API's code quotes (`like
+    /// this`) become typographic quotes.
     pub fn error(&mut self, field: &str, message: impl Into<String>) -> &mut Self {
-        self.errors.insert(field.to_owned(), message.into());
+        self.errors
+            .insert(field.to_owned(), in_words(&message.into()));
         self
     }
 
@@ -38,9 +41,9 @@ impl FormState {
         };
         let field = field.split(['.', '[']).next().unwrap_or(field);
         if shown.contains(&field) {
-            self.errors.insert(field.to_owned(), message.clone());
+            self.error(field, message.clone());
         } else {
-            self.summary = Some(format!("{field}: {message}"));
+            self.summary = Some(in_words(&format!("{field}: {message}")));
         }
     }
 
@@ -154,4 +157,35 @@ pub fn first_of<'a>(pairs: &'a [(String, String)], field: &str) -> &'a str {
         .iter()
         .find(|(k, _)| k == field)
         .map_or("", |(_, v)| v.as_str())
+}
+
+/// A service message as a form shows it: `code` quotes become “typographic” ones.
+fn in_words(message: &str) -> String {
+    let mut open = true;
+    message
+        .chars()
+        .map(|c| match c {
+            '`' => {
+                open = !open;
+                if open { '”' } else { '“' }
+            }
+            c => c,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_quotes_become_typographic_quotes() {
+        assert_eq!(
+            in_words("scope must have the form `resource:action`, or `*`"),
+            "scope must have the form “resource:action”, or “*”"
+        );
+        let mut form = FormState::new();
+        form.error("scopes", "must be `a:b`");
+        assert_eq!(form.error_for("scopes"), Some("must be “a:b”"));
+    }
 }

@@ -881,3 +881,34 @@ async fn a_rotation_family_is_shown_and_revoked_from_a_key_page() {
         "{events:?}"
     );
 }
+
+/// The new-key form answers in its own units and words, every mistake on the first submit.
+#[tokio::test]
+async fn new_key_errors_are_in_the_forms_units_and_words_all_at_once() {
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let (app, space) = (&world.app, world.space());
+    let owner = Visitor::signed_in(app, "owner@acme.example.com").await;
+    let fields = [
+        ("keyspace_id", space.keyspace_id.as_str()),
+        ("name", "Typo"),
+        ("ttl_days", "99999"),
+        ("ip_allowlist", "10.0.0.0/8\nnope"),
+        ("scopes", "docs"),
+    ];
+    let refused = owner.submit("/keys/new", "/keys", &fields).await;
+    assert_eq!(refused.status(), 422);
+    let page = refused.text().await.unwrap();
+    assert!(
+        page.contains("from 1 to 3660 (10 years)"),
+        "days, not seconds: {page}"
+    );
+    assert!(
+        page.contains("Entry 2 (“nope”) is not an IP address"),
+        "{page}"
+    );
+    assert!(
+        page.contains("“resource:action”") && !page.contains('`'),
+        "{page}"
+    );
+    assert!(page.contains("value=\"Typo\""), "kept");
+}

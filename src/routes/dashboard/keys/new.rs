@@ -12,6 +12,7 @@ use crate::auth::session::random_token;
 use crate::domain::commands::{Expiry, NewKey};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::KeyspaceId;
+use crate::domain::inputs::MAX_TTL_SECONDS;
 use crate::error::ApiError;
 use crate::manage::{ManageError, keys};
 use crate::routes::api::views::CreatedKey;
@@ -103,9 +104,19 @@ fn read_create(form: &CreateForm, shown: &mut FormState) -> Option<NewKey> {
     if keyspace_id.is_none() {
         shown.error("keyspace_id", "no such keyspace");
     }
-    let expiry = shown
-        .number("ttl_days", &form.ttl_days)
-        .and_then(|days| shown.parsed("ttl_days", Expiry::after_seconds(days.saturating_mul(DAY))));
+    let most = MAX_TTL_SECONDS / DAY;
+    let expiry = shown.number("ttl_days", &form.ttl_days).and_then(|days| {
+        let in_range = (1..=most).contains(&days);
+        let expiry = Expiry::after_seconds(days.saturating_mul(DAY))
+            .ok()
+            .filter(|_| in_range);
+        if expiry.is_none() {
+            let years = most / 365;
+            let why = format!("Enter a number of days from 1 to {most} ({years} years).");
+            shown.error("ttl_days", why);
+        }
+        expiry
+    });
     let settings = form.settings.read(shown)?;
     Some(NewKey {
         keyspace_id: keyspace_id?,

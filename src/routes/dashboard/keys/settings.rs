@@ -78,8 +78,7 @@ impl SettingsForm {
         } else {
             shown.parsed("scopes", Scopes::parse(&scopes))
         };
-        let allowlist = split_list(&self.ip_allowlist);
-        let ip_allowlist = shown.parsed("ip_allowlist", IpAllowlist::parse(&allowlist));
+        let ip_allowlist = read_allowlist(&self.ip_allowlist, shown);
         let ratelimit = shown
             .rate_limit(&self.ratelimit_limit, &self.ratelimit_window)
             .and_then(|limit| shown.parsed("ratelimit_limit", limit.validate()));
@@ -134,6 +133,28 @@ impl SettingsForm {
             }
         }
     }
+}
+
+/// The allowlist, one entry per line (or separated by commas or spaces); a wrong entry is
+/// named by its place and what was typed, beside the field.
+fn read_allowlist(raw: &str, shown: &mut FormState) -> Option<IpAllowlist> {
+    let entries = split_list(raw);
+    if let Some((place, wrong)) = entries
+        .iter()
+        .enumerate()
+        .find(|(_, entry)| IpAllowlist::parse(std::slice::from_ref(*entry)).is_err())
+    {
+        let place = place + 1;
+        shown.error(
+            "ip_allowlist",
+            format!(
+                "Entry {place} (“{wrong}”) is not an IP address or CIDR range, like 203.0.113.7 \
+                 or 10.0.0.0/8."
+            ),
+        );
+        return None;
+    }
+    shown.parsed("ip_allowlist", IpAllowlist::parse(&entries))
 }
 
 /// A text field's value, unless it was left empty.
