@@ -2,7 +2,7 @@
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
-  // Copy buttons: data-copy names the id of the input holding the text.
+  // Copy buttons: data-copy names the id of the input (or element) holding the text.
   for (const button of document.querySelectorAll("[data-copy]")) {
     button.addEventListener("click", async () => {
       const source = document.getElementById(button.dataset.copy);
@@ -10,11 +10,11 @@ document.addEventListener("DOMContentLoaded", () => {
       const label = button.textContent;
       // The label says what happened for 2 s; data-copy-result keeps it (for tests and tools).
       try {
-        await navigator.clipboard.writeText(source.value);
+        await navigator.clipboard.writeText(source.value ?? source.textContent);
         button.textContent = "Copied";
       } catch (_) {
         source.focus();
-        source.select();
+        if (source.select) source.select();
         button.textContent = "Press Ctrl+C";
       }
       button.dataset.copyResult = button.textContent;

@@ -365,6 +365,19 @@ async fn key_form_errors_stay_next_to_their_fields() {
     assert!(body.contains("value=\"Again\""));
 }
 
+/// The text of element `id` on a page, as a browser shows it (entities decoded).
+fn snippet_in(body: &str, id: &str) -> String {
+    let start = body.find(&format!("id=\"{id}\">")).expect("the snippet") + id.len() + 6;
+    let end = start + body[start..].find("</pre>").expect("its end");
+    body[start..end]
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 /// A key's secret is on the page the create form redirects to (Post/Redirect/Get), once: a
 /// reload, Back or the same form sent again never shows it again and never makes another key.
 #[tokio::test]
@@ -417,6 +430,17 @@ async fn the_secret_is_shown_once_after_a_redirect_and_never_stored_or_cached() 
     let secret = shown_secret(&body).expect("the secret is shown");
     assert!(secret.starts_with("acme_live_"));
     assert_eq!(app.verify_code(&tenant.root_key, &secret).await, "VALID");
+    // The "verify it" snippet works as shown, pasted into a shell.
+    let snippet = snippet_in(&body, "verify-snippet");
+    assert!(snippet.contains(keyspace_id.as_str()), "{snippet}");
+    let ran = std::process::Command::new("bash")
+        .args(["-c", &snippet])
+        .env("LATCHKEY_ROOT_KEY", &tenant.root_key)
+        .env("API_KEY", &secret)
+        .output()
+        .expect("run the snippet");
+    let answer: Value = serde_json::from_slice(&ran.stdout).expect("JSON from the snippet");
+    assert_eq!(answer["code"], "VALID", "{answer}");
 
     // A reload: the same page, without the secret, and nothing made.
     let (status, again) = owner.page(&location).await;
@@ -532,6 +556,11 @@ async fn a_keyspace_page_shows_its_issuer_and_edits_its_token_audience() {
             space.tenant.id
         )),
         format!("{issuer}/keyspaces/{}", space.keyspace_id),
+        // The id POST /v1/keys needs, with a copy button.
+        format!(
+            "<code id=\"keyspace-id\">{}</code> <button type=\"button\" class=\"button small secondary\" data-copy=\"keyspace-id\">",
+            space.keyspace_id
+        ),
     ] {
         assert!(body.contains(&shown), "{shown} on the keyspace page");
     }

@@ -104,6 +104,9 @@ struct SecretPage {
     layout: Layout,
     key_id: String,
     key_name: String,
+    keyspace_id: String,
+    /// Where this deployment answers, for the "verify it" snippet.
+    public_url: String,
     /// `None` when it was already shown (a reload, Back, or a form sent twice).
     reveal: Option<Reveal>,
 }
@@ -131,6 +134,8 @@ async fn secret(
         layout: member.layout("keys"),
         key_name: key.name.clone().unwrap_or_default(),
         key_id: key.id.clone(),
+        keyspace_id: key.keyspace_id.clone(),
+        public_url: state.public_url.clone(),
         reveal,
     };
     with_cookie(
