@@ -108,9 +108,7 @@ pub async fn token(
             ));
         }
         VerifyCode::NotFound | VerifyCode::Revoked | VerifyCode::Disabled | VerifyCode::Expired => {
-            return Err(OAuthError::invalid_client(
-                "unknown client or wrong client secret",
-            ));
+            return Err(OAuthError::unknown_client());
         }
     }
     let issued = state
