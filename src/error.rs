@@ -204,7 +204,7 @@ impl ApiError {
 
 /// Why a bearer credential was refused (RFC 6750 §3.1 error codes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Challenge {
+pub enum Challenge {
     InvalidToken,
     /// The scope the operation needs: a route's literal, never client input.
     InsufficientScope(&'static str),
@@ -213,14 +213,27 @@ enum Challenge {
 impl Challenge {
     /// The `WWW-Authenticate` value. A request with no credential gets the bare challenge
     /// (§3: no error code when the request lacked authentication).
-    fn header(challenge: Option<Self>) -> String {
+    pub fn header(challenge: Option<Self>) -> String {
         const BARE: &str = "Bearer realm=\"latchkey\"";
         match challenge {
             None => BARE.to_owned(),
-            Some(Self::InvalidToken) => format!("{BARE}, error=\"invalid_token\""),
-            Some(Self::InsufficientScope(scope)) => {
-                format!("{BARE}, error=\"insufficient_scope\", scope=\"{scope}\"")
+            Some(challenge @ Self::InvalidToken) => {
+                format!("{BARE}, error=\"{}\"", challenge.error_code())
             }
+            Some(challenge @ Self::InsufficientScope(scope)) => {
+                format!(
+                    "{BARE}, error=\"{}\", scope=\"{scope}\"",
+                    challenge.error_code()
+                )
+            }
+        }
+    }
+
+    /// The RFC 6750 error code, as OAuth error bodies name it too.
+    pub fn error_code(self) -> &'static str {
+        match self {
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope(_) => "insufficient_scope",
         }
     }
 }

@@ -212,6 +212,7 @@ impl Application {
                 .wrap(from_fn(input::body_errors))
                 .wrap(from_fn(crate::routes::semantics::answer))
                 .wrap(default_headers(https))
+                .wrap(from_fn(crate::routes::request_metrics::observe))
                 .wrap(from_fn(request_log::request_id))
                 .wrap(TracingLogger::<request_log::SafeRootSpan>::new())
                 .wrap(from_fn(drain::close_while_draining))

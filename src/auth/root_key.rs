@@ -73,6 +73,7 @@ pub struct RootKeyRecord {
 
 impl crate::cache::Cached for RootKeyRecord {
     const NAMESPACE: &'static str = "rk";
+    const KIND: crate::metrics::CacheKind = crate::metrics::CacheKind::RootKey;
 }
 
 impl From<crate::store::models::RootKeyRow> for RootKeyRecord {

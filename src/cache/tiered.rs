@@ -16,7 +16,7 @@ use super::l1::{
 };
 use crate::domain::ids::TenantId;
 use crate::domain::key::KeyDigest;
-use crate::metrics::{Metrics, Tier};
+use crate::metrics::{CacheKind, Metrics, Tier};
 use crate::redis::RedisTier;
 use crate::store::models::StoredByDigest;
 use crate::store::{DbConnection, Store, StoreError};
@@ -48,6 +48,8 @@ type EntryKey = (LookupFor, [u8; 32]);
 pub trait Cached: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
     /// Distinguishes kinds in Redis keys and invalidation messages.
     const NAMESPACE: &'static str;
+    /// Names the kind in the cache metrics.
+    const KIND: CacheKind;
 }
 
 /// What a tier lookup found.
@@ -244,7 +246,7 @@ impl<T: Cached> TieredCache<T> {
         }
         if let Some(hit) = self.l1.get(&key).await {
             if hit.generation == self.generations.of(&digest) {
-                self.metrics.cache_lookup(Tier::L1, true);
+                self.metrics.cache_lookup(T::KIND, Tier::L1, true);
                 if hit.record.is_some()
                     && hit.read_at.elapsed() >= self.timing.refresh_after(&digest)
                 {
@@ -255,7 +257,7 @@ impl<T: Cached> TieredCache<T> {
             // Read before the latest eviction of its digest (its load raced the change).
             self.l1.invalidate(&key).await;
         }
-        self.metrics.cache_lookup(Tier::L1, false);
+        self.metrics.cache_lookup(T::KIND, Tier::L1, false);
         Box::pin(self.load_into_l1(key, digest, load)).await
     }
 
@@ -378,21 +380,21 @@ impl<T: Cached> TieredCache<T> {
         if let Some(redis) = self.l2() {
             match redis.get(&l2_key).await {
                 Some(bytes) if bytes == b"-" => {
-                    self.metrics.cache_lookup(Tier::L2, true);
+                    self.metrics.cache_lookup(T::KIND, Tier::L2, true);
                     return Ok(Through::NotFound);
                 }
                 // A tombstone: evicted recently, read the store.
                 Some(bytes) if bytes.starts_with(b"~") => seen = Some(bytes),
                 Some(bytes) => match serde_json::from_slice::<T>(&bytes) {
                     Ok(record) => {
-                        self.metrics.cache_lookup(Tier::L2, true);
+                        self.metrics.cache_lookup(T::KIND, Tier::L2, true);
                         return Ok(Through::Found(Arc::new(record), true));
                     }
                     Err(_) => seen = Some(bytes),
                 },
                 None => {}
             }
-            self.metrics.cache_lookup(Tier::L2, false);
+            self.metrics.cache_lookup(T::KIND, Tier::L2, false);
         }
         self.metrics.store_lookups.inc();
         match load().await {
@@ -482,6 +484,7 @@ mod tests {
 
     impl Cached for Record {
         const NAMESPACE: &'static str = "test";
+        const KIND: crate::metrics::CacheKind = crate::metrics::CacheKind::Key;
     }
 
     const DIGEST: [u8; 32] = [7; 32];

@@ -9,6 +9,7 @@ pub mod health;
 pub mod input;
 pub mod oauth;
 pub mod request_log;
+pub mod request_metrics;
 pub mod semantics;
 pub mod state;
 

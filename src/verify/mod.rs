@@ -66,6 +66,7 @@ pub struct KeyRecord {
 
 impl crate::cache::Cached for KeyRecord {
     const NAMESPACE: &'static str = "key";
+    const KIND: crate::metrics::CacheKind = crate::metrics::CacheKind::Key;
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]

@@ -26,6 +26,8 @@ async fn a_known_path_asked_with_another_method_is_405_with_allow() {
         (Method::PUT, "/v1/keyspaces".to_owned(), "POST, GET"),
         (Method::GET, "/v1/root-keys/x/revoke".to_owned(), "POST"),
         (Method::GET, "/oauth/token".to_owned(), "POST"),
+        (Method::GET, "/oauth/introspect".to_owned(), "POST"),
+        (Method::GET, "/oauth/revoke".to_owned(), "POST"),
         (Method::POST, "/healthz".to_owned(), "GET"),
     ] {
         let response = app.call(method.clone(), &path, Some(token), None).await;

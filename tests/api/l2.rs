@@ -18,6 +18,7 @@ struct Record(u32);
 
 impl Cached for Record {
     const NAMESPACE: &'static str = "l2-test";
+    const KIND: latchkey::metrics::CacheKind = latchkey::metrics::CacheKind::Key;
 }
 
 /// One node's tiers over the shared Redis (never subscribed: L1 is bypassed, L2 is used).

@@ -26,6 +26,7 @@ mod migrations;
 mod nodes;
 mod oauth;
 mod openapi;
+mod operational_metrics;
 mod proxies;
 mod ratelimits;
 mod revoke;

@@ -118,9 +118,9 @@ async fn metrics_expose_outcomes_latency_cache_redis_and_invalidations() {
         text.contains(r#"latchkey_verify_duration_seconds_bucket{code="VALID",le="0.001"}"#),
         "{text}"
     );
-    assert!(sample(r#"latchkey_cache_lookups_total{result="hit",tier="l1"}"#) >= 1.0);
-    assert!(sample(r#"latchkey_cache_lookups_total{result="miss",tier="l1"}"#) >= 1.0);
-    assert!(sample(r#"latchkey_cache_lookups_total{result="miss",tier="l2"}"#) >= 1.0);
+    assert!(sample(r#"latchkey_cache_lookups_total{kind="key",result="hit",tier="l1"}"#) >= 1.0);
+    assert!(sample(r#"latchkey_cache_lookups_total{kind="key",result="miss",tier="l1"}"#) >= 1.0);
+    assert!(sample(r#"latchkey_cache_lookups_total{kind="key",result="miss",tier="l2"}"#) >= 1.0);
     assert!(sample("latchkey_store_lookups_total") >= 1.0);
     // Its own revocation comes back on the channel.
     assert!(sample("latchkey_invalidations_received_total") >= 1.0);

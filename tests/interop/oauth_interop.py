@@ -1,5 +1,6 @@
 """Interop: latchkey as an OAuth 2.0 authorization server, driven only by libraries no one here
-wrote. authlib runs the client credentials flow (Basic and client_secret_post) and revokes;
+wrote. authlib runs the client credentials flow (Basic and client_secret_post), introspects as a
+resource server with its default client authentication (the root key by HTTP Basic) and revokes;
 PyJWT verifies the access token offline through the JWKS URL found in the tenant's metadata
 (each tenant is its own issuer), and refuses another tenant's token on the signature, the
 issuer and the audience, each check on its own.
@@ -64,7 +65,7 @@ class Latchkey:
             "RUST_LOG": "warn,latchkey::startup=info",
             "LATCHKEY_LOG_FORMAT": "json",
         }
-        self.tenant_id, self.root_key = self.bootstrap("interop")
+        self.tenant_id, self.root_key_id, self.root_key = self.bootstrap("interop")
         # The issuer (LATCHKEY_PUBLIC_URL) names the port, so the port is picked before latchkey
         # starts, not by latchkey binding port 0. Another process may take it in between: then
         # latchkey cannot bind it and exits, and it starts again on another port.
@@ -74,14 +75,14 @@ class Latchkey:
         self.fail(f"latchkey could not bind a free port in {START_ATTEMPTS} tries")
 
     def bootstrap(self, tenant):
-        """A new tenant with an owner: its id and its root key."""
+        """A new tenant with an owner: its id, its root key's id and its root key."""
         out = subprocess.run(
             [self.binary, "bootstrap", "--tenant", tenant, "--email", f"ops@{tenant}.example", "--json"],
             env={**self.env, "RUST_LOG": "warn"}, check=True, capture_output=True, text=True,
             timeout=60,
         )
         done = json.loads(out.stdout.strip().splitlines()[-1])
-        return done["tenant_id"], done["root_key"]
+        return done["tenant_id"], done["root_key_id"], done["root_key"]
 
     def start(self, port):
         """Starts latchkey on `port` and waits for it: False if another process holds the port."""
@@ -203,6 +204,24 @@ def run(binary, algorithm):
             headers={"Authorization": f"Bearer {server.root_key}"}, timeout=10,
         ).json()
         check(introspected["active"] is True and introspected["client_id"] == key["id"], introspected)
+        # authlib as a resource server, with its default client authentication: the root key's
+        # id and the root key by HTTP Basic.
+        resource_server = OAuth2Session(server.root_key_id, server.root_key)
+        response = resource_server.introspect_token(metadata["introspection_endpoint"], token=access_token)
+        check(response.status_code == 200, response.text)
+        check(response.json() == introspected, response.json())
+        # A wrong root key: RFC 6749 §5.2 invalid_client, challenged for Basic.
+        wrong = OAuth2Session(server.root_key_id, "lk_root_wrongwrongwrongwrongwrongwrongwrong")
+        response = wrong.introspect_token(metadata["introspection_endpoint"], token=access_token)
+        check(response.status_code == 401 and response.json()["error"] == "invalid_client", response.text)
+        check(response.headers["WWW-Authenticate"].startswith("Basic "), response.headers)
+        # A wrong bearer: RFC 6750 invalid_token.
+        response = requests.post(
+            metadata["introspection_endpoint"], data={"token": access_token},
+            headers={"Authorization": "Bearer lk_root_wrongwrongwrongwrongwrongwrongwrong"}, timeout=10,
+        )
+        check(response.status_code == 401 and response.json()["error"] == "invalid_token", response.text)
+        check('error="invalid_token"' in response.headers["WWW-Authenticate"], response.headers)
 
         # 4. authlib, client_secret_post, then RFC 7009 revocation through authlib.
         post_session = OAuth2Session(
@@ -217,9 +236,8 @@ def run(binary, algorithm):
         check(revoked.status_code == 200, revoked.text)
         outcome = server.api("POST", "/v1/keys/verify", json={"key": second["access_token"]})
         check(outcome["code"] == "REVOKED", outcome)
-        introspected = requests.post(
-            metadata["introspection_endpoint"], data={"token": second["access_token"]},
-            headers={"Authorization": f"Bearer {server.root_key}"}, timeout=10,
+        introspected = resource_server.introspect_token(
+            metadata["introspection_endpoint"], token=second["access_token"],
         ).json()
         check(introspected == {"active": False}, introspected)
 
@@ -233,8 +251,8 @@ def run(binary, algorithm):
         # 6. Another tenant's token, checked by a verifier pinned to this tenant's metadata.
         check_other_tenant_refused(server, algorithm, metadata, audience)
         print(
-            f"interop {algorithm}: authlib client credentials, PyJWT via the tenant's JWKS, "
-            "revocation, another tenant's token refused: ok"
+            f"interop {algorithm}: authlib client credentials, introspection and revocation, PyJWT "
+            "via the tenant's JWKS, another tenant's token refused: ok"
         )
     finally:
         server.stop()
@@ -242,7 +260,7 @@ def run(binary, algorithm):
 
 def check_other_tenant_refused(server, algorithm, metadata, audience):
     """Tenant B mints a token for itself; tenant A's verifier refuses it on every check alone."""
-    other_id, other_root = server.bootstrap("intruder")
+    other_id, _, other_root = server.bootstrap("intruder")
     other_space = server.api("POST", "/v1/keyspaces", root_key=other_root,
                              json={"name": "intruder", "prefix": "intruder_live"})
     other_key = server.api("POST", "/v1/keys", root_key=other_root, json={

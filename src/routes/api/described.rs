@@ -48,6 +48,11 @@ pub struct IntrospectionRequest {
     pub token: String,
     /// Ignored: both kinds are told apart by their shape.
     pub token_type_hint: Option<String>,
+    /// The root key's id, with `client_secret`, when the root key is sent neither by HTTP Basic
+    /// nor as a bearer (`client_secret_post`).
+    pub client_id: Option<String>,
+    /// The root key itself, when not sent by HTTP Basic or as a bearer.
+    pub client_secret: Option<String>,
 }
 
 /// RFC 7662 §2.2: `{"active": false}` for anything not active (unknown, revoked, expired,
@@ -101,6 +106,10 @@ pub enum OAuthErrorCode {
     UnsupportedTokenType,
     TemporarilyUnavailable,
     ServerError,
+    /// Introspection only: the bearer root key is not valid (RFC 6750 §3.1).
+    InvalidToken,
+    /// Introspection only: the root key lacks `keys:verify` (RFC 6750 §3.1).
+    InsufficientScope,
 }
 
 /// A JSON Web Key Set (RFC 7517 §5).
@@ -191,19 +200,25 @@ async fn token_alias() {}
 
 /// Introspect an API key or access token
 ///
-/// RFC 7662, for resource servers, authenticated by a root key with `keys:verify`. Only the
-/// root key's tenant's credentials can be active; anything else is `{"active": false}`.
+/// RFC 7662, for resource servers, authenticated by a root key with `keys:verify`: as OAuth
+/// client credentials (`client_id` the root key's id, `client_secret` the root key, by HTTP Basic
+/// or in the form) or as a bearer. Only the root key's tenant's credentials can be active;
+/// anything else is `{"active": false}`.
 #[utoipa::path(post, path = "/oauth/{tenant_id}/introspect", tag = "oauth", operation_id = "oauth.introspect",
     params(("tenant_id" = String, Path, format = Uuid, description = "The tenant whose issuer this is")),
     request_body(content = IntrospectionRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Whether the token is active, and what it is", body = IntrospectionResponse),
-        (status = 400, description = "No `token`, or not a form", body = OAuthError),
+        (status = 400, description = "No `token`, not a form, or two authentication methods at once", body = OAuthError),
+        (status = 401, description = "An invalid root key: `invalid_token` with a bearer challenge, `invalid_client` with a Basic challenge for client credentials", body = OAuthError,
+            headers(("WWW-Authenticate" = String, description = "`Bearer error=\"invalid_token\"` for a bearer, `Basic` for client credentials, both when none was sent"))),
+        (status = 403, description = "The root key lacks `keys:verify` (`insufficient_scope`)", body = OAuthError,
+            headers(("WWW-Authenticate" = String, description = "For a bearer: `Bearer error=\"insufficient_scope\", scope=\"keys:verify\"`"))),
         (status = 404, description = "No issuer at this address", body = OAuthError),
         (status = 413, description = "The body is too large", body = OAuthError),
         (status = 503, description = "The key store is unavailable", body = OAuthError),
     ),
-    security(("root_key" = ["keys:verify"])))]
+    security(("root_key_client" = []), ("root_key" = ["keys:verify"])))]
 async fn introspect() {}
 
 /// Introspect an API key or access token (the root key's tenant)
@@ -214,11 +229,15 @@ async fn introspect() {}
     request_body(content = IntrospectionRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Whether the token is active, and what it is", body = IntrospectionResponse),
-        (status = 400, description = "No `token`, or not a form", body = OAuthError),
+        (status = 400, description = "No `token`, not a form, or two authentication methods at once", body = OAuthError),
+        (status = 401, description = "An invalid root key: `invalid_token` with a bearer challenge, `invalid_client` with a Basic challenge for client credentials", body = OAuthError,
+            headers(("WWW-Authenticate" = String, description = "`Bearer error=\"invalid_token\"` for a bearer, `Basic` for client credentials, both when none was sent"))),
+        (status = 403, description = "The root key lacks `keys:verify` (`insufficient_scope`)", body = OAuthError,
+            headers(("WWW-Authenticate" = String, description = "For a bearer: `Bearer error=\"insufficient_scope\", scope=\"keys:verify\"`"))),
         (status = 413, description = "The body is too large", body = OAuthError),
         (status = 503, description = "The key store is unavailable", body = OAuthError),
     ),
-    security(("root_key" = ["keys:verify"])))]
+    security(("root_key_client" = []), ("root_key" = ["keys:verify"])))]
 async fn introspect_alias() {}
 
 /// Revoke an access token or the client's own key

@@ -94,6 +94,19 @@ impl Modify for RootKeyAuth {
             ),
         );
         components.add_security_scheme(
+            "root_key_client",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "A root key with `keys:verify` as OAuth client credentials (RFC 6749 \
+                         §2.3.1): the root key's id as `client_id`, the root key as \
+                         `client_secret`",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "client_basic",
             SecurityScheme::Http(
                 HttpBuilder::new()

@@ -15,6 +15,7 @@ use crate::auth::session;
 use crate::domain::account::{Email, TenantName};
 use crate::manage::ManageError;
 use crate::manage::accounts::{self, SignIn, SignUp};
+use crate::metrics::SignInOutcome;
 use crate::routes::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -264,7 +265,14 @@ async fn sign_in(
         address: &address,
         replacing: visit.signed_in.as_ref().map(|s| s.digest.clone()),
     };
-    match accounts::sign_in(&state.manage(), dashboard.credentials(), attempt).await {
+    let outcome = accounts::sign_in(&state.manage(), dashboard.credentials(), attempt).await;
+    state.metrics.sign_in(match &outcome {
+        Ok(_) => SignInOutcome::Success,
+        Err(ManageError::Throttled { .. }) => SignInOutcome::Throttled,
+        Err(ManageError::Refused { .. }) => SignInOutcome::Refused,
+        Err(_) => SignInOutcome::Error,
+    });
+    match outcome {
         Ok(token) => Ok(signed_in_response(&dashboard, token, &next)),
         Err(ManageError::Throttled { retry_after }) => {
             shown.summary = Some(format!("Too many attempts; try again in {retry_after} s."));

@@ -33,6 +33,8 @@ pub async fn metadata(
 ) -> Result<HttpResponse, OAuthError> {
     existing(&state, &issuer).await?;
     let iss = state.tokens.issuer(&issuer.tenant);
+    // IANA-registered methods only (RFC 8414 §2). At introspection the client is a root key
+    // (its id and the key); a bearer root key works there too, but has no registered name.
     let client_auth = ["client_secret_basic", "client_secret_post"];
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")))
@@ -47,8 +49,7 @@ pub async fn metadata(
             "grant_types_supported": ["client_credentials"],
             "token_endpoint_auth_methods_supported": client_auth,
             "revocation_endpoint_auth_methods_supported": client_auth,
-            // Resource servers introspect with a root key holding `keys:verify`.
-            "introspection_endpoint_auth_methods_supported": ["bearer"],
+            "introspection_endpoint_auth_methods_supported": client_auth,
             "access_token_signing_alg_values_supported": [state.tokens.keyring.algorithm().as_str()],
             "service_documentation": format!("{}/openapi.json", state.tokens.public_url()),
         })))

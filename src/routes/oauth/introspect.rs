@@ -1,15 +1,12 @@
 //! `POST /oauth/introspect` (RFC 7662): a resource server, authenticated by a root key with
-//! `keys:verify`, asks whether an API key or access token of its tenant is active. Anything not
+//! `keys:verify` (as a bearer or as client credentials), asks whether an API key or access token of its tenant is active. Anything not
 //! active, including another tenant's credential, is exactly `{"active": false}`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{Endpoint, OAuthError, OAuthForm};
-use crate::auth::root_key::AuthError;
+use super::{Endpoint, OAuthError, OAuthForm, client};
 use crate::domain::token::scope_param;
-use crate::error::ApiError;
-use crate::routes::extractor::{Authorized, KeysVerify};
 use crate::routes::no_store;
 use crate::routes::state::AppState;
 use crate::verify;
@@ -35,32 +32,26 @@ struct Active {
 }
 
 /// `POST {issuer}/introspect`, and its alias `POST /oauth/introspect` (for the root key's
-/// tenant). At a tenant's own endpoint, a root key of another tenant is refused as if it were
-/// unknown.
+/// tenant). The root key authenticates as a bearer or as client credentials
+/// ([`client::resource_server`]).
 pub async fn introspect(
-    auth: Authorized<KeysVerify>,
     Endpoint(issuer): Endpoint,
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Bytes,
-) -> Result<HttpResponse, actix_web::Error> {
-    if issuer.is_some_and(|issuer| auth.tenant != issuer.tenant) {
-        // The very answer an unknown root key gets: this issuer knows no other tenant's keys.
-        return Err(ApiError::unauthorized(AuthError::Invalid.to_string()).into());
-    }
-    let form = OAuthForm::parse(&req, &body)?;
+) -> Result<HttpResponse, OAuthError> {
+    let mut form = OAuthForm::parse(&req, &body)?;
+    let tenant = client::resource_server(&state, issuer.as_ref(), &req, &mut form).await?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let inactive = || no_store(HttpResponse::Ok()).json(serde_json::json!({ "active": false }));
-    let resolved = state.verifier.resolve(&auth.tenant, token).await;
+    let resolved = state.verifier.resolve(&tenant, token).await;
     let Some(resolved) = resolved.map_err(OAuthError::from)? else {
         return Ok(inactive());
     };
     let key = resolved.key;
-    if key.tenant_id != auth.tenant.as_str()
-        || verify::status_check(&key, state.clock.now()).is_some()
-    {
+    if key.tenant_id != tenant.as_str() || verify::status_check(&key, state.clock.now()).is_some() {
         return Ok(inactive());
     }
     let exp = key.expires_at.map(|e| e.and_utc().timestamp());

@@ -16,7 +16,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Serialize;
 
 use crate::domain::ids::TenantId;
-use crate::error::ApiError;
+use crate::error::{ApiError, Challenge};
 
 /// Each tenant is its own issuer, `{public_url}/oauth/{tenant_id}`, with its own endpoints,
 /// keys and metadata. The deployment-wide `/oauth/token`, `/oauth/introspect` and `/oauth/revoke`
@@ -91,9 +91,23 @@ pub struct OAuthError {
     pub error: &'static str,
     pub description: String,
     pub retry_after: Option<u64>,
+    /// The `WWW-Authenticate` challenge of a 401, or of a 403 to a bearer.
+    challenge: Challenges,
     /// Logged, never sent.
     source: Option<Box<ApiError>>,
 }
+
+/// Which scheme a refusal challenges: HTTP Basic for client credentials (RFC 6749 §5.2), the
+/// RFC 6750 bearer challenge for a bearer credential, or both when none was sent at an endpoint
+/// that takes either (introspection).
+#[derive(Clone, Copy, Debug)]
+enum Challenges {
+    Basic,
+    Bearer(Challenge),
+    BasicOrBearer,
+}
+
+const BASIC_CHALLENGE: &str = "Basic realm=\"latchkey\", charset=\"UTF-8\"";
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
@@ -108,8 +122,43 @@ impl OAuthError {
             error,
             description: description.into(),
             retry_after: None,
+            challenge: Challenges::Basic,
             source: None,
         }
+    }
+
+    /// No credential at all, at an endpoint that takes client credentials or a bearer.
+    pub fn no_credentials(description: impl Into<String>) -> Self {
+        let mut err = Self::invalid_client(description);
+        err.challenge = Challenges::BasicOrBearer;
+        err
+    }
+
+    /// A bearer credential that is not valid: 401 `invalid_token` (RFC 6750 §3.1), in the
+    /// challenge and the body.
+    pub fn invalid_token(description: impl Into<String>) -> Self {
+        let challenge = Challenge::InvalidToken;
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            challenge.error_code(),
+            description,
+        )
+        .challenging_bearer(challenge)
+    }
+
+    /// This refusal of a bearer credential carries the RFC 6750 challenge.
+    pub fn challenging_bearer(mut self, challenge: Challenge) -> Self {
+        self.challenge = Challenges::Bearer(challenge);
+        self
+    }
+
+    /// An authenticated root key that lacks `scope`: 403 `insufficient_scope`.
+    pub fn insufficient_scope(scope: &'static str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            Challenge::InsufficientScope(scope).error_code(),
+            format!("this root key lacks the `{scope}` scope"),
+        )
     }
 
     /// The path names no tenant's issuer.
@@ -128,6 +177,11 @@ impl OAuthError {
     /// Client authentication failed: always 401 with `WWW-Authenticate` (RFC 6749 §5.2).
     pub fn invalid_client(description: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
+    }
+
+    /// The one answer to an unknown client id, a wrong secret and a client of another issuer.
+    pub fn unknown_client() -> Self {
+        Self::invalid_client("unknown client or wrong client secret")
     }
 
     pub fn unauthorized_client(description: impl Into<String>) -> Self {
@@ -237,11 +291,16 @@ impl ResponseError for OAuthError {
         if let Some(seconds) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.insert_header((
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"latchkey\", charset=\"UTF-8\""),
-            ));
+        let challenges = match self.challenge {
+            Challenges::Bearer(challenge) => vec![Challenge::header(Some(challenge))],
+            _ if self.status != StatusCode::UNAUTHORIZED => vec![],
+            Challenges::Basic => vec![BASIC_CHALLENGE.to_owned()],
+            Challenges::BasicOrBearer => vec![BASIC_CHALLENGE.to_owned(), Challenge::header(None)],
+        };
+        for challenge in challenges {
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response.append_header((header::WWW_AUTHENTICATE, value));
+            }
         }
         response.json(ErrorBody {
             error: self.error,

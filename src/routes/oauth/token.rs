@@ -23,19 +23,34 @@ struct TokenResponse {
     scope: String,
 }
 
-/// `POST {issuer}/token`, and its alias `POST /oauth/token`.
+/// `POST {issuer}/token`, and its alias `POST /oauth/token`. Each answer is counted by its
+/// outcome: `issued`, or the error code (`latchkey_token_requests_total`).
 pub async fn token(
     state: web::Data<AppState>,
-    Endpoint(issuer): Endpoint,
+    endpoint: Endpoint,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
-    let mut form = OAuthForm::parse(&req, &body)?;
+    let answer = issue(&state, endpoint, &req, &body).await;
+    state.metrics.token_request(match &answer {
+        Ok(_) => "issued",
+        Err(err) => err.error,
+    });
+    answer
+}
+
+async fn issue(
+    state: &AppState,
+    Endpoint(issuer): Endpoint,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<HttpResponse, OAuthError> {
+    let mut form = OAuthForm::parse(req, body)?;
     let grant_type = form
         .take("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    let credentials = client::credentials(&req, &mut form)?;
-    let key = client::authenticate(&state, issuer.as_ref(), &credentials).await?;
+    let credentials = client::credentials(req, &mut form)?;
+    let key = client::authenticate(state, issuer.as_ref(), &credentials).await?;
     if grant_type != "client_credentials" {
         return Err(OAuthError::unsupported_grant_type(
             "only the client_credentials grant is supported",
@@ -71,7 +86,7 @@ pub async fn token(
         key: String::new(),
         keyspace_id: None,
         scopes: requested.iter().cloned().collect(),
-        ip: crate::routes::client_addr::of(&req),
+        ip: crate::routes::client_addr::of(req),
         cost: 1,
     };
     let subject_owner = key.owner_id.clone();
@@ -108,9 +123,7 @@ pub async fn token(
             ));
         }
         VerifyCode::NotFound | VerifyCode::Revoked | VerifyCode::Disabled | VerifyCode::Expired => {
-            return Err(OAuthError::invalid_client(
-                "unknown client or wrong client secret",
-            ));
+            return Err(OAuthError::unknown_client());
         }
     }
     let issued = state

@@ -41,10 +41,15 @@ async fn each_tenant_is_an_issuer_with_metadata_at_both_well_known_addresses() {
         assert_eq!(body["revocation_endpoint"], format!("{issuer}/revoke"));
         assert_eq!(body["jwks_uri"], format!("{issuer}/jwks.json"));
         assert_eq!(body["grant_types_supported"], json!(["client_credentials"]));
-        assert_eq!(
-            body["token_endpoint_auth_methods_supported"],
-            json!(["client_secret_basic", "client_secret_post"])
-        );
+        // Every endpoint's methods are names in IANA's "OAuth Token Endpoint Authentication
+        // Methods" registry, which clients match on (`bearer` is none: it was listed before).
+        for endpoint in ["token", "revocation", "introspection"] {
+            assert_eq!(
+                body[format!("{endpoint}_endpoint_auth_methods_supported")],
+                json!(["client_secret_basic", "client_secret_post"]),
+                "{endpoint}"
+            );
+        }
         assert_eq!(
             body["access_token_signing_alg_values_supported"],
             json!(["EdDSA"])

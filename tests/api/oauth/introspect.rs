@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::{assert_oauth_error, customer, documents_client, parts};
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, World, s};
 
 #[tokio::test]
 async fn an_active_token_and_an_active_key_describe_themselves() {
@@ -89,47 +89,162 @@ async fn everything_else_is_exactly_inactive() {
     assert_eq!(body["active"], true);
 }
 
+/// OAuth libraries authenticate to introspection as a client, by default: authlib with HTTP
+/// Basic, openid-client in the form. A root key does so as client_id = its id, client_secret =
+/// the root key; as a bearer it works too.
 #[tokio::test]
-async fn the_caller_must_hold_keys_verify_and_send_a_token() {
+async fn a_root_key_authenticates_as_client_credentials_or_as_a_bearer() {
     let world = TestApp::spawn().await.with_space("acme").await;
-    let url = world.app.url("/oauth/introspect");
-    let response = world
-        .app
-        .client
-        .post(&url)
-        .form(&[("token", "x")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
+    let client = world.create_key(documents_client).await;
+    let token = world.access_token(&client, None).await;
+    let tenant = &world.tenant;
+    for (how, response) in [
+        (
+            "Basic",
+            introspection(&world, &world.issuer_path())
+                .basic_auth(&tenant.root_key_id, Some(&tenant.root_key))
+                .form(&[("token", token.as_str())]),
+        ),
+        (
+            "client_secret_post",
+            introspection(&world, &world.issuer_path()).form(&[
+                ("token", token.as_str()),
+                ("client_id", &tenant.root_key_id),
+                ("client_secret", &tenant.root_key),
+            ]),
+        ),
+        (
+            "Bearer",
+            introspection(&world, "/oauth")
+                .bearer_auth(&tenant.root_key)
+                .form(&[("token", token.as_str())]),
+        ),
+    ] {
+        let response = response.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{how}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["active"], true, "{how}: {body}");
+        assert_eq!(body["client_id"], client.id, "{how}");
+    }
+}
 
-    let response = world
-        .post_json(
-            "/v1/root-keys",
-            json!({"name": "reader", "scopes": ["keys:read"]}),
-        )
+/// A refused credential answers in the scheme it came in: RFC 6750 for a bearer
+/// (`invalid_token`, `insufficient_scope` naming the scope), RFC 6749 §5.2 `invalid_client` with
+/// a Basic challenge for client credentials; no credential at all gets both challenges.
+#[tokio::test]
+async fn a_refused_credential_is_answered_in_its_own_scheme() {
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let tenant = world.tenant.clone();
+    let other = world.app.tenant("globex").await;
+    let reader = world
+        .app
+        .create_root_key(&tenant.root_key, &["keys:read"])
         .await;
-    assert_eq!(response.status(), 201);
-    let reader: Value = response.json().await.unwrap();
-    let response = world
-        .app
-        .client
-        .post(&url)
-        .bearer_auth(reader["key"].as_str().unwrap())
-        .form(&[("token", "x")])
+    let (reader_id, reader_key) = (s(&reader, "id"), s(&reader, "key"));
+    let path = world.issuer_path();
+    let form = [("token", "x")];
+
+    let bearer = |key: &str| introspection(&world, &path).bearer_auth(key).form(&form);
+    for (what, request) in [
+        ("an unknown root key", bearer("lk_root_not_a_real_key")),
+        ("another tenant's root key", bearer(&other.root_key)),
+    ] {
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            challenge(&response),
+            ["Bearer realm=\"latchkey\", error=\"invalid_token\""],
+            "{what}"
+        );
+        assert_oauth_error(response, 401, "invalid_token").await;
+    }
+    let response = bearer(&reader_key).send().await.unwrap();
+    assert_eq!(
+        challenge(&response),
+        ["Bearer realm=\"latchkey\", error=\"insufficient_scope\", scope=\"keys:verify\""]
+    );
+    assert_oauth_error(response, 403, "insufficient_scope").await;
+
+    let basic = |id: &str, key: &str| {
+        introspection(&world, &path)
+            .basic_auth(id, Some(key))
+            .form(&form)
+    };
+    for (what, request) in [
+        (
+            "a wrong secret",
+            basic(&tenant.root_key_id, "lk_root_not_a_real_key"),
+        ),
+        ("another root key's id", basic(&reader_id, &tenant.root_key)),
+        (
+            "another tenant's root key",
+            basic(&other.root_key_id, &other.root_key),
+        ),
+        (
+            "a wrong secret in the form",
+            introspection(&world, &path).form(&[
+                ("token", "x"),
+                ("client_id", &tenant.root_key_id),
+                ("client_secret", "lk_root_not_a_real_key"),
+            ]),
+        ),
+    ] {
+        let response = request.send().await.unwrap();
+        assert_eq!(challenge(&response), [BASIC], "{what}");
+        assert_oauth_error(response, 401, "invalid_client").await;
+    }
+    let response = basic(&reader_id, &reader_key).send().await.unwrap();
+    assert!(challenge(&response).is_empty());
+    assert_oauth_error(response, 403, "insufficient_scope").await;
+
+    let response = introspection(&world, &path)
+        .form(&form)
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 403);
+    assert_eq!(
+        challenge(&response),
+        [BASIC, "Bearer realm=\"latchkey\""],
+        "no credential: either scheme will do"
+    );
+    assert_oauth_error(response, 401, "invalid_client").await;
 
-    let response = world
-        .app
-        .client
-        .post(&url)
-        .bearer_auth(&world.tenant.root_key)
+    // Two methods at once, and a valid caller without a token.
+    let response = introspection(&world, &path)
+        .bearer_auth(&tenant.root_key)
+        .form(&[
+            ("token", "x"),
+            ("client_id", &tenant.root_key_id),
+            ("client_secret", &tenant.root_key),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(response, 400, "invalid_request").await;
+    let response = introspection(&world, &path)
+        .basic_auth(&tenant.root_key_id, Some(&tenant.root_key))
         .form(&[("token_type_hint", "access_token")])
         .send()
         .await
         .unwrap();
     assert_oauth_error(response, 400, "invalid_request").await;
+}
+
+const BASIC: &str = "Basic realm=\"latchkey\", charset=\"UTF-8\"";
+
+/// A `POST {base}/introspect` to build on.
+fn introspection(world: &World, base: &str) -> reqwest::RequestBuilder {
+    world
+        .app
+        .client
+        .post(world.app.url(&format!("{base}/introspect")))
+}
+
+/// Every `WWW-Authenticate` challenge of an answer, in order.
+fn challenge(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
 }

@@ -116,7 +116,13 @@ pub async fn assert_oauth_error(response: reqwest::Response, status: u16, error:
             .to_str()
             .unwrap()
             .to_owned();
-        assert!(challenge.starts_with("Basic "), "{challenge}");
+        // A bearer's refusal challenges the bearer (RFC 6750 §3), client credentials' Basic.
+        let scheme = if error == "invalid_token" {
+            "Bearer "
+        } else {
+            "Basic "
+        };
+        assert!(challenge.starts_with(scheme), "{challenge}");
     }
     let body: Value = response.json().await.expect("JSON");
     assert_eq!(body["error"], error, "{body}");
