@@ -349,19 +349,19 @@ async fn generated_clients_get_the_types_the_server_answers_with() {
         }
     }
     for name in answers.difference(&bodies) {
+        // The schema itself, or each part of an `allOf` (a struct with a flattened view).
         let schema = &schemas[name.as_str()];
-        let required: Vec<&Value> = schema["required"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .collect();
-        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
-            // A field the server always writes is required; one it leaves out when it does not
-            // apply is never `null` too (clients would type it `T | None | Unset`).
-            assert!(
-                required.contains(&&Value::from(field.as_str())) || !nullable(property),
-                "{name}.{field} is optional and nullable"
-            );
+        let parts = std::iter::once(schema).chain(schema["allOf"].as_array().into_iter().flatten());
+        for part in parts {
+            let required: Vec<&Value> = part["required"].as_array().into_iter().flatten().collect();
+            for (field, property) in part["properties"].as_object().into_iter().flatten() {
+                // A field the server always writes is required; one it leaves out when it does
+                // not apply is never `null` too (clients would type it `T | None | Unset`).
+                assert!(
+                    required.contains(&&Value::from(field.as_str())) || !nullable(property),
+                    "{name}.{field} is optional and nullable"
+                );
+            }
         }
     }
     for (name, schema) in schemas.as_object().unwrap() {

@@ -144,6 +144,7 @@ pub struct CreatedKey {
     pub key: Option<PlainKey>,
     /// Present on an idempotent replay, explaining why `key` is null.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub note: Option<String>,
 }
 
