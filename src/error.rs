@@ -73,8 +73,9 @@ pub struct ProblemDoc {
     /// Stable, machine-readable error code.
     #[schema(value_type = ErrorCode)]
     pub code: String,
-    /// Finds the request in the server's log.
-    #[schema(format = Uuid)]
+    /// Finds the request in the server's log (also the `X-Request-Id` header); left out, never
+    /// `null`, on the rare answer given outside a request's span.
+    #[schema(format = Uuid, nullable = false)]
     pub request_id: Option<String>,
     /// Field-level problems of a validation failure.
     #[schema(nullable = false)]

@@ -294,3 +294,148 @@ async fn every_described_operation_answers_as_described() {
     let again = app.get("/openapi.json").await.text().await.unwrap();
     assert_eq!(again, app.get("/openapi.json").await.text().await.unwrap());
 }
+
+/// The named schemas `value` refers to, and the ones those refer to.
+fn referred(doc: &Value, value: &Value, found: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(name) = map
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                && found.insert(name.to_owned())
+            {
+                referred(doc, &doc["components"]["schemas"][name], found);
+            }
+            map.values().for_each(|v| referred(doc, v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| referred(doc, v, found)),
+        _ => {}
+    }
+}
+
+fn nullable(schema: &Value) -> bool {
+    let null = Value::from("null");
+    schema["type"].as_array().is_some_and(|t| t.contains(&null))
+        || ["oneOf", "anyOf"].iter().any(|of| {
+            schema[*of]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|s| s["type"] == null))
+        })
+}
+
+/// What openapi-typescript and openapi-python-client make of the description (scripts/
+/// generated-clients runs them): one type for one value, as the server really sends it.
+#[tokio::test]
+async fn generated_clients_get_the_types_the_server_answers_with() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let schemas = &doc["components"]["schemas"];
+    let (mut answers, mut bodies) = (BTreeSet::new(), BTreeSet::new());
+    for (path, method, op) in operations(&doc) {
+        if path.starts_with("/v1/") {
+            referred(&doc, &op["responses"], &mut answers);
+        }
+        referred(&doc, &op["requestBody"], &mut bodies);
+        // An id in a path is a UUID, as the resource's own `id` is: a client passes one
+        // where it got the other (another string is a 404).
+        for parameter in op["parameters"].as_array().into_iter().flatten() {
+            if parameter["in"] == "path" {
+                assert_eq!(
+                    parameter["schema"]["format"], "uuid",
+                    "{method} {path}: {parameter}"
+                );
+            }
+        }
+    }
+    for name in answers.difference(&bodies) {
+        // The schema itself, or each part of an `allOf` (a struct with a flattened view).
+        let schema = &schemas[name.as_str()];
+        let parts = std::iter::once(schema).chain(schema["allOf"].as_array().into_iter().flatten());
+        for part in parts {
+            let required: Vec<&Value> = part["required"].as_array().into_iter().flatten().collect();
+            for (field, property) in part["properties"].as_object().into_iter().flatten() {
+                // A field the server always writes is required; one it leaves out when it does
+                // not apply is never `null` too (clients would type it `T | None | Unset`).
+                assert!(
+                    required.contains(&&Value::from(field.as_str())) || !nullable(property),
+                    "{name}.{field} is optional and nullable"
+                );
+            }
+        }
+    }
+    for (name, schema) in schemas.as_object().unwrap() {
+        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+            // An object without named fields says what its values are (`{}`: any JSON value,
+            // as in `meta`); without `additionalProperties` generators type it as empty.
+            let object = property["type"] == "object"
+                || property["type"]
+                    .as_array()
+                    .is_some_and(|t| t.contains(&Value::from("object")));
+            if object && property["properties"].is_null() {
+                assert!(
+                    property["additionalProperties"].is_object(),
+                    "{name}.{field}"
+                );
+            }
+        }
+    }
+    // A verification names the key by the same UUID its id has everywhere else.
+    let outcome = &schemas["VerifyOutcome"]["properties"];
+    assert_eq!(outcome["key_id"]["format"], "uuid");
+    assert_eq!(
+        outcome["meta"]["additionalProperties"],
+        serde_json::json!({})
+    );
+    assert_eq!(
+        schemas["CreateKey"]["properties"]["keyspace_id"]["format"],
+        "uuid"
+    );
+    // Scopes in a body are described as the server checks them.
+    for (name, field) in [
+        ("CreateKey", "scopes"),
+        ("UpdateKey", "scopes"),
+        ("CreateKeyspace", "default_scopes"),
+        ("UpdateKeyspace", "default_scopes"),
+        ("CreateRootKey", "scopes"),
+        ("VerifyBody", "scopes"),
+    ] {
+        assert_eq!(
+            schemas[name]["properties"][field]["items"]["$ref"], "#/components/schemas/Scope",
+            "{name}.{field}"
+        );
+    }
+    // A body the server does without is optional (left out, not `null`), and a bound it checks
+    // is described.
+    for (path, name) in [
+        ("/v1/keys/{id}/rotate", "RotateBody"),
+        ("/v1/keys/{id}/revoke", "RevokeBody"),
+        (
+            "/v1/webhook-endpoints/{id}/rotate-secret",
+            "RotateWebhookSecret",
+        ),
+    ] {
+        let body = &doc["paths"][path]["post"]["requestBody"];
+        assert_ne!(body["required"], true, "{path}");
+        assert_eq!(
+            body["content"]["application/json"]["schema"]["$ref"],
+            format!("#/components/schemas/{name}"),
+            "{path}"
+        );
+    }
+    let grace = &schemas["RotateBody"]["properties"]["grace_period_seconds"];
+    assert_eq!(grace["minimum"], 0);
+    assert_eq!(grace["maximum"], latchkey::manage::keys::MAX_GRACE_SECONDS);
+    // Webhook views: always-written fields required, events as their enum.
+    let endpoint = &schemas["WebhookEndpointView"];
+    assert!(
+        endpoint["required"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("disabled_reason"))
+    );
+    assert_eq!(
+        endpoint["properties"]["events"]["items"]["$ref"],
+        "#/components/schemas/WebhookEventType"
+    );
+}

@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::keys::ScopeName;
 use super::{PageQuery, created_at, double_option};
 use crate::domain::commands::{
     Environment, ForField, Invalid, KeyspaceChanges, NewKeyspace, default_ttl, optional, patch,
@@ -67,7 +68,7 @@ pub async fn list(
 ///
 /// Needs `keyspaces:read`.
 #[utoipa::path(get, path = "/v1/keyspaces/{id}", tag = "keyspaces", operation_id = "keyspaces.get",
-    params(("id" = String, Path, description = "Keyspace id")),
+    params(("id" = String, Path, format = Uuid, description = "Keyspace id")),
     responses(
         (status = 200, description = "The keyspace", body = KeyspaceView),
         (status = 404, description = "No such keyspace in this tenant", body = ProblemDoc),
@@ -88,7 +89,7 @@ pub async fn get(
 /// Changes its name or defaults; only the fields given change, `null` clears one. Keys created
 /// earlier keep their own settings. Needs `keyspaces:update`.
 #[utoipa::path(patch, path = "/v1/keyspaces/{id}", tag = "keyspaces", operation_id = "keyspaces.update", request_body = UpdateKeyspace,
-    params(("id" = String, Path, description = "Keyspace id")),
+    params(("id" = String, Path, format = Uuid, description = "Keyspace id")),
     responses(
         (status = 200, description = "The updated keyspace", body = KeyspaceView),
         (status = 404, description = "No such keyspace in this tenant", body = ProblemDoc),
@@ -120,6 +121,7 @@ pub struct CreateKeyspace {
     pub environment: Environment,
     pub default_ttl_seconds: Option<i64>,
     #[serde(default)]
+    #[schema(value_type = Vec<ScopeName>)]
     pub default_scopes: Vec<String>,
     pub default_ratelimit: Option<RateLimit>,
     /// Whether keys of this keyspace may be exchanged for OAuth access tokens (default true).
@@ -137,6 +139,7 @@ pub struct UpdateKeyspace {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
     pub default_ttl_seconds: Option<Option<i64>>,
+    #[schema(value_type = Option<Vec<ScopeName>>)]
     pub default_scopes: Option<Vec<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<RateLimit>)]

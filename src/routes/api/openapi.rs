@@ -317,6 +317,9 @@ impl Modify for StandardAnswers {
                     }
                     shared.push(UNAVAILABLE);
                 }
+                if let Some(body) = operation.request_body.as_mut() {
+                    optional_body(body);
+                }
                 let responses = &mut operation.responses.responses;
                 for (name, status, _) in shared {
                     responses.entry(status.to_owned()).or_insert_with(|| {
@@ -373,6 +376,31 @@ fn ref_page_items(schemas: &mut std::collections::BTreeMap<String, RefOr<Schema>
         {
             data.items = ArrayItems::RefOrSchema(Box::new(Ref::from_schema_name(item).into()));
         }
+    }
+}
+
+/// utoipa describes an `Option<T>` body (`OptionalJson`) as `T` or `null`, required. The server
+/// takes the body left out, not `null` (`null` is no `T`): the body is `T`, and not required.
+fn optional_body(body: &mut utoipa::openapi::request_body::RequestBody) {
+    let mut optional = false;
+    for content in body.content.values_mut() {
+        let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else {
+            continue;
+        };
+        let null = |s: &RefOr<Schema>| {
+            matches!(s, RefOr::T(Schema::Object(o))
+                if o.schema_type == utoipa::openapi::schema::SchemaType::Type(Type::Null))
+        };
+        if let [a, b] = one_of.items.as_slice()
+            && null(a) != null(b)
+        {
+            let kept = if null(a) { b } else { a };
+            content.schema = Some(kept.clone());
+            optional = true;
+        }
+    }
+    if optional {
+        body.required = Some(utoipa::openapi::Required::False);
     }
 }
 

@@ -3,6 +3,7 @@
 use actix_web::{HttpResponse, web};
 
 use super::PageQuery;
+use super::keys::ScopeName;
 use crate::error::{ApiError, ProblemDoc};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -72,7 +73,7 @@ pub async fn list(
 /// Permanently; it stops authenticating at once on every node. The tenant's last root key with
 /// `root_keys:*` cannot be revoked. Needs `root_keys:revoke`.
 #[utoipa::path(post, path = "/v1/root-keys/{id}/revoke", tag = "rootKeys", operation_id = "rootKeys.revoke",
-    params(("id" = String, Path, description = "Root key id")),
+    params(("id" = String, Path, format = Uuid, description = "Root key id")),
     responses(
         (status = 200, description = "The revoked root key", body = RootKeyView),
         (status = 404, description = "No such root key in this tenant", body = ProblemDoc),
@@ -95,6 +96,7 @@ pub async fn revoke(
 pub struct CreateRootKey {
     pub name: String,
     /// Must all be held by the calling root key.
+    #[schema(value_type = Vec<ScopeName>)]
     pub scopes: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub ttl_seconds: Option<i64>,

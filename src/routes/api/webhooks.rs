@@ -94,7 +94,7 @@ pub async fn list(
 ///
 /// Its URL, events, state and failure streak; never its secret. Needs `webhooks:read`.
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}", tag = "webhookEndpoints", operation_id = "webhookEndpoints.get",
-    params(("id" = String, Path, description = "Endpoint id")),
+    params(("id" = String, Path, format = Uuid, description = "Endpoint id")),
     responses(
         (status = 200, description = "The endpoint", body = WebhookEndpointView),
         (status = 404, description = "No such endpoint in this tenant", body = ProblemDoc),
@@ -115,7 +115,7 @@ pub async fn get(
 /// Its URL, events, description or `enabled`. Enabling a disabled endpoint resumes its pending
 /// deliveries. Needs `webhooks:write`.
 #[utoipa::path(patch, path = "/v1/webhook-endpoints/{id}", tag = "webhookEndpoints", operation_id = "webhookEndpoints.update",
-    params(("id" = String, Path, description = "Endpoint id")),
+    params(("id" = String, Path, format = Uuid, description = "Endpoint id")),
     request_body = UpdateWebhookEndpoint,
     responses(
         (status = 200, description = "The changed endpoint", body = WebhookEndpointView),
@@ -139,7 +139,7 @@ pub async fn update(
 ///
 /// With its delivery log and its pending deliveries. Needs `webhooks:write`.
 #[utoipa::path(delete, path = "/v1/webhook-endpoints/{id}", tag = "webhookEndpoints", operation_id = "webhookEndpoints.delete",
-    params(("id" = String, Path, description = "Endpoint id")),
+    params(("id" = String, Path, format = Uuid, description = "Endpoint id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such endpoint in this tenant", body = ProblemDoc),
@@ -160,7 +160,7 @@ pub async fn delete(
 /// A new signing secret, shown once. The old one keeps signing beside it for `overlap_seconds`
 /// (default 86400, at most 7 days): deliveries carry both signatures. Needs `webhooks:write`.
 #[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhookEndpoints", operation_id = "webhookEndpoints.rotateSecret",
-    params(("id" = String, Path, description = "Endpoint id")),
+    params(("id" = String, Path, format = Uuid, description = "Endpoint id")),
     request_body(content = Option<RotateWebhookSecret>, description = "Optional: without a body the overlap is a day"),
     responses(
         (status = 200, description = "The endpoint; `secret` is shown once", body = RotatedWebhookSecret),
@@ -196,7 +196,7 @@ pub async fn rotate_secret(
 /// Queues a `webhook.test` event for this endpoint now; the delivery log shows how it went.
 /// Needs `webhooks:write`.
 #[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/test", tag = "webhookEndpoints", operation_id = "webhookEndpoints.sendTest",
-    params(("id" = String, Path, description = "Endpoint id")),
+    params(("id" = String, Path, format = Uuid, description = "Endpoint id")),
     responses(
         (status = 202, description = "Queued; the delivery log shows how it went", body = WebhookDeliveryView),
         (status = 404, description = "No such endpoint in this tenant", body = ProblemDoc),
@@ -217,7 +217,7 @@ pub async fn send_test(
 /// The delivery log, newest first: status, attempts, latency, next attempt. Needs
 /// `webhooks:read`.
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/deliveries", tag = "webhookEndpoints", operation_id = "webhookEndpoints.listDeliveries",
-    params(("id" = String, Path, description = "Endpoint id"), PageQuery),
+    params(("id" = String, Path, format = Uuid, description = "Endpoint id"), PageQuery),
     responses(
         (status = 200, description = "One page", body = Page<WebhookDeliveryView>),
         (status = 404, description = "No such endpoint in this tenant", body = ProblemDoc),
@@ -242,8 +242,8 @@ pub async fn deliveries(
 #[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/deliveries/{delivery_id}/redeliver",
     tag = "webhookEndpoints", operation_id = "webhookEndpoints.redeliver",
     params(
-        ("id" = String, Path, description = "Endpoint id"),
-        ("delivery_id" = String, Path, description = "Delivery id"),
+        ("id" = String, Path, format = Uuid, description = "Endpoint id"),
+        ("delivery_id" = String, Path, format = Uuid, description = "Delivery id"),
     ),
     responses(
         (status = 202, description = "Queued again", body = WebhookDeliveryView),

@@ -8,6 +8,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+use super::ScopeName;
 use crate::domain::commands::{
     Expiry, ForField, Invalid, KeyChanges, MAX_BULK, NewKey, RevokeSelection, optional, patch,
 };
@@ -26,14 +27,16 @@ use crate::routes::api::double_option;
     "ratelimit": {"limit": 100, "window_seconds": 60},
     "credits": {"remaining": 1000, "refill": {"amount": 1000, "interval": "monthly"}}}))]
 pub struct CreateKey {
+    #[schema(format = Uuid)]
     pub keyspace_id: String,
     pub name: Option<String>,
     /// Your own identifier for whoever holds the key (a user or customer id).
     pub owner_id: Option<String>,
     /// Defaults to the keyspace's default scopes.
+    #[schema(value_type = Option<Vec<ScopeName>>)]
     pub scopes: Option<Vec<String>>,
     /// A JSON object of at most 8 KiB, returned with every verification.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<HashMap<String, Value>>)]
     pub meta: Option<Value>,
     /// Absolute expiry (RFC 3339, in the future). Give this or `ttl_seconds`, not both.
     pub expires_at: Option<DateTime<Utc>>,
@@ -110,8 +113,9 @@ pub struct UpdateKey {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub owner_id: Option<Option<String>>,
+    #[schema(value_type = Option<Vec<ScopeName>>)]
     pub scopes: Option<Vec<String>>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<HashMap<String, Value>>)]
     pub meta: Option<Value>,
     /// `null` removes the expiry.
     #[serde(default, deserialize_with = "double_option")]

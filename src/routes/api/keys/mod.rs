@@ -118,7 +118,7 @@ pub async fn list(
 ///
 /// Everything about a key except its secret and digest. Needs `keys:read`.
 #[utoipa::path(get, path = "/v1/keys/{id}", tag = "keys", operation_id = "keys.get",
-    params(("id" = String, Path, description = "Key id")),
+    params(("id" = String, Path, format = Uuid, description = "Key id")),
     responses(
         (status = 200, description = "The key", body = KeyView),
         (status = 404, description = "No such key in this tenant", body = ProblemDoc),
@@ -139,7 +139,7 @@ pub async fn get(
 /// Hourly verification counts of a key by outcome code over a period (default the last 24 hours,
 /// at most 31 days), flushed from every node every 5 s. Needs `keys:read`.
 #[utoipa::path(get, path = "/v1/keys/{id}/usage", tag = "keys", operation_id = "keys.usage",
-    params(("id" = String, Path, description = "Key id"), UsageQuery),
+    params(("id" = String, Path, format = Uuid, description = "Key id"), UsageQuery),
     responses(
         (status = 200, description = "Usage by hour and outcome", body = KeyUsage),
         (status = 404, description = "No such key in this tenant", body = ProblemDoc),
@@ -163,7 +163,7 @@ pub async fn usage(
 /// Only the fields given change; `null` clears one. `enabled: false` disables the key reversibly.
 /// Needs `keys:update`.
 #[utoipa::path(patch, path = "/v1/keys/{id}", tag = "keys", operation_id = "keys.update", request_body = UpdateKey,
-    params(("id" = String, Path, description = "Key id")),
+    params(("id" = String, Path, format = Uuid, description = "Key id")),
     responses(
         (status = 200, description = "The updated key", body = KeyView),
         (status = 404, description = "No such key in this tenant", body = ProblemDoc),
@@ -188,6 +188,7 @@ pub async fn update(
 #[schema(example = json!({"grace_period_seconds": 86400}))]
 pub struct RotateBody {
     /// How long the old key keeps working, 0 (at once, the default) to 2,592,000 (30 days).
+    #[schema(minimum = 0, maximum = 2_592_000)]
     pub grace_period_seconds: Option<i64>,
 }
 
@@ -195,8 +196,9 @@ pub struct RotateBody {
 ///
 /// A new key with the same configuration; the old one keeps working for the grace period, then
 /// expires. The new plaintext is in this response only. Needs `keys:rotate`.
-#[utoipa::path(post, path = "/v1/keys/{id}/rotate", tag = "keys", operation_id = "keys.rotate", request_body = RotateBody,
-    params(("id" = String, Path, description = "Key id")),
+#[utoipa::path(post, path = "/v1/keys/{id}/rotate", tag = "keys", operation_id = "keys.rotate",
+    params(("id" = String, Path, format = Uuid, description = "Key id")),
+    request_body(content = Option<RotateBody>, description = "Optional: without a body the old key stops working at once"),
     responses(
         (status = 201, description = "The new key (plaintext once) and the old key's expiry", body = RotatedKey,
             headers(("Location" = String, description = "The new key: `/v1/keys/{id}`"))),
@@ -231,8 +233,9 @@ pub struct RevokeBody {
 /// Revoke a key
 ///
 /// Permanently; it fails verification at once on every node. Needs `keys:revoke`.
-#[utoipa::path(post, path = "/v1/keys/{id}/revoke", tag = "keys", operation_id = "keys.revoke", request_body = RevokeBody,
-    params(("id" = String, Path, description = "Key id")),
+#[utoipa::path(post, path = "/v1/keys/{id}/revoke", tag = "keys", operation_id = "keys.revoke",
+    params(("id" = String, Path, format = Uuid, description = "Key id")),
+    request_body(content = Option<RevokeBody>, description = "Optional: without a body the key is revoked with no reason"),
     responses(
         (status = 200, description = "The revoked key", body = KeyView),
         (status = 404, description = "No such key in this tenant", body = ProblemDoc),

@@ -144,6 +144,7 @@ pub struct CreatedKey {
     pub key: Option<PlainKey>,
     /// Present on an idempotent replay, explaining why `key` is null.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub note: Option<String>,
 }
 
@@ -205,9 +206,11 @@ pub struct BulkRevoked {
     /// Only when raw `keys` named live root keys of this tenant: how many this request revoked
     /// (the caller holds `root_keys:revoke`)...
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub root_keys_revoked: Option<usize>,
     /// ... and how many it left alone (the caller lacks `root_keys:revoke`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub root_keys_not_revoked: Option<usize>,
 }
 

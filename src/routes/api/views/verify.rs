@@ -18,27 +18,37 @@ use crate::verify::{RateLimitState, VerifyOutcome};
 pub struct VerifyOutcomeBody<'a> {
     pub valid: bool,
     pub code: VerifyCode,
+    // The fields below are left out when they do not apply, never `null`: the schema says
+    // so (`nullable = false`), or generated clients would type each one as absent *or* null.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<uuid::Uuid>, nullable = false)]
     pub key_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<uuid::Uuid>, nullable = false)]
     pub keyspace_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub owner_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<String>>, nullable = false)]
     pub scopes: Option<&'a Scopes>,
+    /// The key's `meta`, as it was stored.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<HashMap<String, Value>>, nullable = false)]
     pub meta: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub ratelimit: Option<RateLimitStateBody>,
     /// Credits left after this verification; with `USAGE_EXCEEDED`, the balance that was
     /// smaller than the cost (nothing was taken).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub credits_remaining: Option<i64>,
 }
 

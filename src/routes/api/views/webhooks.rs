@@ -7,24 +7,28 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::domain::time::utc;
-use crate::domain::webhook::EventTypes;
+use crate::domain::webhook::{EventType, EventTypes};
 use crate::manage::webhooks::{RotatedSecret, WithSecret};
 use crate::store::models::{WebhookDeliveryRow, WebhookEndpointRow};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookEndpointView {
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(example = "https://hooks.example.com/latchkey")]
     pub url: String,
     pub description: String,
-    #[schema(example = json!(["key.created", "key.revoked"]))]
+    #[schema(value_type = Vec<EventType>, example = json!(["key.created", "key.revoked"]))]
     pub events: Vec<String>,
     pub enabled: bool,
     /// Why latchkey disabled it (after 5 days of failed deliveries); null otherwise.
+    #[schema(required)]
     pub disabled_reason: Option<String>,
     /// Since when deliveries fail without a success in between; null while they succeed.
+    #[schema(required)]
     pub failing_since: Option<DateTime<Utc>>,
     /// Until when the secret before the last rotation still signs beside the current one.
+    #[schema(required)]
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -104,6 +108,7 @@ impl From<RotatedSecret> for RotatedWebhookSecret {
 /// One event's delivery to one endpoint, with its last attempt.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookDeliveryView {
+    #[schema(format = Uuid)]
     pub id: String,
     /// The `webhook-id` header: the same for every attempt and every endpoint of one event.
     pub message_id: String,
@@ -112,16 +117,22 @@ pub struct WebhookDeliveryView {
     /// `pending`, `succeeded`, or `failed` (no more attempts after 3 days).
     pub status: String,
     pub attempts: i32,
+    #[schema(required)]
     pub next_attempt_at: Option<DateTime<Utc>>,
+    #[schema(required)]
     pub last_attempt_at: Option<DateTime<Utc>>,
     /// The receiver's HTTP status at the last attempt; null if none came.
+    #[schema(required)]
     pub last_status_code: Option<i32>,
+    #[schema(required)]
     pub last_latency_ms: Option<i32>,
+    #[schema(required)]
     pub last_error: Option<String>,
+    #[schema(required)]
     pub delivered_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     /// The body sent (`type`, `timestamp`, `data`).
-    #[schema(value_type = Object)]
+    #[schema(value_type = HashMap<String, Value>)]
     pub payload: Value,
 }
 
