@@ -24,6 +24,7 @@ pub const ROOT_SCOPES: &[&str] = &[
     "audit:read",
     "root_keys:*",
     "webhooks:*",
+    "roles:*",
 ];
 
 /// Why a scope or scope list was refused.
@@ -91,6 +92,12 @@ impl Scope {
         self.0
             .split_once(':')
             .expect("a parsed Scope always contains `:`")
+    }
+}
+
+impl serde::Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
     }
 }
 
@@ -173,6 +180,25 @@ impl Scopes {
             return Err(ScopeError::TooMany);
         }
         Ok(Self::from_sorted(scopes))
+    }
+
+    /// The scopes of every set together: a key's effective scopes (its own plus its roles').
+    /// Not bounded by [`MAX_SCOPES`]; each set is.
+    pub fn union<'a>(sets: impl IntoIterator<Item = &'a Scopes>) -> Scopes {
+        Self::from_sorted(sets.into_iter().flat_map(|s| s.0.iter().cloned()).collect())
+    }
+
+    /// Reads effective scopes back (from a cached record): each scope checked, the count not.
+    pub fn deserialize_unbounded<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Scopes, D::Error> {
+        let raw = <Vec<String> as serde::Deserialize>::deserialize(deserializer)?;
+        let parsed = raw
+            .iter()
+            .map(|s| Scope::parse(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(serde::de::Error::custom)?;
+        Ok(Self::from_sorted(parsed))
     }
 
     /// Every scope in [`ROOT_SCOPES`].
@@ -390,6 +416,19 @@ mod tests {
         assert!(!scopes(&["keys:read", "billing:read"]).is_subset_of(&root));
         assert!(root.is_subset_of(&scopes(&["*:*"])));
         assert!(!scopes(&["keys:read"]).is_subset_of(&Scopes::default()));
+    }
+
+    #[test]
+    fn a_union_holds_every_set_and_may_exceed_the_bound() {
+        let a: Vec<String> = (0..MAX_SCOPES).map(|i| format!("a{i}:x")).collect();
+        let b: Vec<String> = (0..MAX_SCOPES).map(|i| format!("b{i}:x")).collect();
+        let (a, b) = (Scopes::parse(&a).unwrap(), Scopes::parse(&b).unwrap());
+        let both = Scopes::union([&a, &b, &a]);
+        assert_eq!(both.len(), 2 * MAX_SCOPES);
+        assert!(both.grants(&scope("b3:x")) && both.grants(&scope("a0:x")));
+        let json = serde_json::to_string(&both).unwrap();
+        let mut de = serde_json::Deserializer::from_str(&json);
+        assert_eq!(Scopes::deserialize_unbounded(&mut de).unwrap(), both);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::domain::inputs::{IpAllowlist, Meta, RateLimit, RefillInterval};
 use crate::domain::key::KeyDigest;
 use crate::domain::key_status::KeyStatus;
 use crate::domain::scope::{Scope, Scopes};
+use crate::domain::scope_query::ScopeQuery;
 use crate::domain::time::Clock;
 use crate::domain::token::{AccessTokenClaims, looks_like_jwt, token_scopes};
 use crate::domain::verify_code::VerifyCode;
@@ -25,8 +26,8 @@ use crate::cache::TieredCache;
 use crate::domain::key::KeyHasher;
 use crate::metrics::Metrics;
 use crate::store::api_keys;
-use crate::store::models::ApiKeyRow;
-use crate::store::{Store, StoreError};
+use crate::store::models::{ApiKeyRow, KeyWithRoles};
+use crate::store::{Store, StoreError, key_roles};
 use crate::tokens::TokenService;
 use ratelimit::RateLimiter;
 use usage::UsageRecorder;
@@ -39,7 +40,10 @@ pub const MAX_COST: i64 = 1_000_000;
 pub struct VerifyInput {
     pub key: String,
     pub keyspace_id: Option<String>,
+    /// Scopes the request needs, all of them.
     pub scopes: Vec<Scope>,
+    /// A permission query the key's scopes must also satisfy.
+    pub scope_query: Option<ScopeQuery>,
     pub ip: Option<IpAddr>,
     pub cost: i64,
 }
@@ -53,7 +57,12 @@ pub struct KeyRecord {
     pub keyspace_id: String,
     pub name: Option<String>,
     pub owner_id: Option<String>,
+    /// Effective scopes: the key's own and its roles'.
+    #[serde(deserialize_with = "Scopes::deserialize_unbounded")]
     pub scopes: Scopes,
+    /// The names of the roles it holds.
+    #[serde(default)]
+    pub roles: Vec<String>,
     pub meta: Value,
     pub expires_at: Option<NaiveDateTime>,
     pub revoked: bool,
@@ -73,9 +82,22 @@ pub struct CreditPlan {
     pub refill: Option<(i64, RefillInterval)>,
 }
 
+impl From<KeyWithRoles> for KeyRecord {
+    fn from(loaded: KeyWithRoles) -> Self {
+        let KeyWithRoles { key, roles } = loaded;
+        let own = Scopes::from_json(&key.scopes);
+        let granted: Vec<Scopes> = roles.iter().map(|r| Scopes::from_json(&r.scopes)).collect();
+        let mut record = KeyRecord::from(key);
+        record.scopes = Scopes::union(std::iter::once(&own).chain(&granted));
+        record.roles = roles.into_iter().map(|r| r.name).collect();
+        record
+    }
+}
+
 impl From<ApiKeyRow> for KeyRecord {
     fn from(row: ApiKeyRow) -> Self {
         Self {
+            roles: Vec::new(),
             scopes: Scopes::from_json(&row.scopes),
             meta: Meta::from_stored(&row.meta).to_value(),
             ip_allowlist: IpAllowlist::from_stored(&row.ip_allowlist),
@@ -109,6 +131,9 @@ pub struct VerifyOutcome {
     pub key: Option<Arc<KeyRecord>>,
     pub ratelimit: Option<RateLimitState>,
     pub credits_remaining: Option<i64>,
+    /// With `INSUFFICIENT_SCOPE`: the required scopes the key lacks (for a `scope_query`, those
+    /// of its first failing branch).
+    pub missing_scopes: Vec<Scope>,
 }
 
 /// Shows what a refusal may show: the whole record (metadata, allowlist) stays out of logs.
@@ -141,6 +166,7 @@ impl VerifyOutcome {
             key: key.cloned(),
             ratelimit: None,
             credits_remaining: None,
+            missing_scopes: Vec::new(),
         }
     }
 
@@ -184,10 +210,31 @@ pub fn static_checks(
     if !key.ip_allowlist.is_empty() && !input.ip.is_some_and(|ip| key.ip_allowlist.allows(ip)) {
         return Some(VerifyCode::IpNotAllowed);
     }
-    if !key.scopes.grants_all(&input.scopes) {
+    if !key.scopes.grants_all(&input.scopes)
+        || input
+            .scope_query
+            .as_ref()
+            .is_some_and(|query| !query.is_granted_by(&key.scopes))
+    {
         return Some(VerifyCode::InsufficientScope);
     }
     None
+}
+
+/// The required scopes `key` lacks: of `scopes`, and of the first failing branch of the query.
+pub fn missing_scopes(key: &KeyRecord, input: &VerifyInput) -> Vec<Scope> {
+    let mut missing: Vec<Scope> = input
+        .scopes
+        .iter()
+        .filter(|s| !key.scopes.grants(s))
+        .cloned()
+        .collect();
+    if let Some(query) = &input.scope_query {
+        missing.extend(query.missing(&key.scopes).unwrap_or_default());
+    }
+    missing.sort_unstable();
+    missing.dedup();
+    missing
 }
 
 /// What a presented credential stands for: the key, as the checks must see it.
@@ -426,10 +473,14 @@ impl Verifier {
         at: NaiveDateTime,
     ) -> Result<VerifyOutcome, StoreError> {
         if let Some(code) = static_checks(key, tenant, input, at) {
-            return Ok(if code == VerifyCode::NotFound {
-                VerifyOutcome::not_found()
-            } else {
-                VerifyOutcome::refused(code, Some(key))
+            return Ok(match code {
+                VerifyCode::NotFound => VerifyOutcome::not_found(),
+                VerifyCode::InsufficientScope => {
+                    let mut outcome = VerifyOutcome::refused(code, Some(key));
+                    outcome.missing_scopes = missing_scopes(key, input);
+                    outcome
+                }
+                _ => VerifyOutcome::refused(code, Some(key)),
             });
         }
 
@@ -465,6 +516,7 @@ impl Verifier {
             key: Some(key.clone()),
             ratelimit,
             credits_remaining,
+            missing_scopes: Vec::new(),
         })
     }
 
@@ -478,8 +530,9 @@ impl Verifier {
     ) -> Result<Option<Arc<KeyRecord>>, StoreError> {
         let scope = LookupFor::Tenant(tenant.clone());
         let owner = tenant.clone();
+        // The key's roles come with it: a verification never reads roles on its own.
         let find = move |conn: &mut _, digests: &[KeyDigest]| {
-            api_keys::find_by_digests_in(conn, &owner, digests)
+            key_roles::find_key_with_roles(conn, &owner, digests)
         };
         let found = self
             .keys
@@ -681,6 +734,7 @@ mod tests {
                 key: key.to_owned(),
                 keyspace_id: None,
                 scopes: Vec::new(),
+                scope_query: None,
                 ip: None,
                 cost: 1,
             };

@@ -29,6 +29,7 @@ mod openapi;
 mod proxies;
 mod ratelimits;
 mod revoke;
+mod roles;
 mod root_keys;
 mod rotate;
 mod shutdown;

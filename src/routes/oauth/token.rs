@@ -71,6 +71,7 @@ pub async fn token(
         key: String::new(),
         keyspace_id: None,
         scopes: requested.iter().cloned().collect(),
+        scope_query: None,
         ip: crate::routes::client_addr::of(&req),
         cost: 1,
     };

@@ -200,6 +200,7 @@ fn read_create(form: &CreateForm, shown: &mut FormState) -> Option<NewKey> {
         ratelimit,
         credits,
         enabled: true,
+        roles: Default::default(),
     })
 }
 
