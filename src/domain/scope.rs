@@ -51,7 +51,10 @@ impl Scope {
         if s.len() > MAX_SCOPE_LEN {
             return Err(ScopeError::TooLong);
         }
-        let (resource, action) = s.split_once(':').ok_or(ScopeError::MissingColon)?;
+        let colon = s.bytes().position(|b| b == b':');
+        let (resource, action) = colon
+            .map(|at| (&s[..at], &s[at + 1..]))
+            .ok_or(ScopeError::MissingColon)?;
         if !is_valid_part(resource) {
             return Err(ScopeError::InvalidResource);
         }
@@ -80,7 +83,7 @@ impl Scope {
         if self.0 == required.0 {
             return true;
         }
-        if !self.0.contains('*') {
+        if !self.has_wildcard() {
             return false;
         }
         let (held_resource, held_action) = self.parts();
@@ -88,10 +91,18 @@ impl Scope {
         part_grants(held_resource, req_resource) && part_grants(held_action, req_action)
     }
 
+    /// Whether either part is `*` (a byte scan: scopes are short and ASCII).
+    fn has_wildcard(&self) -> bool {
+        self.0.as_bytes().contains(&b'*')
+    }
+
     fn parts(&self) -> (&str, &str) {
-        self.0
-            .split_once(':')
-            .expect("a parsed Scope always contains `:`")
+        let at = self
+            .0
+            .bytes()
+            .position(|b| b == b':')
+            .expect("a parsed Scope always contains `:`");
+        (&self.0[..at], &self.0[at + 1..])
     }
 }
 
@@ -128,7 +139,12 @@ fn part_grants(held: &str, required: &str) -> bool {
 /// A key's scopes: sorted, without duplicates, at most [`MAX_SCOPES`]. Empty grants nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Deserialize)]
 #[serde(try_from = "Vec<String>")]
-pub struct Scopes(Vec<Scope>);
+pub struct Scopes(Vec<Scope>, Wildcards);
+
+/// The held scopes with a `*` (few, usually none), apart: a grant looks among them only after
+/// the binary search for the scope itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+struct Wildcards(Vec<Scope>);
 
 /// An array of strings, written from the held scopes without copying them.
 impl serde::Serialize for Scopes {
@@ -209,12 +225,20 @@ impl Scopes {
     fn from_sorted(mut scopes: Vec<Scope>) -> Scopes {
         scopes.sort_unstable();
         scopes.dedup();
-        Scopes(scopes)
+        let wildcards = Wildcards(
+            scopes
+                .iter()
+                .filter(|s| s.has_wildcard())
+                .cloned()
+                .collect(),
+        );
+        Scopes(scopes, wildcards)
     }
 
-    /// Whether any held scope grants `required`.
+    /// Whether any held scope grants `required`: itself (found by binary search, the set is
+    /// sorted), or a held wildcard.
     pub fn grants(&self, required: &Scope) -> bool {
-        self.0.iter().any(|held| held.grants(required))
+        self.0.binary_search(required).is_ok() || self.1.0.iter().any(|held| held.grants(required))
     }
 
     /// Whether every scope in `required` is granted. An empty `required` asks for nothing

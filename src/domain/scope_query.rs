@@ -1,7 +1,8 @@
 //! Permission queries: `orders:read AND (billing:read OR admin:*)`, parsed once into an AST of
 //! required scopes and evaluated against a key's held scopes.
 //!
-//! `AND` binds tighter than `OR`; parentheses group; the words are case-insensitive. A term is a
+//! `AND` binds tighter than `OR`; parentheses group; the words are case-insensitive; ASCII
+//! whitespace separates. A term is a
 //! scope as in `scopes` (a required scope): a wildcard in a term asks for the wildcard itself,
 //! which only a held wildcard grants (`admin:*` is granted by a held `admin:*` or `*:*`, not by
 //! `admin:read`), exactly as a required scope in `scopes`.
@@ -52,9 +53,10 @@ enum Token<'a> {
     Word(&'a str),
 }
 
-/// Splits on whitespace and parentheses; each token with its character offset (1-based).
+/// Splits on ASCII whitespace and parentheses; each token with its byte offset. Every
+/// delimiter is ASCII, so every offset is a character boundary.
 fn tokens(text: &str) -> Vec<(usize, Token<'_>)> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(text.len() / 4 + 2);
     let mut start: Option<usize> = None;
     let word = |out: &mut Vec<_>, from: usize, to: usize| {
         let w = &text[from..to];
@@ -67,14 +69,14 @@ fn tokens(text: &str) -> Vec<(usize, Token<'_>)> {
         };
         out.push((from, token));
     };
-    for (i, c) in text.char_indices() {
-        if c.is_whitespace() || c == '(' || c == ')' {
+    for (i, b) in text.bytes().enumerate() {
+        if b.is_ascii_whitespace() || b == b'(' || b == b')' {
             if let Some(from) = start.take() {
                 word(&mut out, from, i);
             }
-            match c {
-                '(' => out.push((i, Token::Open)),
-                ')' => out.push((i, Token::Close)),
+            match b {
+                b'(' => out.push((i, Token::Open)),
+                b')' => out.push((i, Token::Close)),
                 _ => {}
             }
         } else if start.is_none() {
@@ -84,16 +86,23 @@ fn tokens(text: &str) -> Vec<(usize, Token<'_>)> {
     if let Some(from) = start {
         word(&mut out, from, text.len());
     }
-    // Byte offsets to 1-based character positions, for messages.
-    out.into_iter()
-        .map(|(at, t)| (text[..at].chars().count() + 1, t))
-        .collect()
+    out
+}
+
+/// Adds `member` to an `All` (`all`) or `Any` being built, its members in place of it if it is
+/// of the same kind.
+fn push_flat(members: &mut Vec<ScopeQuery>, member: ScopeQuery, all: bool) {
+    match member {
+        ScopeQuery::All(inner) if all => members.extend(inner),
+        ScopeQuery::Any(inner) if !all => members.extend(inner),
+        other => members.push(other),
+    }
 }
 
 struct Parser<'a> {
+    text: &'a str,
     tokens: Vec<(usize, Token<'a>)>,
     next: usize,
-    end: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -101,56 +110,81 @@ impl<'a> Parser<'a> {
         self.tokens.get(self.next).map(|(_, t)| *t)
     }
 
+    /// The 1-based character position of the next token (or of the end), for messages: only
+    /// an error pays for counting characters.
     fn position(&self) -> usize {
-        self.tokens.get(self.next).map_or(self.end, |(at, _)| *at)
+        let at = self
+            .tokens
+            .get(self.next)
+            .map_or(self.text.len(), |(at, _)| *at);
+        self.character(at)
+    }
+
+    /// The 1-based character position of byte offset `at`.
+    fn character(&self, at: usize) -> usize {
+        self.text[..at].chars().count() + 1
     }
 
     /// `any := all (OR all)*`
     fn any(&mut self, depth: usize) -> Result<ScopeQuery, ScopeQueryError> {
-        let mut members = vec![self.all(depth)?];
+        let first = self.all(depth)?;
+        if self.peek() != Some(Token::Or) {
+            return Ok(first);
+        }
+        let mut members = Vec::with_capacity(4);
+        push_flat(&mut members, first, false);
         while self.peek() == Some(Token::Or) {
             self.next += 1;
-            members.push(self.all(depth)?);
+            let member = self.all(depth)?;
+            push_flat(&mut members, member, false);
         }
-        Ok(ScopeQuery::any(members))
+        Ok(ScopeQuery::Any(members))
     }
 
     /// `all := term (AND term)*`
     fn all(&mut self, depth: usize) -> Result<ScopeQuery, ScopeQueryError> {
-        let mut members = vec![self.term(depth)?];
+        let first = self.term(depth)?;
+        if self.peek() != Some(Token::And) {
+            return Ok(first);
+        }
+        let mut members = Vec::with_capacity(4);
+        push_flat(&mut members, first, true);
         while self.peek() == Some(Token::And) {
             self.next += 1;
-            members.push(self.term(depth)?);
+            let member = self.term(depth)?;
+            push_flat(&mut members, member, true);
         }
-        Ok(ScopeQuery::all(members))
+        Ok(ScopeQuery::All(members))
     }
 
     /// `term := scope | ( any )`
     fn term(&mut self, depth: usize) -> Result<ScopeQuery, ScopeQueryError> {
-        let at = self.position();
         match self.peek() {
             Some(Token::Word(word)) => {
+                let parsed = Scope::parse(word).map_err(|error| ScopeQueryError::InvalidScope {
+                    at: self.position(),
+                    error,
+                });
                 self.next += 1;
-                Scope::parse(word)
-                    .map(ScopeQuery::Scope)
-                    .map_err(|error| ScopeQueryError::InvalidScope { at, error })
+                parsed.map(ScopeQuery::Scope)
             }
             Some(Token::Open) => {
                 if depth == MAX_QUERY_DEPTH {
                     return Err(ScopeQueryError::TooDeep);
                 }
+                let opened = self.tokens[self.next].0;
                 self.next += 1;
                 let inner = self.any(depth + 1)?;
                 if self.peek() != Some(Token::Close) {
                     return Err(match self.peek() {
-                        None => ScopeQueryError::Unclosed(at),
+                        None => ScopeQueryError::Unclosed(self.character(opened)),
                         Some(_) => ScopeQueryError::ExpectedOperator(self.position()),
                     });
                 }
                 self.next += 1;
                 Ok(inner)
             }
-            _ => Err(ScopeQueryError::ExpectedTerm(at)),
+            _ => Err(ScopeQueryError::ExpectedTerm(self.position())),
         }
     }
 }
@@ -159,8 +193,8 @@ impl ScopeQuery {
     /// Parses a query; at most [`MAX_QUERY_LEN`] characters and [`MAX_QUERY_DEPTH`] levels of
     /// parentheses. Recursion is bounded by the depth, so no input can exhaust the stack.
     pub fn parse(text: &str) -> Result<ScopeQuery, ScopeQueryError> {
-        let length = text.chars().count();
-        if length > MAX_QUERY_LEN {
+        // Bytes first: only a longer text can have too many characters.
+        if text.len() > MAX_QUERY_LEN && text.chars().count() > MAX_QUERY_LEN {
             return Err(ScopeQueryError::TooLong);
         }
         let tokens = tokens(text);
@@ -168,50 +202,15 @@ impl ScopeQuery {
             return Err(ScopeQueryError::Empty);
         }
         let mut parser = Parser {
+            text,
             tokens,
             next: 0,
-            end: length + 1,
         };
         let query = parser.any(0)?;
         if parser.next < parser.tokens.len() {
             return Err(ScopeQueryError::ExpectedOperator(parser.position()));
         }
         Ok(query)
-    }
-
-    /// `members` joined by AND, flattened; one member is itself.
-    fn all(members: Vec<ScopeQuery>) -> ScopeQuery {
-        Self::joined(members, ScopeQuery::All, |q| match q {
-            ScopeQuery::All(inner) => Ok(inner),
-            other => Err(other),
-        })
-    }
-
-    /// `members` joined by OR, flattened; one member is itself.
-    fn any(members: Vec<ScopeQuery>) -> ScopeQuery {
-        Self::joined(members, ScopeQuery::Any, |q| match q {
-            ScopeQuery::Any(inner) => Ok(inner),
-            other => Err(other),
-        })
-    }
-
-    fn joined(
-        members: Vec<ScopeQuery>,
-        make: fn(Vec<ScopeQuery>) -> ScopeQuery,
-        same_kind: fn(ScopeQuery) -> Result<Vec<ScopeQuery>, ScopeQuery>,
-    ) -> ScopeQuery {
-        let mut flat = Vec::with_capacity(members.len());
-        for member in members {
-            match same_kind(member) {
-                Ok(inner) => flat.extend(inner),
-                Err(other) => flat.push(other),
-            }
-        }
-        if flat.len() == 1 {
-            flat.pop().expect("one member")
-        } else {
-            make(flat)
-        }
     }
 
     /// Whether `held` satisfies the query.
@@ -421,14 +420,27 @@ mod tests {
         assert_eq!(names(either.missing(&held(&["c:r"]))), None);
     }
 
+    /// `members` joined by AND (`all`) or OR, flattened as the parser does.
+    fn joined(members: Vec<ScopeQuery>, all: bool) -> ScopeQuery {
+        let mut flat = Vec::new();
+        for member in members {
+            push_flat(&mut flat, member, all);
+        }
+        if all {
+            ScopeQuery::All(flat)
+        } else {
+            ScopeQuery::Any(flat)
+        }
+    }
+
     /// Canonical queries: members of `All`/`Any` are never of their own kind, at least two.
     fn query() -> impl Strategy<Value = ScopeQuery> {
         let scope = "(\\*|[a-z0-9_.-]{1,8}):(\\*|[a-z0-9_.-]{1,8})"
             .prop_map(|text| ScopeQuery::Scope(Scope::parse(&text).unwrap()));
         scope.prop_recursive(6, 48, 4, |inner| {
             prop_oneof![
-                prop::collection::vec(inner.clone(), 2..4).prop_map(ScopeQuery::all),
-                prop::collection::vec(inner, 2..4).prop_map(ScopeQuery::any),
+                prop::collection::vec(inner.clone(), 2..4).prop_map(|m| joined(m, true)),
+                prop::collection::vec(inner, 2..4).prop_map(|m| joined(m, false)),
             ]
         })
     }

@@ -176,8 +176,8 @@ pub async fn delete(
                 return Err(ManageError::refused(
                     ErrorCode::RoleInUse,
                     format!(
-                        "{holders} keys hold this role; detach it first, or delete with \
-                         ?force=true to take it from them"
+                        "this role is held by {holders} key(s); detach it first, or delete \
+                         with ?force=true to take it from them"
                     ),
                 ));
             }

@@ -95,7 +95,12 @@ async fn a_key_holds_its_roles_scopes_and_a_role_change_reaches_it_at_once() {
 
     // A role in use is not deleted unless forced; forced, its holders lose it at once.
     let problem = assert_problem(app.delete_as(&path, token).await, 409, "role_in_use").await;
-    assert!(problem["detail"].as_str().unwrap().contains("1 keys"));
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("held by 1 key")
+    );
     let response = app.delete_as(&format!("{path}?force=true"), token).await;
     assert_eq!(response.status(), 204);
     assert_problem(app.get_as(&path, token).await, 404, "not_found").await;
