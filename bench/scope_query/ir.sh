@@ -12,7 +12,7 @@ ir() {
     valgrind --tool=callgrind --callgrind-out-file="$work/out" "$bin" ir "$1" "$2" >/dev/null 2>&1
     callgrind_annotate "$work/out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
 }
-for case in parse_and_eval_granted parse_and_missing_refused scopes_list_of_10_parse_and_check nothing; do
+for case in eval_only cached_query_and_eval parse_and_eval_granted parse_and_missing_refused scopes_list_of_10_parse_and_check nothing; do
     low=$(ir "$case" 1000)
     high=$(ir "$case" 3000)
     echo "$case: $(( (high - low) / 2000 )) instructions per call"

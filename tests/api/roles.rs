@@ -328,6 +328,18 @@ async fn role_input_is_checked_and_named() {
         1
     );
 
+    // An array is no body of this API, even one that lines up with the fields (it was taken as
+    // `{"name": null, "scopes": null}` before).
+    let role = create_role(&app, token, "kept", &["a:b"]).await;
+    let path = format!("/v1/roles/{}", s(&role, "id"));
+    let response = app.patch_json(&path, token, &json!([null, null])).await;
+    assert_problem(response, 422, "invalid_body").await;
+    let response = app
+        .patch_json(&path, token, &json!(["renamed", ["x:y"]]))
+        .await;
+    assert_problem(response, 422, "invalid_body").await;
+    assert_eq!(app.get_ok(&path, token).await, role);
+
     let response = app
         .patch_json(&format!("/v1/roles/{}", uuid_like()), token, &json!({}))
         .await;

@@ -66,7 +66,25 @@ fn main() {
     assert!(ScopeQuery::parse(granted).unwrap().is_granted_by(&held));
     assert!(ScopeQuery::parse(refused).unwrap().missing(&held).is_some());
 
-    let cases: [(&str, Box<dyn Fn() -> bool>); 4] = [
+    let parsed = ScopeQuery::parse(granted).unwrap();
+    // What a repeated query costs in `Verifier::scope_query`: a lookup of its text, then the
+    // evaluation.
+    let cache: moka::sync::Cache<String, std::sync::Arc<ScopeQuery>> =
+        moka::sync::Cache::builder().max_capacity(1_000).build();
+    cache.insert(granted.to_owned(), std::sync::Arc::new(parsed.clone()));
+    let cases: [(&str, Box<dyn Fn() -> bool>); 6] = [
+        (
+            "eval_only",
+            Box::new(|| black_box(&parsed).is_granted_by(&held)),
+        ),
+        (
+            "cached_query_and_eval",
+            Box::new(|| {
+                cache
+                    .get(black_box(granted))
+                    .is_some_and(|q| q.is_granted_by(&held))
+            }),
+        ),
         (
             "parse_and_eval_granted",
             Box::new(|| {
@@ -116,8 +134,12 @@ fn main() {
             .map(|q| q.missing(&held).is_some())
             .unwrap_or(false)
     });
-    let parsed = ScopeQuery::parse(granted).unwrap();
     let eval_only = median_ns(|| black_box(&parsed).is_granted_by(&held));
+    let cached = median_ns(|| {
+        cache
+            .get(black_box(granted))
+            .is_some_and(|q| q.is_granted_by(&held))
+    });
     let scopes_list = median_ns(|| {
         let required: Result<Vec<Scope>, _> =
             black_box(list).iter().map(|s| Scope::parse(s)).collect();
@@ -125,7 +147,7 @@ fn main() {
     });
     println!(
         "{{\"query_terms\": 10, \"held_scopes\": {}, \"parse_and_eval_granted_ns\": {parse_eval_granted:.0}, \
-         \"parse_and_missing_refused_ns\": {parse_eval_refused:.0}, \"eval_only_ns\": {eval_only:.0}, \
+         \"parse_and_missing_refused_ns\": {parse_eval_refused:.0}, \"eval_only_ns\": {eval_only:.0}, \"cached_query_and_eval_ns\": {cached:.0}, \
          \"scopes_list_of_10_parse_and_check_ns\": {scopes_list:.0}}}",
         held.len()
     );

@@ -8,7 +8,6 @@ use utoipa::ToSchema;
 
 use super::{IpAddress, OptionalJson, created_at};
 use crate::domain::scope::Scope;
-use crate::domain::scope_query::ScopeQuery;
 use crate::error::{ApiError, ProblemDoc};
 mod body;
 mod query;
@@ -358,7 +357,10 @@ pub async fn verify_key(
             ));
         }
         Some(text) => Some(
-            ScopeQuery::parse(text)
+            state
+                .verifier
+                .scope_query(text)
+                .await
                 .map_err(|e| ApiError::invalid_field("scope_query", e.to_string()))?,
         ),
         None => None,
