@@ -304,7 +304,10 @@ fn refusal_status(code: ErrorCode) -> StatusCode {
         | C::LastOwner
         | C::AlreadyMember
         | C::EmailTaken
-        | C::TooManyWebhookEndpoints => StatusCode::CONFLICT,
+        | C::TooManyWebhookEndpoints
+        | C::RoleNameTaken
+        | C::RoleInUse
+        | C::TooManyRoles => StatusCode::CONFLICT,
         C::IdempotencyKeyReused | C::ValidationFailed | C::InvalidBody => {
             StatusCode::UNPROCESSABLE_ENTITY
         }

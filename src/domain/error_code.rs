@@ -69,6 +69,12 @@ error_codes! {
     EmailTaken => "email_taken",
     /// The tenant has as many webhook endpoints as one tenant may.
     TooManyWebhookEndpoints => "too_many_webhook_endpoints",
+    /// The tenant already has a key role with that name.
+    RoleNameTaken => "role_name_taken",
+    /// Keys hold the key role; deleting it needs `force`.
+    RoleInUse => "role_in_use",
+    /// The tenant has as many key roles as one tenant may.
+    TooManyRoles => "too_many_roles",
 }
 
 impl std::fmt::Display for ErrorCode {

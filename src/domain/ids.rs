@@ -88,6 +88,10 @@ id_type!(
     KeyId
 );
 id_type!(
+    /// A key role: a named bundle of scopes (`roles.id`).
+    KeyRoleId
+);
+id_type!(
     /// A keyspace (`keyspaces.id`).
     KeyspaceId
 );

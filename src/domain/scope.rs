@@ -24,6 +24,7 @@ pub const ROOT_SCOPES: &[&str] = &[
     "audit:read",
     "root_keys:*",
     "webhooks:*",
+    "roles:*",
 ];
 
 /// Why a scope or scope list was refused.
@@ -50,7 +51,10 @@ impl Scope {
         if s.len() > MAX_SCOPE_LEN {
             return Err(ScopeError::TooLong);
         }
-        let (resource, action) = s.split_once(':').ok_or(ScopeError::MissingColon)?;
+        let colon = s.bytes().position(|b| b == b':');
+        let (resource, action) = colon
+            .map(|at| (&s[..at], &s[at + 1..]))
+            .ok_or(ScopeError::MissingColon)?;
         if !is_valid_part(resource) {
             return Err(ScopeError::InvalidResource);
         }
@@ -79,7 +83,7 @@ impl Scope {
         if self.0 == required.0 {
             return true;
         }
-        if !self.0.contains('*') {
+        if !self.has_wildcard() {
             return false;
         }
         let (held_resource, held_action) = self.parts();
@@ -87,10 +91,24 @@ impl Scope {
         part_grants(held_resource, req_resource) && part_grants(held_action, req_action)
     }
 
+    /// Whether either part is `*` (a byte scan: scopes are short and ASCII).
+    fn has_wildcard(&self) -> bool {
+        self.0.as_bytes().contains(&b'*')
+    }
+
     fn parts(&self) -> (&str, &str) {
-        self.0
-            .split_once(':')
-            .expect("a parsed Scope always contains `:`")
+        let at = self
+            .0
+            .bytes()
+            .position(|b| b == b':')
+            .expect("a parsed Scope always contains `:`");
+        (&self.0[..at], &self.0[at + 1..])
+    }
+}
+
+impl serde::Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
     }
 }
 
@@ -121,7 +139,12 @@ fn part_grants(held: &str, required: &str) -> bool {
 /// A key's scopes: sorted, without duplicates, at most [`MAX_SCOPES`]. Empty grants nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Deserialize)]
 #[serde(try_from = "Vec<String>")]
-pub struct Scopes(Vec<Scope>);
+pub struct Scopes(Vec<Scope>, Wildcards);
+
+/// The held scopes with a `*` (few, usually none), apart: a grant looks among them only after
+/// the binary search for the scope itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+struct Wildcards(Vec<Scope>);
 
 /// An array of strings, written from the held scopes without copying them.
 impl serde::Serialize for Scopes {
@@ -175,6 +198,25 @@ impl Scopes {
         Ok(Self::from_sorted(scopes))
     }
 
+    /// The scopes of every set together: a key's effective scopes (its own plus its roles').
+    /// Not bounded by [`MAX_SCOPES`]; each set is.
+    pub fn union<'a>(sets: impl IntoIterator<Item = &'a Scopes>) -> Scopes {
+        Self::from_sorted(sets.into_iter().flat_map(|s| s.0.iter().cloned()).collect())
+    }
+
+    /// Reads effective scopes back (from a cached record): each scope checked, the count not.
+    pub fn deserialize_unbounded<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Scopes, D::Error> {
+        let raw = <Vec<String> as serde::Deserialize>::deserialize(deserializer)?;
+        let parsed = raw
+            .iter()
+            .map(|s| Scope::parse(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(serde::de::Error::custom)?;
+        Ok(Self::from_sorted(parsed))
+    }
+
     /// Every scope in [`ROOT_SCOPES`].
     pub fn root() -> Scopes {
         Scopes::parse(ROOT_SCOPES).expect("ROOT_SCOPES are valid scopes (checked by a test)")
@@ -183,12 +225,20 @@ impl Scopes {
     fn from_sorted(mut scopes: Vec<Scope>) -> Scopes {
         scopes.sort_unstable();
         scopes.dedup();
-        Scopes(scopes)
+        let wildcards = Wildcards(
+            scopes
+                .iter()
+                .filter(|s| s.has_wildcard())
+                .cloned()
+                .collect(),
+        );
+        Scopes(scopes, wildcards)
     }
 
-    /// Whether any held scope grants `required`.
+    /// Whether any held scope grants `required`: itself (found by binary search, the set is
+    /// sorted), or a held wildcard.
     pub fn grants(&self, required: &Scope) -> bool {
-        self.0.iter().any(|held| held.grants(required))
+        self.0.binary_search(required).is_ok() || self.1.0.iter().any(|held| held.grants(required))
     }
 
     /// Whether every scope in `required` is granted. An empty `required` asks for nothing
@@ -390,6 +440,19 @@ mod tests {
         assert!(!scopes(&["keys:read", "billing:read"]).is_subset_of(&root));
         assert!(root.is_subset_of(&scopes(&["*:*"])));
         assert!(!scopes(&["keys:read"]).is_subset_of(&Scopes::default()));
+    }
+
+    #[test]
+    fn a_union_holds_every_set_and_may_exceed_the_bound() {
+        let a: Vec<String> = (0..MAX_SCOPES).map(|i| format!("a{i}:x")).collect();
+        let b: Vec<String> = (0..MAX_SCOPES).map(|i| format!("b{i}:x")).collect();
+        let (a, b) = (Scopes::parse(&a).unwrap(), Scopes::parse(&b).unwrap());
+        let both = Scopes::union([&a, &b, &a]);
+        assert_eq!(both.len(), 2 * MAX_SCOPES);
+        assert!(both.grants(&scope("b3:x")) && both.grants(&scope("a0:x")));
+        let json = serde_json::to_string(&both).unwrap();
+        let mut de = serde_json::Deserializer::from_str(&json);
+        assert_eq!(Scopes::deserialize_unbounded(&mut de).unwrap(), both);
     }
 
     #[test]

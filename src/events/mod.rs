@@ -20,7 +20,7 @@ use crate::audit::{Actor, AuditContext};
 use crate::auth::root_key::RootKeyRecord;
 use crate::cache::Caches;
 use crate::domain::ids::{
-    InvitationId, KeyId, KeyspaceId, RootKeyId, TenantId, UserId, WebhookEndpointId,
+    InvitationId, KeyId, KeyRoleId, KeyspaceId, RootKeyId, TenantId, UserId, WebhookEndpointId,
 };
 use crate::domain::key::KeyDigest;
 use crate::store::models::{ApiKeyRow, RootKeyRow};
@@ -53,6 +53,12 @@ pub enum Subject {
     WebhookEndpoint {
         id: WebhookEndpointId,
     },
+    /// A key role, with the digests of the keys that held it when it changed: their effective
+    /// scopes changed with it.
+    KeyRole {
+        id: KeyRoleId,
+        holders: Vec<KeyDigest>,
+    },
 }
 
 impl Subject {
@@ -79,6 +85,7 @@ impl Subject {
             Self::Member { user_id } => ("user", user_id.as_str()),
             Self::Invitation { id } => ("invitation", id.as_str()),
             Self::WebhookEndpoint { id } => ("webhook_endpoint", id.as_str()),
+            Self::KeyRole { id, .. } => ("role", id.as_str()),
         }
     }
 }
@@ -229,6 +236,9 @@ impl Event {
             (Subject::WebhookEndpoint { .. }, Change::Removed) => "webhook_endpoint.delete",
             (Subject::WebhookEndpoint { .. }, Change::Disabled) => "webhook_endpoint.disable",
             (Subject::WebhookEndpoint { .. }, _) => "webhook_endpoint.update",
+            (Subject::KeyRole { .. }, Change::Created) => "role.create",
+            (Subject::KeyRole { .. }, Change::Removed) => "role.delete",
+            (Subject::KeyRole { .. }, _) => "role.update",
         }
     }
 }
@@ -282,6 +292,11 @@ impl Subscriber for CacheEviction {
                         keys.extend(digest.map(|digest| (event.tenant.clone(), digest)));
                     }
                     Subject::RootKey { digest, .. } => root_keys.extend(*digest),
+                    // Every key holding the role re-reads its effective scopes, as after a
+                    // change to the key itself (same channel, same bound).
+                    Subject::KeyRole { holders, .. } => {
+                        keys.extend(holders.iter().map(|d| (event.tenant.clone(), *d)));
+                    }
                     // Nothing cached is read from them: keys copy a keyspace's defaults when
                     // made, and sessions check memberships in the store.
                     Subject::Keyspace { .. }

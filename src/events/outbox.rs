@@ -164,6 +164,10 @@ fn payload_data(
         Subject::Invitation { id } => {
             data.insert("invitation_id".into(), json!(id.as_str()));
         }
+        // No event type announces role changes yet (see `announced`).
+        Subject::KeyRole { id, .. } => {
+            data.insert("role_id".into(), json!(id.as_str()));
+        }
     }
     match &event.change {
         Change::Revoked { reason } => {

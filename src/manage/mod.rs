@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod audit;
 mod error;
 pub mod invitations;
+pub mod key_roles;
 pub mod keys;
 pub mod keyspaces;
 pub mod leaks;
@@ -19,11 +20,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 pub use error::ManageError;
 
-use crate::domain::ids::PublicId;
+use crate::domain::ids::{PublicId, TenantId};
 use crate::domain::key::KeyHasher;
 use crate::domain::time::Clock;
 use crate::events::Dispatcher;
-use crate::store::Store;
+use crate::store::{DbConnection, Store, StoreError};
 
 /// What the management operations work with: the store, the key hasher (to make and recognise
 /// keys), the dispatcher of after-commit events, and the clock.
@@ -114,6 +115,29 @@ impl PageRequest {
             next_cursor,
         }
     }
+}
+
+/// A store query for one page of a tenant's rows: `(conn, tenant, before, limit)`.
+pub(crate) type ListQuery<R> =
+    fn(&mut DbConnection, &TenantId, Option<&str>, i64) -> Result<Vec<R>, StoreError>;
+
+/// Reads one page of a tenant's rows, newest first, with `list(conn, tenant, before, limit)`;
+/// `id` is the row's id, for the cursor.
+pub(crate) async fn list_page<R: Send + 'static>(
+    cx: &Context<'_>,
+    tenant: &TenantId,
+    page: PageRequest,
+    list: ListQuery<R>,
+    id: fn(&R) -> &str,
+) -> Result<Page<R>, ManageError> {
+    let tenant = tenant.clone();
+    let rows = {
+        let page = page.clone();
+        cx.store
+            .run(move |conn| list(conn, &tenant, page.before.as_deref(), page.fetch_limit()))
+            .await?
+    };
+    Ok(page.page(rows, id, |row| row))
 }
 
 /// A free-text list filter (`owner_id`, `q`, the audit log's `action`, ...): empty means no

@@ -237,6 +237,7 @@ fn new_key(keyspace_id: &KeyspaceId) -> NewKey {
         ratelimit: None,
         credits: None,
         enabled: true,
+        roles: Default::default(),
     }
 }
 

@@ -103,16 +103,7 @@ pub async fn list(
     tenant: &TenantId,
     page: PageRequest,
 ) -> Result<Page<WebhookEndpointRow>, ManageError> {
-    let tenant = tenant.clone();
-    let rows = {
-        let page = page.clone();
-        cx.store
-            .run(move |conn| {
-                webhooks::list_endpoints(conn, &tenant, page.before.as_deref(), page.fetch_limit())
-            })
-            .await?
-    };
-    Ok(page.page(rows, |r| &r.id, |row| row))
+    super::list_page(cx, tenant, page, webhooks::list_endpoints, |r| &r.id).await
 }
 
 pub async fn get(

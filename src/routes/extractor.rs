@@ -59,6 +59,8 @@ scopes! {
     RootKeysRevoke => "root_keys:revoke",
     WebhooksRead => "webhooks:read",
     WebhooksWrite => "webhooks:write",
+    RolesRead => "roles:read",
+    RolesWrite => "roles:write",
 }
 
 /// Who is calling: an authenticated root key of one tenant.

@@ -90,6 +90,16 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
                     Some(PayloadError::Overflow) => too_large(),
                     _ => unreadable(),
                 })?;
+            // Every body of this API is an object: serde would also fill a struct from an
+            // array of its fields in order (`[null, null]`), which no client means.
+            if !body.trim_ascii_start().starts_with(b"{")
+                && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok()
+            {
+                return Err(invalid_body(
+                    None,
+                    "the body must be a JSON object".to_owned(),
+                ));
+            }
             serde_json::from_slice::<T>(&body)
                 .map(Json)
                 .map_err(|err| match err.is_data() {

@@ -6,6 +6,7 @@
 pub mod api_keys;
 pub mod audit_events;
 pub mod invitations;
+pub mod key_roles;
 pub mod keyspaces;
 pub mod memberships;
 pub mod models;

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{
-    audit_events, invitations, memberships, root_keys, sessions, tenants, users,
+    audit_events, invitations, key_roles, memberships, roles, root_keys, sessions, tenants, users,
     webhook_deliveries, webhook_endpoints,
 };
 
@@ -286,4 +286,49 @@ pub struct WebhookDeliveryRow {
     pub last_latency_ms: Option<i32>,
     pub last_error: Option<String>,
     pub delivered_at: Option<NaiveDateTime>,
+}
+
+/// A key role: a named bundle of scopes (not a dashboard member role).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = roles)]
+pub struct KeyRoleRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    /// JSON array of scope strings.
+    pub scopes: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A change to a role; `None` leaves a column as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = roles)]
+pub struct KeyRoleRowChanges {
+    pub name: Option<String>,
+    pub scopes: Option<String>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+/// That a key holds a role.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = key_roles)]
+pub struct KeyRoleGrantRow {
+    pub key_id: String,
+    pub role_id: String,
+    pub tenant_id: String,
+}
+
+/// A key with the roles it holds, as verification loads it: its effective scopes are its own
+/// plus its roles'.
+#[derive(Debug, Clone)]
+pub struct KeyWithRoles {
+    pub key: ApiKeyRow,
+    pub roles: Vec<KeyRoleRow>,
+}
+
+impl StoredByDigest for KeyWithRoles {
+    fn digest(&self) -> &[u8] {
+        &self.key.digest
+    }
 }

@@ -207,6 +207,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    roles (id) {
+        id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        scopes -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    key_roles (key_id, role_id) {
+        key_id -> Text,
+        role_id -> Text,
+        tenant_id -> Text,
+    }
+}
+
 diesel::joinable!(memberships -> tenants (tenant_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(keyspaces -> tenants (tenant_id));
@@ -214,6 +233,8 @@ diesel::joinable!(api_keys -> keyspaces (keyspace_id));
 diesel::joinable!(root_keys -> tenants (tenant_id));
 diesel::joinable!(audit_events -> tenants (tenant_id));
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
+diesel::joinable!(key_roles -> roles (role_id));
+diesel::joinable!(key_roles -> api_keys (key_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -230,4 +251,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     revoked_tokens,
     webhook_endpoints,
     webhook_deliveries,
+    roles,
+    key_roles,
 );

@@ -87,6 +87,69 @@ async fn revoke_rotate_and_disable_through_one_node_reach_the_other_within_a_sec
     assert!(received >= 4.0, "B received {received} evictions");
 }
 
+/// A key role changed or deleted through node A changes, on node B, the verification of every
+/// key holding it (cached there) within the bound of a revocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_changed_through_one_node_changes_its_keys_on_the_other() {
+    skip_unless!(postgres_pass(), NEEDS_POSTGRES);
+    let world = Cluster::start(2, &[]).await.with_space("roles").await;
+    let (a, b) = (&world.app.nodes[0].api, &world.app.nodes[1].api);
+    let (space, token) = (world.space(), world.token());
+    let body = json!({"name": "reader", "scopes": ["docs:read"]});
+    let role = a
+        .expect(reqwest::Method::POST, "/v1/roles", token, Some(&body), 201)
+        .await;
+    let path = format!("/v1/roles/{}", role["id"].as_str().unwrap());
+    let holders = [
+        a.create_key(space, |k| k.set("roles", json!(["reader"])))
+            .await,
+        a.create_key(space, |k| k.set("roles", json!(["reader"])))
+            .await,
+    ];
+    let code = |key: &str, scope: &str| {
+        let body = json!({"key": key, "scopes": [scope]});
+        async move { b.verify_with(token, body).await["code"].clone() }
+    };
+    let propagates = |scope: &'static str, expected: &'static str, what: &'static str| {
+        let holders = &holders;
+        async move {
+            let took = within(PROPAGATION, || async {
+                let mut all = true;
+                for key in holders {
+                    all &= code(&key.key, scope).await == expected;
+                }
+                all
+            })
+            .await;
+            assert!(
+                took.is_some(),
+                "{what}: B did not answer {expected} in time"
+            );
+            eprintln!(
+                "{what}: node B answered {expected} after {:?}",
+                took.unwrap()
+            );
+        }
+    };
+    for key in &holders {
+        for _ in 0..3 {
+            assert_eq!(code(&key.key, "docs:read").await, "VALID");
+        }
+    }
+    let change = json!({"scopes": ["docs:write"]});
+    a.expect(reqwest::Method::PATCH, &path, token, Some(&change), 200)
+        .await;
+    propagates("docs:read", "INSUFFICIENT_SCOPE", "role scopes changed").await;
+    propagates("docs:write", "VALID", "role scopes changed").await;
+
+    let forced = format!("{path}?force=true");
+    let response = a
+        .call(reqwest::Method::DELETE, &forced, Some(token), None)
+        .await;
+    assert_eq!(response.status(), 204);
+    propagates("docs:write", "INSUFFICIENT_SCOPE", "role deleted").await;
+}
+
 /// An access token revoked through node A is refused by node B as soon as A has answered: both
 /// read the one denylist copy in Redis.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

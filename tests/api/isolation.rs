@@ -44,6 +44,33 @@ async fn another_tenant_gets_404_for_every_id_and_changes_nothing() {
             .await;
         assert_problem(response, 404, "not_found").await;
     }
+    // A's key role: every id-taking endpoint is a 404, and B's keys cannot be given it.
+    let role = expect_json(
+        app.post_json(
+            "/v1/roles",
+            a.token(),
+            &json!({"name": "a-admin", "scopes": ["admin:*"]}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let rp = format!("/v1/roles/{}", s(&role, "id"));
+    assert_problem(app.get_as(&rp, bt).await, 404, "not_found").await;
+    let pwn = json!({"scopes": ["*:*"]});
+    assert_problem(app.patch_json(&rp, bt, &pwn).await, 404, "not_found").await;
+    for path in [rp.clone(), format!("{rp}?force=true")] {
+        assert_problem(app.delete_as(&path, bt).await, 404, "not_found").await;
+    }
+    for roles in [json!([s(&role, "id")]), json!(["a-admin"])] {
+        let body = json!({"keyspace_id": b.keyspace_id, "roles": roles});
+        let response = app.post_json("/v1/keys", bt, &body).await;
+        let problem = assert_problem(response, 422, "validation_failed").await;
+        assert_eq!(problem["errors"][0]["field"], "roles");
+    }
+    assert_eq!(app.get_ok(&rp, a.token()).await, role);
+    assert_eq!(app.get_ok("/v1/roles", bt).await["data"], json!([]));
+
     // Creating a key in A's keyspace: the keyspace does not exist for B.
     let response = app
         .post_json("/v1/keys", bt, &json!({"keyspace_id": a.keyspace_id}))

@@ -30,6 +30,7 @@ mod operational_metrics;
 mod proxies;
 mod ratelimits;
 mod revoke;
+mod roles;
 mod root_keys;
 mod rotate;
 mod shutdown;

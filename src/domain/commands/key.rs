@@ -6,6 +6,7 @@ use secrecy::SecretString;
 use super::Expiry;
 use crate::domain::ids::{KeyId, KeyspaceId};
 use crate::domain::inputs::{Credits, IpAllowlist, Meta, RateLimit};
+use crate::domain::key_role::KeyRoleRefs;
 use crate::domain::scope::Scopes;
 
 /// A key to create. `None` in `scopes`, `expiry` or `ratelimit` takes the keyspace's default.
@@ -22,6 +23,8 @@ pub struct NewKey {
     pub ratelimit: Option<RateLimit>,
     pub credits: Option<Credits>,
     pub enabled: bool,
+    /// Roles whose scopes the key holds besides its own; which exist is the service's to check.
+    pub roles: KeyRoleRefs,
 }
 
 /// Changes to a key; `None` leaves a field alone, `Some(None)` clears it.
@@ -37,6 +40,8 @@ pub struct KeyChanges {
     pub ratelimit: Option<Option<RateLimit>>,
     pub credits: Option<Option<Credits>>,
     pub enabled: Option<bool>,
+    /// The key's whole set of roles (an empty list detaches every role).
+    pub roles: Option<KeyRoleRefs>,
 }
 
 /// Which keys a bulk revocation takes.

@@ -2,11 +2,13 @@
 //! JSON body or a dashboard form (each naming its own fields in errors) and valid from then on.
 
 mod key;
+mod key_role;
 mod keyspace;
 mod root_key;
 mod webhook;
 
 pub use key::{KeyChanges, MAX_BULK, NewKey, RevokeSelection};
+pub use key_role::{KeyRoleChanges, NewKeyRole};
 pub use keyspace::{Environment, KeyspaceChanges, NewKeyspace, default_ttl};
 pub use root_key::NewRootKey;
 pub use webhook::{

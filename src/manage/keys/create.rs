@@ -57,6 +57,7 @@ pub async fn create(
         ratelimit,
         credits,
         enabled,
+        roles,
     } = new;
     let created = cx
         .store
@@ -75,10 +76,11 @@ pub async fn create(
                         "this Idempotency-Key was already used with a different request body",
                     ));
                 }
-                return Ok((replayed(existing, at), None));
+                return Ok((replayed(conn, &tenant, existing, at)?, None));
             }
             let keyspace = keyspaces::find(conn, &tenant, keyspace_id.as_str())?
                 .ok_or_else(|| ManageError::invalid("keyspace_id", "no such keyspace"))?;
+            let roles = resolve_for_key(conn, &tenant, &roles)?;
             let prefix =
                 KeyPrefix::parse(&keyspace.prefix).map_err(|e| ManageError::Internal(e.into()))?;
             let scopes = scopes.unwrap_or_else(|| Scopes::from_json(&keyspace.default_scopes));
@@ -142,6 +144,9 @@ pub async fn create(
                 }
                 Err(e) => return Err(e.into()),
             }
+            key_roles::set_for_key(conn, &tenant, &row.id, &roles)?;
+            let mut fields = creation_fields(&row);
+            fields["roles"] = json!(role_names(&roles));
             // The event also makes every node forget an "unknown" it may have cached for this
             // digest moments ago.
             let event = Event::record(
@@ -150,11 +155,14 @@ pub async fn create(
                 &tenant,
                 Subject::key(&row),
                 Change::Created,
-                creation_fields(&row),
+                fields,
             )?;
             Ok((
                 Created {
-                    key: Key::from_row(row, at),
+                    key: Key {
+                        roles,
+                        ..Key::from_row(row, at)
+                    },
                     plaintext: Some(generated.key),
                 },
                 Some(event),
@@ -165,9 +173,14 @@ pub async fn create(
     Ok(created.0)
 }
 
-fn replayed(existing: ApiKeyRow, at: NaiveDateTime) -> Created {
-    Created {
-        key: Key::from_row(existing, at),
+fn replayed(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    existing: ApiKeyRow,
+    at: NaiveDateTime,
+) -> Result<Created, StoreError> {
+    Ok(Created {
+        key: Key::load(conn, tenant, existing, at)?,
         plaintext: None,
-    }
+    })
 }

@@ -31,11 +31,12 @@ use crate::domain::key_status::KeyStatus;
 use crate::domain::scope::Scopes;
 use crate::domain::time::utc;
 use crate::events::{Change, Event, Source, Subject};
+use crate::manage::key_roles::resolve_for_key;
 use crate::manage::{Context, ManageError};
 use crate::manage::{Page, PageRequest, parse_filter};
 use crate::store::api_keys::{self, KeyFilter, RevokeTarget};
-use crate::store::models::{ApiKeyChanges, ApiKeyRow};
-use crate::store::{DbConnection, StoreError, keyspaces, tenants};
+use crate::store::models::{ApiKeyChanges, ApiKeyRow, KeyRoleRow};
+use crate::store::{DbConnection, StoreError, key_roles, keyspaces, tenants};
 
 /// A key as an operation found or left it: its stored row (which holds the secret's digest, so
 /// it is never shown as it is) and its state when the operation ran.
@@ -43,15 +44,56 @@ use crate::store::{DbConnection, StoreError, keyspaces, tenants};
 pub struct Key {
     pub row: ApiKeyRow,
     pub status: KeyStatus,
+    /// The key roles it holds, by name.
+    pub roles: Vec<KeyRoleRow>,
 }
 
 impl Key {
+    /// A key without its roles (see [`Key::load`] for one with them).
     pub fn from_row(row: ApiKeyRow, at: NaiveDateTime) -> Self {
         Self {
             status: row.status(at),
             row,
+            roles: Vec::new(),
         }
     }
+
+    /// A key with the roles it holds.
+    pub fn load(
+        conn: &mut DbConnection,
+        tenant: &TenantId,
+        row: ApiKeyRow,
+        at: NaiveDateTime,
+    ) -> Result<Self, StoreError> {
+        let roles = key_roles::of_key(conn, tenant, &row.id)?;
+        Ok(Self {
+            roles,
+            ..Self::from_row(row, at)
+        })
+    }
+
+    /// Keys with the roles each holds, read at once.
+    pub fn load_all(
+        conn: &mut DbConnection,
+        tenant: &TenantId,
+        rows: Vec<ApiKeyRow>,
+        at: NaiveDateTime,
+    ) -> Result<Vec<Self>, StoreError> {
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        let mut held = key_roles::of_keys(conn, tenant, &ids)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Self {
+                roles: held.remove(&row.id).unwrap_or_default(),
+                ..Self::from_row(row, at)
+            })
+            .collect())
+    }
+}
+
+/// Role names, for the audit log.
+fn role_names(roles: &[KeyRoleRow]) -> Vec<&str> {
+    roles.iter().map(|r| r.name.as_str()).collect()
 }
 
 /// Reads a key id from a path or body; malformed ids are simply not found.

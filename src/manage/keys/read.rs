@@ -53,31 +53,34 @@ pub async fn list(
     };
     let tenant = tenant.clone();
     let at = cx.clock.now();
-    let rows = {
+    let keys = {
         let page = page.clone();
         cx.store
             .run(move |conn| {
-                api_keys::list(
+                let rows = api_keys::list(
                     conn,
                     &tenant,
                     &filter,
                     page.before.as_deref(),
                     page.fetch_limit(),
                     at,
-                )
+                )?;
+                Key::load_all(conn, &tenant, rows, at)
             })
             .await?
     };
-    Ok(page.page(rows, |r| &r.id, |r| Key::from_row(r, at)))
+    Ok(page.page(keys, |k| &k.row.id, |k| k))
 }
 
 pub async fn get(cx: &Context<'_>, tenant: &TenantId, id: &KeyId) -> Result<Key, ManageError> {
     let (tenant, id) = (tenant.clone(), id.clone());
+    let at = cx.clock.now();
     cx.store
-        .run(move |conn| api_keys::find(conn, &tenant, id.as_str()))
-        .await?
-        .map(|row| Key::from_row(row, cx.clock.now()))
-        .ok_or_else(key_not_found)
+        .run(move |conn| {
+            let row = api_keys::find(conn, &tenant, id.as_str())?.ok_or_else(key_not_found)?;
+            Ok(Key::load(conn, &tenant, row, at)?)
+        })
+        .await
 }
 
 /// Every key of `id`'s rotation family, oldest first.
@@ -92,7 +95,7 @@ pub async fn family(
         .run(move |conn| {
             let key = api_keys::find(conn, &tenant, id.as_str())?.ok_or_else(key_not_found)?;
             let rows = api_keys::family(conn, &tenant, &key.family_id)?;
-            Ok(rows.into_iter().map(|r| Key::from_row(r, at)).collect())
+            Ok(Key::load_all(conn, &tenant, rows, at)?)
         })
         .await
 }

@@ -39,12 +39,12 @@ pub async fn revoke(
             let fields = json!({ "reason": reason });
             let events = record_revocations(conn, &audit, &tenant, &revoked, &reason, &fields)?;
             let row = api_keys::find(conn, &tenant, id.as_str())?.ok_or_else(key_not_found)?;
-            Ok::<_, ManageError>((row, events))
+            Ok::<_, ManageError>((Key::load(conn, &tenant, row, at)?, events))
         })
         .await?;
     cx.events.dispatch(&revoked).await;
     Ok(Revocation {
-        key: Key::from_row(row, at),
+        key: row,
         revoked_now: !revoked.is_empty(),
     })
 }

@@ -122,6 +122,7 @@ pub async fn rotate(
                     e.into()
                 }
             })?;
+            key_roles::copy(conn, &tenant, &old, &new)?;
             let grace_end = at + TimeDelta::seconds(grace_period_seconds);
             let old_expires_at = old.expires_at.map_or(grace_end, |e| e.min(grace_end));
             api_keys::set_expiry(conn, &tenant, &old.id, old_expires_at, at)?;
@@ -152,7 +153,7 @@ pub async fn rotate(
             let changed = [rotated, created];
             Ok(Ok((
                 Rotated {
-                    key: Key::from_row(new, at),
+                    key: Key::load(conn, &tenant, new, at)?,
                     plaintext: generated.key,
                     previous_key_id: KeyId::from_trusted(old.id),
                     previous_expires_at: utc(old_expires_at),

@@ -1,4 +1,4 @@
-//! Changing a key: name, owner, scopes, meta, expiry, allowlist, limits, credits, enabled.
+//! Changing a key: name, owner, scopes, roles, meta, expiry, allowlist, limits, credits, enabled.
 
 use super::*;
 
@@ -59,11 +59,18 @@ pub async fn update(
         changed.insert("enabled".into(), json!(enabled));
         changes.enabled = Some(enabled);
     }
+    let roles = input.roles;
     let (audit, tenant, id) = (audit.clone(), tenant.clone(), id.clone());
     let row = cx
         .store
         .transaction(move |conn| {
             let current = api_keys::find(conn, &tenant, id.as_str())?.ok_or_else(key_not_found)?;
+            if let Some(refs) = &roles {
+                let roles = resolve_for_key(conn, &tenant, refs)?;
+                changed.insert("roles".into(), json!(role_names(&roles)));
+                // Rolled back with the rest if the key turns out to be revoked.
+                key_roles::set_for_key(conn, &tenant, &current.id, &roles)?;
+            }
             if current.revoked_at.is_some() && !changed.is_empty() {
                 return Err(ManageError::refused(
                     ErrorCode::KeyRevoked,
@@ -86,10 +93,10 @@ pub async fn update(
                 )?)
             };
             let row = api_keys::find(conn, &tenant, id.as_str())?.ok_or_else(key_not_found)?;
-            Ok::<_, ManageError>((row, event))
+            Ok::<_, ManageError>((Key::load(conn, &tenant, row, at)?, event))
         })
         .await?;
-    let (row, event) = row;
+    let (key, event) = row;
     cx.events.dispatch(event.as_slice()).await;
-    Ok(Key::from_row(row, at))
+    Ok(key)
 }

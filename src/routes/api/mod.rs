@@ -2,6 +2,7 @@
 
 pub mod audit;
 mod described;
+pub mod key_roles;
 pub mod keys;
 pub mod keyspaces;
 pub mod leaks;
@@ -28,7 +29,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(root_keys::configure)
             .configure(audit::configure)
             .configure(leaks::configure)
-            .configure(webhooks::configure),
+            .configure(webhooks::configure)
+            .configure(key_roles::configure),
     )
     .configure(openapi::configure);
 }

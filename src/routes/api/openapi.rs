@@ -14,7 +14,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Server};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, described, keys, keyspaces, leaks, root_keys, webhooks};
+use super::{audit, described, key_roles, keys, keyspaces, leaks, root_keys, webhooks};
 use crate::routes::state::AppState;
 
 #[derive(OpenApi)]
@@ -41,6 +41,7 @@ use crate::routes::state::AppState;
         described::healthz, described::readyz, described::metrics, described::openapi,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::rotate_secret, webhooks::send_test, webhooks::deliveries, webhooks::redeliver,
+        key_roles::create, key_roles::list, key_roles::get, key_roles::update, key_roles::delete,
     ),
     modifiers(&RootKeyAuth, &StandardAnswers),
     tags(
@@ -55,6 +56,7 @@ use crate::routes::state::AppState;
             (RFC 8414), per tenant below `/oauth/{tenant_id}`, with deployment-wide aliases"),
         (name = "operations", description = "Probes, metrics and this description"),
         (name = "webhookEndpoints", description = "Signed event deliveries to the tenant's endpoints"),
+        (name = "roles", description = "Key roles: named bundles of scopes that keys hold besides their own"),
     )
 )]
 pub struct ApiDoc;

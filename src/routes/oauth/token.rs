@@ -86,6 +86,7 @@ async fn issue(
         key: String::new(),
         keyspace_id: None,
         scopes: requested.iter().cloned().collect(),
+        scope_query: None,
         ip: crate::routes::client_addr::of(req),
         cost: 1,
     };

@@ -103,6 +103,10 @@ impl Api {
             .await
     }
 
+    pub async fn delete_as(&self, path: &str, token: &str) -> reqwest::Response {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
     /// A POST with a raw body and content type (for malformed input).
     pub async fn post_raw(
         &self,

@@ -15,6 +15,7 @@ use crate::domain::commands::{
 use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::{KeyId, KeyspaceId};
 use crate::domain::inputs::{Credits, IpAllowlist, Meta, RateLimit, parse_name, parse_owner_id};
+use crate::domain::key_role::KeyRoleRefs;
 use crate::domain::scope::Scopes;
 use crate::error::ApiError;
 use crate::routes::api::double_option;
@@ -24,7 +25,7 @@ use crate::routes::api::double_option;
 #[schema(example = json!({"keyspace_id": "019a5f0e-7c1d-7b2a-9d4e-3f2a1b0c9d8e", "name": "Acme Corp production",
     "owner_id": "customer_42", "scopes": ["documents:read", "documents:write"],
     "meta": {"plan": "pro"}, "ttl_seconds": 2592000, "ip_allowlist": ["203.0.113.0/24"],
-    "ratelimit": {"limit": 100, "window_seconds": 60},
+    "roles": ["billing-reader"], "ratelimit": {"limit": 100, "window_seconds": 60},
     "credits": {"remaining": 1000, "refill": {"amount": 1000, "interval": "monthly"}}}))]
 pub struct CreateKey {
     #[schema(format = Uuid)]
@@ -35,6 +36,9 @@ pub struct CreateKey {
     /// Defaults to the keyspace's default scopes.
     #[schema(value_type = Option<Vec<ScopeName>>)]
     pub scopes: Option<Vec<String>>,
+    /// Key roles (ids or names, at most 16) whose scopes the key holds besides its own.
+    #[schema(max_items = 16)]
+    pub roles: Option<Vec<String>>,
     /// A JSON object of at most 8 KiB, returned with every verification.
     #[schema(value_type = Option<HashMap<String, Value>>)]
     pub meta: Option<Value>,
@@ -99,13 +103,14 @@ impl TryFrom<CreateKey> for NewKey {
             keyspace_id: KeyspaceId::parse(&body.keyspace_id)
                 .ok_or_else(|| Invalid::new("keyspace_id", "no such keyspace"))?,
             enabled: body.enabled.unwrap_or(true),
+            roles: KeyRoleRefs::parse(body.roles.unwrap_or_default()).for_field("roles")?,
         })
     }
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"scopes": ["documents:read"], "enabled": false}))]
+#[schema(example = json!({"scopes": ["documents:read"], "roles": ["billing-reader"], "enabled": false}))]
 pub struct UpdateKey {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
@@ -115,6 +120,9 @@ pub struct UpdateKey {
     pub owner_id: Option<Option<String>>,
     #[schema(value_type = Option<Vec<ScopeName>>)]
     pub scopes: Option<Vec<String>>,
+    /// The key's whole set of roles (ids or names, at most 16); `[]` takes every role away.
+    #[schema(max_items = 16)]
+    pub roles: Option<Vec<String>>,
     #[schema(value_type = Option<HashMap<String, Value>>)]
     pub meta: Option<Value>,
     /// `null` removes the expiry.
@@ -148,6 +156,7 @@ impl TryFrom<UpdateKey> for KeyChanges {
             ratelimit: patch("ratelimit", body.ratelimit, RateLimit::validate)?,
             credits: patch("credits", body.credits, Credits::validate)?,
             enabled: body.enabled,
+            roles: optional("roles", body.roles.as_deref(), KeyRoleRefs::parse)?,
         })
     }
 }

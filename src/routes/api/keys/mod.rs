@@ -286,17 +286,29 @@ pub async fn revoke_bulk(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"key": "acme_live_8Hq2vR0dXk3N7bYc1LmQ5sTf9WpZ4gJe6UaOiE2x",
-    "scopes": ["documents:read"], "ip": "203.0.113.7", "cost": 1}))]
+#[schema(examples(
+    json!({"key": "acme_live_8Hq2vR0dXk3N7bYc1LmQ5sTf9WpZ4gJe6UaOiE2x",
+        "scopes": ["documents:read"], "ip": "203.0.113.7", "cost": 1}),
+    json!({"key": "acme_live_8Hq2vR0dXk3N7bYc1LmQ5sTf9WpZ4gJe6UaOiE2x",
+        "scope_query": "orders:read AND (billing:read OR admin:*)"})))]
 pub struct VerifyBody {
     /// The key the service received, or an access token minted by `/oauth/token`.
     pub key: String,
     /// Only accept keys of this keyspace.
     pub keyspace_id: Option<String>,
-    /// Scopes the request needs; all must be granted.
+    /// Scopes the request needs; all must be granted (by the key's own scopes or its roles').
     #[serde(default)]
     #[schema(value_type = Vec<ScopeName>)]
     pub scopes: Vec<String>,
+    /// Instead of `scopes`: a permission query over required scopes, `AND` binding tighter than
+    /// `OR`, with parentheses, e.g. `orders:read AND (billing:read OR admin:*)`. At most 1,000
+    /// characters and 20 levels of parentheses. A wildcard term asks for that wildcard, which
+    /// only a held wildcard grants (as in `scopes`).
+    #[schema(
+        max_length = 1000,
+        example = "orders:read AND (billing:read OR admin:*)"
+    )]
+    pub scope_query: Option<String>,
     /// The client's IP, checked against the key's allowlist.
     #[schema(value_type = Option<IpAddress>)]
     pub ip: Option<String>,
@@ -340,6 +352,22 @@ pub async fn verify_key(
         .map(|s| Scope::parse(s))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::invalid_field("scopes", e.to_string()))?;
+    let scope_query = match body.scope_query.as_deref() {
+        Some(_) if !scopes.is_empty() => {
+            return Err(ApiError::invalid_field(
+                "scope_query",
+                "give scopes or scope_query, not both",
+            ));
+        }
+        Some(text) => Some(
+            state
+                .verifier
+                .scope_query(text)
+                .await
+                .map_err(|e| ApiError::invalid_field("scope_query", e.to_string()))?,
+        ),
+        None => None,
+    };
     let ip = body
         .ip
         .as_deref()
@@ -358,6 +386,7 @@ pub async fn verify_key(
         key: body.key,
         keyspace_id,
         scopes,
+        scope_query,
         ip,
         cost,
     };

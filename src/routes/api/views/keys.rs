@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::HeldRoleView;
 use crate::domain::inputs::{Credits, IpAllowlist, Meta, RateLimit, Refill, RefillInterval};
 use crate::domain::key::PlainKey;
 use crate::domain::key_status::KeyStatus;
@@ -39,7 +40,10 @@ pub struct KeyView {
     pub start: String,
     pub status: KeyStatus,
     pub enabled: bool,
+    /// The key's own scopes; verification grants these and its roles' scopes.
     pub scopes: Vec<String>,
+    /// The key roles it holds, by name.
+    pub roles: Vec<HeldRoleView>,
     /// The JSON object given at creation, returned as it was stored.
     #[schema(value_type = HashMap<String, Value>)]
     pub meta: Value,
@@ -68,7 +72,8 @@ pub struct KeyView {
 
 impl From<Key> for KeyView {
     fn from(key: Key) -> Self {
-        let Key { row, status } = key;
+        let Key { row, status, roles } = key;
+        let roles = roles.iter().map(HeldRoleView::from).collect();
         // Every column, so that a new one is a decision here: shown, or deliberately not.
         let ApiKeyRow {
             id,
@@ -117,6 +122,7 @@ impl From<Key> for KeyView {
             status,
             enabled,
             scopes: Scopes::from_json(&scopes).to_strings(),
+            roles,
             meta: Meta::from_stored(&meta).to_value(),
             ip_allowlist: IpAllowlist::from_stored(&ip_allowlist).to_strings(),
             ratelimit: RateLimit::from_stored(ratelimit_limit, ratelimit_window),

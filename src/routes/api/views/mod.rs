@@ -3,6 +3,7 @@
 //! service's own result); the dashboard shows the same views.
 
 mod audit;
+mod key_roles;
 mod keys;
 mod keyspaces;
 mod leaks;
@@ -11,6 +12,7 @@ mod verify;
 mod webhooks;
 
 pub use audit::{Actor, AuditEventView, Target};
+pub use key_roles::{HeldRoleView, KeyRoleView};
 pub use keys::{BulkRevoked, CreatedKey, KeyUsage, KeyView, PreviousKey, RotatedKey, UsageHour};
 pub use keyspaces::KeyspaceView;
 pub use leaks::LeakFeedback;

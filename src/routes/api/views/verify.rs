@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::domain::scope::Scopes;
+use crate::domain::scope::{Scope, Scopes};
 use crate::domain::time::utc;
 use crate::domain::verify_code::VerifyCode;
 use crate::verify::{RateLimitState, VerifyOutcome};
@@ -35,6 +35,10 @@ pub struct VerifyOutcomeBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<String>>, nullable = false)]
     pub scopes: Option<&'a Scopes>,
+    /// Names of the roles the key holds; `scopes` includes their scopes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub roles: Option<&'a [String]>,
     /// The key's `meta`, as it was stored.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<HashMap<String, Value>>, nullable = false)]
@@ -50,6 +54,11 @@ pub struct VerifyOutcomeBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub credits_remaining: Option<i64>,
+    /// With `INSUFFICIENT_SCOPE`: the required scopes the key lacks; for a `scope_query`, those
+    /// of its first failing branch.
+    #[serde(skip_serializing_if = "<[Scope]>::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub missing_scopes: &'a [Scope],
 }
 
 impl<'a> From<&'a VerifyOutcome> for VerifyOutcomeBody<'a> {
@@ -60,6 +69,7 @@ impl<'a> From<&'a VerifyOutcome> for VerifyOutcomeBody<'a> {
             key,
             ratelimit,
             credits_remaining,
+            missing_scopes,
         } = outcome;
         // A refusal shows the key's ids and expiry; a valid answer everything.
         let key = key.as_deref();
@@ -72,10 +82,12 @@ impl<'a> From<&'a VerifyOutcome> for VerifyOutcomeBody<'a> {
             owner_id: key.and_then(|k| k.owner_id.as_deref()),
             name: valid_key.and_then(|k| k.name.as_deref()),
             scopes: valid_key.map(|k| &k.scopes),
+            roles: valid_key.map(|k| k.roles.as_slice()),
             meta: valid_key.map(|k| &k.meta),
             expires_at: key.and_then(|k| k.expires_at).map(utc),
             ratelimit: ratelimit.map(RateLimitStateBody::from),
             credits_remaining: *credits_remaining,
+            missing_scopes,
         }
     }
 }

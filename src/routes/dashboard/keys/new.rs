@@ -129,6 +129,7 @@ fn read_create(form: &CreateForm, shown: &mut FormState) -> Option<NewKey> {
         ratelimit: settings.ratelimit,
         credits: settings.credits,
         enabled: true,
+        roles: Default::default(),
     })
 }
 

@@ -1,0 +1,2 @@
+DROP TABLE key_roles;
+DROP TABLE roles;
