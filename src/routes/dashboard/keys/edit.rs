@@ -220,6 +220,8 @@ fn changes(
         ratelimit: (settings.ratelimit != key.ratelimit).then_some(settings.ratelimit),
         credits: credits_touched.then_some(settings.credits),
         enabled: None,
+        // Roles are given through the API; this form leaves them as they are.
+        roles: None,
     }
 }
 
