@@ -281,6 +281,7 @@ fn refusal_status(code: ErrorCode) -> StatusCode {
     use ErrorCode as C;
     match code {
         C::IdempotencyConflict
+        | C::ImportConflict
         | C::PrefixTaken
         | C::KeyExpired
         | C::KeyAlreadyRotated

@@ -48,6 +48,8 @@ error_codes! {
     IdempotencyKeyReused => "idempotency_key_reused",
     /// A request with the same Idempotency-Key is still being processed.
     IdempotencyConflict => "idempotency_conflict",
+    /// A concurrent import wrote some of the same keys first.
+    ImportConflict => "import_conflict",
     /// A bulk revocation named no selector, or several.
     InvalidSelector => "invalid_selector",
     /// A leak report carried more tokens than one report may.

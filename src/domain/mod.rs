@@ -7,6 +7,7 @@ pub mod ids;
 pub mod inputs;
 pub mod key;
 pub mod key_status;
+pub mod legacy;
 pub mod role;
 pub mod scope;
 pub mod secrets;

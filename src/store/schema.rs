@@ -101,6 +101,8 @@ diesel::table! {
         idempotency_key -> Nullable<Text>,
         created_by -> Text,
         idempotency_fingerprint -> Nullable<Binary>,
+        digest_kind -> Text,
+        external_ref -> Nullable<Text>,
     }
 }
 

@@ -18,6 +18,7 @@ mod echoes;
 mod failures;
 mod health;
 mod http_semantics;
+mod import;
 mod isolation;
 mod keys;
 mod keyspaces;

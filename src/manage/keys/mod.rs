@@ -3,6 +3,7 @@
 //! the jobs share.
 
 mod create;
+mod import;
 mod read;
 mod revoke;
 mod rotate;
@@ -10,6 +11,7 @@ mod update;
 mod usage;
 
 pub use create::{Created, Idempotency, create};
+pub use import::{ImportItem, ImportOutcome, ImportedSecret, import};
 pub use read::{KeyListFilter, family, get, list};
 pub(in crate::manage) use revoke::parse_reason;
 pub use revoke::{BulkRevocation, Revocation, revoke, revoke_bulk};
@@ -28,13 +30,14 @@ use crate::domain::ids::{KeyId, KeyspaceId, TenantId, new_id};
 use crate::domain::inputs::{IpAllowlist, RateLimit};
 use crate::domain::key::{KeyDigest, KeyPrefix, PlainKey};
 use crate::domain::key_status::KeyStatus;
+use crate::domain::legacy::DigestKind;
 use crate::domain::scope::Scopes;
 use crate::domain::time::utc;
 use crate::events::{Change, Event, Source, Subject};
 use crate::manage::{Context, ManageError};
 use crate::manage::{Page, PageRequest, parse_filter};
 use crate::store::api_keys::{self, KeyFilter, RevokeTarget};
-use crate::store::models::{ApiKeyChanges, ApiKeyRow};
+use crate::store::models::{ApiKeyChanges, ApiKeyRow, KeyspaceRow};
 use crate::store::{DbConnection, StoreError, keyspaces, tenants};
 
 /// A key as an operation found or left it: its stored row (which holds the secret's digest, so

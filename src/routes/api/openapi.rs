@@ -30,7 +30,7 @@ use crate::routes::state::AppState;
     paths(
         keyspaces::create, keyspaces::list, keyspaces::get, keyspaces::update,
         keys::create, keys::list, keys::get, keys::update, keys::rotate, keys::revoke,
-        keys::revoke_bulk, keys::verify_key, keys::usage,
+        keys::revoke_bulk, keys::verify_key, keys::usage, keys::import,
         root_keys::create, root_keys::list, root_keys::revoke,
         audit::list,
         leaks::report,

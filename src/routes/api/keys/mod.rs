@@ -12,7 +12,7 @@ use crate::error::{ApiError, ProblemDoc};
 mod body;
 mod query;
 
-pub use body::{BulkRevoke, CreateKey, UpdateKey};
+pub use body::{BulkRevoke, CreateKey, ImportKey, ImportKeys, UpdateKey};
 pub use query::{ListQuery, UsageQuery};
 
 use crate::domain::commands::{KeyChanges, NewKey};
@@ -21,7 +21,7 @@ use crate::domain::ids::KeyId;
 use crate::manage::keys::{self, Idempotency};
 use crate::manage::parse_path_id;
 use crate::routes::api::views::{
-    BulkRevoked, CreatedKey, KeyUsage, KeyView, Page, RotatedKey, VerifyOutcomeBody,
+    BulkRevoked, CreatedKey, ImportedKeys, KeyUsage, KeyView, Page, RotatedKey, VerifyOutcomeBody,
 };
 use crate::routes::extractor::{
     Authorized, KeysCreate, KeysRead, KeysRevoke, KeysRotate, KeysUpdate, KeysVerify,
@@ -37,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/keys/verify").post(verify_key))
         .service(web::resource("/keys").post(create).get(list))
         .service(web::resource("/keys/revoke").post(revoke_bulk))
+        .service(web::resource("/keys/import").post(import))
         .service(web::resource("/keys/{id}").get(get).patch(update))
         .service(web::resource("/keys/{id}/usage").get(usage))
         .service(web::resource("/keys/{id}/rotate").post(rotate))
@@ -92,6 +93,32 @@ pub async fn create(
         HttpResponse::Ok()
     };
     Ok(no_store(status).json(created))
+}
+
+/// Import keys
+///
+/// Brings in up to 1,000 keys made by another system, so their holders need not rotate: each
+/// by its plaintext (digested on arrival, never stored) or by the SHA-256 digest that system
+/// kept (`sha256_hex` or `sha256_base64`), with the fields of a create. Keys in another format
+/// verify as they are; one imported by digest is stored under latchkey's digest from its first
+/// successful verification on. Each item is answered `imported`, `duplicate` (its
+/// `external_ref` was imported before: a retry is safe) or `invalid` (naming the field). Needs
+/// `keys:create`.
+#[utoipa::path(post, path = "/v1/keys/import", tag = "keys", operation_id = "keys.import", request_body = ImportKeys,
+    responses(
+        (status = 200, description = "One result per item, in order", body = ImportedKeys),
+        (status = 409, description = "A concurrent import wrote some of the same keys (`import_conflict`); nothing was imported, retry", body = ProblemDoc),
+        (status = 422, description = "Not 1 to 1,000 keys, or a malformed body; nothing was imported", body = ProblemDoc),
+    ),
+    security(("root_key" = ["keys:create"])))]
+pub async fn import(
+    auth: Authorized<KeysCreate>,
+    state: web::Data<AppState>,
+    body: crate::routes::input::Json<ImportKeys>,
+) -> Result<HttpResponse, ApiError> {
+    let items = body.into_inner().into_items()?;
+    let outcomes = keys::import(&state.manage(), &auth.audit, &auth.tenant, items).await?;
+    Ok(no_store(HttpResponse::Ok()).json(ImportedKeys::from(outcomes)))
 }
 
 /// List keys
