@@ -282,6 +282,7 @@ fn refusal_status(code: ErrorCode) -> StatusCode {
     match code {
         C::IdempotencyConflict
         | C::ImportConflict
+        | C::KeyActive
         | C::PrefixTaken
         | C::KeyExpired
         | C::KeyAlreadyRotated

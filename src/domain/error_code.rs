@@ -57,6 +57,8 @@ error_codes! {
     /// The tenant already has a keyspace with that prefix.
     PrefixTaken => "prefix_taken",
     KeyExpired => "key_expired",
+    /// A live key (active or disabled) was to be deleted without `force=true`.
+    KeyActive => "key_active",
     KeyAlreadyRotated => "key_already_rotated",
     KeyRevoked => "key_revoked",
     /// A revoked key was rotated: its whole family has been revoked.

@@ -231,6 +231,7 @@ impl Event {
             (Subject::RootKey { .. }, Change::Revoked { .. }) => "root_key.revoke",
             (Subject::RootKey { .. }, _) => "root_key.update",
             (Subject::Keyspace { .. }, Change::Created) => "keyspace.create",
+            (Subject::Keyspace { .. }, Change::Removed) => "keyspace.delete",
             (Subject::Keyspace { .. }, _) => "keyspace.update",
             (Subject::Member { .. }, Change::Created) => "membership.create",
             (Subject::Member { .. }, Change::Removed) => "membership.delete",

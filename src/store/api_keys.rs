@@ -154,6 +154,32 @@ pub fn digest_taken(conn: &mut DbConnection, digest: &KeyDigest) -> Result<bool,
     Ok(found.is_some())
 }
 
+/// Every key of `tenant`'s keyspace `keyspace_id`.
+pub fn in_keyspace(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    keyspace_id: &str,
+) -> Result<Vec<ApiKeyRow>, StoreError> {
+    Ok(api_keys::table
+        .filter(api_keys::tenant_id.eq(tenant.as_str()))
+        .filter(api_keys::keyspace_id.eq(keyspace_id))
+        .select(ApiKeyRow::as_select())
+        .load(conn)?)
+}
+
+/// Removes `tenant`'s keys `ids` (their usage rollups go with them).
+pub fn delete(conn: &mut DbConnection, tenant: &TenantId, ids: &[&str]) -> Result<(), StoreError> {
+    for chunk in ids.chunks(500) {
+        diesel::delete(
+            api_keys::table
+                .filter(api_keys::tenant_id.eq(tenant.as_str()))
+                .filter(api_keys::id.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// A key by id in any tenant, for access tokens, whose `client_id` names the key they were
 /// minted from. The caller compares the row's tenant with its own.
 pub fn find_by_id(conn: &mut DbConnection, id: &str) -> Result<Option<ApiKeyRow>, StoreError> {

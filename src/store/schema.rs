@@ -209,6 +209,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    deleted_keys (id) {
+        id -> Text,
+        tenant_id -> Text,
+        digest -> Binary,
+        deleted_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(memberships -> tenants (tenant_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(keyspaces -> tenants (tenant_id));
@@ -232,4 +241,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     revoked_tokens,
     webhook_endpoints,
     webhook_deliveries,
+    deleted_keys,
 );

@@ -14,6 +14,7 @@ mod cli;
 mod cluster;
 mod concurrency;
 mod dashboard;
+mod delete;
 mod echoes;
 mod failures;
 mod health;

@@ -12,6 +12,7 @@ use super::*;
 use crate::domain::commands::Invalid;
 use crate::domain::key::KeyFormatError;
 use crate::domain::legacy::ForeignKey;
+use crate::store::deleted_keys;
 
 /// The secret of an imported key, as the other system can give it.
 pub enum ImportedSecret {
@@ -48,7 +49,8 @@ pub struct ImportItem {
 pub enum ImportOutcome {
     Imported(Key),
     /// Already here: `existing` is the key imported earlier with the same `external_ref` (a
-    /// retry), `None` when the secret itself is known (or was deleted), which a retry cannot be.
+    /// retry), `None` when the secret itself is known, or belonged to a deleted key (whose
+    /// tombstone refuses it for good).
     Duplicate {
         field: &'static str,
         existing: Option<Key>,
@@ -60,6 +62,9 @@ pub enum ImportOutcome {
 struct Digested {
     external_ref: String,
     stored: StoredSecret,
+    /// For another system's plaintext: its SHA-256, under which the same key may already be
+    /// imported (by digest) or deleted.
+    sha256: Option<KeyDigest>,
     secret_field: &'static str,
     explicit_expiry: Option<NaiveDateTime>,
     key: NewKey,
@@ -111,7 +116,12 @@ pub async fn import(
                     });
                     continue;
                 }
-                if digests.contains(&digest) || api_keys::digest_taken(conn, &digest)? {
+                if digests.contains(&digest) || known(conn, &digest)? || {
+                    match &item.sha256 {
+                        Some(sha256) => digests.contains(sha256) || known(conn, sha256)?,
+                        None => false,
+                    }
+                } {
                     outcomes.push(ImportOutcome::Duplicate {
                         field: item.secret_field,
                         existing: None,
@@ -133,6 +143,7 @@ pub async fn import(
                 // Only what is imported makes a later item of the batch a duplicate.
                 refs.insert(item.external_ref.clone());
                 digests.insert(digest);
+                digests.extend(item.sha256);
                 let how = match item.stored.kind {
                     DigestKind::LegacySha256 => "sha256",
                     DigestKind::Hmac | DigestKind::LegacyHmac => "plaintext",
@@ -184,6 +195,7 @@ fn digest(
         None => None,
     };
     let field = item.secret_field;
+    let mut sha256 = None;
     let stored = match &item.secret {
         ImportedSecret::Plaintext(plain) => {
             let raw = plain.expose_secret();
@@ -203,6 +215,7 @@ fn digest(
                     let foreign = ForeignKey::parse(hasher, raw).ok_or_else(|| {
                         Invalid::new(field, "must be 16 to 256 printable characters, no spaces")
                     })?;
+                    sha256 = Some(foreign.sha256());
                     StoredSecret {
                         digest: hasher.foreign_digest(&foreign),
                         start: foreign.start(),
@@ -220,8 +233,14 @@ fn digest(
     Ok(Digested {
         external_ref: item.external_ref,
         stored,
+        sha256,
         secret_field: field,
         explicit_expiry,
         key: item.key,
     })
+}
+
+/// Whether a key is stored under `digest`, or was and is deleted.
+fn known(conn: &mut DbConnection, digest: &KeyDigest) -> Result<bool, StoreError> {
+    Ok(api_keys::digest_taken(conn, digest)? || deleted_keys::is_deleted(conn, digest)?)
 }

@@ -3,6 +3,7 @@
 //! the jobs share.
 
 mod create;
+mod delete;
 mod import;
 mod read;
 mod revoke;
@@ -11,6 +12,8 @@ mod update;
 mod usage;
 
 pub use create::{Created, Idempotency, create};
+pub use delete::delete;
+pub(in crate::manage) use delete::delete_rows;
 pub use import::{ImportItem, ImportOutcome, ImportedSecret, import};
 pub use read::{KeyListFilter, family, get, list};
 pub(in crate::manage) use revoke::parse_reason;

@@ -13,7 +13,7 @@ mod body;
 mod query;
 
 pub use body::{BulkRevoke, CreateKey, ImportKey, ImportKeys, UpdateKey};
-pub use query::{ListQuery, UsageQuery};
+pub use query::{DeleteQuery, ListQuery, UsageQuery};
 
 use crate::domain::commands::{KeyChanges, NewKey};
 use crate::domain::error_code::ErrorCode;
@@ -38,7 +38,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/keys").post(create).get(list))
         .service(web::resource("/keys/revoke").post(revoke_bulk))
         .service(web::resource("/keys/import").post(import))
-        .service(web::resource("/keys/{id}").get(get).patch(update))
+        .service(
+            web::resource("/keys/{id}")
+                .get(get)
+                .patch(update)
+                .delete(delete),
+        )
         .service(web::resource("/keys/{id}/usage").get(usage))
         .service(web::resource("/keys/{id}/rotate").post(rotate))
         .service(web::resource("/keys/{id}/revoke").post(revoke));
@@ -159,6 +164,33 @@ pub async fn get(
     let id = parse_path_id::<KeyId>(&path, "key")?;
     let key = keys::get(&state.manage(), &auth.tenant, &id).await?;
     Ok(HttpResponse::Ok().json(KeyView::from(key)))
+}
+
+/// Delete a key
+///
+/// A revoked or expired key, for good: what stays is a tombstone of its digest (so it never
+/// verifies and cannot be imported again) and its audit trail; its usage goes with it. A live
+/// key (active or disabled) is refused unless `force=true`, which revokes it first. Needs
+/// `keys:revoke`.
+#[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys", operation_id = "keys.delete",
+    params(("id" = String, Path, description = "Key id"), DeleteQuery),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such key in this tenant", body = ProblemDoc),
+        (status = 409, description = "The key is live and `force` was not given (`key_active`)", body = ProblemDoc),
+        (status = 422, description = "Invalid query", body = ProblemDoc),
+    ),
+    security(("root_key" = ["keys:revoke"])))]
+pub async fn delete(
+    auth: Authorized<KeysRevoke>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: crate::routes::input::Query<DeleteQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_path_id::<KeyId>(&path, "key")?;
+    let force = query.into_inner().force.unwrap_or(false);
+    keys::delete(&state.manage(), &auth.audit, &auth.tenant, &id, force).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Read a key's usage
