@@ -30,6 +30,7 @@ mod oauth;
 mod openapi;
 mod proxies;
 mod ratelimits;
+mod retention;
 mod revoke;
 mod root_keys;
 mod rotate;
