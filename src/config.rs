@@ -77,6 +77,7 @@ struct FileSettings {
     webhook_allow_http: Option<bool>,
     webhook_allow_private: Option<bool>,
     webhook_claim_seconds: Option<u64>,
+    audit_retention_days: Option<u32>,
 }
 
 /// Everything the process needs, validated.
@@ -113,6 +114,8 @@ pub struct Settings {
     /// How long a node's claim on a webhook delivery lasts: past it (the node died), another
     /// node sends it. Longer than a delivery's timeout.
     pub webhook_claim_seconds: u64,
+    /// How long audit events and usage rollups are kept before the scheduled purge deletes them.
+    pub audit_retention_days: u32,
 }
 
 /// How the master secret is obtained. Resolved (and, in embedded mode, generated) by [`Settings::master_keys`].
@@ -186,6 +189,13 @@ impl Settings {
             60,
             12..=3_600,
         )?;
+        let audit_retention_days = number(
+            env,
+            "LATCHKEY_AUDIT_RETENTION_DAYS",
+            file.audit_retention_days,
+            400,
+            1..=36_500,
+        )?;
 
         Ok(Self {
             bind: http.bind,
@@ -208,6 +218,7 @@ impl Settings {
             shutdown_delay_seconds: http.shutdown_delay_seconds,
             webhook_policy,
             webhook_claim_seconds,
+            audit_retention_days,
         })
     }
 
@@ -824,6 +835,21 @@ shutdown_delay_seconds = 5
         ] {
             let err = Settings::load(&[(name, bad)], None).unwrap_err();
             assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn audit_retention_defaults_to_400_days_and_is_bounded() {
+        let s = Settings::load(&[("LATCHKEY_WORKERS", "1")], None).unwrap();
+        assert_eq!(s.audit_retention_days, 400);
+        let s = Settings::load(&[("LATCHKEY_AUDIT_RETENTION_DAYS", "30")], None).unwrap();
+        assert_eq!(s.audit_retention_days, 30);
+        for bad in ["0", "36501", "a year"] {
+            let err = Settings::load(&[("LATCHKEY_AUDIT_RETENTION_DAYS", bad)], None).unwrap_err();
+            assert!(
+                err.to_string().contains("LATCHKEY_AUDIT_RETENTION_DAYS"),
+                "{err}"
+            );
         }
     }
 }

@@ -295,6 +295,8 @@ fn refusal_status(code: ErrorCode) -> StatusCode {
     use ErrorCode as C;
     match code {
         C::IdempotencyConflict
+        | C::ImportConflict
+        | C::KeyActive
         | C::PrefixTaken
         | C::KeyExpired
         | C::KeyAlreadyRotated

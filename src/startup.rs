@@ -66,6 +66,37 @@ async fn flush_usage_periodically(usage: Arc<UsageRecorder>, store: Store) {
     }
 }
 
+/// How often each node runs the retention purge (nodes running it at once share the work).
+const RETENTION_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
+async fn purge_periodically(store: Store, clock: Clock, retention_days: u32) {
+    let mut ticker = tokio::time::interval(RETENTION_PURGE_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if !store.is_healthy() {
+            continue;
+        }
+        let purge = crate::manage::retention::purge(
+            &store,
+            clock.now(),
+            retention_days,
+            crate::manage::retention::PURGE_BATCH,
+        );
+        match purge.await {
+            Ok(purged) if purged != Default::default() => {
+                tracing::info!(
+                    ?purged,
+                    retention_days,
+                    "purged audit events and usage past retention"
+                );
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "retention purge failed; will retry"),
+        }
+    }
+}
+
 impl Application {
     /// Connects to the store, applies migrations and binds the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
@@ -173,7 +204,7 @@ impl Application {
             ]),
             root_keys,
             verifier,
-            clock,
+            clock: clock.clone(),
             metrics,
             tokens,
             leak_reporters,
@@ -189,6 +220,11 @@ impl Application {
             tokio::spawn(denylist.run()),
             tokio::spawn(store.clone().run_heartbeat()),
             tokio::spawn(deliverer.run()),
+            tokio::spawn(purge_periodically(
+                store.clone(),
+                clock,
+                settings.audit_retention_days,
+            )),
         ];
         if let Some(redis) = redis.clone() {
             background.push(tokio::spawn(redis.run_heartbeat()));

@@ -48,6 +48,8 @@ error_codes! {
     IdempotencyKeyReused => "idempotency_key_reused",
     /// A request with the same Idempotency-Key is still being processed.
     IdempotencyConflict => "idempotency_conflict",
+    /// A concurrent import wrote some of the same keys first.
+    ImportConflict => "import_conflict",
     /// A bulk revocation named no selector, or several.
     InvalidSelector => "invalid_selector",
     /// A leak report carried more tokens than one report may.
@@ -55,6 +57,8 @@ error_codes! {
     /// The tenant already has a keyspace with that prefix.
     PrefixTaken => "prefix_taken",
     KeyExpired => "key_expired",
+    /// A live key (active or disabled) was to be deleted without `force=true`.
+    KeyActive => "key_active",
     KeyAlreadyRotated => "key_already_rotated",
     KeyRevoked => "key_revoked",
     /// A revoked key was rotated: its whole family has been revoked.

@@ -14,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use subtle::{Choice, ConstantTimeEq};
 
+use super::legacy::ForeignKey;
 use super::secrets::{DerivedSecrets, SecretKey32};
 
 /// Number of base62 characters in the random secret (32 × log2(62) ≈ 190.5 bits).
@@ -346,6 +347,22 @@ impl KeyHasher {
         self.parse(raw)
             .map(|parsed| self.digests(&parsed))
             .unwrap_or_default()
+    }
+}
+
+impl KeyHasher {
+    /// An imported key's digest under the current pepper: what it is stored under (once
+    /// upgraded, for an imported SHA-256 digest).
+    pub fn foreign_digest(&self, key: &ForeignKey<'_>) -> KeyDigest {
+        hmac_digest(&self.current_pepper, key.as_bytes())
+    }
+
+    /// [`KeyHasher::foreign_digest`] under every live pepper, current first.
+    pub fn foreign_digests(&self, key: &ForeignKey<'_>) -> Vec<KeyDigest> {
+        std::iter::once(&self.current_pepper)
+            .chain(&self.previous_peppers)
+            .map(|pepper| hmac_digest(pepper, key.as_bytes()))
+            .collect()
     }
 }
 

@@ -8,6 +8,7 @@ pub mod inputs;
 pub mod key;
 pub mod key_role;
 pub mod key_status;
+pub mod legacy;
 pub mod role;
 pub mod scope;
 pub mod scope_query;

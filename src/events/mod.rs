@@ -122,6 +122,8 @@ pub enum Source {
     ReuseDetection,
     /// latchkey itself (an endpoint disabled after days of failed deliveries).
     System,
+    /// Brought in from another system by `POST /v1/keys/import`.
+    Import,
 }
 
 impl Source {
@@ -146,6 +148,7 @@ impl Source {
             Self::OAuth => "oauth",
             Self::ReuseDetection => "reuse_detection",
             Self::System => "system",
+            Self::Import => "import",
         }
     }
 }
@@ -183,16 +186,26 @@ impl Event {
         change: Change,
         changes: Value,
     ) -> Result<Self, StoreError> {
-        let event = Self::new(audit, tenant, subject, change);
+        Self::new(audit, tenant, subject, change).write(conn, audit, changes)
+    }
+
+    /// What [`Event::record`] does, for an event built with [`Event::new`] (say, with another
+    /// source): appends its audit event and writes its webhook deliveries.
+    pub fn write(
+        self,
+        conn: &mut DbConnection,
+        audit: &AuditContext,
+        changes: Value,
+    ) -> Result<Self, StoreError> {
         audit.record(
             conn,
-            tenant,
-            event.action(),
-            event.subject.target(),
+            &self.tenant,
+            self.action(),
+            self.subject.target(),
             changes.clone(),
         )?;
-        event.enqueue_webhooks(conn, audit, &changes)?;
-        Ok(event)
+        self.enqueue_webhooks(conn, audit, &changes)?;
+        Ok(self)
     }
 
     /// Writes this event's webhook deliveries (see [`outbox::enqueue`]); [`Event::record`] does
@@ -225,6 +238,7 @@ impl Event {
             (Subject::RootKey { .. }, Change::Revoked { .. }) => "root_key.revoke",
             (Subject::RootKey { .. }, _) => "root_key.update",
             (Subject::Keyspace { .. }, Change::Created) => "keyspace.create",
+            (Subject::Keyspace { .. }, Change::Removed) => "keyspace.delete",
             (Subject::Keyspace { .. }, _) => "keyspace.update",
             (Subject::Member { .. }, Change::Created) => "membership.create",
             (Subject::Member { .. }, Change::Removed) => "membership.delete",

@@ -11,8 +11,8 @@ use crate::domain::ids::{KeyspaceId, TenantId, new_id};
 use crate::domain::token::TokenAudience;
 use crate::events::{Change, Event, Subject};
 use crate::manage::{Context, ManageError};
-use crate::store::keyspaces;
 use crate::store::models::{self, KeyspaceRow};
+use crate::store::{api_keys, keyspaces};
 
 pub async fn create(
     cx: &Context<'_>,
@@ -171,4 +171,42 @@ pub async fn update(
         .await?;
     cx.events.dispatch(event.as_slice()).await;
     Ok(row)
+}
+
+/// Deletes a keyspace and its keys, with the rule of `DELETE /v1/keys/{id}` for each: refused
+/// if one is live, unless `force` (which revokes live ones first). Each key leaves a tombstone.
+pub async fn delete(
+    cx: &Context<'_>,
+    audit: &AuditContext,
+    tenant: &TenantId,
+    id: &KeyspaceId,
+    force: bool,
+) -> Result<(), ManageError> {
+    let at = cx.clock.now();
+    let (audit, tenant, id) = (audit.clone(), tenant.clone(), id.clone());
+    let events = cx
+        .store
+        .transaction(move |conn| {
+            keyspaces::find(conn, &tenant, id.as_str())?
+                .ok_or(ManageError::NotFound("keyspace"))?;
+            let keys = api_keys::in_keyspace(conn, &tenant, id.as_str())?;
+            let count = keys.len();
+            let mut events =
+                crate::manage::keys::delete_rows(conn, &audit, &tenant, keys, force, at)?;
+            keyspaces::delete(conn, &tenant, id.as_str())?;
+            let subject = Subject::Keyspace { id: id.clone() };
+            let fields = json!({ "deleted_keys": count, "forced": force });
+            events.push(Event::record(
+                conn,
+                &audit,
+                &tenant,
+                subject,
+                Change::Removed,
+                fields,
+            )?);
+            Ok::<_, ManageError>(events)
+        })
+        .await?;
+    cx.events.dispatch(&events).await;
+    Ok(())
 }

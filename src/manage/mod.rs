@@ -11,6 +11,7 @@ pub mod keys;
 pub mod keyspaces;
 pub mod leaks;
 pub mod members;
+pub mod retention;
 pub mod root_keys;
 pub mod tenants;
 pub mod webhooks;

@@ -53,6 +53,7 @@ scopes! {
     KeyspacesCreate => "keyspaces:create",
     KeyspacesRead => "keyspaces:read",
     KeyspacesUpdate => "keyspaces:update",
+    KeyspacesDelete => "keyspaces:delete",
     AuditRead => "audit:read",
     RootKeysCreate => "root_keys:create",
     RootKeysRead => "root_keys:read",

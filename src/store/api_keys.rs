@@ -10,6 +10,7 @@ use super::{DbConnection, StoreError, numbered};
 use crate::domain::ids::{KeyId, KeyspaceId, TenantId};
 use crate::domain::key::KeyDigest;
 use crate::domain::key_status::KeyStatus;
+use crate::domain::legacy::DigestKind;
 
 /// Which keys a list shows.
 #[derive(Clone, Debug, Default)]
@@ -62,6 +63,121 @@ pub fn find_by_digests_in(
         .select(ApiKeyRow::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// The verification lookup of a value in another system's format: `tenant`'s imported key
+/// stored under one of `peppered` (its HMAC digests) or, not yet upgraded, under `sha256`. Each
+/// digest is matched only with the kind it was stored as.
+pub fn find_foreign_in(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    peppered: &[KeyDigest],
+    sha256: &KeyDigest,
+) -> Result<Option<ApiKeyRow>, StoreError> {
+    let peppered: Vec<&[u8]> = peppered.iter().map(|d| d.as_bytes().as_slice()).collect();
+    let legacy_hmac = DigestKind::LegacyHmac.as_str();
+    let legacy_sha256 = DigestKind::LegacySha256.as_str();
+    Ok(api_keys::table
+        .filter(
+            api_keys::digest
+                .eq_any(peppered)
+                .and(api_keys::digest_kind.eq(legacy_hmac))
+                .or(api_keys::digest
+                    .eq(sha256.as_bytes().as_slice())
+                    .and(api_keys::digest_kind.eq(legacy_sha256))),
+        )
+        .filter(api_keys::tenant_id.eq(tenant.as_str()))
+        .select(ApiKeyRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Whether `tenant` holds any imported key in another system's format: only then does a value
+/// not in latchkey's format cost a lookup.
+pub fn has_foreign_keys(conn: &mut DbConnection, tenant: &TenantId) -> Result<bool, StoreError> {
+    let found: Option<String> = api_keys::table
+        .filter(api_keys::tenant_id.eq(tenant.as_str()))
+        .filter(api_keys::digest_kind.ne(DigestKind::Hmac.as_str()))
+        .select(api_keys::id)
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some())
+}
+
+/// Replaces an imported key's SHA-256 digest with its HMAC digest, once: `false` when it is no
+/// longer stored under `sha256` (another node upgraded it first, or it was deleted).
+pub fn upgrade_digest(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+    sha256: &KeyDigest,
+    peppered: &KeyDigest,
+    at: NaiveDateTime,
+) -> Result<bool, StoreError> {
+    let changed = diesel::update(
+        api_keys::table
+            .filter(api_keys::tenant_id.eq(tenant.as_str()))
+            .filter(api_keys::id.eq(id))
+            .filter(api_keys::digest_kind.eq(DigestKind::LegacySha256.as_str()))
+            .filter(api_keys::digest.eq(sha256.as_bytes().as_slice())),
+    )
+    .set((
+        api_keys::digest.eq(peppered.as_bytes().as_slice()),
+        api_keys::digest_kind.eq(DigestKind::LegacyHmac.as_str()),
+        api_keys::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// `tenant`'s key imported with `external_ref`.
+pub fn find_by_external_ref(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    external_ref: &str,
+) -> Result<Option<ApiKeyRow>, StoreError> {
+    Ok(api_keys::table
+        .filter(api_keys::tenant_id.eq(tenant.as_str()))
+        .filter(api_keys::external_ref.eq(external_ref))
+        .select(ApiKeyRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Whether any key, in any tenant, is stored under `digest` (digests are unique deployment-wide).
+pub fn digest_taken(conn: &mut DbConnection, digest: &KeyDigest) -> Result<bool, StoreError> {
+    let found: Option<String> = api_keys::table
+        .filter(api_keys::digest.eq(digest.as_bytes().as_slice()))
+        .select(api_keys::id)
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some())
+}
+
+/// Every key of `tenant`'s keyspace `keyspace_id`.
+pub fn in_keyspace(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    keyspace_id: &str,
+) -> Result<Vec<ApiKeyRow>, StoreError> {
+    Ok(api_keys::table
+        .filter(api_keys::tenant_id.eq(tenant.as_str()))
+        .filter(api_keys::keyspace_id.eq(keyspace_id))
+        .select(ApiKeyRow::as_select())
+        .load(conn)?)
+}
+
+/// Removes `tenant`'s keys `ids` (their usage rollups go with them).
+pub fn delete(conn: &mut DbConnection, tenant: &TenantId, ids: &[&str]) -> Result<(), StoreError> {
+    for chunk in ids.chunks(500) {
+        diesel::delete(
+            api_keys::table
+                .filter(api_keys::tenant_id.eq(tenant.as_str()))
+                .filter(api_keys::id.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// A key by id in any tenant, for access tokens, whose `client_id` names the key they were

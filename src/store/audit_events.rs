@@ -58,3 +58,18 @@ pub fn list(
     }
     Ok(query.load(conn)?)
 }
+
+/// Deletes up to `limit` events (of any tenant) older than `cutoff`; answers how many went. Safe
+/// to run on many nodes at once: a row another node deleted first is simply not deleted twice.
+pub fn purge_before(
+    conn: &mut DbConnection,
+    cutoff: chrono::NaiveDateTime,
+    limit: i64,
+) -> Result<usize, StoreError> {
+    let ids: Vec<String> = audit_events::table
+        .filter(audit_events::occurred_at.lt(cutoff))
+        .select(audit_events::id)
+        .limit(limit)
+        .load(conn)?;
+    Ok(diesel::delete(audit_events::table.filter(audit_events::id.eq_any(&ids))).execute(conn)?)
+}

@@ -73,3 +73,14 @@ pub fn update(
     .set(changes)
     .execute(conn)?)
 }
+
+/// Removes `tenant`'s keyspace `id` (its keys must be gone already: they leave tombstones).
+pub fn delete(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<(), StoreError> {
+    diesel::delete(
+        keyspaces::table
+            .filter(keyspaces::tenant_id.eq(tenant.as_str()))
+            .filter(keyspaces::id.eq(id)),
+    )
+    .execute(conn)?;
+    Ok(())
+}

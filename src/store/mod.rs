@@ -5,6 +5,7 @@
 
 pub mod api_keys;
 pub mod audit_events;
+pub mod deleted_keys;
 pub mod invitations;
 pub mod key_roles;
 pub mod keyspaces;

@@ -153,6 +153,10 @@ pub struct ApiKeyRow {
     pub created_by: String,
     /// SHA-256 of the create request that `idempotency_key` came with (none before it was kept).
     pub idempotency_fingerprint: Option<Vec<u8>>,
+    /// What `digest` holds ([`crate::domain::key::DigestKind`]).
+    pub digest_kind: String,
+    /// The importing system's id for an imported key.
+    pub external_ref: Option<String>,
 }
 
 /// The fields of a key that PATCH may change; `None` leaves a column as it is.

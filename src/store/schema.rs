@@ -101,6 +101,8 @@ diesel::table! {
         idempotency_key -> Nullable<Text>,
         created_by -> Text,
         idempotency_fingerprint -> Nullable<Binary>,
+        digest_kind -> Text,
+        external_ref -> Nullable<Text>,
     }
 }
 
@@ -226,6 +228,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    deleted_keys (id) {
+        id -> Text,
+        tenant_id -> Text,
+        digest -> Binary,
+        deleted_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(memberships -> tenants (tenant_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(keyspaces -> tenants (tenant_id));
@@ -253,4 +264,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_deliveries,
     roles,
     key_roles,
+    deleted_keys,
 );

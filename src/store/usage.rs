@@ -142,3 +142,32 @@ pub fn top_keys(
         .limit(limit)
         .load(conn)?)
 }
+
+/// Deletes up to `limit` hourly rollups (of any tenant) of hours before `cutoff`; answers how
+/// many went. Safe to run on many nodes at once, like [`super::audit_events::purge_before`].
+pub fn purge_before(
+    conn: &mut DbConnection,
+    cutoff: NaiveDateTime,
+    limit: i64,
+) -> Result<usize, StoreError> {
+    let rows: Vec<(String, NaiveDateTime, String)> = usage_rollups::table
+        .filter(usage_rollups::hour.lt(cutoff))
+        .select((
+            usage_rollups::key_id,
+            usage_rollups::hour,
+            usage_rollups::outcome,
+        ))
+        .limit(limit)
+        .load(conn)?;
+    let mut purged = 0;
+    for (key_id, hour, outcome) in rows {
+        purged += diesel::delete(
+            usage_rollups::table
+                .filter(usage_rollups::key_id.eq(key_id))
+                .filter(usage_rollups::hour.eq(hour))
+                .filter(usage_rollups::outcome.eq(outcome)),
+        )
+        .execute(conn)?;
+    }
+    Ok(purged)
+}

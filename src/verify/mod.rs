@@ -16,6 +16,7 @@ use crate::domain::ids::TenantId;
 use crate::domain::inputs::{IpAllowlist, Meta, RateLimit, RefillInterval};
 use crate::domain::key::KeyDigest;
 use crate::domain::key_status::KeyStatus;
+use crate::domain::legacy::{DigestKind, ForeignKey};
 use crate::domain::scope::{Scope, Scopes};
 use crate::domain::scope_query::{ScopeQuery, ScopeQueryError};
 use crate::domain::time::Clock;
@@ -71,6 +72,10 @@ pub struct KeyRecord {
     pub ratelimit: Option<RateLimit>,
     pub credits: Option<CreditPlan>,
     pub created_at: NaiveDateTime,
+    /// An imported key still stored under its plain SHA-256 digest: its first successful
+    /// verification stores the HMAC digest instead.
+    #[serde(default)]
+    pub awaits_upgrade: bool,
 }
 
 impl crate::cache::Cached for KeyRecord {
@@ -111,6 +116,7 @@ impl From<ApiKeyRow> for KeyRecord {
                 ),
             }),
             revoked: row.revoked_at.is_some(),
+            awaits_upgrade: DigestKind::from_stored(&row.digest_kind) == DigestKind::LegacySha256,
             id: row.id,
             tenant_id: row.tenant_id,
             keyspace_id: row.keyspace_id,
@@ -283,6 +289,9 @@ pub struct Verifier {
     key_homes: moka::future::Cache<String, KeyHome>,
     /// Parsed scope queries by their text, so a repeated query is not parsed again.
     scope_queries: moka::future::Cache<String, Arc<ScopeQuery>>,
+    /// Whether each tenant holds imported keys in another system's format, remembered briefly:
+    /// a tenant without any pays no lookup for values that are not in latchkey's format.
+    foreign_holders: moka::future::Cache<TenantId, bool>,
     clock: Clock,
 }
 
@@ -315,6 +324,10 @@ impl Verifier {
                 .build(),
             scope_queries: moka::future::Cache::builder()
                 .max_capacity(SCOPE_QUERIES_CAPACITY)
+                .build(),
+            foreign_holders: moka::future::Cache::builder()
+                .max_capacity(KEY_DIGESTS_CAPACITY)
+                .time_to_live(crate::cache::NEGATIVE_TTL)
                 .build(),
         }
     }
@@ -359,9 +372,82 @@ impl Verifier {
     ) -> Result<Option<Arc<KeyRecord>>, StoreError> {
         let digests = self.hasher.digests_of(raw);
         if digests.is_empty() {
-            return Ok(None);
+            return match ForeignKey::parse(&self.hasher, raw) {
+                Some(foreign) => self.lookup_foreign(tenant, foreign).await,
+                None => Ok(None),
+            };
         }
         self.lookup(tenant, digests).await
+    }
+
+    /// Finds `tenant`'s imported key by a value in another system's format: by its HMAC digest
+    /// or, before its first verification, by its plain SHA-256. Only tenants that hold such keys
+    /// pay for the lookup, and an unknown value is remembered as such like any other.
+    async fn lookup_foreign(
+        &self,
+        tenant: &TenantId,
+        foreign: ForeignKey<'_>,
+    ) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+        if !self.holds_foreign_keys(tenant).await? {
+            return Ok(None);
+        }
+        let sha256 = foreign.sha256();
+        let owner = tenant.clone();
+        let find = move |conn: &mut _, peppered: &[KeyDigest]| {
+            let Some(key) = api_keys::find_foreign_in(conn, &owner, peppered, &sha256)? else {
+                return Ok(None);
+            };
+            let roles = key_roles::of_key(conn, &owner, &key.id)?;
+            Ok(Some(KeyWithRoles { key, roles }))
+        };
+        self.lookup_with(tenant, self.hasher.foreign_digests(&foreign), find)
+            .await
+    }
+
+    async fn holds_foreign_keys(&self, tenant: &TenantId) -> Result<bool, StoreError> {
+        let (store, metrics, owner) = (self.store.clone(), self.metrics.clone(), tenant.clone());
+        self.foreign_holders
+            .try_get_with(tenant.clone(), async move {
+                metrics.store_lookups.inc();
+                store
+                    .run(move |conn| api_keys::has_foreign_keys(conn, &owner))
+                    .await
+            })
+            .await
+            .map_err(|err| err.shared())
+    }
+
+    /// After an imported key's first successful verification: stores its HMAC digest in place
+    /// of the plain SHA-256 (which stops being stored), audited, in one transaction. A node
+    /// that finds it already done does nothing. A failure is logged and tried again next time:
+    /// the verification's answer stands.
+    async fn upgrade_digest(&self, tenant: &TenantId, key: &KeyRecord, raw: &str) {
+        let Some(foreign) = ForeignKey::parse(&self.hasher, raw) else {
+            return;
+        };
+        let (sha256, peppered) = (foreign.sha256(), self.hasher.foreign_digest(&foreign));
+        let (tenant, id) = (tenant.clone(), key.id.clone());
+        let audit = crate::audit::AuditContext {
+            actor: crate::audit::Actor::System,
+            clock: self.clock.clone(),
+            ip: None,
+            user_agent: None,
+            request_id: None,
+        };
+        let at = self.clock.now();
+        let upgraded = self
+            .store
+            .transaction(move |conn| -> Result<(), StoreError> {
+                if api_keys::upgrade_digest(conn, &tenant, &id, &sha256, &peppered, at)? {
+                    let changes = serde_json::json!({"digest": "upgraded to HMAC-SHA256"});
+                    audit.record(conn, &tenant, "key.digest_upgrade", ("key", &id), changes)?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(err) = upgraded {
+            tracing::warn!(key_id = %key.id, error = %err, "an imported key's digest was not upgraded");
+        }
     }
 
     /// Finds the API key an OAuth client presents as its secret, with the key id it names as
@@ -478,6 +564,9 @@ impl Verifier {
             Some(resolved) => self.decide(tenant, &resolved.key, &input, at).await?,
             None => VerifyOutcome::not_found(),
         };
+        if let Some(key) = outcome.valid_key().filter(|key| key.awaits_upgrade) {
+            self.upgrade_digest(tenant, key, &input.key).await;
+        }
         self.metrics.verification(outcome.code, started.elapsed());
         if let Some(key_id) = outcome.key_id() {
             self.usage.record(tenant, key_id, outcome.code, at);
@@ -550,12 +639,31 @@ impl Verifier {
         tenant: &TenantId,
         digests: Vec<KeyDigest>,
     ) -> Result<Option<Arc<KeyRecord>>, StoreError> {
-        let scope = LookupFor::Tenant(tenant.clone());
         let owner = tenant.clone();
         // The key's roles come with it: a verification never reads roles on its own.
         let find = move |conn: &mut _, digests: &[KeyDigest]| {
             key_roles::find_key_with_roles(conn, &owner, digests)
         };
+        self.lookup_with(tenant, digests, find).await
+    }
+
+    /// [`Verifier::lookup`] with the store query `find`, which must look in `tenant` only.
+    async fn lookup_with<F>(
+        &self,
+        tenant: &TenantId,
+        digests: Vec<KeyDigest>,
+        find: F,
+    ) -> Result<Option<Arc<KeyRecord>>, StoreError>
+    where
+        F: FnOnce(
+                &mut crate::store::DbConnection,
+                &[KeyDigest],
+            ) -> Result<Option<KeyWithRoles>, StoreError>
+            + Clone
+            + Send
+            + 'static,
+    {
+        let scope = LookupFor::Tenant(tenant.clone());
         let found = self
             .keys
             .get_stored(&self.store, scope, digests, find)
@@ -736,6 +844,8 @@ mod tests {
                 idempotency_key: None,
                 created_by: "test".into(),
                 idempotency_fingerprint: None,
+                digest_kind: "hmac".into(),
+                external_ref: None,
             };
             edit(&mut row);
             api_keys::insert(&mut self.store.conn().unwrap(), &row).unwrap();
@@ -803,6 +913,56 @@ mod tests {
         forged.push(if last == 'A' { 'B' } else { 'A' });
         assert_eq!(w.verify(&forged, |_| {}).await.code, VerifyCode::NotFound);
         assert_eq!(w.metrics.store_lookups.get(), lookups);
+    }
+
+    /// Values not in latchkey's format cost a tenant without imported keys one remembered
+    /// question, not a lookup each; a tenant with some pays a lookup, and an unknown value is
+    /// then remembered like an unknown key. Forgeries of latchkey's format never cost I/O.
+    #[tokio::test]
+    async fn values_in_other_formats_cost_lookups_only_where_keys_were_imported() {
+        let w = world().await;
+        let key = w.key(|_| {});
+        let lookups = || w.metrics.store_lookups.get();
+        let before = lookups();
+        for value in ["glpat-aaaaaaaaaaaaaaaaaaaa", "glpat-bbbbbbbbbbbbbbbbbbbb"] {
+            assert_eq!(w.verify(value, |_| {}).await.code, VerifyCode::NotFound);
+        }
+        assert_eq!(
+            lookups(),
+            before + 1,
+            "one question for the tenant, remembered"
+        );
+
+        let imported = "uk_3ZkPsQkTvTcUQr4hdR1n8B";
+        let sha256 = ForeignKey::parse(&w.hasher, imported).unwrap().sha256();
+        w.key(|row| {
+            row.digest = sha256.as_bytes().to_vec();
+            row.digest_kind = DigestKind::LegacySha256.as_str().into();
+        });
+        w.verifier.foreign_holders.invalidate_all();
+        assert_eq!(w.verify(imported, |_| {}).await.code, VerifyCode::Valid);
+        assert_eq!(w.verify(imported, |_| {}).await.code, VerifyCode::Valid);
+        let before = lookups();
+        assert_eq!(w.verify(imported, |_| {}).await.code, VerifyCode::Valid);
+        assert_eq!(lookups(), before, "upgraded, then served from L1");
+
+        let before = lookups();
+        for _ in 0..3 {
+            let unknown = w.verify("glpat-cccccccccccccccccccc", |_| {}).await;
+            assert_eq!(unknown.code, VerifyCode::NotFound);
+        }
+        assert_eq!(lookups(), before + 1, "an unknown value is remembered");
+
+        let mut forged = key.clone();
+        let last = forged.pop().unwrap();
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        let before = lookups();
+        assert_eq!(w.verify(&forged, |_| {}).await.code, VerifyCode::NotFound);
+        assert_eq!(
+            lookups(),
+            before,
+            "a forgery of latchkey's format costs no I/O"
+        );
     }
 
     /// Another tenant's key is looked for in the caller's tenant only: found nowhere, it leaves

@@ -38,6 +38,10 @@ async fn another_tenant_gets_404_for_every_id_and_changes_nothing() {
         .post_json(&format!("{kp}/revoke"), bt, &json!({"reason": "pwned"}))
         .await;
     assert_problem(response, 404, "not_found").await;
+    for path in [format!("{kp}?force=true"), format!("{ks}?force=true")] {
+        let response = app.delete_as(&path, bt).await;
+        assert_problem(response, 404, "not_found").await;
+    }
     for id in [&a_root_id, &a.tenant.root_key_id] {
         let response = app
             .post_json(&format!("/v1/root-keys/{id}/revoke"), bt, &json!({}))

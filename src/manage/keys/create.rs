@@ -46,19 +46,6 @@ pub async fn create(
     let (idempotency_key, fingerprint) = idempotency.map(|i| (i.key, i.fingerprint)).unzip();
     let hasher = cx.hasher.clone();
     let (audit, tenant) = (audit.clone(), tenant.clone());
-    let NewKey {
-        keyspace_id,
-        name,
-        owner_id,
-        scopes,
-        meta,
-        expiry,
-        ip_allowlist,
-        ratelimit,
-        credits,
-        enabled,
-        roles,
-    } = new;
     let created = cx
         .store
         .transaction(move |conn| {
@@ -78,61 +65,20 @@ pub async fn create(
                 }
                 return Ok((replayed(conn, &tenant, existing, at)?, None));
             }
-            let keyspace = keyspaces::find(conn, &tenant, keyspace_id.as_str())?
+            let keyspace = keyspaces::find(conn, &tenant, new.keyspace_id.as_str())?
                 .ok_or_else(|| ManageError::invalid("keyspace_id", "no such keyspace"))?;
-            let roles = resolve_for_key(conn, &tenant, &roles)?;
+            let roles = resolve_for_key(conn, &tenant, &new.roles)?;
             let prefix =
                 KeyPrefix::parse(&keyspace.prefix).map_err(|e| ManageError::Internal(e.into()))?;
-            let scopes = scopes.unwrap_or_else(|| Scopes::from_json(&keyspace.default_scopes));
-            let expires_at = if expiry.is_some() {
-                explicit_expiry
-            } else {
-                keyspace
-                    .default_ttl_seconds
-                    .map(|ttl| at + TimeDelta::seconds(ttl))
-            };
-            let ratelimit = ratelimit.or_else(|| {
-                RateLimit::from_stored(
-                    keyspace.default_ratelimit_limit,
-                    keyspace.default_ratelimit_window,
-                )
-            });
             let generated = hasher.generate(&prefix);
-            let id = new_id();
-            let row = ApiKeyRow {
-                family_id: id.clone(),
-                id,
-                tenant_id: tenant.as_str().to_owned(),
-                keyspace_id: keyspace.id,
-                name,
-                owner_id,
-                scopes: scopes.to_json(),
-                meta: meta.to_json_string(),
-                digest: generated.digest.as_bytes().to_vec(),
+            let secret = StoredSecret {
+                digest: generated.digest,
                 start: generated.start,
-                created_at: at,
-                updated_at: at,
-                last_used_at: None,
-                expires_at,
-                revoked_at: None,
-                revoked_reason: None,
-                enabled,
-                ip_allowlist: ip_allowlist.to_json_string(),
-                ratelimit_limit: ratelimit.map(|l| l.limit),
-                ratelimit_window: ratelimit.map(|l| l.window_seconds),
-                credits_remaining: credits.map(|c| c.remaining),
-                credits_refill_amount: credits.and_then(|c| c.refill).map(|r| r.amount),
-                credits_refill_interval: credits
-                    .and_then(|c| c.refill)
-                    .map(|r| r.interval.as_str().to_owned()),
-                credits_refilled_at: credits
-                    .and_then(|c| c.refill)
-                    .map(|r| r.interval.period_start(at)),
-                rotated_from: None,
-                idempotency_key: idempotency_key.clone(),
-                created_by: audit.actor.label(),
-                idempotency_fingerprint: fingerprint.clone(),
+                kind: DigestKind::Hmac,
             };
+            let mut row = new_row(&keyspace, new, explicit_expiry, secret, &audit, at);
+            row.idempotency_key = idempotency_key.clone();
+            row.idempotency_fingerprint = fingerprint.clone();
             match api_keys::insert(conn, &row) {
                 Ok(()) => {}
                 // A concurrent retry with the same Idempotency-Key won the race: answer as it did.
@@ -171,6 +117,90 @@ pub async fn create(
         .await?;
     cx.events.dispatch(created.1.as_slice()).await;
     Ok(created.0)
+}
+
+/// What a new key is stored under, and how it is shown.
+pub(super) struct StoredSecret {
+    pub digest: KeyDigest,
+    pub start: String,
+    pub kind: DigestKind,
+}
+
+/// The row of a new key in `keyspace`: what `new` gives, the keyspace's defaults for the rest.
+/// `explicit_expiry` is `new`'s expiry, already checked against `at`.
+pub(super) fn new_row(
+    keyspace: &KeyspaceRow,
+    new: NewKey,
+    explicit_expiry: Option<NaiveDateTime>,
+    secret: StoredSecret,
+    audit: &AuditContext,
+    at: NaiveDateTime,
+) -> ApiKeyRow {
+    let NewKey {
+        keyspace_id: _,
+        name,
+        owner_id,
+        scopes,
+        meta,
+        expiry,
+        ip_allowlist,
+        ratelimit,
+        credits,
+        enabled,
+        // Set apart by the caller: they are rows of their own (`key_roles`).
+        roles: _,
+    } = new;
+    let scopes = scopes.unwrap_or_else(|| Scopes::from_json(&keyspace.default_scopes));
+    let expires_at = if expiry.is_some() {
+        explicit_expiry
+    } else {
+        keyspace
+            .default_ttl_seconds
+            .map(|ttl| at + TimeDelta::seconds(ttl))
+    };
+    let ratelimit = ratelimit.or_else(|| {
+        RateLimit::from_stored(
+            keyspace.default_ratelimit_limit,
+            keyspace.default_ratelimit_window,
+        )
+    });
+    let id = new_id();
+    ApiKeyRow {
+        family_id: id.clone(),
+        id,
+        tenant_id: keyspace.tenant_id.clone(),
+        keyspace_id: keyspace.id.clone(),
+        name,
+        owner_id,
+        scopes: scopes.to_json(),
+        meta: meta.to_json_string(),
+        digest: secret.digest.as_bytes().to_vec(),
+        start: secret.start,
+        created_at: at,
+        updated_at: at,
+        last_used_at: None,
+        expires_at,
+        revoked_at: None,
+        revoked_reason: None,
+        enabled,
+        ip_allowlist: ip_allowlist.to_json_string(),
+        ratelimit_limit: ratelimit.map(|l| l.limit),
+        ratelimit_window: ratelimit.map(|l| l.window_seconds),
+        credits_remaining: credits.map(|c| c.remaining),
+        credits_refill_amount: credits.and_then(|c| c.refill).map(|r| r.amount),
+        credits_refill_interval: credits
+            .and_then(|c| c.refill)
+            .map(|r| r.interval.as_str().to_owned()),
+        credits_refilled_at: credits
+            .and_then(|c| c.refill)
+            .map(|r| r.interval.period_start(at)),
+        rotated_from: None,
+        idempotency_key: None,
+        created_by: audit.actor.label(),
+        idempotency_fingerprint: None,
+        digest_kind: secret.kind.as_str().to_owned(),
+        external_ref: None,
+    }
 }
 
 fn replayed(

@@ -3,6 +3,8 @@
 //! the jobs share.
 
 mod create;
+mod delete;
+mod import;
 mod read;
 mod revoke;
 mod rotate;
@@ -10,6 +12,9 @@ mod update;
 mod usage;
 
 pub use create::{Created, Idempotency, create};
+pub use delete::delete;
+pub(in crate::manage) use delete::delete_rows;
+pub use import::{ImportItem, ImportOutcome, ImportedSecret, import};
 pub use read::{KeyListFilter, family, get, list};
 pub(in crate::manage) use revoke::parse_reason;
 pub use revoke::{BulkRevocation, Revocation, revoke, revoke_bulk};
@@ -28,6 +33,7 @@ use crate::domain::ids::{KeyId, KeyspaceId, TenantId, new_id};
 use crate::domain::inputs::{IpAllowlist, RateLimit};
 use crate::domain::key::{KeyDigest, KeyPrefix, PlainKey};
 use crate::domain::key_status::KeyStatus;
+use crate::domain::legacy::DigestKind;
 use crate::domain::scope::Scopes;
 use crate::domain::time::utc;
 use crate::events::{Change, Event, Source, Subject};
@@ -35,7 +41,7 @@ use crate::manage::key_roles::resolve_for_key;
 use crate::manage::{Context, ManageError};
 use crate::manage::{Page, PageRequest, parse_filter};
 use crate::store::api_keys::{self, KeyFilter, RevokeTarget};
-use crate::store::models::{ApiKeyChanges, ApiKeyRow, KeyRoleRow};
+use crate::store::models::{ApiKeyChanges, ApiKeyRow, KeyRoleRow, KeyspaceRow};
 use crate::store::{DbConnection, StoreError, key_roles, keyspaces, tenants};
 
 /// A key as an operation found or left it: its stored row (which holds the secret's digest, so

@@ -93,10 +93,17 @@ pub async fn rotate(
             if api_keys::has_successor(conn, &tenant, &old.id)? {
                 return Err(already_rotated());
             }
-            let prefix = old
-                .start
-                .rsplit_once('_')
-                .and_then(|(prefix, _)| KeyPrefix::parse(prefix).ok())
+            // An imported key's start is another system's: its successor takes the keyspace's
+            // prefix, in latchkey's format.
+            let prefix = if DigestKind::from_stored(&old.digest_kind).is_legacy() {
+                keyspaces::find(conn, &tenant, &old.keyspace_id)?.map(|ks| ks.prefix)
+            } else {
+                old.start
+                    .rsplit_once('_')
+                    .map(|(prefix, _)| prefix.to_owned())
+            };
+            let prefix = prefix
+                .and_then(|prefix| KeyPrefix::parse(&prefix).ok())
                 .ok_or_else(|| {
                     ManageError::Internal(anyhow::anyhow!("stored key start is malformed"))
                 })?;
@@ -111,6 +118,8 @@ pub async fn rotate(
                 rotated_from: Some(old.id.clone()),
                 idempotency_key: None,
                 idempotency_fingerprint: None,
+                digest_kind: DigestKind::Hmac.as_str().to_owned(),
+                external_ref: None,
                 created_by: audit.actor.label(),
                 ..old.clone()
             };

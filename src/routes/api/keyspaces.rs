@@ -17,13 +17,21 @@ use crate::domain::token::TokenAudience;
 use crate::error::{ApiError, ProblemDoc};
 use crate::manage::keyspaces;
 use crate::manage::{PageRequest, parse_path_id};
+use crate::routes::api::keys::DeleteQuery;
 use crate::routes::api::views::{KeyspaceView, Page};
-use crate::routes::extractor::{Authorized, KeyspacesCreate, KeyspacesRead, KeyspacesUpdate};
+use crate::routes::extractor::{
+    Authorized, KeyspacesCreate, KeyspacesDelete, KeyspacesRead, KeyspacesUpdate,
+};
 use crate::routes::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/keyspaces").post(create).get(list))
-        .service(web::resource("/keyspaces/{id}").get(get).patch(update));
+        .service(
+            web::resource("/keyspaces/{id}")
+                .get(get)
+                .patch(update)
+                .delete(delete),
+        );
 }
 
 /// Create a keyspace
@@ -106,6 +114,32 @@ pub async fn update(
     let changes = KeyspaceChanges::try_from(body.into_inner())?;
     let row = keyspaces::update(&state.manage(), &auth.audit, &auth.tenant, &id, changes).await?;
     Ok(HttpResponse::Ok().json(KeyspaceView::from(row)))
+}
+
+/// Delete a keyspace
+///
+/// With all its keys, each as `DELETE /v1/keys/{id}` deletes one: refused if one is live
+/// (active or disabled) unless `force=true`, which revokes live keys first; each key leaves a
+/// tombstone of its digest. Needs `keyspaces:delete`.
+#[utoipa::path(delete, path = "/v1/keyspaces/{id}", tag = "keyspaces", operation_id = "keyspaces.delete",
+    params(("id" = String, Path, description = "Keyspace id"), DeleteQuery),
+    responses(
+        (status = 204, description = "Deleted, with its keys"),
+        (status = 404, description = "No such keyspace in this tenant", body = ProblemDoc),
+        (status = 409, description = "A key of the keyspace is live and `force` was not given (`key_active`)", body = ProblemDoc),
+        (status = 422, description = "Invalid query", body = ProblemDoc),
+    ),
+    security(("root_key" = ["keyspaces:delete"])))]
+pub async fn delete(
+    auth: Authorized<KeyspacesDelete>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: crate::routes::input::Query<DeleteQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_path_id::<KeyspaceId>(&path, "keyspace")?;
+    let force = query.into_inner().force.unwrap_or(false);
+    keyspaces::delete(&state.manage(), &auth.audit, &auth.tenant, &id, force).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -28,9 +28,9 @@ use crate::routes::state::AppState;
         contact(name = "latchkey maintainers", url = "https://latchkey.example/support"),
     ),
     paths(
-        keyspaces::create, keyspaces::list, keyspaces::get, keyspaces::update,
+        keyspaces::create, keyspaces::list, keyspaces::get, keyspaces::update, keyspaces::delete,
         keys::create, keys::list, keys::get, keys::update, keys::rotate, keys::revoke,
-        keys::revoke_bulk, keys::verify_key, keys::usage,
+        keys::revoke_bulk, keys::verify_key, keys::usage, keys::import, keys::delete,
         root_keys::create, root_keys::list, root_keys::revoke,
         audit::list,
         leaks::report,

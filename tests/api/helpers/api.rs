@@ -98,13 +98,13 @@ impl Api {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
 
+    pub async fn delete_as(&self, path: &str, token: &str) -> reqwest::Response {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
     pub async fn patch_json(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
         self.call(Method::PATCH, path, Some(token), Some(body))
             .await
-    }
-
-    pub async fn delete_as(&self, path: &str, token: &str) -> reqwest::Response {
-        self.call(Method::DELETE, path, Some(token), None).await
     }
 
     /// A POST with a raw body and content type (for malformed input).

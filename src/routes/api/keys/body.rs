@@ -16,8 +16,10 @@ use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::{KeyId, KeyspaceId};
 use crate::domain::inputs::{Credits, IpAllowlist, Meta, RateLimit, parse_name, parse_owner_id};
 use crate::domain::key_role::KeyRoleRefs;
+use crate::domain::legacy::{parse_sha256_base64, parse_sha256_hex};
 use crate::domain::scope::Scopes;
 use crate::error::ApiError;
+use crate::manage::keys::{ImportItem, ImportedSecret};
 use crate::routes::api::double_option;
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -210,5 +212,137 @@ impl BulkRevoke {
             RevokeSelection::Keys(keys.into_iter().map(SecretString::from).collect())
         };
         Ok((selection, self.reason))
+    }
+}
+
+/// `POST /v1/keys/import`: keys made by another system.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"keys": [{"external_ref": "unkey:key_3ZkPsQk", "sha256_base64": "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=",
+    "start": "uk_3ZkP", "keyspace_id": "019a5f0e-7c1d-7b2a-9d4e-3f2a1b0c9d8e", "owner_id": "customer_42", "scopes": ["documents:read"]}]}))]
+pub struct ImportKeys {
+    /// 1 to 1,000 keys.
+    #[schema(min_items = 1, max_items = 1000)]
+    pub keys: Vec<ImportKey>,
+}
+
+/// One key to import: exactly one of `key`, `sha256_hex` and `sha256_base64`, an
+/// `external_ref`, and the fields of a create (as in `POST /v1/keys`). The create fields are
+/// repeated here rather than flattened: a flattened body could not refuse unknown fields.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportKey {
+    /// Your id for the key in the system it comes from (1 to 200 printable characters): an item
+    /// whose `external_ref` was imported before is answered `duplicate` with that key.
+    pub external_ref: String,
+    /// The plaintext key: digested on arrival, never stored. A key of this deployment, or 16 to
+    /// 256 printable characters in another system's format.
+    pub key: Option<String>,
+    /// `SHA-256(key)` as 64 hex digits (as crates.io and GitLab store keys).
+    pub sha256_hex: Option<String>,
+    /// `SHA-256(key)` in base64 (as Unkey stores keys).
+    pub sha256_base64: Option<String>,
+    /// For a key imported by digest: its first characters, to recognise it (at most 16).
+    pub start: Option<String>,
+    pub keyspace_id: String,
+    pub name: Option<String>,
+    pub owner_id: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    #[schema(value_type = Option<Object>)]
+    pub meta: Option<Value>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub ttl_seconds: Option<i64>,
+    pub ip_allowlist: Option<Vec<String>>,
+    pub ratelimit: Option<RateLimit>,
+    pub credits: Option<Credits>,
+    pub enabled: Option<bool>,
+}
+
+/// Longest `external_ref`.
+const MAX_EXTERNAL_REF_LEN: usize = 200;
+/// Longest `start` of a key imported by digest.
+const MAX_IMPORTED_START_LEN: usize = 16;
+
+impl ImportKeys {
+    /// The items, each validated on its own: a bad item is answered `invalid` and the others
+    /// are still imported. Only a batch of the wrong size is refused whole.
+    pub fn into_items(self) -> Result<Vec<Result<ImportItem, Invalid>>, Invalid> {
+        if self.keys.is_empty() || self.keys.len() > MAX_BULK {
+            return Err(Invalid::new("keys", format!("give 1 to {MAX_BULK} keys")));
+        }
+        Ok(self.keys.into_iter().map(ImportItem::try_from).collect())
+    }
+}
+
+impl TryFrom<ImportKey> for ImportItem {
+    type Error = Invalid;
+
+    fn try_from(item: ImportKey) -> Result<Self, Invalid> {
+        let external_ref = item.external_ref;
+        if external_ref.is_empty()
+            || external_ref.len() > MAX_EXTERNAL_REF_LEN
+            || external_ref.chars().any(char::is_control)
+        {
+            return Err(Invalid::new(
+                "external_ref",
+                "must be 1 to 200 printable characters",
+            ));
+        }
+        let (secret_field, secret) = match (item.key, item.sha256_hex, item.sha256_base64) {
+            (Some(key), None, None) => ("key", ImportedSecret::Plaintext(SecretString::from(key))),
+            (None, Some(hex), None) => (
+                "sha256_hex",
+                ImportedSecret::Sha256(parse_sha256_hex(&hex).for_field("sha256_hex")?),
+            ),
+            (None, None, Some(b64)) => (
+                "sha256_base64",
+                ImportedSecret::Sha256(parse_sha256_base64(&b64).for_field("sha256_base64")?),
+            ),
+            _ => {
+                return Err(Invalid::new(
+                    "key",
+                    "give exactly one of key, sha256_hex and sha256_base64",
+                ));
+            }
+        };
+        let start = match item.start {
+            Some(_) if matches!(secret, ImportedSecret::Plaintext(_)) => {
+                return Err(Invalid::new(
+                    "start",
+                    "only for a key imported by digest: a plaintext shows its own",
+                ));
+            }
+            Some(start)
+                if start.len() > MAX_IMPORTED_START_LEN
+                    || !start.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                return Err(Invalid::new(
+                    "start",
+                    "must be at most 16 printable characters, no spaces",
+                ));
+            }
+            start => start,
+        };
+        Ok(Self {
+            external_ref,
+            secret,
+            start,
+            secret_field,
+            key: NewKey::try_from(CreateKey {
+                keyspace_id: item.keyspace_id,
+                name: item.name,
+                owner_id: item.owner_id,
+                scopes: item.scopes,
+                meta: item.meta,
+                expires_at: item.expires_at,
+                ttl_seconds: item.ttl_seconds,
+                ip_allowlist: item.ip_allowlist,
+                ratelimit: item.ratelimit,
+                credits: item.credits,
+                enabled: item.enabled,
+                // Import items take no roles (an unknown field): give them after the import.
+                roles: None,
+            })?,
+        })
     }
 }

@@ -12,8 +12,8 @@ use crate::error::{ApiError, ProblemDoc};
 mod body;
 mod query;
 
-pub use body::{BulkRevoke, CreateKey, UpdateKey};
-pub use query::{ListQuery, UsageQuery};
+pub use body::{BulkRevoke, CreateKey, ImportKey, ImportKeys, UpdateKey};
+pub use query::{DeleteQuery, ListQuery, UsageQuery};
 
 use crate::domain::commands::{KeyChanges, NewKey};
 use crate::domain::error_code::ErrorCode;
@@ -21,7 +21,7 @@ use crate::domain::ids::KeyId;
 use crate::manage::keys::{self, Idempotency};
 use crate::manage::parse_path_id;
 use crate::routes::api::views::{
-    BulkRevoked, CreatedKey, KeyUsage, KeyView, Page, RotatedKey, VerifyOutcomeBody,
+    BulkRevoked, CreatedKey, ImportedKeys, KeyUsage, KeyView, Page, RotatedKey, VerifyOutcomeBody,
 };
 use crate::routes::extractor::{
     Authorized, KeysCreate, KeysRead, KeysRevoke, KeysRotate, KeysUpdate, KeysVerify,
@@ -37,7 +37,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/keys/verify").post(verify_key))
         .service(web::resource("/keys").post(create).get(list))
         .service(web::resource("/keys/revoke").post(revoke_bulk))
-        .service(web::resource("/keys/{id}").get(get).patch(update))
+        .service(web::resource("/keys/import").post(import))
+        .service(
+            web::resource("/keys/{id}")
+                .get(get)
+                .patch(update)
+                .delete(delete),
+        )
         .service(web::resource("/keys/{id}/usage").get(usage))
         .service(web::resource("/keys/{id}/rotate").post(rotate))
         .service(web::resource("/keys/{id}/revoke").post(revoke));
@@ -94,6 +100,32 @@ pub async fn create(
     Ok(no_store(status).json(created))
 }
 
+/// Import keys
+///
+/// Brings in up to 1,000 keys made by another system, so their holders need not rotate: each
+/// by its plaintext (digested on arrival, never stored) or by the SHA-256 digest that system
+/// kept (`sha256_hex` or `sha256_base64`), with the fields of a create. Keys in another format
+/// verify as they are; one imported by digest is stored under latchkey's digest from its first
+/// successful verification on. Each item is answered `imported`, `duplicate` (its
+/// `external_ref` was imported before: a retry is safe) or `invalid` (naming the field). Needs
+/// `keys:create`.
+#[utoipa::path(post, path = "/v1/keys/import", tag = "keys", operation_id = "keys.import", request_body = ImportKeys,
+    responses(
+        (status = 200, description = "One result per item, in order", body = ImportedKeys),
+        (status = 409, description = "A concurrent import wrote some of the same keys (`import_conflict`); nothing was imported, retry", body = ProblemDoc),
+        (status = 422, description = "Not 1 to 1,000 keys, or a malformed body; nothing was imported", body = ProblemDoc),
+    ),
+    security(("root_key" = ["keys:create"])))]
+pub async fn import(
+    auth: Authorized<KeysCreate>,
+    state: web::Data<AppState>,
+    body: crate::routes::input::Json<ImportKeys>,
+) -> Result<HttpResponse, ApiError> {
+    let items = body.into_inner().into_items()?;
+    let outcomes = keys::import(&state.manage(), &auth.audit, &auth.tenant, items).await?;
+    Ok(no_store(HttpResponse::Ok()).json(ImportedKeys::from(outcomes)))
+}
+
 /// List keys
 ///
 /// The tenant's keys, newest first, filtered by keyspace, owner, status and a name search. Needs
@@ -132,6 +164,33 @@ pub async fn get(
     let id = parse_path_id::<KeyId>(&path, "key")?;
     let key = keys::get(&state.manage(), &auth.tenant, &id).await?;
     Ok(HttpResponse::Ok().json(KeyView::from(key)))
+}
+
+/// Delete a key
+///
+/// A revoked or expired key, for good: what stays is a tombstone of its digest (so it never
+/// verifies and cannot be imported again) and its audit trail; its usage goes with it. A live
+/// key (active or disabled) is refused unless `force=true`, which revokes it first. Needs
+/// `keys:revoke`.
+#[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys", operation_id = "keys.delete",
+    params(("id" = String, Path, description = "Key id"), DeleteQuery),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such key in this tenant", body = ProblemDoc),
+        (status = 409, description = "The key is live and `force` was not given (`key_active`)", body = ProblemDoc),
+        (status = 422, description = "Invalid query", body = ProblemDoc),
+    ),
+    security(("root_key" = ["keys:revoke"])))]
+pub async fn delete(
+    auth: Authorized<KeysRevoke>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: crate::routes::input::Query<DeleteQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_path_id::<KeyId>(&path, "key")?;
+    let force = query.into_inner().force.unwrap_or(false);
+    keys::delete(&state.manage(), &auth.audit, &auth.tenant, &id, force).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Read a key's usage

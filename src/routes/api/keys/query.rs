@@ -58,3 +58,12 @@ impl From<UsageQuery> for UsagePeriod {
         Self { since, until }
     }
 }
+
+/// `DELETE /v1/keys/{id}` and `DELETE /v1/keyspaces/{id}`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteQuery {
+    /// Revoke live (active or disabled) keys first instead of refusing them (default false).
+    pub force: Option<bool>,
+}

@@ -15,7 +15,7 @@ use crate::domain::key_status::KeyStatus;
 use crate::domain::scope::Scopes;
 use crate::domain::time::utc;
 use crate::domain::verify_code::VerifyCode;
-use crate::manage::keys::{Created, HourlyUsage, Key, Rotated, Usage};
+use crate::manage::keys::{Created, HourlyUsage, ImportOutcome, Key, Rotated, Usage};
 use crate::store::models::ApiKeyRow;
 #[allow(unused_imports)] // named by the schemas only
 use std::collections::HashMap;
@@ -65,6 +65,9 @@ pub struct KeyView {
     /// The key this one replaced by rotation.
     #[schema(required, format = Uuid)]
     pub rotated_from: Option<String>,
+    /// The importing system's id for a key brought in by `POST /v1/keys/import`.
+    #[schema(required)]
+    pub external_ref: Option<String>,
     /// Shared by a key and every key rotated from it.
     #[schema(format = Uuid)]
     pub family_id: String,
@@ -104,6 +107,8 @@ impl From<Key> for KeyView {
             idempotency_key: _,
             created_by: _,
             idempotency_fingerprint: _,
+            digest_kind: _,
+            external_ref,
         } = row;
         let credits = credits_remaining.map(|remaining| Credits {
             remaining,
@@ -134,6 +139,7 @@ impl From<Key> for KeyView {
             revoked_at: revoked_at.map(utc),
             revoked_reason,
             rotated_from,
+            external_ref,
             family_id,
         }
     }
@@ -278,6 +284,85 @@ impl From<Usage> for KeyUsage {
             last_used_at,
             totals,
             hours: hours.into_iter().map(UsageHour::from).collect(),
+        }
+    }
+}
+
+/// What became of one imported item.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportStatus {
+    Imported,
+    /// Its `external_ref` was imported before (`key` is that key), or its secret is already
+    /// known or was deleted (no `key`).
+    Duplicate,
+    Invalid,
+}
+
+/// The answer about one item, in the order they were sent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportResult {
+    /// The item's position in `keys`, from 0.
+    pub index: usize,
+    pub status: ImportStatus,
+    /// The key imported, or imported before with the same `external_ref`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyView>,
+    /// For `duplicate` and `invalid`: the field of the item that decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// For `invalid`: what is wrong (never the value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The answer to an import.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportedKeys {
+    pub results: Vec<ImportResult>,
+    pub imported: usize,
+    pub duplicates: usize,
+    pub invalid: usize,
+}
+
+impl From<Vec<ImportOutcome>> for ImportedKeys {
+    fn from(outcomes: Vec<ImportOutcome>) -> Self {
+        let results: Vec<ImportResult> = outcomes
+            .into_iter()
+            .enumerate()
+            .map(|(index, outcome)| {
+                let (status, key, field, detail) = match outcome {
+                    ImportOutcome::Imported(key) => (ImportStatus::Imported, Some(key), None, None),
+                    ImportOutcome::Duplicate { field, existing } => (
+                        ImportStatus::Duplicate,
+                        existing,
+                        Some(field.to_owned()),
+                        None,
+                    ),
+                    ImportOutcome::Invalid(invalid) => (
+                        ImportStatus::Invalid,
+                        None,
+                        Some(invalid.field.to_owned()),
+                        Some(invalid.message),
+                    ),
+                };
+                ImportResult {
+                    index,
+                    status,
+                    key: key.map(KeyView::from),
+                    field,
+                    detail,
+                }
+            })
+            .collect();
+        let count = |wanted: fn(&ImportStatus) -> bool| {
+            results.iter().filter(|r| wanted(&r.status)).count()
+        };
+        Self {
+            imported: count(|s| matches!(s, ImportStatus::Imported)),
+            duplicates: count(|s| matches!(s, ImportStatus::Duplicate)),
+            invalid: count(|s| matches!(s, ImportStatus::Invalid)),
+            results,
         }
     }
 }

@@ -13,7 +13,10 @@ mod webhooks;
 
 pub use audit::{Actor, AuditEventView, Target};
 pub use key_roles::{HeldRoleView, KeyRoleView};
-pub use keys::{BulkRevoked, CreatedKey, KeyUsage, KeyView, PreviousKey, RotatedKey, UsageHour};
+pub use keys::{
+    BulkRevoked, CreatedKey, ImportResult, ImportStatus, ImportedKeys, KeyUsage, KeyView,
+    PreviousKey, RotatedKey, UsageHour,
+};
 pub use keyspaces::KeyspaceView;
 pub use leaks::LeakFeedback;
 pub use root_keys::{CreatedRootKey, RootKeyView};
