@@ -78,7 +78,7 @@ pub async fn list(
 ///
 /// Its name and scopes. Needs `roles:read`.
 #[utoipa::path(get, path = "/v1/roles/{id}", tag = "roles", operation_id = "roles.get",
-    params(("id" = String, Path, description = "Role id")),
+    params(("id" = String, Path, format = Uuid, description = "Role id")),
     responses(
         (status = 200, description = "The role", body = KeyRoleView),
         (status = 404, description = "No such role in this tenant", body = ProblemDoc),
@@ -99,7 +99,7 @@ pub async fn get(
 /// Renames it or replaces its scopes. Every key holding it verifies with the new scopes on
 /// every node at once, within the bound of a revocation. Needs `roles:write`.
 #[utoipa::path(patch, path = "/v1/roles/{id}", tag = "roles", operation_id = "roles.update",
-    params(("id" = String, Path, description = "Role id")),
+    params(("id" = String, Path, format = Uuid, description = "Role id")),
     request_body = UpdateRole,
     responses(
         (status = 200, description = "The changed role", body = KeyRoleView),
@@ -134,7 +134,7 @@ pub struct DeleteQuery {
 /// A role that keys hold is refused (`role_in_use`) unless `force=true`, which takes it from
 /// every key holding it: they lose its scopes on every node at once. Needs `roles:write`.
 #[utoipa::path(delete, path = "/v1/roles/{id}", tag = "roles", operation_id = "roles.delete",
-    params(("id" = String, Path, description = "Role id"), DeleteQuery),
+    params(("id" = String, Path, format = Uuid, description = "Role id"), DeleteQuery),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such role in this tenant", body = ProblemDoc),

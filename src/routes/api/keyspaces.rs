@@ -122,7 +122,7 @@ pub async fn update(
 /// (active or disabled) unless `force=true`, which revokes live keys first; each key leaves a
 /// tombstone of its digest. Needs `keyspaces:delete`.
 #[utoipa::path(delete, path = "/v1/keyspaces/{id}", tag = "keyspaces", operation_id = "keyspaces.delete",
-    params(("id" = String, Path, description = "Keyspace id"), DeleteQuery),
+    params(("id" = String, Path, format = Uuid, description = "Keyspace id"), DeleteQuery),
     responses(
         (status = 204, description = "Deleted, with its keys"),
         (status = 404, description = "No such keyspace in this tenant", body = ProblemDoc),

@@ -244,11 +244,13 @@ pub struct ImportKey {
     pub sha256_base64: Option<String>,
     /// For a key imported by digest: its first characters, to recognise it (at most 16).
     pub start: Option<String>,
+    #[schema(format = Uuid)]
     pub keyspace_id: String,
     pub name: Option<String>,
     pub owner_id: Option<String>,
+    #[schema(value_type = Option<Vec<ScopeName>>)]
     pub scopes: Option<Vec<String>>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<HashMap<String, Value>>)]
     pub meta: Option<Value>,
     pub expires_at: Option<DateTime<Utc>>,
     pub ttl_seconds: Option<i64>,

@@ -173,7 +173,7 @@ pub async fn get(
 /// key (active or disabled) is refused unless `force=true`, which revokes it first. Needs
 /// `keys:revoke`.
 #[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys", operation_id = "keys.delete",
-    params(("id" = String, Path, description = "Key id"), DeleteQuery),
+    params(("id" = String, Path, format = Uuid, description = "Key id"), DeleteQuery),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such key in this tenant", body = ProblemDoc),

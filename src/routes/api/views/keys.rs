@@ -307,12 +307,15 @@ pub struct ImportResult {
     pub status: ImportStatus,
     /// The key imported, or imported before with the same `external_ref`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub key: Option<KeyView>,
     /// For `duplicate` and `invalid`: the field of the item that decided.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub field: Option<String>,
     /// For `invalid`: what is wrong (never the value).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub detail: Option<String>,
 }
 
