@@ -12,6 +12,7 @@ use crate::audit::AuditContext;
 use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::{KeyId, TenantId};
 use crate::domain::key::KeyDigest;
+use crate::domain::legacy::ForeignKey;
 use crate::events::{Change, Event, Subject};
 use crate::manage::keys::{self, Key};
 use crate::manage::root_keys as manage_root_keys;
@@ -233,20 +234,30 @@ pub async fn report_pasted(
     reason: Option<String>,
     root_keys_allowed: bool,
 ) -> Result<PastedLeak, ManageError> {
-    let digests = cx.hasher.digests_of(pasted.expose_secret().trim());
-    if digests.is_empty() {
-        return Ok(PastedLeak::NotOurs);
-    }
+    let raw = pasted.expose_secret().trim();
+    let digests = cx.hasher.digests_of(raw);
     // Looked for in `tenant` only: another tenant's key costs what one that exists nowhere does.
     let owner = tenant.clone();
-    let (found, found_root) = cx
-        .store
-        .run(move |conn| {
-            let key = api_keys::find_by_digests_in(conn, &owner, &digests)?;
-            let root = store_root_keys::find_by_digests_in(conn, &owner, &digests)?;
-            Ok::<_, ManageError>((key, root))
-        })
-        .await?;
+    let (found, found_root) = if digests.is_empty() {
+        // Not in latchkey's format: perhaps a key imported from another system.
+        let Some(foreign) = ForeignKey::parse(cx.hasher, raw) else {
+            return Ok(PastedLeak::NotOurs);
+        };
+        let (peppered, sha256) = (cx.hasher.foreign_digests(&foreign), foreign.sha256());
+        let key = cx
+            .store
+            .run(move |conn| api_keys::find_foreign_in(conn, &owner, &peppered, &sha256))
+            .await?;
+        (key, None)
+    } else {
+        cx.store
+            .run(move |conn| {
+                let key = api_keys::find_by_digests_in(conn, &owner, &digests)?;
+                let root = store_root_keys::find_by_digests_in(conn, &owner, &digests)?;
+                Ok::<_, ManageError>((key, root))
+            })
+            .await?
+    };
     let reason = reason
         .map(|r| r.trim().to_owned())
         .filter(|r| !r.is_empty())

@@ -267,3 +267,33 @@ async fn importing_needs_keys_create() {
         .await;
     assert_eq!(response.status(), 403);
 }
+
+/// A leaked imported key pasted into the dashboard's leak report is found and revoked, whether
+/// it is still stored under its SHA-256 or was upgraded at a verification.
+#[tokio::test]
+async fn a_pasted_imported_key_is_revoked_as_leaked() {
+    let world = TestApp::spawn().await.with_space("acme").await;
+    let (app, t, ks) = (&world.app, world.token(), &world.space().keyspace_id);
+    let (by_digest, b64, _) = foreign_key("uk");
+    let (upgraded, b64_upgraded, _) = foreign_key("uk");
+    let body = json!({"keys": [
+        {"external_ref": "unkey:1", "sha256_base64": b64, "keyspace_id": ks},
+        {"external_ref": "unkey:2", "sha256_base64": b64_upgraded, "keyspace_id": ks},
+    ]});
+    let answer = expect_json(app.post_json("/v1/keys/import", t, &body).await, 200).await;
+    assert_eq!(answer["imported"], 2, "{answer}");
+    assert_eq!(world.verify(&upgraded, json!({})).await["code"], "VALID");
+    let owner = crate::dashboard::support::Visitor::signed_in(app, "owner@acme.example.com").await;
+    for key in [&by_digest, &upgraded] {
+        let fields = [("key", key.as_str()), ("reason", "pasted in a ticket")];
+        let response = owner.submit("/leaks", "/leaks", &fields).await;
+        assert_eq!(response.status(), 200);
+        let page = response.text().await.unwrap();
+        assert!(page.contains("Revoked "), "{page}");
+        assert!(
+            !page.contains(key.as_str()),
+            "the pasted key is never shown back"
+        );
+        assert_eq!(world.verify(key, json!({})).await["code"], "REVOKED");
+    }
+}
