@@ -7,7 +7,7 @@ use serde::Deserialize;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer, filter};
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// How log lines are written: `LATCHKEY_LOG_FORMAT`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -31,12 +31,14 @@ pub fn listener_closed() {
 }
 
 /// Installs the global subscriber. Logs go to stderr so stdout stays for command output.
+///
+/// Both filters are global, not per-layer: with the level filter global, a disabled callsite
+/// (every `trace!` in actix, the request span at `RUST_LOG=warn`) is decided once and then costs
+/// nothing. As per-layer filters (from the graceful-shutdown change of session 4) they were asked on every span and event:
+/// about 9,000 instructions per request (docs/BENCHMARKS.md).
 pub fn init(format: LogFormat) {
     let levels = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn,tracing_actix_web=error"));
-    let not_the_closed_listener = filter::filter_fn(|meta| {
-        meta.target() != "actix_server::accept" || !LISTENER_CLOSED.load(Ordering::Acquire)
-    });
     let lines = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_span_events(FmtSpan::NONE);
@@ -46,12 +48,25 @@ pub fn init(format: LogFormat) {
     };
     // A second init (tests spawn many apps in one process) is harmless: keep the first.
     let _ = tracing_subscriber::registry()
-        .with(
-            lines
-                .with_filter(levels)
-                .with_filter(not_the_closed_listener),
-        )
+        .with(levels)
+        .with(NotTheClosedListener)
+        .with(lines)
         .try_init();
+}
+
+/// Drops actix's accept error for the listening socket the node closed on purpose; asked only
+/// for events the level filter let through.
+struct NotTheClosedListener;
+
+impl<S: tracing::Subscriber> Layer<S> for NotTheClosedListener {
+    fn event_enabled(
+        &self,
+        event: &tracing::Event<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        event.metadata().target() != "actix_server::accept"
+            || !LISTENER_CLOSED.load(Ordering::Acquire)
+    }
 }
 
 /// The id of the request being served, if any (used in problem bodies).
